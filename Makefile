@@ -1,0 +1,43 @@
+# mypoll: the entry points. `make run` boots the aarch64 image with the daemon
+# and the module; `make test` runs every test tier. Both install what they need
+# (see `make deps`). Each area adds its targets in mk/*.mk.
+
+OUT     ?= out
+GO      ?= go
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+
+# Filled in by the fragments.
+DEPS_APT      :=
+TEST_TARGETS  :=
+LINT_TARGETS  :=
+BENCH_TARGETS :=
+
+.DEFAULT_GOAL := build
+
+include $(sort $(wildcard mk/*.mk))
+
+.PHONY: deps test lint bench clean help
+
+## deps: install the Debian packages every target needs (as root; adds arm64)
+deps:
+	sh scripts/deps.sh $(sort $(DEPS_APT))
+
+## test: all tests (unit, fuzz seeds, kernel module, QEMU end to end, packaging)
+test: deps
+	$(MAKE) --no-print-directory $(TEST_TARGETS)
+
+## lint: gofmt, go vet (amd64 + arm64), checkpatch, shellcheck
+lint: deps
+	$(MAKE) --no-print-directory $(LINT_TARGETS)
+
+## bench: benchmarks, printed as tables with ratios to raw baselines
+bench: deps
+	$(MAKE) --no-print-directory $(BENCH_TARGETS)
+
+## clean: remove the build output directory
+clean:
+	rm -rf $(OUT)
+
+## help: list the targets
+help:
+	@sed -n 's/^## //p' $(MAKEFILE_LIST)
