@@ -1,0 +1,1032 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * mypoll.c - /dev/mypoll: sequenced kernel events with per-reader cursors
+ *
+ * One device-wide ring of fixed 48-byte records (struct mypoll_event).  Every
+ * record gets seq = next_seq++; each open file has its own cursor, so readers
+ * never consume for each other.  A reader whose unread records were
+ * overwritten first reads one OVERFLOW record naming the exact lost range.
+ * Sources: up to MYPOLL_MAX_TIMERS soft hrtimers (missed ticks are folded into
+ * one record) and TRIGGER bursts.  The user ABI is include/uapi/linux/mypoll.h.
+ *
+ * Locking:
+ *  - mypoll_dev.lock (spinlock, irqsave): ring, next_seq, counters, reader
+ *    list and cursors, timer state read by the hrtimer callbacks, dead.
+ *  - mypoll_dev.ctl (mutex): serialises timer start/stop/release and unplug,
+ *    so no timer is re-armed while another context cancels it.  Never held
+ *    by the hrtimer callbacks; hrtimer_cancel() is only called under ctl.
+ *  - mypoll_reader.rlock (mutex): serialises read() and SEEK on one file.
+ * Order: rlock or ctl, then lock.  Functions named __mypoll_* need lock held.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/debugfs.h>
+#include <linux/fs.h>
+#include <linux/hrtimer.h>
+#include <linux/kernel.h>
+#include <linux/ktime.h>
+#include <linux/list.h>
+#include <linux/miscdevice.h>
+#include <linux/mm.h>
+#include <linux/module.h>
+#include <linux/mutex.h>
+#include <linux/nospec.h>
+#include <linux/poll.h>
+#include <linux/random.h>
+#include <linux/sched/signal.h>
+#include <linux/slab.h>
+#include <linux/spinlock.h>
+#include <linux/string.h>
+#include <linux/uaccess.h>
+#include <linux/wait.h>
+
+#include "include/uapi/linux/mypoll.h"
+
+#define MYPOLL_RING_ORDER_MIN	4
+#define MYPOLL_RING_ORDER_MAX	16
+#define MYPOLL_MIN_PERIOD_US	100
+#define MYPOLL_MAX_PERIOD_NS	(3600ULL * NSEC_PER_SEC)
+#define MYPOLL_MAX_BURST	65536
+/* records staged per copy_to_user() in read() */
+#define MYPOLL_BOUNCE		16
+
+static unsigned int ring_order = 10;
+module_param(ring_order, uint, 0444);
+MODULE_PARM_DESC(ring_order, "ring size as a power of two, 4..16 (default 10 = 1024 records)");
+
+static unsigned int min_period_us = 1000;
+module_param(min_period_us, uint, 0444);
+MODULE_PARM_DESC(min_period_us, "shortest timer period in microseconds, >= 100 (default 1000)");
+
+static unsigned int max_burst = 4096;
+module_param(max_burst, uint, 0444);
+MODULE_PARM_DESC(max_burst, "largest TRIGGER count, 1..65536 (default 4096)");
+
+static bool text_ctl = true;
+module_param(text_ctl, bool, 0444);
+MODULE_PARM_DESC(text_ctl, "accept text commands through write() (default 1)");
+
+static bool test_hooks;
+module_param(test_hooks, bool, 0444);
+MODULE_PARM_DESC(test_hooks, "create the debugfs test hooks unplug and check (default 0)");
+
+struct mypoll_dev;
+
+struct mypoll_tmr {
+	struct hrtimer hrt;
+	struct mypoll_dev *dev;
+	u32 id;
+	/* the fields below are protected by mypoll_dev.lock */
+	u32 active;
+	u32 flags;
+	u64 period_ns;
+	u64 count;
+	u64 cookie;
+	u64 ticks;
+	const struct file *owner;	/* compared only, never dereferenced */
+};
+
+struct mypoll_dev {
+	struct miscdevice misc;
+	spinlock_t lock;		/* see the locking comment at the top */
+	struct mutex ctl;		/* timer control and unplug */
+	struct mypoll_event *ring;
+	u64 ring_size;
+	u64 mask;
+	u64 next_seq;
+	u64 instance_id;
+	u64 min_period_ns;
+	u64 timer_events;
+	u64 trigger_events;
+	u64 timer_overruns;
+	u32 readers;
+	u32 dead;			/* set once by the unplug hook */
+	struct list_head reader_list;
+	wait_queue_head_t wq;		/* readers and pollers */
+	struct fasync_struct *fasync;
+	struct mypoll_tmr timers[MYPOLL_MAX_TIMERS];
+	struct kmem_cache *reader_cache;
+	struct dentry *debugfs;
+};
+
+struct mypoll_reader {
+	struct mypoll_dev *dev;
+	struct mutex rlock;		/* read() and SEEK on this file */
+	struct list_head node;		/* in reader_list, under dev->lock */
+	/* cursor, lost_total, overflows: written under rlock and dev->lock */
+	u64 cursor;
+	u64 lost_total;
+	u64 overflows;
+	struct mypoll_event bounce[MYPOLL_BOUNCE];	/* under rlock */
+};
+
+static struct mypoll_dev mypoll;
+
+static u64 __mypoll_oldest(const struct mypoll_dev *dev)
+{
+	if (dev->next_seq > dev->ring_size)
+		return dev->next_seq - dev->ring_size;
+	return 1;
+}
+
+static u32 __mypoll_active_mask(const struct mypoll_dev *dev)
+{
+	u32 mask = 0;
+	int i;
+
+	for (i = 0; i < MYPOLL_MAX_TIMERS; i++)
+		if (dev->timers[i].active)
+			mask |= 1U << i;
+	return mask;
+}
+
+/*
+ * __mypoll_emit - append one record, evicting the oldest when the ring is
+ * full; returns its seq.  Never sleeps, never allocates.
+ */
+static u64 __mypoll_emit(struct mypoll_dev *dev, u16 type, u32 source_id,
+			 u64 arg, u64 aux, u64 now)
+{
+	u64 seq = dev->next_seq++;
+	struct mypoll_event *ev = &dev->ring[seq & dev->mask];
+
+	memset(ev, 0, sizeof(*ev));
+	ev->seq = seq;
+	ev->timestamp_ns = now;
+	ev->type = type;
+	ev->source_id = source_id;
+	ev->arg = arg;
+	ev->aux = aux;
+	return seq;
+}
+
+/* mypoll_wake - tell readers about a batch of new records (lock not held) */
+static void mypoll_wake(struct mypoll_dev *dev, bool overwrote)
+{
+	__poll_t key = EPOLLIN | EPOLLRDNORM;
+
+	if (overwrote)
+		key |= EPOLLPRI;
+	wake_up_interruptible_poll(&dev->wq, key);
+	kill_fasync(&dev->fasync, SIGIO, POLL_IN);
+}
+
+static enum hrtimer_restart mypoll_timer_fn(struct hrtimer *hrt)
+{
+	struct mypoll_tmr *t = container_of(hrt, struct mypoll_tmr, hrt);
+	struct mypoll_dev *dev = t->dev;
+	enum hrtimer_restart ret = HRTIMER_RESTART;
+	unsigned long flags;
+	bool overwrote;
+	u64 n, now;
+
+	spin_lock_irqsave(&dev->lock, flags);
+	if (!t->active || dev->dead) {
+		/* stopped after this expiry was queued: emit nothing */
+		spin_unlock_irqrestore(&dev->lock, flags);
+		return HRTIMER_NORESTART;
+	}
+	n = hrtimer_forward_now(hrt, ns_to_ktime(t->period_ns));
+	if (n == 0)
+		n = 1;
+	if (t->count && n > t->count - t->ticks)
+		n = t->count - t->ticks;
+	t->ticks += n;
+	now = ktime_get_ns();
+	overwrote = dev->next_seq > dev->ring_size;
+	__mypoll_emit(dev, MYPOLL_EV_TIMER, t->id, t->ticks, n - 1, now);
+	dev->timer_events++;
+	dev->timer_overruns += n - 1;
+	if (t->count && t->ticks >= t->count) {
+		t->active = 0;
+		overwrote = dev->next_seq > dev->ring_size;
+		__mypoll_emit(dev, MYPOLL_EV_TIMER_STOPPED, t->id, t->ticks,
+			      MYPOLL_STOP_REASON_COUNT, now);
+		ret = HRTIMER_NORESTART;
+	}
+	spin_unlock_irqrestore(&dev->lock, flags);
+	mypoll_wake(dev, overwrote);
+	return ret;
+}
+
+/*
+ * mypoll_timer_stop - stop timer @t if running, emitting TIMER_STOPPED with
+ * @reason (unless @quiet).  Caller holds dev->ctl.  Returns -ENOENT if idle.
+ */
+static int mypoll_timer_stop(struct mypoll_dev *dev, struct mypoll_tmr *t,
+			     u64 reason, bool quiet)
+{
+	bool overwrote = false;
+	unsigned long flags;
+
+	lockdep_assert_held(&dev->ctl);
+	spin_lock_irqsave(&dev->lock, flags);
+	if (!t->active) {
+		spin_unlock_irqrestore(&dev->lock, flags);
+		return -ENOENT;
+	}
+	t->active = 0;
+	t->owner = NULL;
+	if (!quiet && !dev->dead) {
+		overwrote = dev->next_seq > dev->ring_size;
+		__mypoll_emit(dev, MYPOLL_EV_TIMER_STOPPED, t->id, t->ticks,
+			      reason, ktime_get_ns());
+	}
+	spin_unlock_irqrestore(&dev->lock, flags);
+	/* the callback sees !active and emits nothing after the record above */
+	hrtimer_cancel(&t->hrt);
+	if (!quiet)
+		mypoll_wake(dev, overwrote);
+	return 0;
+}
+
+static int mypoll_check_period(const struct mypoll_dev *dev, u64 period_ns)
+{
+	if (period_ns < dev->min_period_ns || period_ns > MYPOLL_MAX_PERIOD_NS)
+		return -EINVAL;
+	return 0;
+}
+
+/* mypoll_timer_start - validate @req and start its timer; @file may own it */
+static int mypoll_timer_start(struct mypoll_dev *dev,
+			      const struct mypoll_timer *req,
+			      const struct file *file)
+{
+	struct mypoll_tmr *t;
+	unsigned long flags;
+	int ret;
+
+	if (req->id >= MYPOLL_MAX_TIMERS || req->flags & ~MYPOLL_TIMER_F_ALL ||
+	    req->ticks || req->active || req->reserved)
+		return -EINVAL;
+	ret = mypoll_check_period(dev, req->period_ns);
+	if (ret)
+		return ret;
+	t = &dev->timers[array_index_nospec(req->id, MYPOLL_MAX_TIMERS)];
+
+	mutex_lock(&dev->ctl);
+	if (READ_ONCE(dev->dead)) {
+		ret = -ENODEV;
+		goto out_unlock;
+	}
+	spin_lock_irqsave(&dev->lock, flags);
+	ret = t->active && !(req->flags & MYPOLL_TIMER_F_REPLACE) ? -EBUSY : 0;
+	spin_unlock_irqrestore(&dev->lock, flags);
+	if (ret)
+		goto out_unlock;
+	/* REPLACE: the old run ends with its own TIMER_STOPPED record */
+	mypoll_timer_stop(dev, t, MYPOLL_STOP_REASON_STOP, false);
+
+	spin_lock_irqsave(&dev->lock, flags);
+	t->flags = req->flags;
+	t->period_ns = req->period_ns;
+	t->count = req->count;
+	t->cookie = req->cookie;
+	t->ticks = 0;
+	t->owner = req->flags & MYPOLL_TIMER_F_OWNED ? file : NULL;
+	t->active = 1;
+	spin_unlock_irqrestore(&dev->lock, flags);
+	hrtimer_start(&t->hrt, ns_to_ktime(req->period_ns), HRTIMER_MODE_REL_SOFT);
+out_unlock:
+	mutex_unlock(&dev->ctl);
+	return ret;
+}
+
+static int mypoll_timer_stop_id(struct mypoll_dev *dev, u32 id)
+{
+	int ret;
+
+	if (id >= MYPOLL_MAX_TIMERS)
+		return -EINVAL;
+	id = array_index_nospec(id, MYPOLL_MAX_TIMERS);
+	mutex_lock(&dev->ctl);
+	if (READ_ONCE(dev->dead))
+		ret = -ENODEV;
+	else
+		ret = mypoll_timer_stop(dev, &dev->timers[id],
+					MYPOLL_STOP_REASON_STOP, false);
+	mutex_unlock(&dev->ctl);
+	return ret;
+}
+
+/* mypoll_trigger - emit @count TRIGGER records under one lock hold */
+static int mypoll_trigger(struct mypoll_dev *dev, u64 payload, u32 count,
+			  u64 *first_seq)
+{
+	unsigned long flags;
+	bool overwrote;
+	u64 now;
+	u32 i;
+
+	if (count < 1 || count > max_burst)
+		return -EINVAL;
+	spin_lock_irqsave(&dev->lock, flags);
+	if (dev->dead) {
+		spin_unlock_irqrestore(&dev->lock, flags);
+		return -ENODEV;
+	}
+	now = ktime_get_ns();
+	overwrote = dev->next_seq + count > dev->ring_size + 1;
+	*first_seq = dev->next_seq;
+	for (i = 0; i < count; i++)
+		__mypoll_emit(dev, MYPOLL_EV_TRIGGER, 0, payload, i, now);
+	dev->trigger_events += count;
+	spin_unlock_irqrestore(&dev->lock, flags);
+	mypoll_wake(dev, overwrote);
+	return 0;
+}
+
+static int mypoll_open(struct inode *inode, struct file *file)
+{
+	struct mypoll_dev *dev = &mypoll;
+	struct mypoll_reader *r;
+	unsigned long flags;
+	int ret;
+
+	ret = stream_open(inode, file);
+	if (ret)
+		return ret;
+	r = kmem_cache_zalloc(dev->reader_cache, GFP_KERNEL);
+	if (!r)
+		return -ENOMEM;
+	r->dev = dev;
+	mutex_init(&r->rlock);
+	spin_lock_irqsave(&dev->lock, flags);
+	if (dev->dead) {
+		spin_unlock_irqrestore(&dev->lock, flags);
+		kmem_cache_free(dev->reader_cache, r);
+		return -ENODEV;
+	}
+	r->cursor = dev->next_seq;
+	list_add_tail(&r->node, &dev->reader_list);
+	dev->readers++;
+	spin_unlock_irqrestore(&dev->lock, flags);
+	file->private_data = r;
+	return 0;
+}
+
+static int mypoll_release(struct inode *inode, struct file *file)
+{
+	struct mypoll_reader *r = file->private_data;
+	struct mypoll_dev *dev = r->dev;
+	unsigned long flags;
+	bool owned;
+	int i;
+
+	mutex_lock(&dev->ctl);
+	for (i = 0; i < MYPOLL_MAX_TIMERS; i++) {
+		struct mypoll_tmr *t = &dev->timers[i];
+
+		spin_lock_irqsave(&dev->lock, flags);
+		owned = t->active && t->owner == file;
+		spin_unlock_irqrestore(&dev->lock, flags);
+		if (owned)
+			mypoll_timer_stop(dev, t, MYPOLL_STOP_REASON_CLOSED, false);
+	}
+	mutex_unlock(&dev->ctl);
+
+	spin_lock_irqsave(&dev->lock, flags);
+	list_del(&r->node);
+	dev->readers--;
+	spin_unlock_irqrestore(&dev->lock, flags);
+	mutex_destroy(&r->rlock);
+	kmem_cache_free(dev->reader_cache, r);
+	return 0;
+}
+
+static bool mypoll_readable(struct mypoll_dev *dev, struct mypoll_reader *r)
+{
+	unsigned long flags;
+	bool ret;
+
+	spin_lock_irqsave(&dev->lock, flags);
+	ret = r->cursor != dev->next_seq || dev->dead;
+	spin_unlock_irqrestore(&dev->lock, flags);
+	return ret;
+}
+
+/*
+ * __mypoll_stage - copy up to @want records at the reader's cursor into its
+ * bounce buffer, an OVERFLOW record first if records were lost.  Returns the
+ * number staged; the cursor is not moved.
+ */
+static size_t __mypoll_stage(struct mypoll_dev *dev, struct mypoll_reader *r,
+			     size_t want)
+{
+	u64 cur = r->cursor, oldest = __mypoll_oldest(dev);
+	size_t n = 0;
+
+	if (want > MYPOLL_BOUNCE)
+		want = MYPOLL_BOUNCE;
+	if (cur < oldest) {
+		struct mypoll_event *ev = &r->bounce[n++];
+
+		memset(ev, 0, sizeof(*ev));
+		ev->seq = cur;
+		ev->timestamp_ns = ktime_get_ns();
+		ev->type = MYPOLL_EV_OVERFLOW;
+		ev->aux = oldest - cur;
+		cur = oldest;
+	}
+	while (n < want && cur < dev->next_seq)
+		r->bounce[n++] = dev->ring[cur++ & dev->mask];
+	return n;
+}
+
+/* __mypoll_commit - move the cursor past the first @k staged records */
+static void __mypoll_commit(struct mypoll_reader *r, size_t k)
+{
+	const struct mypoll_event *last = &r->bounce[k - 1];
+
+	if (r->bounce[0].type == MYPOLL_EV_OVERFLOW) {
+		r->lost_total += r->bounce[0].aux;
+		r->overflows++;
+	}
+	if (last->type == MYPOLL_EV_OVERFLOW)
+		r->cursor = last->seq + last->aux;
+	else
+		r->cursor = last->seq + 1;
+}
+
+static ssize_t mypoll_read(struct file *file, char __user *buf, size_t count,
+			   loff_t *ppos)
+{
+	struct mypoll_reader *r = file->private_data;
+	struct mypoll_dev *dev = r->dev;
+	const size_t esz = sizeof(struct mypoll_event);
+	size_t want = count / esz, done = 0;
+	unsigned long flags;
+	ssize_t ret = 0;
+
+	if (count == 0)
+		return 0;
+	if (count < esz)
+		return -EINVAL;
+	if (mutex_lock_interruptible(&r->rlock))
+		return -ERESTARTSYS;
+	while (done < want) {
+		size_t n, left, k;
+
+		spin_lock_irqsave(&dev->lock, flags);
+		n = __mypoll_stage(dev, r, want - done);
+		spin_unlock_irqrestore(&dev->lock, flags);
+		if (n == 0) {
+			if (done)
+				break;
+			if (READ_ONCE(dev->dead)) {
+				ret = -ENODEV;
+				break;
+			}
+			if (file->f_flags & O_NONBLOCK) {
+				ret = -EAGAIN;
+				break;
+			}
+			ret = wait_event_interruptible(dev->wq, mypoll_readable(dev, r));
+			if (ret)
+				break;
+			continue;
+		}
+		left = copy_to_user(buf + done * esz, r->bounce, n * esz);
+		k = (n * esz - left) / esz;
+		if (k == 0) {
+			if (!done)
+				ret = -EFAULT;
+			break;
+		}
+		spin_lock_irqsave(&dev->lock, flags);
+		__mypoll_commit(r, k);
+		spin_unlock_irqrestore(&dev->lock, flags);
+		done += k;
+		if (k < n)
+			break;
+	}
+	mutex_unlock(&r->rlock);
+	return done ? done * esz : ret;
+}
+
+static __poll_t mypoll_poll(struct file *file, struct poll_table_struct *wait)
+{
+	struct mypoll_reader *r = file->private_data;
+	struct mypoll_dev *dev = r->dev;
+	unsigned long flags;
+	__poll_t mask = 0;
+
+	poll_wait(file, &dev->wq, wait);
+	spin_lock_irqsave(&dev->lock, flags);
+	if (r->cursor != dev->next_seq)
+		mask |= EPOLLIN | EPOLLRDNORM;
+	if (r->cursor < __mypoll_oldest(dev))
+		mask |= EPOLLPRI;
+	if (dev->dead)
+		mask |= EPOLLHUP | EPOLLERR;
+	else if (file->f_mode & FMODE_WRITE)
+		mask |= EPOLLOUT | EPOLLWRNORM;
+	spin_unlock_irqrestore(&dev->lock, flags);
+	return mask;
+}
+
+static int mypoll_fasync(int fd, struct file *file, int on)
+{
+	struct mypoll_reader *r = file->private_data;
+
+	return fasync_helper(fd, file, on, &r->dev->fasync);
+}
+
+/* mypoll_parse_u64 - decimal or 0x hex, digits only (no sign, no octal) */
+static int mypoll_parse_u64(const char *s, u64 *v)
+{
+	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
+		return isxdigit(s[2]) ? kstrtou64(s + 2, 16, v) : -EINVAL;
+	return isdigit(s[0]) ? kstrtou64(s, 10, v) : -EINVAL;
+}
+
+/* mypoll_write_cmd - run one text command: @argv[0..argc-1] */
+static int mypoll_write_cmd(struct mypoll_dev *dev, char **argv, int argc,
+			    const struct file *file)
+{
+	u64 a[3] = { 0, 0, 0 };
+	u64 seq;
+	int i, ret;
+
+	for (i = 1; i < argc; i++) {
+		ret = mypoll_parse_u64(argv[i], &a[i - 1]);
+		if (ret)
+			return -EINVAL;
+	}
+	if (!strcmp(argv[0], "trigger") && argc <= 2)
+		return mypoll_trigger(dev, a[0], 1, &seq);
+	if (!strcmp(argv[0], "start") && (argc == 3 || argc == 4)) {
+		struct mypoll_timer req = { .count = a[2] };
+
+		if (a[0] >= MYPOLL_MAX_TIMERS ||
+		    a[1] > MYPOLL_MAX_PERIOD_NS / NSEC_PER_MSEC)
+			return -EINVAL;
+		req.id = a[0];
+		req.period_ns = a[1] * NSEC_PER_MSEC;
+		return mypoll_timer_start(dev, &req, file);
+	}
+	if (!strcmp(argv[0], "stop") && argc == 2) {
+		if (a[0] >= MYPOLL_MAX_TIMERS)
+			return -EINVAL;
+		return mypoll_timer_stop_id(dev, a[0]);
+	}
+	return -EINVAL;
+}
+
+static ssize_t mypoll_write(struct file *file, const char __user *ubuf,
+			    size_t count, loff_t *ppos)
+{
+	struct mypoll_reader *r = file->private_data;
+	char buf[MYPOLL_MAX_WRITE + 1];
+	char *argv[4], *p = buf, *tok;
+	int argc = 0, ret;
+	size_t i, len = count;
+
+	if (count == 0)
+		return 0;
+	if (!text_ctl || count > MYPOLL_MAX_WRITE)
+		return -EINVAL;
+	if (copy_from_user(buf, ubuf, count))
+		return -EFAULT;
+	if (buf[len - 1] == '\n')
+		len--;
+	buf[len] = '\0';
+	for (i = 0; i < len; i++)
+		if (buf[i] != ' ' && buf[i] != '\t' && (buf[i] < 0x21 || buf[i] > 0x7e))
+			return -EINVAL;
+	while ((tok = strsep(&p, " \t"))) {
+		if (!*tok)
+			continue;
+		if (argc == ARRAY_SIZE(argv))
+			return -EINVAL;
+		argv[argc++] = tok;
+	}
+	if (argc == 0)
+		return -EINVAL;
+	ret = mypoll_write_cmd(r->dev, argv, argc, file);
+	return ret ? ret : count;
+}
+
+static long mypoll_ioc_seek(struct mypoll_reader *r, void __user *uarg)
+{
+	struct mypoll_dev *dev = r->dev;
+	struct mypoll_seek s;
+	unsigned long flags;
+	long ret = 0;
+
+	if (copy_from_user(&s, uarg, sizeof(s)))
+		return -EFAULT;
+	if (s.reserved || s.whence > MYPOLL_SEEK_SEQ)
+		return -EINVAL;
+	if (s.whence != MYPOLL_SEEK_SEQ && s.seq)
+		return -EINVAL;
+	if (s.whence == MYPOLL_SEEK_SEQ && s.seq == 0)
+		return -EINVAL;
+	if (mutex_lock_interruptible(&r->rlock))
+		return -ERESTARTSYS;
+	spin_lock_irqsave(&dev->lock, flags);
+	switch (s.whence) {
+	case MYPOLL_SEEK_LIVE:
+		r->cursor = dev->next_seq;
+		break;
+	case MYPOLL_SEEK_OLDEST:
+		r->cursor = __mypoll_oldest(dev);
+		break;
+	default:
+		if (s.seq > dev->next_seq)
+			ret = -EINVAL;
+		else
+			r->cursor = s.seq;
+		break;
+	}
+	spin_unlock_irqrestore(&dev->lock, flags);
+	mutex_unlock(&r->rlock);
+	return ret;
+}
+
+static long mypoll_ioc_timer_get(struct mypoll_dev *dev, void __user *uarg)
+{
+	struct mypoll_timer req, out;
+	struct mypoll_tmr *t;
+	unsigned long flags;
+
+	if (copy_from_user(&req, uarg, sizeof(req)))
+		return -EFAULT;
+	if (req.id >= MYPOLL_MAX_TIMERS || req.reserved)
+		return -EINVAL;
+	t = &dev->timers[array_index_nospec(req.id, MYPOLL_MAX_TIMERS)];
+	memset(&out, 0, sizeof(out));
+	out.id = req.id;
+	spin_lock_irqsave(&dev->lock, flags);
+	if (t->active) {
+		out.flags = t->flags;
+		out.period_ns = t->period_ns;
+		out.count = t->count;
+		out.cookie = t->cookie;
+		out.ticks = t->ticks;
+		out.active = 1;
+	}
+	spin_unlock_irqrestore(&dev->lock, flags);
+	return copy_to_user(uarg, &out, sizeof(out)) ? -EFAULT : 0;
+}
+
+static long mypoll_ioc_trigger(struct mypoll_dev *dev, void __user *uarg)
+{
+	struct mypoll_trigger req;
+	int ret;
+
+	if (copy_from_user(&req, uarg, sizeof(req)))
+		return -EFAULT;
+	if (req.flags || req.first_seq)
+		return -EINVAL;
+	/* probe the write-back first: a fault must not leave records behind */
+	if (copy_to_user(uarg, &req, sizeof(req)))
+		return -EFAULT;
+	ret = mypoll_trigger(dev, req.payload, req.count, &req.first_seq);
+	if (ret)
+		return ret;
+	return copy_to_user(uarg, &req, sizeof(req)) ? -EFAULT : 0;
+}
+
+static void mypoll_fill_stats(struct mypoll_dev *dev, struct mypoll_stats *s)
+{
+	unsigned long flags;
+
+	memset(s, 0, sizeof(*s));
+	spin_lock_irqsave(&dev->lock, flags);
+	s->next_seq = dev->next_seq;
+	s->oldest_seq = __mypoll_oldest(dev);
+	s->generated = dev->next_seq - 1;
+	s->timer_events = dev->timer_events;
+	s->trigger_events = dev->trigger_events;
+	s->overwritten = s->oldest_seq - 1;
+	s->timer_overruns = dev->timer_overruns;
+	s->readers = dev->readers;
+	s->active_timers = __mypoll_active_mask(dev);
+	spin_unlock_irqrestore(&dev->lock, flags);
+}
+
+static long mypoll_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+{
+	struct mypoll_reader *r = file->private_data;
+	struct mypoll_dev *dev = r->dev;
+	void __user *uarg = (void __user *)arg;
+	bool writable = !!(file->f_mode & FMODE_WRITE);
+	unsigned long flags;
+
+	switch (cmd) {
+	case MYPOLL_IOC_GET_INFO: {
+		struct mypoll_info info;
+
+		memset(&info, 0, sizeof(info));
+		info.abi_version = MYPOLL_ABI_VERSION;
+		info.event_size = sizeof(struct mypoll_event);
+		info.ring_size = dev->ring_size;
+		info.max_timers = MYPOLL_MAX_TIMERS;
+		info.min_period_ns = dev->min_period_ns;
+		info.max_period_ns = MYPOLL_MAX_PERIOD_NS;
+		info.max_burst = max_burst;
+		info.max_write = MYPOLL_MAX_WRITE;
+		info.instance_id = dev->instance_id;
+		return copy_to_user(uarg, &info, sizeof(info)) ? -EFAULT : 0;
+	}
+	case MYPOLL_IOC_GET_STATS: {
+		struct mypoll_stats s;
+
+		mypoll_fill_stats(dev, &s);
+		return copy_to_user(uarg, &s, sizeof(s)) ? -EFAULT : 0;
+	}
+	case MYPOLL_IOC_GET_READER: {
+		struct mypoll_reader_info ri;
+
+		memset(&ri, 0, sizeof(ri));
+		spin_lock_irqsave(&dev->lock, flags);
+		ri.cursor = r->cursor;
+		ri.pending = dev->next_seq - r->cursor;
+		ri.lost_total = r->lost_total;
+		ri.overflows = r->overflows;
+		spin_unlock_irqrestore(&dev->lock, flags);
+		return copy_to_user(uarg, &ri, sizeof(ri)) ? -EFAULT : 0;
+	}
+	case MYPOLL_IOC_SEEK:
+		return mypoll_ioc_seek(r, uarg);
+	case MYPOLL_IOC_TIMER_GET:
+		return mypoll_ioc_timer_get(dev, uarg);
+	case MYPOLL_IOC_TIMER_START: {
+		struct mypoll_timer req;
+
+		if (!writable)
+			return -EBADF;
+		if (copy_from_user(&req, uarg, sizeof(req)))
+			return -EFAULT;
+		return mypoll_timer_start(dev, &req, file);
+	}
+	case MYPOLL_IOC_TIMER_STOP: {
+		u32 id;
+
+		if (!writable)
+			return -EBADF;
+		if (get_user(id, (u32 __user *)uarg))
+			return -EFAULT;
+		return mypoll_timer_stop_id(dev, id);
+	}
+	case MYPOLL_IOC_TRIGGER:
+		if (!writable)
+			return -EBADF;
+		return mypoll_ioc_trigger(dev, uarg);
+	case MYPOLL_IOC_RESET_STATS:
+		if (!writable)
+			return -EBADF;
+		spin_lock_irqsave(&dev->lock, flags);
+		dev->timer_events = 0;
+		dev->trigger_events = 0;
+		dev->timer_overruns = 0;
+		spin_unlock_irqrestore(&dev->lock, flags);
+		return 0;
+	}
+	return -ENOTTY;
+}
+
+static const struct file_operations mypoll_fops = {
+	.owner		= THIS_MODULE,
+	.open		= mypoll_open,
+	.release	= mypoll_release,
+	.read		= mypoll_read,
+	.write		= mypoll_write,
+	.poll		= mypoll_poll,
+	.fasync		= mypoll_fasync,
+	.unlocked_ioctl	= mypoll_ioctl,
+	.compat_ioctl	= compat_ptr_ioctl,
+	.llseek		= no_llseek,
+};
+
+/* sysfs: one value per file on the misc device */
+static struct mypoll_dev *mypoll_from_device(struct device *d)
+{
+	struct miscdevice *misc = dev_get_drvdata(d);
+
+	return container_of(misc, struct mypoll_dev, misc);
+}
+
+#define MYPOLL_STAT_ATTR(name, expr)					\
+static ssize_t name##_show(struct device *d, struct device_attribute *a,	\
+			   char *buf)						\
+{										\
+	struct mypoll_stats s;							\
+										\
+	mypoll_fill_stats(mypoll_from_device(d), &s);				\
+	return sysfs_emit(buf, "%llu\n", (unsigned long long)(expr));		\
+}										\
+static DEVICE_ATTR_RO(name)
+
+MYPOLL_STAT_ATTR(next_seq, s.next_seq);
+MYPOLL_STAT_ATTR(oldest_seq, s.oldest_seq);
+MYPOLL_STAT_ATTR(generated, s.generated);
+MYPOLL_STAT_ATTR(overwritten, s.overwritten);
+MYPOLL_STAT_ATTR(readers, s.readers);
+MYPOLL_STAT_ATTR(active_timers, s.active_timers);
+
+static struct attribute *mypoll_attrs[] = {
+	&dev_attr_next_seq.attr,
+	&dev_attr_oldest_seq.attr,
+	&dev_attr_generated.attr,
+	&dev_attr_overwritten.attr,
+	&dev_attr_readers.attr,
+	&dev_attr_active_timers.attr,
+	NULL,
+};
+ATTRIBUTE_GROUPS(mypoll);
+
+/* debugfs test hooks (test_hooks=1 only) */
+static ssize_t mypoll_unplug_write(struct file *file, const char __user *ubuf,
+				   size_t count, loff_t *ppos)
+{
+	struct mypoll_dev *dev = file->private_data;
+	unsigned long flags;
+	int i;
+
+	mutex_lock(&dev->ctl);
+	spin_lock_irqsave(&dev->lock, flags);
+	dev->dead = 1;
+	spin_unlock_irqrestore(&dev->lock, flags);
+	for (i = 0; i < MYPOLL_MAX_TIMERS; i++)
+		mypoll_timer_stop(dev, &dev->timers[i], 0, true);
+	mutex_unlock(&dev->ctl);
+	wake_up_interruptible_poll(&dev->wq, EPOLLIN | EPOLLHUP | EPOLLERR);
+	kill_fasync(&dev->fasync, SIGIO, POLL_HUP);
+	dev_info(dev->misc.this_device, "unplugged by the test hook\n");
+	return count;
+}
+
+/* mypoll_check - the invariants of the ring, counters and readers */
+static int mypoll_check(struct mypoll_dev *dev, char *msg, size_t len)
+{
+	struct mypoll_reader *r;
+	unsigned long flags;
+	u64 seq, oldest, prev_ts = 0;
+	u32 n = 0;
+	int ret = 0;
+
+	spin_lock_irqsave(&dev->lock, flags);
+	oldest = __mypoll_oldest(dev);
+	for (seq = oldest; seq < dev->next_seq && !ret; seq++) {
+		const struct mypoll_event *ev = &dev->ring[seq & dev->mask];
+
+		if (ev->seq != seq || ev->reserved || ev->flags ||
+		    ev->timestamp_ns < prev_ts) {
+			snprintf(msg, len, "bad record at seq %llu\n", seq);
+			ret = -EIO;
+		}
+		prev_ts = ev->timestamp_ns;
+	}
+	list_for_each_entry(r, &dev->reader_list, node) {
+		n++;
+		if (!ret && r->cursor > dev->next_seq) {
+			snprintf(msg, len, "cursor %llu beyond next_seq\n", r->cursor);
+			ret = -EIO;
+		}
+	}
+	if (!ret && n != dev->readers) {
+		snprintf(msg, len, "readers %u, list has %u\n", dev->readers, n);
+		ret = -EIO;
+	}
+	spin_unlock_irqrestore(&dev->lock, flags);
+	if (!ret)
+		snprintf(msg, len, "ok\n");
+	return ret;
+}
+
+static ssize_t mypoll_check_read(struct file *file, char __user *ubuf,
+				 size_t count, loff_t *ppos)
+{
+	char msg[80];
+
+	mypoll_check(file->private_data, msg, sizeof(msg));
+	return simple_read_from_buffer(ubuf, count, ppos, msg, strlen(msg));
+}
+
+static const struct file_operations mypoll_unplug_fops = {
+	.owner	= THIS_MODULE,
+	.open	= simple_open,
+	.write	= mypoll_unplug_write,
+	.llseek	= no_llseek,
+};
+
+static const struct file_operations mypoll_check_fops = {
+	.owner	= THIS_MODULE,
+	.open	= simple_open,
+	.read	= mypoll_check_read,
+	.llseek	= default_llseek,
+};
+
+static int mypoll_check_params(void)
+{
+	if (ring_order < MYPOLL_RING_ORDER_MIN || ring_order > MYPOLL_RING_ORDER_MAX) {
+		pr_err("ring_order %u out of range %d..%d\n", ring_order,
+		       MYPOLL_RING_ORDER_MIN, MYPOLL_RING_ORDER_MAX);
+		return -EINVAL;
+	}
+	if (min_period_us < MYPOLL_MIN_PERIOD_US ||
+	    (u64)min_period_us * NSEC_PER_USEC > MYPOLL_MAX_PERIOD_NS) {
+		pr_err("min_period_us %u out of range\n", min_period_us);
+		return -EINVAL;
+	}
+	if (max_burst < 1 || max_burst > MYPOLL_MAX_BURST) {
+		pr_err("max_burst %u out of range 1..%d\n", max_burst, MYPOLL_MAX_BURST);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int __init mypoll_init(void)
+{
+	struct mypoll_dev *dev = &mypoll;
+	int i, ret;
+
+	BUILD_BUG_ON(sizeof(struct mypoll_event) != 48);
+	BUILD_BUG_ON(sizeof(struct mypoll_info) != 72);
+	BUILD_BUG_ON(sizeof(struct mypoll_stats) != 96);
+	BUILD_BUG_ON(sizeof(struct mypoll_reader_info) != 64);
+	BUILD_BUG_ON(sizeof(struct mypoll_seek) != 16);
+	BUILD_BUG_ON(sizeof(struct mypoll_timer) != 48);
+	BUILD_BUG_ON(sizeof(struct mypoll_trigger) != 24);
+
+	ret = mypoll_check_params();
+	if (ret)
+		return ret;
+
+	spin_lock_init(&dev->lock);
+	mutex_init(&dev->ctl);
+	init_waitqueue_head(&dev->wq);
+	INIT_LIST_HEAD(&dev->reader_list);
+	dev->ring_size = 1ULL << ring_order;
+	dev->mask = dev->ring_size - 1;
+	dev->next_seq = 1;
+	dev->min_period_ns = (u64)min_period_us * NSEC_PER_USEC;
+	do {
+		dev->instance_id = get_random_u64();
+	} while (!dev->instance_id);
+	for (i = 0; i < MYPOLL_MAX_TIMERS; i++) {
+		struct mypoll_tmr *t = &dev->timers[i];
+
+		hrtimer_init(&t->hrt, CLOCK_MONOTONIC, HRTIMER_MODE_REL_SOFT);
+		t->hrt.function = mypoll_timer_fn;
+		t->dev = dev;
+		t->id = i;
+	}
+
+	dev->ring = kvcalloc(dev->ring_size, sizeof(*dev->ring), GFP_KERNEL);
+	if (!dev->ring)
+		return -ENOMEM;
+	dev->reader_cache = KMEM_CACHE(mypoll_reader, 0);
+	if (!dev->reader_cache) {
+		ret = -ENOMEM;
+		goto err_free_ring;
+	}
+
+	dev->misc.minor = MISC_DYNAMIC_MINOR;
+	dev->misc.name = "mypoll";
+	dev->misc.fops = &mypoll_fops;
+	dev->misc.groups = mypoll_groups;
+	dev->misc.mode = 0660;
+	ret = misc_register(&dev->misc);
+	if (ret)
+		goto err_destroy_cache;
+
+	if (test_hooks) {
+		dev->debugfs = debugfs_create_dir("mypoll", NULL);
+		debugfs_create_file("unplug", 0200, dev->debugfs, dev, &mypoll_unplug_fops);
+		debugfs_create_file("check", 0400, dev->debugfs, dev, &mypoll_check_fops);
+	}
+	dev_info(dev->misc.this_device, "ring %llu records, instance %016llx\n",
+		 dev->ring_size, dev->instance_id);
+	return 0;
+
+err_destroy_cache:
+	kmem_cache_destroy(dev->reader_cache);
+err_free_ring:
+	kvfree(dev->ring);
+	return ret;
+}
+
+static void __exit mypoll_exit(void)
+{
+	struct mypoll_dev *dev = &mypoll;
+	int i;
+
+	debugfs_remove_recursive(dev->debugfs);
+	misc_deregister(&dev->misc);
+	mutex_lock(&dev->ctl);
+	for (i = 0; i < MYPOLL_MAX_TIMERS; i++)
+		mypoll_timer_stop(dev, &dev->timers[i], 0, true);
+	mutex_unlock(&dev->ctl);
+	kmem_cache_destroy(dev->reader_cache);
+	kvfree(dev->ring);
+}
+
+module_init(mypoll_init);
+module_exit(mypoll_exit);
+
+MODULE_DESCRIPTION("Sequenced timer and trigger events with per-reader cursors");
+MODULE_AUTHOR("mypoll developers");
+MODULE_LICENSE("GPL");
