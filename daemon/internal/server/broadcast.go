@@ -1,0 +1,319 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/mypoll/mypoll/daemon/internal/devabi"
+	"github.com/mypoll/mypoll/daemon/internal/loop"
+	"github.com/mypoll/mypoll/daemon/internal/proto"
+	"github.com/mypoll/mypoll/daemon/internal/sys"
+)
+
+// devReadRecords is how many records one device read takes; devReadRounds
+// bounds the reads per wake so the device cannot starve clients (the fd is
+// level-triggered: the loop comes back).
+const (
+	devReadRecords = 64
+	devReadRounds  = 16
+)
+
+// deviceReader is the server's device registration and resume state.
+type deviceReader struct {
+	lid loop.ID
+	// restartUntil: OVERFLOW records for seqs below it were generated
+	// before this daemon started (reason restart, not device).
+	restartUntil uint64
+	gone         bool
+}
+
+// eventBatch is a run of consecutive events encoded once for all clients.
+type eventBatch struct {
+	buf []byte
+	off []int // line i is buf[off[i]:off[i+1]]
+	seq []uint64
+	cat []proto.Set
+}
+
+func (b *eventBatch) reset() {
+	b.buf, b.off, b.seq, b.cat = b.buf[:0], b.off[:0], b.seq[:0], b.cat[:0]
+}
+
+func (b *eventBatch) line(i int) []byte { return b.buf[b.off[i]:b.off[i+1]] }
+
+// category maps an event type to the subscription set it belongs to.
+func category(t devabi.EventType) proto.Set {
+	switch t {
+	case devabi.EvTimer, devabi.EvTimerStopped:
+		return proto.SetTimer
+	case devabi.EvTrigger:
+		return proto.SetTrigger
+	}
+	return 0
+}
+
+// openDevice opens the configured device read-write and positions its
+// cursor: where the previous daemon stopped when the persisted state names
+// the same device instance, else at the oldest retained record.
+func (s *Server) openDevice() error {
+	if s.cfg.Device == nil {
+		return nil
+	}
+	f, err := s.cfg.Device.Open(true)
+	if err != nil {
+		return fmt.Errorf("open device: %w", err)
+	}
+	s.dev = f
+	if s.info, err = f.Info(); err != nil {
+		return fmt.Errorf("device info: %w", err)
+	}
+	if s.info.ABIVersion != devabi.ABIVersion || s.info.EventSize != devabi.EventSize {
+		return fmt.Errorf("device speaks ABI %d with %d-byte records; this daemon needs ABI %d with %d-byte records",
+			s.info.ABIVersion, s.info.EventSize, devabi.ABIVersion, devabi.EventSize)
+	}
+	st, err := f.Stats()
+	if err != nil {
+		return fmt.Errorf("device stats: %w", err)
+	}
+	s.devR.restartUntil = st.NextSeq
+	prev, havePrev, err := s.state.load()
+	if err != nil {
+		s.log.Warn("ignoring unreadable state file", "error", err)
+	}
+	switch {
+	case havePrev && prev.instanceID == s.info.InstanceID && prev.lastSeq < st.NextSeq:
+		err = f.Seek(devabi.SeekSeq, prev.lastSeq+1)
+		s.log.Info("resuming device after the last broadcast event", "seq", prev.lastSeq+1, "next_seq", st.NextSeq)
+	case havePrev && prev.instanceID != s.info.InstanceID:
+		s.log.Warn("device was reset since the last run (module reloaded): sequence restarts",
+			"old_instance_id", fmt.Sprintf("%016x", prev.instanceID), "old_last_seq", prev.lastSeq,
+			"instance_id", fmt.Sprintf("%016x", s.info.InstanceID))
+		err = f.Seek(devabi.SeekOldest, 0)
+	default:
+		err = f.Seek(devabi.SeekOldest, 0)
+	}
+	if err != nil {
+		return fmt.Errorf("position device cursor: %w", err)
+	}
+	ri, err := f.Reader()
+	if err != nil {
+		return fmt.Errorf("device reader info: %w", err)
+	}
+	s.hist.nextSeq = ri.Cursor
+	s.state.instanceID = s.info.InstanceID
+	s.state.lastSeq = ri.Cursor - 1
+	s.state.dirty = true
+	id, err := s.lp.Add(f.FD(), sys.EventIn, handlerFunc(s.handleDevice))
+	if err != nil {
+		return fmt.Errorf("watch device: %w", err)
+	}
+	s.devR.lid = id
+	s.log.Info("device open", "instance_id", fmt.Sprintf("%016x", s.info.InstanceID),
+		"ring_size", s.info.RingSize, "next_seq", st.NextSeq, "cursor", ri.Cursor)
+	return nil
+}
+
+// helloNextSeq is the seq the next device event will get (A.3).
+func (s *Server) helloNextSeq() uint64 {
+	if s.dev != nil && !s.devR.gone {
+		if st, err := s.dev.Stats(); err == nil {
+			return st.NextSeq
+		}
+	}
+	return s.hist.nextSeq
+}
+
+// handleDevice drains the device's records and broadcasts them.
+func (s *Server) handleDevice(_ int, events uint32) error {
+	for range devReadRounds {
+		n, err := s.dev.Read(s.devBuf)
+		if errors.Is(err, sys.ErrWouldBlock) {
+			return nil
+		}
+		if err != nil {
+			s.deviceGone(err)
+			return nil
+		}
+		if n == 0 {
+			break
+		}
+		s.broadcast(s.devBuf[:n])
+	}
+	if events&(sys.EventHup|sys.EventErr) != 0 && events&sys.EventIn == 0 {
+		s.deviceGone(errors.New("device hung up"))
+	}
+	return nil
+}
+
+// deviceGone stops watching a device that failed (unplugged): the daemon
+// keeps serving clients; control requests get EIO.
+func (s *Server) deviceGone(err error) {
+	if s.devR.gone {
+		return
+	}
+	s.devR.gone = true
+	_ = s.lp.Remove(s.devR.lid)
+	s.log.Error("event device failed: no more events", "error", err)
+}
+
+// broadcast sends the records in buf to every subscribed client.
+func (s *Server) broadcast(buf []byte) {
+	b := &s.batch
+	b.reset()
+	for len(buf) >= devabi.EventSize {
+		ev, _ := devabi.DecodeEvent(buf)
+		buf = buf[devabi.EventSize:]
+		if ev.Type == devabi.EvOverflow {
+			s.deliverBatch()
+			s.overflow(ev)
+			continue
+		}
+		cat := category(ev.Type)
+		if cat == 0 {
+			s.log.Warn("skipping device record of unknown type", "seq", ev.Seq, "type", uint16(ev.Type))
+			continue
+		}
+		s.hist.add(histEntry{ev: ev})
+		s.counter.events++
+		if len(b.off) == 0 {
+			b.off = append(b.off, 0)
+		}
+		b.buf = proto.AppendEvent(b.buf, ev)
+		b.off = append(b.off, len(b.buf))
+		b.seq = append(b.seq, ev.Seq)
+		b.cat = append(b.cat, cat)
+	}
+	s.deliverBatch()
+	s.state.lastSeq = s.hist.nextSeq - 1
+	s.state.dirty = true
+}
+
+// deliverBatch hands the encoded batch to the clients: the whole batch in
+// one copy for a healthy client subscribed to everything, else event by event.
+func (s *Server) deliverBatch() {
+	b := &s.batch
+	if len(b.seq) == 0 {
+		return
+	}
+	// Backwards: closeClient swaps the last client into the closed slot.
+	for i := len(s.clients) - 1; i >= 0; i-- {
+		c := s.clients[i]
+		if c.replaying || c.sub == proto.SetNone {
+			continue
+		}
+		if c.sub == proto.SetAll && c.gaps.empty() && c.minSeq <= b.seq[0] &&
+			c.tx.Len()+len(b.buf) <= c.eventLimit() {
+			c.tx.Append(b.buf)
+			s.markDirty(c)
+			continue
+		}
+		for j := range b.seq {
+			if c.closed {
+				break
+			}
+			s.deliver(c, b.line(j), b.seq[j], b.cat[j])
+		}
+	}
+	b.reset()
+}
+
+// deliver queues one event line for c, or accounts it as lost.
+func (s *Server) deliver(c *client, line []byte, seq uint64, cat proto.Set) {
+	if c.sub&cat == 0 || seq < c.minSeq {
+		return
+	}
+	if !c.gaps.empty() && (!c.flushGaps() || !c.gaps.empty()) {
+		c.noteLost(seq)
+		return
+	}
+	if c.tx.Len()+len(line) > c.eventLimit() {
+		c.noteLost(seq)
+		return
+	}
+	c.tx.Append(line)
+	s.markDirty(c)
+}
+
+// overflow handles an OVERFLOW record: the daemon did not read seqs
+// ev.Seq..ev.Seq+ev.Aux-1 before the ring overwrote them.
+func (s *Server) overflow(ev devabi.Event) {
+	if ev.Aux == 0 {
+		return
+	}
+	reason := proto.LostDevice
+	if ev.Seq < s.devR.restartUntil {
+		reason = proto.LostRestart
+	}
+	e := histEntry{ev: ev, reason: reason}
+	s.hist.add(e)
+	first, last := ev.Seq, e.lastSeq()
+	s.counter.lostDevice += ev.Aux
+	s.log.Warn("events lost before the daemon read them", "first_seq", first, "last_seq", last,
+		"count", ev.Aux, "reason", reason.String())
+	for i := len(s.clients) - 1; i >= 0; i-- {
+		c := s.clients[i]
+		if c.replaying || c.sub == proto.SetNone || last < c.minSeq {
+			continue
+		}
+		f := max(first, c.minSeq)
+		c.gaps.add(f, last, last-f+1, reason)
+		c.flushGaps()
+		s.markDirty(c)
+	}
+}
+
+// pumpReplay moves retained events into a resuming client's TX queue while
+// they fit; it reports whether it queued anything. Once the client has
+// caught up with the history it switches to the live broadcast.
+func (s *Server) pumpReplay(c *client) bool {
+	progress := false
+	for c.replaying && !c.closed {
+		if c.replayIdx < s.hist.first {
+			// The history moved on while this client was too slow.
+			oldest := s.hist.oldestSeq()
+			if oldest > c.minSeq {
+				n := oldest - c.minSeq
+				c.gaps.add(c.minSeq, oldest-1, n, proto.LostQueue)
+				s.counter.lostQueue += n
+				c.minSeq = oldest
+			}
+			c.replayIdx = s.hist.first
+		}
+		if !c.gaps.empty() && (!c.flushGaps() || !c.gaps.empty()) {
+			break
+		}
+		if c.replayIdx >= s.hist.end {
+			c.replaying = false
+			c.minSeq = max(c.minSeq, s.hist.nextSeq)
+			break
+		}
+		e := s.hist.at(c.replayIdx)
+		if e.lastSeq() < c.minSeq {
+			c.replayIdx++
+			continue
+		}
+		if e.isGap() {
+			f := max(e.ev.Seq, c.minSeq)
+			c.gaps.add(f, e.lastSeq(), e.lastSeq()-f+1, e.reason)
+			c.minSeq = e.lastSeq() + 1
+			c.replayIdx++
+			continue
+		}
+		if c.sub&category(e.ev.Type) == 0 {
+			c.minSeq = e.ev.Seq + 1
+			c.replayIdx++
+			continue
+		}
+		line := proto.AppendEvent(s.scratch[:0], e.ev)
+		if c.tx.Len()+len(line) > c.eventLimit() || !c.tx.Append(line) {
+			break
+		}
+		c.minSeq = e.ev.Seq + 1
+		c.replayIdx++
+		progress = true
+	}
+	if progress {
+		s.markDirty(c)
+	}
+	return progress
+}

@@ -1,0 +1,253 @@
+package server_test
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mypoll/mypoll/daemon/internal/server"
+)
+
+// evt is a parsed EVT or LOST line.
+type evt struct {
+	lost               bool
+	seq, arg, aux      uint64 // EVT
+	typ                string
+	first, last, count uint64 // LOST
+	reason             string
+}
+
+func parseEvt(t testing.TB, l string) evt {
+	t.Helper()
+	f := fields(l)
+	u := func(s string) uint64 {
+		v, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			t.Fatalf("bad number %q in %q", s, l)
+		}
+		return v
+	}
+	switch {
+	case f[0] == "EVT" && len(f) == 7:
+		u(f[3])
+		u(f[6])
+		return evt{seq: u(f[1]), typ: f[2], arg: u(f[4]), aux: u(f[5])}
+	case f[0] == "LOST" && len(f) == 5:
+		return evt{lost: true, first: u(f[1]), last: u(f[2]), count: u(f[3]), reason: f[4]}
+	}
+	t.Fatalf("not an EVT or LOST line: %q", l)
+	return evt{}
+}
+
+// readEvents reads lines until n events are accounted for (delivered or
+// reported in LOST counts).
+func (c *conn) readEvents(n uint64) (events []evt) {
+	c.t.Helper()
+	var got uint64
+	for got < n {
+		e := parseEvt(c.t, c.line())
+		events = append(events, e)
+		if e.lost {
+			got += e.count
+		} else {
+			got++
+		}
+	}
+	return events
+}
+
+func TestServer_BroadcastOrder(t *testing.T) {
+	d := startDaemon(t)
+	const clients, bursts, burst = 64, 20, 50
+	cs := make([]*conn, clients)
+	for i := range cs {
+		cs[i] = d.dial(t)
+	}
+	ctl := d.dial(t)
+	ctl.do("subscribe none")
+	// Bursts from several controllers at once; the device orders them.
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			c := d.dial(t)
+			c.do("subscribe none")
+			for b := range bursts / 4 {
+				if r := c.do(fmt.Sprintf("trigger %d %d", g*1000+b, burst)); !strings.HasPrefix(r, "OK trigger ") {
+					t.Errorf("trigger -> %q", r)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	const total = bursts * burst
+	var ref []evt
+	for i, c := range cs {
+		evs := c.readEvents(total)
+		for j, e := range evs {
+			if e.lost {
+				t.Fatalf("client %d: %v at %d: nothing may be lost here", i, e, j)
+			}
+			if e.seq != uint64(j+1) || e.typ != "trigger" {
+				t.Fatalf("client %d event %d = %+v, want seq %d trigger", i, j, e, j+1)
+			}
+		}
+		if i == 0 {
+			ref = evs
+			continue
+		}
+		for j := range evs {
+			if evs[j] != ref[j] {
+				t.Fatalf("client %d event %d = %+v, client 0 got %+v", i, j, evs[j], ref[j])
+			}
+		}
+	}
+}
+
+func TestServer_SubscribeSets(t *testing.T) {
+	d := startDaemon(t)
+	trig := d.dial(t)
+	trig.do("subscribe trigger")
+	none := d.dial(t)
+	none.do("subscribe none")
+	tim := d.dial(t)
+	tim.do("subscribe timer")
+	ctl := d.dial(t)
+	ctl.do("subscribe none")
+	ctl.do("trigger 9 2")
+	ctl.do("start_timer 1 1 2") // two ticks, then timer_stopped
+	// The timer subscriber sees exactly the timer's records.
+	var got []string
+	for len(got) < 3 {
+		e := parseEvt(t, tim.line())
+		got = append(got, e.typ)
+	}
+	if want := []string{"timer", "timer", "timer_stopped"}; strings.Join(got, " ") != strings.Join(want, " ") {
+		t.Errorf("timer subscriber got %v, want %v", got, want)
+	}
+	for range 2 {
+		if e := parseEvt(t, trig.line()); e.typ != "trigger" || e.arg != 9 {
+			t.Errorf("trigger subscriber got %+v", e)
+		}
+	}
+	// Nothing else is pending for the trigger or none subscribers: the
+	// next line each gets is the reply to a fresh echo.
+	for _, c := range []*conn{trig, none} {
+		c.send("echo sync")
+		if r, skipped := c.reply(); r != "OK echo sync" || len(skipped) > 0 {
+			t.Errorf("echo sync -> %q after unexpected lines %q", r, skipped)
+		}
+	}
+}
+
+// TestServer_StalledClient: one client stops reading; it gets LOST ...
+// queue with exact counts while 15 healthy clients lose nothing.
+func TestServer_StalledClient(t *testing.T) {
+	d := startDaemon(t)
+	stalled := d.dial(t)
+	// Shrink the stalled client's socket buffers so its TX queue fills fast.
+	stalled.c.(interface{ SetReadBuffer(int) error }).SetReadBuffer(4096)
+	healthy := make([]*conn, 15)
+	for i := range healthy {
+		healthy[i] = d.dial(t)
+	}
+	ctl := d.dial(t)
+	ctl.do("subscribe none")
+	const total, burst = 20000, 100
+	var wg sync.WaitGroup
+	results := make([][]evt, len(healthy))
+	progress := make([]atomic.Int64, len(healthy))
+	for i, c := range healthy {
+		wg.Go(func() {
+			for range total / burst {
+				results[i] = append(results[i], c.readEvents(burst)...)
+				progress[i].Add(burst)
+			}
+		})
+	}
+	// Healthy readers may lag by at most maxLag events (well within their
+	// 64 KiB queue): this is what "healthy" means on a loaded test machine.
+	const maxLag = 1000
+	for sent := 0; sent < total; sent += burst {
+		for i := range progress {
+			for int(progress[i].Load()) < sent-maxLag {
+				time.Sleep(100 * time.Microsecond)
+			}
+		}
+		if r := ctl.do(fmt.Sprintf("trigger 1 %d", burst)); !strings.HasPrefix(r, "OK trigger") {
+			t.Fatalf("trigger -> %q", r)
+		}
+	}
+	wg.Wait()
+	for i, evs := range results {
+		if len(evs) != total {
+			t.Fatalf("healthy client %d: %d lines, want %d events", i, len(evs), total)
+		}
+		for j, e := range evs {
+			if e.lost || e.seq != uint64(j+1) {
+				t.Fatalf("healthy client %d line %d = %+v, want EVT seq %d", i, j, e, j+1)
+			}
+		}
+	}
+	// The stalled client now reads: events it got plus LOST counts cover
+	// every seq exactly once, in order, and the losses are reported as queue.
+	evs := stalled.readEvents(total)
+	next := uint64(1)
+	var lost uint64
+	for _, e := range evs {
+		if e.lost {
+			if e.reason != "queue" || e.first < next || e.last < e.first || e.count == 0 || e.count > e.last-e.first+1 {
+				t.Fatalf("bad LOST %+v (next expected seq %d)", e, next)
+			}
+			lost += e.count
+			next = e.last + 1
+			continue
+		}
+		if e.seq < next {
+			t.Fatalf("EVT seq %d after seq %d: not increasing", e.seq, next-1)
+		}
+		next = e.seq + 1
+	}
+	if lost == 0 {
+		t.Fatalf("stalled client lost nothing: the test did not stall it")
+	}
+	r := ctl.do("stats")
+	if !strings.Contains(r, fmt.Sprintf(" lost_queue=%d ", lost)) {
+		t.Errorf("stats = %q, want lost_queue=%d", r, lost)
+	}
+}
+
+// TestServer_RepliesUnderBackpressure: a client that pipelines many echoes
+// while events flood its queue gets every reply, in order.
+func TestServer_RepliesUnderBackpressure(t *testing.T) {
+	d := startDaemon(t, func(c *server.Config) { c.TXQBytes = 8192 })
+	c := d.dial(t)
+	ctl := d.dial(t)
+	ctl.do("subscribe none")
+	// Fill c's queue with events it does not read yet.
+	for range 20 {
+		ctl.do("trigger 0 1000")
+	}
+	const n = 3000
+	var b strings.Builder
+	for i := range n {
+		fmt.Fprintf(&b, "echo %d\n", i)
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); c.sendRaw(b.String()) }()
+	next := 0
+	for next < n {
+		l := c.line()
+		if strings.HasPrefix(l, "EVT ") || strings.HasPrefix(l, "LOST ") {
+			continue
+		}
+		if want := "OK echo " + strconv.Itoa(next); l != want {
+			t.Fatalf("reply = %q, want %q", l, want)
+		}
+		next++
+	}
+	<-done
+}

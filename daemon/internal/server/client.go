@@ -1,0 +1,346 @@
+package server
+
+import (
+	"errors"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/mypoll/mypoll/daemon/internal/loop"
+	"github.com/mypoll/mypoll/daemon/internal/proto"
+	"github.com/mypoll/mypoll/daemon/internal/sys"
+	"github.com/mypoll/mypoll/daemon/internal/txq"
+)
+
+// replyReserve is the TX space kept free for replies: events may fill a
+// queue only up to Cap-replyReserve, and a request is processed only while
+// at least replyReserve bytes are free, so a reply always fits and is never
+// dropped (PROTOCOL.md A.6). The largest reply, an echo of a 1024-byte
+// request, is 1032 bytes.
+const replyReserve = 2048
+
+// inCap is the per-client input buffer: one partial request line plus what
+// one read brings. Pipelined requests beyond it wait in the socket buffer.
+const inCap = 2 * proto.MaxLine
+
+// maxReadsPerWake bounds the reads for one client per loop turn (fairness).
+const maxReadsPerWake = 4
+
+// client is one connection. Only the loop goroutine touches it.
+type client struct {
+	srv  *Server
+	id   uint64
+	fd   int
+	lid  loop.ID
+	idx  int // index in srv.clients
+	peer sys.Peer
+	log  hclog.Logger
+
+	tx   *txq.Queue
+	in   []byte // unconsumed request bytes are in[r:w]
+	r, w int
+	fr   proto.Framer
+
+	mask       uint32 // current epoll interest
+	reading    bool   // requests are read (not throttled, not closing)
+	throttled  bool   // stopped reading because the TX queue is above high water
+	readEOF    bool   // peer shut down its write side
+	quitting   bool   // quit received: flush then close
+	closed     bool
+	dirty      bool
+	canControl bool
+
+	sub    proto.Set
+	minSeq uint64 // events below this seq are not sent (subscribe from=)
+
+	// Resume: while replaying, the client takes events from the history
+	// (from entry replayIdx on), not from the live broadcast.
+	replaying bool
+	replayIdx uint64
+
+	gaps       gapList // LOST lines owed to this client, oldest first
+	stallStart int64   // unix nanos when the queue began dropping; 0 if healthy
+}
+
+// HandleEvent is the client's loop.Handler.
+func (c *client) HandleEvent(_ int, events uint32) error {
+	if c.closed {
+		return nil
+	}
+	if events&sys.EventErr != 0 {
+		c.srv.closeClient(c, "socket error")
+		return nil
+	}
+	if events&sys.EventIn != 0 {
+		c.readRequests()
+		if c.closed {
+			return nil
+		}
+	}
+	if events&sys.EventHup != 0 && !c.closed {
+		c.srv.closeClient(c, "peer hung up")
+		return nil
+	}
+	if events&sys.EventOut != 0 {
+		c.srv.markDirty(c)
+	}
+	return nil
+}
+
+// readRequests reads and processes requests until the socket is empty, the
+// client is throttled, or the per-wake budget is spent.
+func (c *client) readRequests() {
+	s := c.srv
+	for range maxReadsPerWake {
+		if !c.reading {
+			return
+		}
+		if c.in == nil {
+			c.in = make([]byte, inCap)
+		}
+		if c.w == len(c.in) {
+			return // processInput left a full buffer: it is throttled
+		}
+		n, err := sys.Read(c.fd, c.in[c.w:])
+		if errors.Is(err, sys.ErrWouldBlock) {
+			return
+		}
+		if err != nil {
+			s.closeClient(c, "read error: "+err.Error())
+			return
+		}
+		if n == 0 {
+			c.readEOF = true
+			c.stopReading()
+			c.processInput()
+			if c.tx.Len() == 0 && c.gaps.empty() {
+				s.closeClient(c, "peer closed")
+				return
+			}
+			c.quitting = true // flush what is owed, then close
+			s.markDirty(c)
+			return
+		}
+		c.w += n
+		c.processInput()
+	}
+}
+
+// processInput handles buffered request lines while replies fit.
+func (c *client) processInput() {
+	s := c.srv
+	for c.r < c.w && !c.closed && !c.quitting {
+		if c.tx.Free() < replyReserve {
+			c.throttle()
+			return
+		}
+		line, n, kind := c.fr.Next(c.in[c.r:c.w])
+		switch kind {
+		case proto.Incomplete:
+			c.compact()
+			return
+		case proto.TooLong:
+			c.reply(proto.AppendErr(s.scratch[:0], &proto.Error{Errno: proto.E2BIG, Msg: "request longer than 1024 bytes"}))
+		case proto.Line:
+			s.handleRequest(c, line)
+		}
+		c.r += n
+	}
+	if c.r == c.w {
+		c.r, c.w = 0, 0
+	}
+}
+
+func (c *client) compact() {
+	if c.r > 0 {
+		c.w = copy(c.in, c.in[c.r:c.w])
+		c.r = 0
+	}
+}
+
+// reply queues one reply line. The reserve guarantees it fits; if it does
+// not, an invariant is broken and the client is dropped rather than given a
+// reply out of order.
+func (c *client) reply(line []byte) {
+	if !c.tx.Append(line) {
+		c.srv.log.Error("reply does not fit in TX queue: dropping client", "client_id", c.id, "len", len(line), "free", c.tx.Free())
+		c.srv.closeClient(c, "reply overflow")
+		return
+	}
+	c.srv.markDirty(c)
+}
+
+// throttle stops reading requests until the TX queue drains below low water.
+func (c *client) throttle() {
+	if c.throttled {
+		return
+	}
+	c.throttled = true
+	c.reading = false
+	c.srv.updateMask(c)
+}
+
+func (c *client) stopReading() {
+	c.reading = false
+	c.srv.updateMask(c)
+}
+
+// lowWater is the TX length below which a throttled client is read again.
+func (c *client) lowWater() int { return c.tx.Cap() / 2 }
+
+// eventLimit is how full events may make the TX queue.
+func (c *client) eventLimit() int { return c.tx.Cap() - replyReserve }
+
+// flush writes queued bytes and advances the client's pending work (owed
+// LOST lines, replay, throttled input). It returns false when the client
+// was closed.
+func (c *client) flush() bool {
+	s := c.srv
+	for range 16 {
+		progressed := false
+		if c.tx.Len() > 0 {
+			a, b := c.tx.Peek()
+			s.iov[0], s.iov[1] = a, b
+			n, err := sys.Sendv(c.fd, s.iov)
+			s.iov[0], s.iov[1] = nil, nil
+			if err != nil && !errors.Is(err, sys.ErrWouldBlock) {
+				s.closeClient(c, "write error: "+err.Error())
+				return false
+			}
+			if n > 0 {
+				c.tx.Consume(n)
+				progressed = true
+			}
+			if c.tx.Len() > 0 {
+				break // socket full: EPOLLOUT will call us back
+			}
+		}
+		if !c.gaps.empty() && c.flushGaps() {
+			progressed = true
+		}
+		if c.replaying && s.pumpReplay(c) {
+			progressed = true
+		}
+		if c.throttled && c.tx.Len() <= c.lowWater() {
+			c.throttled = false
+			if !c.readEOF && !c.quitting && !s.draining {
+				c.reading = true
+			}
+			c.processInput()
+			progressed = true
+		}
+		if c.closed {
+			return false
+		}
+		if !progressed || c.tx.Len() == 0 && !c.replaying && c.gaps.empty() {
+			break
+		}
+	}
+	if c.tx.Len() < c.lowWater() {
+		c.stallStart = 0
+	}
+	if c.quitting && c.tx.Len() == 0 && c.gaps.empty() && !c.replaying {
+		s.closeClient(c, "quit")
+		return false
+	}
+	s.updateMask(c)
+	return true
+}
+
+// updateMask syncs the epoll interest with the client's state.
+func (s *Server) updateMask(c *client) {
+	if c.closed {
+		return
+	}
+	var m uint32
+	if c.reading {
+		m |= sys.EventIn
+	}
+	if c.tx.Len() > 0 {
+		m |= sys.EventOut
+	}
+	if m == c.mask {
+		return
+	}
+	c.mask = m
+	if err := s.lp.Modify(c.lid, m); err != nil {
+		s.log.Error("update client interest", "client_id", c.id, "error", err)
+	}
+}
+
+func (s *Server) markDirty(c *client) {
+	if !c.dirty && !c.closed {
+		c.dirty = true
+		s.dirty = append(s.dirty, c)
+	}
+}
+
+// flushDirty runs at the end of every loop turn: one write per client with
+// pending bytes, however many lines were queued this turn.
+func (s *Server) flushDirty() {
+	for i := 0; i < len(s.dirty); i++ {
+		c := s.dirty[i]
+		c.dirty = false
+		if !c.closed {
+			c.flush()
+		}
+		s.dirty[i] = nil
+	}
+	s.dirty = s.dirty[:0]
+	s.checkDrained()
+}
+
+// addClient registers an accepted connection and greets it (A.3).
+func (s *Server) addClient(fd int) {
+	peer, err := sys.PeerCred(fd)
+	if err != nil {
+		s.log.Warn("no peer credentials: refusing client", "error", err)
+		_ = sys.Close(fd)
+		return
+	}
+	s.nextID++
+	c := &client{
+		srv:     s,
+		id:      s.nextID,
+		fd:      fd,
+		idx:     len(s.clients),
+		peer:    peer,
+		tx:      txq.New(s.cfg.TXQBytes),
+		reading: true,
+		mask:    sys.EventIn,
+		sub:     proto.SetAll,
+	}
+	c.log = s.log.With("client_id", c.id, "peer_pid", peer.PID, "peer_uid", peer.UID)
+	c.canControl = s.policy.allows(peer)
+	lid, err := s.lp.Add(fd, sys.EventIn, c)
+	if err != nil {
+		s.log.Error("register client", "error", err)
+		_ = sys.Close(fd)
+		return
+	}
+	c.lid = lid
+	s.clients = append(s.clients, c)
+	next := s.helloNextSeq()
+	c.minSeq = next // the client is promised events from HELLO's next_seq on
+	c.reply(proto.AppendHello(s.scratch[:0], s.info.InstanceID, next))
+	c.log.Debug("client connected", "clients", len(s.clients))
+}
+
+// closeClient unregisters and closes c; reason goes to the debug log.
+func (s *Server) closeClient(c *client, reason string) {
+	if c.closed {
+		return
+	}
+	c.closed = true
+	if err := s.lp.Remove(c.lid); err != nil {
+		s.log.Debug("unregister client", "client_id", c.id, "error", err)
+	}
+	if err := sys.Close(c.fd); err != nil {
+		s.log.Debug("close client", "client_id", c.id, "error", err)
+	}
+	last := s.clients[len(s.clients)-1]
+	s.clients[c.idx] = last
+	last.idx = c.idx
+	s.clients[len(s.clients)-1] = nil
+	s.clients = s.clients[:len(s.clients)-1]
+	c.log.Debug("client disconnected", "reason", reason, "clients", len(s.clients))
+}

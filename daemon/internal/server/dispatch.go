@@ -1,0 +1,229 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"syscall"
+
+	"github.com/mypoll/mypoll/daemon/internal/devabi"
+	"github.com/mypoll/mypoll/daemon/internal/proto"
+)
+
+// handleRequest executes one request line and queues exactly one reply.
+func (s *Server) handleRequest(c *client, line []byte) {
+	req, perr := proto.ParseRequest(line)
+	if perr != nil {
+		c.reply(proto.AppendErr(s.scratch[:0], perr))
+		return
+	}
+	if req.Verb.Control() && !c.canControl {
+		c.log.Debug("control request refused", "verb", req.Verb.String())
+		s.replyErr(c, req.Verb, proto.EPERM, "control requests need uid 0, the daemon's uid or group "+s.cfg.ControlGroup)
+		return
+	}
+	switch req.Verb {
+	case proto.VerbEcho:
+		if req.Text == nil {
+			c.reply(proto.AppendOK(s.scratch[:0], req.Verb))
+		} else {
+			c.reply(proto.AppendOKDetail(s.scratch[:0], req.Verb, req.Text))
+		}
+	case proto.VerbTrigger:
+		s.trigger(c, req)
+	case proto.VerbStartTimer:
+		s.startTimer(c, req)
+	case proto.VerbStopTimer:
+		s.stopTimer(c, req)
+	case proto.VerbTimers:
+		s.timers(c)
+	case proto.VerbSubscribe:
+		s.subscribe(c, req)
+	case proto.VerbStats:
+		s.stats(c)
+	case proto.VerbOpenDevice:
+		s.openDeviceFor(c)
+	case proto.VerbHelp:
+		d := s.scratch[len(s.scratch):]
+		for i, v := range proto.Verbs() {
+			if i > 0 {
+				d = append(d, ' ')
+			}
+			d = append(d, v.String()...)
+		}
+		c.reply(proto.AppendOKDetail(s.scratch[:0], req.Verb, append([]byte(nil), d...)))
+	case proto.VerbQuit:
+		c.reply(proto.AppendOK(s.scratch[:0], req.Verb))
+		c.quitting = true
+		c.stopReading()
+	default:
+		s.replyErr(c, req.Verb, proto.ENOSYS, "unknown command")
+	}
+}
+
+func (s *Server) replyErr(c *client, v proto.Verb, errno proto.Errno, msg string) {
+	c.reply(proto.AppendErr(s.scratch[:0], &proto.Error{Verb: []byte(v.String()), Errno: errno, Msg: msg}))
+}
+
+// replyDetail queues "OK <verb> <detail>" built by fill.
+func (s *Server) replyDetail(c *client, v proto.Verb, detail []byte) {
+	c.reply(proto.AppendOKDetail(s.scratch[:0], v, detail))
+}
+
+// haveDevice replies ENODEV and reports false when there is no device.
+func (s *Server) haveDevice(c *client, v proto.Verb) bool {
+	switch {
+	case s.dev == nil:
+		s.replyErr(c, v, proto.ENODEV, "no event device (mypolld runs with --device none)")
+		return false
+	case s.devR.gone:
+		s.replyErr(c, v, proto.EIO, "event device failed (unplugged or module error); see the daemon log")
+		return false
+	}
+	return true
+}
+
+// deviceErr maps a device call's error to an ERR reply.
+func (s *Server) deviceErr(c *client, v proto.Verb, err error, busy, idle string) {
+	switch {
+	case errors.Is(err, syscall.EBUSY):
+		s.replyErr(c, v, proto.EBUSY, busy)
+	case errors.Is(err, syscall.ENOENT):
+		s.replyErr(c, v, proto.ENOENT, idle)
+	case errors.Is(err, syscall.EINVAL):
+		s.replyErr(c, v, proto.EINVAL, "device rejected the arguments")
+	default:
+		c.log.Warn("device call failed", "verb", v.String(), "error", err)
+		s.replyErr(c, v, proto.EIO, "device error: "+errnoName(err))
+	}
+}
+
+func errnoName(err error) string {
+	var en syscall.Errno
+	if errors.As(err, &en) {
+		return en.Error()
+	}
+	return "unknown"
+}
+
+func (s *Server) trigger(c *client, req proto.Request) {
+	if !s.haveDevice(c, req.Verb) {
+		return
+	}
+	if req.Count > s.info.MaxBurst {
+		s.replyErr(c, req.Verb, proto.EINVAL, fmt.Sprintf("count must be 1..%d", s.info.MaxBurst))
+		return
+	}
+	first, err := s.dev.Trigger(req.Payload, req.Count)
+	if err != nil {
+		s.deviceErr(c, req.Verb, err, "", "")
+		return
+	}
+	d := strconv.AppendUint(s.scratch[len(s.scratch):], first, 10)
+	d = append(d, ' ')
+	d = strconv.AppendUint(d, uint64(req.Count), 10)
+	s.replyDetail(c, req.Verb, append([]byte(nil), d...))
+}
+
+func (s *Server) startTimer(c *client, req proto.Request) {
+	if !s.haveDevice(c, req.Verb) {
+		return
+	}
+	period := uint64(req.PeriodMS) * 1e6
+	if period < s.info.MinPeriodNS {
+		s.replyErr(c, req.Verb, proto.EINVAL, fmt.Sprintf("period_ms below the device minimum of %d us", s.info.MinPeriodNS/1000))
+		return
+	}
+	// Timers are not OWNED: they are device state and keep running across
+	// a daemon restart, so a resuming client loses none of their ticks.
+	err := s.dev.TimerStart(devabi.Timer{ID: req.ID, PeriodNS: period, Count: req.TimerCount})
+	if err != nil {
+		s.deviceErr(c, req.Verb, err, fmt.Sprintf("timer %d already running", req.ID), "")
+		return
+	}
+	s.replyDetail(c, req.Verb, strconv.AppendUint(nil, uint64(req.ID), 10))
+}
+
+func (s *Server) stopTimer(c *client, req proto.Request) {
+	if !s.haveDevice(c, req.Verb) {
+		return
+	}
+	if err := s.dev.TimerStop(req.ID); err != nil {
+		s.deviceErr(c, req.Verb, err, "", fmt.Sprintf("timer %d not running", req.ID))
+		return
+	}
+	s.replyDetail(c, req.Verb, strconv.AppendUint(nil, uint64(req.ID), 10))
+}
+
+func (s *Server) timers(c *client) {
+	var d []byte
+	if s.dev != nil && !s.devR.gone {
+		for id := range uint32(devabi.MaxTimers) {
+			t, err := s.dev.TimerGet(id)
+			if err != nil {
+				s.deviceErr(c, proto.VerbTimers, err, "", "")
+				return
+			}
+			if t.Active == 0 {
+				continue
+			}
+			if len(d) > 0 {
+				d = append(d, ' ')
+			}
+			d = strconv.AppendUint(d, uint64(id), 10)
+			d = append(d, ':')
+			d = strconv.AppendUint(d, t.PeriodNS/1e6, 10)
+			d = append(d, ':')
+			d = strconv.AppendUint(d, t.Ticks, 10)
+			d = append(d, ':')
+			d = strconv.AppendUint(d, t.Count, 10)
+		}
+	}
+	if len(d) == 0 {
+		c.reply(proto.AppendOK(s.scratch[:0], proto.VerbTimers))
+		return
+	}
+	s.replyDetail(c, proto.VerbTimers, d)
+}
+
+func (s *Server) stats(c *client) {
+	d := fmt.Appendf(nil, "clients=%d max_clients=%d events=%d lost_device=%d lost_queue=%d uptime_ms=%d next_seq=%d instance_id=%016x history=%d accepted=%d client_id=%d peer_pid=%d peer_uid=%d",
+		len(s.clients), s.cfg.MaxClients, s.counter.events, s.counter.lostDevice, s.counter.lostQueue,
+		s.uptime().Milliseconds(), s.helloNextSeq(), s.info.InstanceID, s.hist.end-s.hist.first,
+		s.counter.accepted, c.id, c.peer.PID, c.peer.UID)
+	s.replyDetail(c, proto.VerbStats, d)
+}
+
+// subscribe sets the client's event set and, with from=, starts a replay
+// from the history (A.8).
+func (s *Server) subscribe(c *client, req proto.Request) {
+	c.sub = req.Set
+	c.reply(proto.AppendOKDetail(s.scratch[:0], req.Verb, []byte(req.Set.String())))
+	if !req.HasFrom || c.closed {
+		return
+	}
+	from := max(req.From, 1)
+	oldest := s.hist.oldestSeq()
+	c.replaying = false
+	c.minSeq = from
+	if from < oldest {
+		c.gaps.add(from, oldest-1, oldest-from, proto.LostRestart)
+		c.minSeq = oldest
+		c.flushGaps()
+	}
+	if c.minSeq < s.hist.nextSeq {
+		c.replaying = true
+		c.replayIdx = s.hist.search(c.minSeq)
+		s.pumpReplay(c)
+	}
+	s.markDirty(c)
+}
+
+// openDeviceFor answers open_device (A.9). Passing the device fd belongs to
+// the end-to-end work; until then the request is refused honestly.
+func (s *Server) openDeviceFor(c *client) {
+	if !s.haveDevice(c, proto.VerbOpenDevice) {
+		return
+	}
+	s.replyErr(c, proto.VerbOpenDevice, proto.ENOSYS, "open_device is not implemented by this daemon version")
+}

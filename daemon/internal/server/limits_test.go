@@ -1,0 +1,83 @@
+package server_test
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mypoll/mypoll/daemon/internal/server"
+)
+
+func TestServer_MaxClients(t *testing.T) {
+	d := startDaemon(t, func(c *server.Config) { c.MaxClients = 3 })
+	cs := []*conn{d.dial(t), d.dial(t), d.dial(t)}
+	extra := d.dialRaw(t)
+	if l := extra.line(); l != "ERR - EMFILE too many clients (max 3)" {
+		t.Fatalf("4th client got %q, want ERR - EMFILE too many clients (max 3)", l)
+	}
+	extra.expectEOF()
+	// A slot frees when a client leaves.
+	cs[0].c.Close()
+	waitFor(t, func() bool { return strings.Contains(cs[1].do("stats"), " clients=2 ") })
+	d.dial(t)
+}
+
+func openFDs(t testing.TB) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
+
+// waitFor polls cond until it holds; for state another goroutine reaches.
+func waitFor(t testing.TB, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not reached within %v", waitTimeout)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestServer_NoFDLeak: 10,000 connect/disconnect cycles, some mid-request,
+// leave the daemon with exactly the fds it started with.
+func TestServer_NoFDLeak(t *testing.T) {
+	d := startDaemon(t)
+	probe := d.dial(t)
+	probe.do("subscribe none")
+	before := openFDs(t)
+	const cycles = 10000
+	for i := range cycles {
+		nc, err := net.Dial("unix", d.path)
+		for errors.Is(err, syscall.EAGAIN) { // listen backlog full: retry like a client would
+			time.Sleep(time.Millisecond)
+			nc, err = net.Dial("unix", d.path)
+		}
+		if err != nil {
+			t.Fatalf("cycle %d: dial: %v", i, err)
+		}
+		switch i % 3 {
+		case 1:
+			fmt.Fprintf(nc, "echo %d\n", i)
+		case 2:
+			fmt.Fprintf(nc, "trigger 0 1\nstats\npartial request without newl")
+		}
+		nc.Close()
+	}
+	waitFor(t, func() bool {
+		r := probe.do("stats")
+		return strings.Contains(r, " clients=1 ") && openFDs(t) == before
+	})
+	if r := probe.do("stats"); !strings.Contains(r, fmt.Sprintf(" accepted=%d ", cycles+1)) {
+		t.Errorf("stats = %q, want accepted=%d", r, cycles+1)
+	}
+}

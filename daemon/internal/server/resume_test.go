@@ -1,0 +1,148 @@
+package server_test
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/mypoll/mypoll/daemon/internal/device/emu"
+	"github.com/mypoll/mypoll/daemon/internal/server"
+)
+
+// expectEvents reads lines and checks they are exactly want (EVT seqs and
+// LOST lines written as "LOST first last count reason").
+func (c *conn) expectEvents(want ...string) {
+	c.t.Helper()
+	for _, w := range want {
+		l := c.line()
+		if strings.HasPrefix(w, "LOST ") {
+			if l != w {
+				c.t.Fatalf("got %q, want %q", l, w)
+			}
+			continue
+		}
+		e := parseEvt(c.t, l)
+		if e.lost || fmt.Sprint(e.seq) != w {
+			c.t.Fatalf("got %q, want EVT seq %s", l, w)
+		}
+	}
+}
+
+func seqs(from, to int) []string {
+	var s []string
+	for i := from; i <= to; i++ {
+		s = append(s, fmt.Sprint(i))
+	}
+	return s
+}
+
+// TestServer_ResumeFromHistory: a client that reconnects with
+// "subscribe all from=SEQ" gets the retained events it missed, and a LOST
+// restart line for the ones no longer retained.
+func TestServer_ResumeFromHistory(t *testing.T) {
+	d := startDaemon(t, func(c *server.Config) { c.History = 8 })
+	ctl := d.dial(t)
+	ctl.do("subscribe none")
+	ctl.do("trigger 0 20") // seqs 1..20; history keeps 13..20
+	ctl.do("echo barrier")
+
+	c := d.dial(t)
+	c.send("subscribe all from=15")
+	if r := c.line(); r != "OK subscribe all" {
+		t.Fatalf("subscribe from=15 -> %q", r)
+	}
+	c.expectEvents(seqs(15, 20)...)
+	ctl.do("trigger 0 2")
+	c.expectEvents("21", "22") // then live, no duplicates
+
+	old := d.dial(t)
+	old.send("subscribe trigger from=3")
+	if r := old.line(); r != "OK subscribe trigger" {
+		t.Fatalf("subscribe from=3 -> %q", r)
+	}
+	old.expectEvents(append([]string{"LOST 3 14 12 restart"}, seqs(15, 22)...)...)
+
+	// A from= in the future waits for that seq.
+	fut := d.dial(t)
+	fut.send("subscribe all from=25")
+	fut.line()
+	ctl.do("trigger 0 4") // 23..26
+	fut.expectEvents("25", "26")
+}
+
+// TestServer_ResumeAfterRestart: the daemon persists its position; a
+// restarted daemon seeks the device there, so a client resuming with
+// from= gets every event generated while the daemon was down, or a LOST
+// restart line with the exact count when the device ring overwrote them.
+func TestServer_ResumeAfterRestart(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		down     int    // events generated while the daemon is down
+		wantLost string // "" when nothing is lost
+	}{
+		{"replayed", 5, ""},
+		{"overwritten", 40, "LOST 11 34 24 restart"}, // ring 16: after seq 50, oldest is 35
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dev := emu.New(emu.Config{RingOrder: 4})
+			state := filepath.Join(t.TempDir(), "state")
+			opts := func(c *server.Config) { c.Device = dev; c.StateDir = state }
+			d1 := startDaemon(t, opts)
+			c := d1.dial(t)
+			ctl := d1.dial(t)
+			ctl.do("subscribe none")
+			ctl.do("trigger 0 10")
+			c.expectEvents(seqs(1, 10)...)
+			d1.stop()
+
+			f, err := dev.OpenFile(true)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := f.Trigger(7, uint32(tt.down)); err != nil {
+				t.Fatalf("Trigger while down: %v", err)
+			}
+			f.Close()
+
+			d2 := startDaemon(t, opts)
+			c2 := d2.dial(t)
+			c2.send("subscribe all from=11")
+			if r := c2.line(); r != "OK subscribe all" {
+				t.Fatalf("subscribe -> %q", r)
+			}
+			last := 10 + tt.down
+			if tt.wantLost == "" {
+				c2.expectEvents(seqs(11, last)...)
+			} else {
+				c2.expectEvents(append([]string{tt.wantLost}, seqs(35, last)...)...)
+			}
+			ctl2 := d2.dial(t)
+			ctl2.do("subscribe none")
+			ctl2.do("trigger 0 1")
+			c2.expectEvents(fmt.Sprint(last + 1))
+		})
+	}
+}
+
+// TestServer_DeviceOverflow: when the daemon falls behind the device ring,
+// every subscribed client gets LOST ... device with the exact range.
+func TestServer_DeviceOverflow(t *testing.T) {
+	dev := emu.New(emu.Config{RingOrder: 4, MaxBurst: 100})
+	d := startDaemon(t, withDevice(dev))
+	c := d.dial(t)
+	f, err := dev.OpenFile(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	// One burst of 50 lands in the ring at once; the daemon can read at
+	// most the newest 16.
+	if _, err := f.Trigger(1, 50); err != nil {
+		t.Fatal(err)
+	}
+	c.expectEvents(append([]string{"LOST 1 34 34 device"}, seqs(35, 50)...)...)
+	if r := c.do("stats"); !strings.Contains(r, " lost_device=34 ") {
+		t.Errorf("stats = %q, want lost_device=34", r)
+	}
+}

@@ -1,0 +1,19 @@
+package sys
+
+import "golang.org/x/sys/unix"
+
+// OpenNull opens /dev/null read-only, close-on-exec. The daemon keeps one
+// such fd in reserve so that at fd exhaustion it can close it, accept one
+// pending connection and refuse it cleanly instead of spinning on EMFILE.
+func OpenNull() (int, error) {
+	for {
+		fd, err := unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return -1, wrap("open", err)
+		}
+		return fd, nil
+	}
+}
