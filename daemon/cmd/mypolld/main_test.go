@@ -1,0 +1,341 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+const waitTimeout = 20 * time.Second
+
+// TestMain makes the test binary double as mypolld: with MYPOLLD_TEST_MAIN
+// set it runs main's run() with the given arguments (after optional
+// process set-up a service manager would do).
+func TestMain(m *testing.M) {
+	if os.Getenv("MYPOLLD_TEST_MAIN") != "" {
+		if n := os.Getenv("MYPOLLD_TEST_NOFILE"); n != "" {
+			lim, _ := strconv.ParseUint(n, 10, 64)
+			if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &syscall.Rlimit{Cur: lim, Max: lim}); err != nil {
+				fmt.Fprintln(os.Stderr, "setrlimit:", err)
+				os.Exit(99)
+			}
+		}
+		if os.Getenv("MYPOLLD_TEST_LISTEN_SELF") != "" {
+			os.Setenv("LISTEN_PID", strconv.Itoa(os.Getpid()))
+		}
+		os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	}
+	os.Exit(m.Run())
+}
+
+// proc is a mypolld child process.
+type proc struct {
+	cmd    *exec.Cmd
+	stderr *bytes.Buffer
+	done   chan struct{}
+	code   int
+}
+
+func startProc(t *testing.T, env []string, extra []*os.File, args ...string) *proc {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], args...)
+	cmd.Env = append(append(os.Environ(), "MYPOLLD_TEST_MAIN=1"), env...)
+	cmd.ExtraFiles = extra
+	p := &proc{cmd: cmd, stderr: &bytes.Buffer{}, done: make(chan struct{})}
+	cmd.Stderr = p.stderr
+	cmd.Stdout = p.stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		cmd.Wait()
+		p.code = cmd.ProcessState.ExitCode()
+		close(p.done)
+	}()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-p.done
+		if t.Failed() {
+			t.Logf("mypolld output:\n%s", p.stderr)
+		}
+	})
+	return p
+}
+
+func (p *proc) wait(t *testing.T) int {
+	t.Helper()
+	select {
+	case <-p.done:
+		return p.code
+	case <-time.After(waitTimeout):
+		t.Fatalf("mypolld did not exit within %v", waitTimeout)
+		return -1
+	}
+}
+
+// runProc runs mypolld to completion and returns its exit code and output.
+func runProc(t *testing.T, args ...string) (int, string) {
+	t.Helper()
+	p := startProc(t, nil, nil, args...)
+	code := p.wait(t)
+	return code, p.stderr.String()
+}
+
+func dial(t *testing.T, path string) (net.Conn, *bufio.Reader) {
+	t.Helper()
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		nc, err := net.Dial("unix", path)
+		if err == nil {
+			t.Cleanup(func() { nc.Close() })
+			nc.SetDeadline(time.Now().Add(waitTimeout))
+			return nc, bufio.NewReader(nc)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("dial %s: %v", path, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func readLine(t *testing.T, r *bufio.Reader) string {
+	t.Helper()
+	l, err := r.ReadString('\n')
+	if err != nil {
+		t.Fatalf("read: %v (partial %q)", err, l)
+	}
+	return strings.TrimSuffix(l, "\n")
+}
+
+func TestMypolld_Usage(t *testing.T) {
+	code, out := runProc(t, "--help")
+	for _, want := range []string{"SYNOPSIS", "--socket PATH", "--device DEV", "--control-group", "SIGTERM", "EXIT STATUS", "EXAMPLES"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("--help lacks %q", want)
+		}
+	}
+	if code != 0 {
+		t.Errorf("--help exit code %d, want 0", code)
+	}
+	if code, out := runProc(t, "--version"); code != 0 || !strings.HasPrefix(out, "mypolld ") {
+		t.Errorf("--version = %d %q", code, out)
+	}
+	for _, args := range [][]string{{"--bogus"}, {"--socket-mode", "999"}, {"--log-level", "loud"}, {"--txq-bytes", "100"}, {"stray"}} {
+		if code, out := runProc(t, args...); code != 2 || !strings.Contains(out, "mypolld --help") {
+			t.Errorf("mypolld %v = exit %d %q, want exit 2 with a usage hint", args, code, out)
+		}
+	}
+}
+
+func TestMypolld_MissingDevice(t *testing.T) {
+	dir := t.TempDir()
+	code, out := runProc(t, "--device", filepath.Join(dir, "mypoll"), "--socket", filepath.Join(dir, "s"))
+	if code != 1 || !strings.Contains(out, "--device emu") || !strings.Contains(out, "no such file") {
+		t.Errorf("missing device: exit %d %q; want exit 1 naming --device emu", code, out)
+	}
+	if code, out := runProc(t, "--device", dir, "--socket", filepath.Join(dir, "s")); code != 1 || !strings.Contains(out, "not a character device") {
+		t.Errorf("directory as device: exit %d %q", code, out)
+	}
+}
+
+func TestMypolld_StaleAndLiveSocket(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "run", "mypoll.sock")
+	os.MkdirAll(filepath.Dir(sock), 0o755)
+	// A stale socket: bound, then its listener closed.
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.(*net.UnixListener).SetUnlinkOnClose(false)
+	l.Close()
+	p := startProc(t, nil, nil, "--device", "emu", "--socket", sock, "--state-dir", "")
+	_, r := dial(t, sock)
+	if h := readLine(t, r); !strings.HasPrefix(h, "HELLO mypoll 1 ") {
+		t.Fatalf("greeting on replaced stale socket = %q", h)
+	}
+	if fi, err := os.Stat(sock); err != nil || fi.Mode().Perm() != 0o660 {
+		t.Errorf("socket mode = %v, %v; want 0660", fi.Mode().Perm(), err)
+	}
+	// A second daemon on the live socket refuses to start and leaves it alone.
+	code, out := runProc(t, "--device", "emu", "--socket", sock, "--state-dir", "")
+	if code != 1 || !strings.Contains(out, "another daemon is accepting") {
+		t.Errorf("second daemon: exit %d %q; want exit 1, socket in use", code, out)
+	}
+	_, r2 := dial(t, sock)
+	if h := readLine(t, r2); !strings.HasPrefix(h, "HELLO") {
+		t.Errorf("first daemon no longer serving after the second failed: %q", h)
+	}
+	// A regular file at the path is never removed.
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.wait(t)
+	if _, err := os.Stat(sock); !os.IsNotExist(err) {
+		t.Errorf("socket left behind after clean exit: %v", err)
+	}
+	os.WriteFile(sock, []byte("precious"), 0o644)
+	if code, out := runProc(t, "--device", "emu", "--socket", sock); code != 1 || !strings.Contains(out, "not a socket") {
+		t.Errorf("regular file at socket path: exit %d %q", code, out)
+	}
+	if b, _ := os.ReadFile(sock); string(b) != "precious" {
+		t.Errorf("daemon touched a file it did not create")
+	}
+}
+
+// TestMypolld_SIGTERMDrain: replies queued before SIGTERM are delivered in
+// order, then the connection closes and the daemon exits 0.
+func TestMypolld_SIGTERMDrain(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "mypoll.sock")
+	p := startProc(t, nil, nil, "--device", "emu", "--socket", sock, "--state-dir", filepath.Join(dir, "state"))
+	nc, r := dial(t, sock)
+	readLine(t, r)
+	// Pipeline more than the TX queue and socket buffer hold, not reading.
+	payload := strings.Repeat("x", 900)
+	var b strings.Builder
+	b.WriteString("subscribe none\n")
+	const n = 600
+	for i := range n {
+		fmt.Fprintf(&b, "echo %d %s\n", i, payload)
+	}
+	go nc.Write([]byte(b.String()))
+	time.Sleep(300 * time.Millisecond) // let the daemon fill its queue (no assertion depends on this)
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if l := readLine(t, r); l != "OK subscribe none" {
+		t.Fatalf("first reply %q", l)
+	}
+	got := 0
+	for {
+		l, err := r.ReadString('\n')
+		if err != nil {
+			break
+		}
+		if want := fmt.Sprintf("OK echo %d %s\n", got, payload); l != want {
+			t.Fatalf("reply %d = %.30q, want %.30q", got, l, want)
+		}
+		got++
+	}
+	if got == 0 {
+		t.Fatalf("no replies flushed at shutdown")
+	}
+	if code := p.wait(t); code != 0 {
+		t.Fatalf("exit code after SIGTERM = %d, want 0", code)
+	}
+	if st, err := os.ReadFile(filepath.Join(dir, "state", "mypolld.state")); err != nil || !strings.HasPrefix(string(st), "instance_id=") {
+		t.Errorf("state not persisted at shutdown: %q, %v", st, err)
+	}
+	t.Logf("%d of %d replies flushed before exit", got, n)
+}
+
+// TestMypolld_NotifyAndActivation: socket activation uses the passed fd;
+// READY=1 and STOPPING=1 reach NOTIFY_SOCKET.
+func TestMypolld_NotifyAndActivation(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "activated.sock")
+	l, err := net.Listen("unix", sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.(*net.UnixListener).SetUnlinkOnClose(false)
+	lf, _ := l.(*net.UnixListener).File()
+	l.Close()
+	notifyPath := filepath.Join(dir, "notify")
+	nl, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: notifyPath, Net: "unixgram"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nl.Close()
+	p := startProc(t, []string{"LISTEN_FDS=1", "MYPOLLD_TEST_LISTEN_SELF=1", "NOTIFY_SOCKET=" + notifyPath},
+		[]*os.File{lf}, "--device", "emu", "--socket", filepath.Join(dir, "unused.sock"), "--state-dir", "")
+	lf.Close()
+	nl.SetDeadline(time.Now().Add(waitTimeout))
+	buf := make([]byte, 256)
+	n, err := nl.Read(buf)
+	if err != nil || string(buf[:n]) != "READY=1" {
+		t.Fatalf("notify = %q, %v; want READY=1", buf[:n], err)
+	}
+	_, r := dial(t, sock)
+	if h := readLine(t, r); !strings.HasPrefix(h, "HELLO") {
+		t.Fatalf("greeting on activated socket = %q", h)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "unused.sock")); !os.IsNotExist(err) {
+		t.Errorf("daemon bound --socket despite activation")
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	n, err = nl.Read(buf)
+	if err != nil || string(buf[:n]) != "STOPPING=1" {
+		t.Errorf("notify = %q, %v; want STOPPING=1", buf[:n], err)
+	}
+	if code := p.wait(t); code != 0 {
+		t.Errorf("exit code %d", code)
+	}
+}
+
+// cpuTime is the process's user+system time.
+func cpuTime(t *testing.T, pid int) time.Duration {
+	t.Helper()
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
+	ut, _ := strconv.Atoi(f[11])
+	st, _ := strconv.Atoi(f[12])
+	return time.Duration(ut+st) * time.Second / 100 // USER_HZ
+}
+
+// TestMypolld_FDExhaustion: past the fd limit, connections are refused
+// with ERR - EMFILE instead of left pending, the daemon does not spin, and
+// the clients already served keep working.
+func TestMypolld_FDExhaustion(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "mypoll.sock")
+	p := startProc(t, []string{"MYPOLLD_TEST_NOFILE=24"}, nil, "--device", "emu", "--socket", sock, "--state-dir", "")
+	first, r := dial(t, sock)
+	readLine(t, r)
+	var served, refused int
+	for range 40 {
+		nc, err := net.Dial("unix", sock)
+		if err != nil {
+			t.Fatalf("dial: %v", err)
+		}
+		defer nc.Close()
+		nc.SetDeadline(time.Now().Add(waitTimeout))
+		l, err := bufio.NewReader(nc).ReadString('\n')
+		switch {
+		case strings.HasPrefix(l, "HELLO "):
+			served++
+		case l == "ERR - EMFILE daemon is out of file descriptors\n":
+			refused++
+		default:
+			t.Fatalf("client got %q, %v", l, err)
+		}
+	}
+	if refused == 0 || served == 0 {
+		t.Fatalf("served %d, refused %d: the fd limit was not reached", served, refused)
+	}
+	before := cpuTime(t, p.cmd.Process.Pid)
+	time.Sleep(500 * time.Millisecond)
+	if used := cpuTime(t, p.cmd.Process.Pid) - before; used > 100*time.Millisecond {
+		t.Errorf("daemon used %v CPU in 500ms while idle at its fd limit: spinning", used)
+	}
+	fmt.Fprintf(first, "echo alive\n")
+	for {
+		l := readLine(t, r)
+		if l == "OK echo alive" {
+			break
+		}
+		if !strings.HasPrefix(l, "EVT") {
+			t.Fatalf("first client got %q", l)
+		}
+	}
+	t.Logf("served %d, refused %d", served, refused)
+}
