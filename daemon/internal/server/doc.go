@@ -5,7 +5,7 @@
 // control, loss reporting (LOST), history and resume (PROTOCOL.md A).
 //
 // Everything runs on the goroutine of one loop.Loop; no state is shared with
-// other goroutines except through loop.Post. The server owns policy; it must
-// not know epoll (loop does), syscall details (sys does) or the wire syntax
-// (proto does).
+// other goroutines except through loop.Post. The server owns policy. It
+// must not know epoll (loop does), syscall details (sys does) or the wire
+// syntax (proto does).
 package server

@@ -1,0 +1,74 @@
+// Package daemon_test enforces the package boundaries of STYLE.md §1 for
+// every package under daemon/ and client/.
+package daemon_test
+
+import (
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+type pkg struct {
+	ImportPath, Dir                    string
+	GoFiles                            []string
+	Imports, TestImports, XTestImports []string
+}
+
+func listPackages(t *testing.T) []pkg {
+	t.Helper()
+	cmd := exec.CommandContext(t.Context(), "go", "list", "-json", "./...", "../client/...")
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("go list: %v", err)
+	}
+	var pkgs []pkg
+	dec := json.NewDecoder(strings.NewReader(string(out)))
+	for dec.More() {
+		var p pkg
+		if err := dec.Decode(&p); err != nil {
+			t.Fatal(err)
+		}
+		pkgs = append(pkgs, p)
+	}
+	if len(pkgs) < 10 {
+		t.Fatalf("go list found %d packages; the test is not looking at the tree", len(pkgs))
+	}
+	return pkgs
+}
+
+// TestBoundaries: only internal/sys imports golang.org/x/sys/unix or unsafe
+// (tests included); the syscall package is for errno values only outside sys.
+func TestBoundaries(t *testing.T) {
+	const sysPkg = "github.com/mypoll/mypoll/daemon/internal/sys"
+	for _, p := range listPackages(t) {
+		if p.ImportPath == sysPkg {
+			continue
+		}
+		all := append(append(append([]string(nil), p.Imports...), p.TestImports...), p.XTestImports...)
+		for _, imp := range all {
+			if imp == "unsafe" || strings.HasPrefix(imp, "golang.org/x/sys") {
+				t.Errorf("%s imports %s: only %s may", p.ImportPath, imp, sysPkg)
+			}
+		}
+	}
+}
+
+// TestDocs: every package has a doc.go that says what it must not know.
+func TestDocs(t *testing.T) {
+	for _, p := range listPackages(t) {
+		if len(p.GoFiles) == 0 || strings.HasSuffix(p.ImportPath, "/cmd/mypolld") || strings.HasSuffix(p.ImportPath, "/cmd/mypollctl") {
+			continue // commands document themselves in --help
+		}
+		b, err := os.ReadFile(filepath.Join(p.Dir, "doc.go"))
+		if err != nil {
+			t.Errorf("%s has no doc.go", p.ImportPath)
+			continue
+		}
+		if !strings.Contains(string(b), "must not") {
+			t.Errorf("%s/doc.go does not say what the package must not know", p.ImportPath)
+		}
+	}
+}
