@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"testing"
 
+	"github.com/mypoll/mypoll/client"
+
 	"github.com/mypoll/mypoll/daemon/internal/proto"
 )
 
@@ -36,6 +38,9 @@ func FuzzParseRequest(f *testing.F) {
 		if perr != nil {
 			b := proto.AppendErr(nil, perr)
 			checkServerLine(t, b)
+			if l, err := client.ParseLine(b); err != nil || l.Kind != client.LineErr {
+				t.Fatalf("ParseRequest(%q) error line %q: client.ParseLine = %+v, %v", line, b, l, err)
+			}
 			f := bytes.Split(b[:len(b)-1], []byte(" "))
 			if len(f) < 4 || string(f[0]) != "ERR" || len(f[1]) == 0 || len(f[1]) > 32 || len(f[3]) == 0 {
 				t.Fatalf("ParseRequest(%q) error line %q is not ERR <verb> <ERRNO> <msg>", line, b)
@@ -46,7 +51,11 @@ func FuzzParseRequest(f *testing.F) {
 			t.Fatalf("ParseRequest(%q) = %+v without error and without a verb", line, req)
 		}
 		// A valid request is printable, so its OK reply is too.
-		checkServerLine(t, proto.AppendOKDetail(nil, req.Verb, req.Text))
+		ok := proto.AppendOKDetail(nil, req.Verb, req.Text)
+		checkServerLine(t, ok)
+		if l, err := client.ParseLine(ok); err != nil || l.Kind != client.LineOK {
+			t.Fatalf("reply %q to %q: client.ParseLine = %+v, %v", ok, line, l, err)
+		}
 		if req.Verb == proto.VerbEcho && req.Text != nil && !bytes.HasSuffix(line, req.Text) {
 			t.Fatalf("ParseRequest(%q).Text = %q, not the end of the line", line, req.Text)
 		}

@@ -1,0 +1,159 @@
+package client
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Echo sends "echo <text>" and returns the echoed text. The daemon returns
+// the text byte for byte; it must be printable ASCII on one line.
+func (c *Conn) Echo(ctx context.Context, text string) (string, error) {
+	if err := checkText("echo text", text); err != nil {
+		return "", err
+	}
+	line := "echo"
+	if text != "" {
+		line += " " + text
+	}
+	r, err := c.doVerb(ctx, "echo", line)
+	if err != nil {
+		return "", err
+	}
+	return r.Detail, err
+}
+
+// Trigger asks the device for count events with payload and returns the
+// seq of the first one and how many there are (consecutive seqs). count 0
+// means 1. The daemon limits count to the device's max_burst (EINVAL).
+func (c *Conn) Trigger(ctx context.Context, payload uint64, count uint32) (firstSeq uint64, n uint32, err error) {
+	if count == 0 {
+		count = 1
+	}
+	r, err := c.doVerb(ctx, "trigger", fmt.Sprintf("trigger %d %d", payload, count))
+	if err != nil {
+		return 0, 0, err
+	}
+	f := strings.Split(r.Detail, " ")
+	var ok1, ok2 bool
+	var n64 uint64
+	if len(f) == 2 {
+		firstSeq, ok1 = parseUint(f[0], 64)
+		n64, ok2 = parseUint(f[1], 32)
+	}
+	if !ok1 || !ok2 {
+		return 0, 0, fmt.Errorf("%w: trigger reply %q", ErrProtocol, r.Detail)
+	}
+	return firstSeq, uint32(n64), nil
+}
+
+// StartTimer starts timer id (0..7) with the given period, a whole number
+// of milliseconds from 1 ms to 1 h, for count ticks (0 = until stopped). A
+// running id gives an *Error with Errno "EBUSY".
+func (c *Conn) StartTimer(ctx context.Context, id uint32, period time.Duration, count uint64) error {
+	if period <= 0 || period%time.Millisecond != 0 {
+		return fmt.Errorf("timer period %v: must be a positive whole number of milliseconds", period)
+	}
+	line := fmt.Sprintf("start_timer %d %d %d", id, period.Milliseconds(), count)
+	_, err := c.doVerb(ctx, "start_timer", line)
+	return err
+}
+
+// StopTimer stops timer id. An idle id gives an *Error with Errno "ENOENT".
+func (c *Conn) StopTimer(ctx context.Context, id uint32) error {
+	_, err := c.doVerb(ctx, "stop_timer", fmt.Sprintf("stop_timer %d", id))
+	return err
+}
+
+// Timer is a running timer, as listed by Timers.
+type Timer struct {
+	ID     uint32
+	Period time.Duration
+	Ticks  uint64 // ticks so far
+	Count  uint64 // ticks to run; 0 = until stopped
+}
+
+// Timers lists the running timers in ascending id.
+func (c *Conn) Timers(ctx context.Context) ([]Timer, error) {
+	r, err := c.doVerb(ctx, "timers", "timers")
+	if err != nil {
+		return nil, err
+	}
+	return parseTimers(r.Detail)
+}
+
+func parseTimers(detail string) ([]Timer, error) {
+	timers := []Timer{}
+	if detail == "" {
+		return timers, nil
+	}
+	for item := range strings.SplitSeq(detail, " ") {
+		f := strings.Split(item, ":")
+		if len(f) != 4 {
+			return nil, fmt.Errorf("%w: timers item %q", ErrProtocol, item)
+		}
+		id, ok1 := parseUint(f[0], 32)
+		ms, ok2 := parseUint(f[1], 32)
+		ticks, ok3 := parseUint(f[2], 64)
+		count, ok4 := parseUint(f[3], 64)
+		if !ok1 || !ok2 || !ok3 || !ok4 {
+			return nil, fmt.Errorf("%w: timers item %q", ErrProtocol, item)
+		}
+		timers = append(timers, Timer{ID: uint32(id), Period: time.Duration(ms) * time.Millisecond, Ticks: ticks, Count: count})
+	}
+	return timers, nil
+}
+
+// Subscribe sets which events this connection receives: "all", "none", or
+// a comma list of "timer" and "trigger". With from > 0 the daemon first
+// replays the retained events with seq >= from (PROTOCOL.md A.8); 0 means
+// live events only.
+func (c *Conn) Subscribe(ctx context.Context, set string, from uint64) error {
+	if err := checkText("subscription set", set); err != nil {
+		return err
+	}
+	line := "subscribe " + set
+	if from > 0 {
+		line += " from=" + strconv.FormatUint(from, 10)
+	}
+	_, err := c.doVerb(ctx, "subscribe", line)
+	return err
+}
+
+// Stats returns the daemon's counters as key=value pairs (at least
+// clients, max_clients, events, lost_device, lost_queue, uptime_ms,
+// next_seq and instance_id).
+func (c *Conn) Stats(ctx context.Context) (map[string]string, error) {
+	r, err := c.doVerb(ctx, "stats", "stats")
+	if err != nil {
+		return nil, err
+	}
+	stats := make(map[string]string)
+	for kv := range strings.FieldsSeq(r.Detail) {
+		k, v, ok := strings.Cut(kv, "=")
+		if !ok || k == "" {
+			return nil, fmt.Errorf("%w: stats item %q", ErrProtocol, kv)
+		}
+		stats[k] = v
+	}
+	return stats, nil
+}
+
+// Help returns the verbs the daemon accepts.
+func (c *Conn) Help(ctx context.Context) ([]string, error) {
+	r, err := c.doVerb(ctx, "help", "help")
+	if err != nil {
+		return nil, err
+	}
+	return strings.Fields(r.Detail), nil
+}
+
+// Quit asks the daemon to flush what it queued for this connection and
+// close it. Events sent before the close stay available to Next; Close
+// must still be called.
+func (c *Conn) Quit(ctx context.Context) error {
+	_, err := c.doVerb(ctx, "quit", "quit")
+	return err
+}
