@@ -1,0 +1,64 @@
+package loop_test
+
+import (
+	"testing"
+
+	"github.com/mypoll/mypoll/daemon/internal/loop"
+	"github.com/mypoll/mypoll/daemon/internal/sys"
+)
+
+// TestLoop_Allocs checks the steady state: a turn that dispatches an event,
+// runs a posted function and calls the turn-end hook allocates nothing.
+func TestLoop_Allocs(t *testing.T) {
+	l := newLoop(t)
+	a, b := socketpair(t)
+	buf := make([]byte, 8)
+	h := loop.HandlerFunc(func(fd int, _ uint32) error {
+		_, err := sys.Read(fd, buf)
+		return err
+	})
+	if _, err := l.Add(a, sys.EventIn, h); err != nil {
+		t.Fatalf("Add() = %v", err)
+	}
+	posted, ends := 0, 0
+	noop := func() { posted++ }
+	l.OnTurnEnd(func() { ends++ })
+	msg := []byte("x")
+	allocs := testing.AllocsPerRun(200, func() {
+		if _, err := sys.Write(b, msg); err != nil {
+			t.Fatalf("Write() = %v", err)
+		}
+		l.Post(noop)
+		if err := l.Turn(); err != nil {
+			t.Fatalf("Turn() = %v", err)
+		}
+	})
+	if allocs != 0 {
+		t.Errorf("one turn allocates %v times, want 0", allocs)
+	}
+	if posted != 201 || ends != 201 {
+		t.Errorf("posted ran %d times, turn end %d; want 201 each", posted, ends)
+	}
+}
+
+func TestLoop_Close(t *testing.T) {
+	checkFDs(t)
+	l, err := loop.New(nil)
+	if err == nil {
+		err = l.Close()
+	}
+	if err != nil {
+		t.Fatalf("New+Close = %v", err)
+	}
+	if err := l.Close(); err != nil {
+		t.Errorf("Close(twice) = %v, want nil", err)
+	}
+	if _, err := l.Add(0, sys.EventIn, nil); err != loop.ErrClosed {
+		t.Errorf("Add(after Close) = %v, want ErrClosed", err)
+	}
+	if err := l.Run(); err != loop.ErrClosed {
+		t.Errorf("Run(after Close) = %v, want ErrClosed", err)
+	}
+	l.Post(func() {}) // must not write to the closed eventfd's number
+	l.Stop()
+}

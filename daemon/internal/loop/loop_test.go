@@ -1,0 +1,347 @@
+package loop_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"slices"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/mypoll/mypoll/daemon/internal/loop"
+	"github.com/mypoll/mypoll/daemon/internal/sys"
+)
+
+// checkFDs fails the test if it ends with more open fds than it started
+// with. Register it before anything that opens fds.
+func checkFDs(t *testing.T) {
+	t.Helper()
+	count := func() int {
+		ents, err := os.ReadDir("/proc/self/fd")
+		if err != nil {
+			t.Fatalf("read /proc/self/fd: %v", err)
+		}
+		return len(ents)
+	}
+	before := count()
+	t.Cleanup(func() {
+		if after := count(); after != before {
+			t.Errorf("%d fds open at the end, %d at the start", after, before)
+		}
+	})
+}
+
+func newLoop(t *testing.T) *loop.Loop {
+	t.Helper()
+	log := hclog.New(&hclog.LoggerOptions{Name: "loop", Output: t.Output(), Level: hclog.Trace})
+	l, err := loop.New(log)
+	if err != nil {
+		t.Fatalf("New() = %v", err)
+	}
+	t.Cleanup(func() {
+		if err := l.Close(); err != nil {
+			t.Errorf("Close() = %v", err)
+		}
+	})
+	return l
+}
+
+func socketpair(t *testing.T) (int, int) {
+	t.Helper()
+	a, b, err := sys.Socketpair()
+	if err != nil {
+		t.Fatalf("Socketpair() = %v", err)
+	}
+	t.Cleanup(func() {
+		sys.Close(a)
+		sys.Close(b)
+	})
+	return a, b
+}
+
+func write(t *testing.T, fd int, s string) {
+	t.Helper()
+	if _, err := sys.Write(fd, []byte(s)); err != nil {
+		t.Fatalf("Write(%d) = %v", fd, err)
+	}
+}
+
+// runAsync runs l.Run on a new goroutine and returns a function that waits
+// for its result, failing the test after 10 s.
+func runAsync(t *testing.T, l *loop.Loop) func() error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- l.Run() }()
+	return func() error {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		defer cancel()
+		select {
+		case err := <-done:
+			return err
+		case <-ctx.Done():
+			l.Stop()
+			<-done
+			t.Fatalf("Run() did not return within 10s")
+			return nil
+		}
+	}
+}
+
+func TestLoop_Dispatch(t *testing.T) {
+	checkFDs(t)
+	l := newLoop(t)
+	a, b := socketpair(t)
+	var got []byte
+	turns := 0
+	l.OnTurnEnd(func() { turns++ })
+	id, err := l.Add(a, sys.EventIn, loop.HandlerFunc(func(fd int, events uint32) error {
+		if fd != a || events&sys.EventIn == 0 {
+			t.Errorf("HandleEvent(%d, %#x), want (%d, EventIn)", fd, events, a)
+		}
+		buf := make([]byte, 16)
+		n, err := sys.Read(fd, buf)
+		if err != nil {
+			return err
+		}
+		got = append(got, buf[:n]...)
+		if string(got) == "hello" {
+			l.Stop()
+		}
+		return nil
+	}))
+	if err != nil {
+		t.Fatalf("Add() = %v", err)
+	}
+	if id.FD() != a {
+		t.Errorf("Add(%d).FD() = %d", a, id.FD())
+	}
+	if _, err := l.Add(a, sys.EventIn, loop.HandlerFunc(nil)); !errors.Is(err, syscall.EEXIST) {
+		t.Errorf("Add(same fd again) = %v, want EEXIST", err)
+	}
+	wait := runAsync(t, l)
+	write(t, b, "hello")
+	if err := wait(); err != nil {
+		t.Fatalf("Run() = %v, want nil", err)
+	}
+	if string(got) != "hello" {
+		t.Errorf("handler read %q, want %q", got, "hello")
+	}
+	if turns != 0 {
+		t.Errorf("OnTurnEnd ran %d times, want 0 (Stop in the only batch)", turns)
+	}
+	if err := l.Remove(id); err != nil {
+		t.Errorf("Remove() = %v", err)
+	}
+	if err := l.Remove(id); !errors.Is(err, loop.ErrUnknownID) {
+		t.Errorf("Remove(twice) = %v, want ErrUnknownID", err)
+	}
+	if err := l.Modify(id, sys.EventOut); !errors.Is(err, loop.ErrUnknownID) {
+		t.Errorf("Modify(removed) = %v, want ErrUnknownID", err)
+	}
+}
+
+func TestLoop_ModifyAndTurnEnd(t *testing.T) {
+	checkFDs(t)
+	l := newLoop(t)
+	a, _ := socketpair(t)
+	var seen []uint32
+	turns := 0
+	l.OnTurnEnd(func() { turns++ })
+	id, err := l.Add(a, 0, loop.HandlerFunc(func(_ int, events uint32) error {
+		seen = append(seen, events)
+		return nil
+	}))
+	if err != nil {
+		t.Fatalf("Add() = %v", err)
+	}
+	if err := l.Modify(id, sys.EventOut); err != nil {
+		t.Fatalf("Modify() = %v", err)
+	}
+	// Level-triggered: a writable socket is reported on every turn.
+	for range 3 {
+		if err := l.Turn(); err != nil {
+			t.Fatalf("Turn() = %v", err)
+		}
+	}
+	if want := []uint32{sys.EventOut, sys.EventOut, sys.EventOut}; !slices.Equal(seen, want) || turns != 3 {
+		t.Errorf("events %v, %d turn ends; want %v, 3", seen, turns, want)
+	}
+}
+
+func TestLoop_HandlerErrorEndsRun(t *testing.T) {
+	checkFDs(t)
+	l := newLoop(t)
+	a, _ := socketpair(t)
+	errBoom := errors.New("boom")
+	if _, err := l.Add(a, sys.EventOut, loop.HandlerFunc(func(int, uint32) error { return errBoom })); err != nil {
+		t.Fatalf("Add() = %v", err)
+	}
+	if err := runAsync(t, l)(); err != errBoom {
+		t.Errorf("Run() = %v, want %v", err, errBoom)
+	}
+}
+
+func TestLoop_Stop(t *testing.T) {
+	t.Run("from another goroutine", func(t *testing.T) {
+		checkFDs(t)
+		l := newLoop(t)
+		started := make(chan struct{})
+		l.Post(func() { close(started) })
+		wait := runAsync(t, l)
+		<-started
+		l.Stop()
+		if err := wait(); err != nil {
+			t.Errorf("Run() = %v, want nil", err)
+		}
+	})
+	t.Run("before Run", func(t *testing.T) {
+		l := newLoop(t)
+		l.Stop()
+		if err := runAsync(t, l)(); err != nil {
+			t.Errorf("Run() = %v, want nil", err)
+		}
+	})
+	t.Run("from a posted function", func(t *testing.T) {
+		l := newLoop(t)
+		ran := false
+		l.Post(l.Stop)
+		l.Post(func() { ran = true })
+		if err := runAsync(t, l)(); err != nil || ran {
+			t.Errorf("Run() = %v, function posted after Stop ran %v; want nil, false", err, ran)
+		}
+	})
+}
+
+// TestLoop_Post posts from many goroutines at once: every function runs
+// once, each poster's in order. The functions touch unguarded state, so
+// the race detector fails the test if one ran off the loop goroutine.
+func TestLoop_Post(t *testing.T) {
+	checkFDs(t)
+	const posters, each = 8, 500
+	l := newLoop(t)
+	next := make([]int, posters) // owned by the loop goroutine
+	total := 0
+	var wg sync.WaitGroup
+	for p := range posters {
+		wg.Go(func() {
+			for i := range each {
+				l.Post(func() {
+					if next[p] != i {
+						t.Errorf("poster %d: function %d ran, want %d", p, i, next[p])
+					}
+					next[p]++
+					total++
+				})
+			}
+		})
+	}
+	wait := runAsync(t, l)
+	wg.Wait()
+	l.Post(l.Stop)
+	if err := wait(); err != nil {
+		t.Fatalf("Run() = %v", err)
+	}
+	if total != posters*each {
+		t.Errorf("%d posted functions ran, want %d", total, posters*each)
+	}
+}
+
+// TestLoop_RemoveDropsStale closes and reuses an fd number inside one
+// batch: the first handler removes and closes the other fd and opens a new,
+// readable fd with the same number. The event already fetched for the old
+// fd must reach neither its removed handler nor the new one; the new fd's
+// own event comes on the next turn.
+func TestLoop_RemoveDropsStale(t *testing.T) {
+	checkFDs(t)
+	l := newLoop(t)
+	open := map[int]bool{}
+	t.Cleanup(func() {
+		for fd := range open {
+			sys.Close(fd)
+		}
+	})
+	a, aPeer, err := sys.Socketpair()
+	if err != nil {
+		t.Fatalf("Socketpair() = %v", err)
+	}
+	open[a], open[aPeer] = true, true
+	b, bPeer, err := sys.Socketpair()
+	if err != nil {
+		t.Fatalf("Socketpair() = %v", err)
+	}
+	open[b], open[bPeer] = true, true
+	write(t, aPeer, "x")
+	write(t, bPeer, "x")
+
+	var calls []string
+	names := map[int]string{a: "a", b: "b"}
+	ids := map[int]loop.ID{}
+	reused := -1
+	newH := loop.HandlerFunc(func(int, uint32) error {
+		calls = append(calls, "new")
+		return nil
+	})
+	first := func(other int) loop.HandlerFunc {
+		return func(fd int, _ uint32) error {
+			calls = append(calls, names[fd])
+			if len(calls) > 1 {
+				return nil
+			}
+			if err := l.Remove(ids[other]); err != nil {
+				t.Errorf("Remove() = %v", err)
+			}
+			sys.Close(other)
+			delete(open, other)
+			// Open eventfds until one takes the freed number (lower
+			// numbers may be free too).
+			for range 64 {
+				efd, err := sys.Eventfd()
+				if err != nil {
+					return err
+				}
+				open[efd] = true
+				if efd == other {
+					reused = efd
+					break
+				}
+			}
+			if reused < 0 {
+				t.Fatalf("no new fd got the closed number %d: the test's premise failed", other)
+			}
+			if err := sys.EventfdSignal(reused); err != nil {
+				return err
+			}
+			var err error
+			ids[reused], err = l.Add(reused, sys.EventIn, newH)
+			return err
+		}
+	}
+	if ids[a], err = l.Add(a, sys.EventIn, first(b)); err != nil {
+		t.Fatalf("Add() = %v", err)
+	}
+	if ids[b], err = l.Add(b, sys.EventIn, first(a)); err != nil {
+		t.Fatalf("Add() = %v", err)
+	}
+	if err := l.Turn(); err != nil {
+		t.Fatalf("Turn() = %v", err)
+	}
+	if len(calls) != 1 {
+		t.Fatalf("handlers called %v in the batch, want only the first", calls)
+	}
+	if err := l.Turn(); err != nil {
+		t.Fatalf("Turn() = %v", err)
+	}
+	// Level-triggered: the survivor is still readable, and the new fd is.
+	got := slices.Sorted(slices.Values(calls[1:]))
+	if want := []string{calls[0], "new"}; !slices.Equal(got, slices.Sorted(slices.Values(want))) {
+		t.Errorf("second turn called %v, want %v", calls[1:], want)
+	}
+	if err := l.Remove(ids[reused]); err != nil {
+		t.Errorf("Remove(new) = %v", err)
+	}
+}
