@@ -7,9 +7,11 @@ import "github.com/mypoll/mypoll/daemon/internal/devabi"
 // implementation documents otherwise; different Files may be used from
 // different goroutines. Every method but Close returns EBADF after Close.
 type File interface {
-	// FD returns a pollable fd owned by the File: it is readable (EPOLLIN)
-	// while Read would return data or an error other than ErrWouldBlock.
-	// The daemon polls it level-triggered and must not close it.
+	// FD returns a pollable fd owned by the File: EPOLLIN while Read would
+	// return records. After the device is gone and drained, Read returns
+	// ENODEV and FD reports EPOLLHUP|EPOLLERR (module) or EPOLLIN (emu):
+	// treat any of the three as "call Read". The daemon polls it
+	// level-triggered and must not close it.
 	FD() int
 	// Read reads whole 48-byte records into buf and returns the byte count.
 	// It never blocks: sys.ErrWouldBlock when nothing is pending. len(buf)

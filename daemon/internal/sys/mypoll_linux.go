@@ -99,8 +99,9 @@ func IoctlResetStats(fd int) error {
 	return ioctl(fd, devabi.IocResetStats, nil)
 }
 
-// PollIn reports whether fd is readable (POLLIN) within timeout; a timeout
-// of 0 only samples the current state. It blocks the calling goroutine (a
+// PollIn reports whether a read of fd would not block within timeout:
+// poll(2) reports POLLIN, or POLLHUP/POLLERR (a dead device: the read
+// returns its error). A timeout of 0 only samples the current state. It blocks the calling goroutine (a
 // plain poll(2), for tests and tools, not for the daemon's loop) and
 // retries EINTR with the remaining time.
 func PollIn(fd int, timeout time.Duration) (bool, error) {
@@ -118,7 +119,7 @@ func PollIn(fd int, timeout time.Duration) (bool, error) {
 		if err != nil {
 			return false, os.NewSyscallError("poll", err)
 		}
-		return n > 0 && fds[0].Revents&unix.POLLIN != 0, nil
+		return n > 0 && fds[0].Revents&(unix.POLLIN|unix.POLLHUP|unix.POLLERR) != 0, nil
 	}
 }
 

@@ -82,6 +82,19 @@ func TestPollIn(t *testing.T) {
 	if ok, err := sys.PollIn(fd, time.Second); !ok || err != nil {
 		t.Fatalf("PollIn(signalled eventfd) = %v, %v; want true, nil", ok, err)
 	}
+	// A hung-up pipe is "readable": the read returns EOF at once.
+	var p [2]int
+	if err := syscall.Pipe2(p[:], syscall.O_CLOEXEC); err != nil {
+		t.Fatal(err)
+	}
+	defer sys.Close(p[0])
+	if ok, err := sys.PollIn(p[0], 0); ok || err != nil {
+		t.Fatalf("PollIn(empty pipe) = %v, %v; want false, nil", ok, err)
+	}
+	sys.Close(p[1])
+	if ok, err := sys.PollIn(p[0], 0); !ok || err != nil {
+		t.Fatalf("PollIn(pipe with writer closed) = %v, %v; want true (POLLHUP), nil", ok, err)
+	}
 	if ok, err := sys.PollIn(-1, 0); ok || err != nil {
 		// poll(2) reports a negative fd as "ignored", not an error.
 		t.Fatalf("PollIn(-1) = %v, %v; want false, nil", ok, err)
