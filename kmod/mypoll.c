@@ -202,6 +202,7 @@ static enum hrtimer_restart mypoll_timer_fn(struct hrtimer *hrt)
 		overwrote = dev->next_seq > dev->ring_size;
 		__mypoll_emit(dev, MYPOLL_EV_TIMER_STOPPED, t->id, t->ticks,
 			      MYPOLL_STOP_REASON_COUNT, now);
+		dev->timer_events++;
 		ret = HRTIMER_NORESTART;
 	}
 	spin_unlock_irqrestore(&dev->lock, flags);
@@ -231,6 +232,7 @@ static int mypoll_timer_stop(struct mypoll_dev *dev, struct mypoll_tmr *t,
 		overwrote = dev->next_seq > dev->ring_size;
 		__mypoll_emit(dev, MYPOLL_EV_TIMER_STOPPED, t->id, t->ticks,
 			      reason, ktime_get_ns());
+		dev->timer_events++;
 	}
 	spin_unlock_irqrestore(&dev->lock, flags);
 	/* the callback sees !active and emits nothing after the record above */
@@ -274,8 +276,8 @@ static int mypoll_timer_start(struct mypoll_dev *dev,
 	spin_unlock_irqrestore(&dev->lock, flags);
 	if (ret)
 		goto out_unlock;
-	/* REPLACE: the old run ends with its own TIMER_STOPPED record */
-	mypoll_timer_stop(dev, t, MYPOLL_STOP_REASON_STOP, false);
+	/* REPLACE restarts a running timer silently, ticks from 0 */
+	mypoll_timer_stop(dev, t, 0, true);
 
 	spin_lock_irqsave(&dev->lock, flags);
 	t->flags = req->flags;
@@ -535,9 +537,17 @@ static int mypoll_fasync(int fd, struct file *file, int on)
 /* mypoll_parse_u64 - decimal or 0x hex, digits only (no sign, no octal) */
 static int mypoll_parse_u64(const char *s, u64 *v)
 {
-	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X'))
-		return isxdigit(s[2]) ? kstrtou64(s + 2, 16, v) : -EINVAL;
-	return isdigit(s[0]) ? kstrtou64(s, 10, v) : -EINVAL;
+	unsigned int base = 10;
+	const char *p;
+
+	if (s[0] == '0' && (s[1] == 'x' || s[1] == 'X') && s[2]) {
+		s += 2;
+		base = 16;
+	}
+	for (p = s; *p; p++)
+		if (base == 16 ? !isxdigit(*p) : !isdigit(*p))
+			return -EINVAL;
+	return kstrtou64(s, base, v);
 }
 
 /* mypoll_write_cmd - run one text command: @argv[0..argc-1] */
@@ -618,8 +628,7 @@ static long mypoll_ioc_seek(struct mypoll_reader *r, void __user *uarg)
 		return -EFAULT;
 	if (s.reserved || s.whence > MYPOLL_SEEK_SEQ)
 		return -EINVAL;
-	if (s.whence != MYPOLL_SEEK_SEQ && s.seq)
-		return -EINVAL;
+	/* seq 0 was never generated: reporting it lost would be a lie */
 	if (s.whence == MYPOLL_SEEK_SEQ && s.seq == 0)
 		return -EINVAL;
 	if (mutex_lock_interruptible(&r->rlock))
@@ -658,14 +667,13 @@ static long mypoll_ioc_timer_get(struct mypoll_dev *dev, void __user *uarg)
 	memset(&out, 0, sizeof(out));
 	out.id = req.id;
 	spin_lock_irqsave(&dev->lock, flags);
-	if (t->active) {
-		out.flags = t->flags;
-		out.period_ns = t->period_ns;
-		out.count = t->count;
-		out.cookie = t->cookie;
-		out.ticks = t->ticks;
-		out.active = 1;
-	}
+	/* an idle timer reports its last settings and ticks */
+	out.flags = t->flags;
+	out.period_ns = t->period_ns;
+	out.count = t->count;
+	out.cookie = t->cookie;
+	out.ticks = t->ticks;
+	out.active = t->active;
 	spin_unlock_irqrestore(&dev->lock, flags);
 	return copy_to_user(uarg, &out, sizeof(out)) ? -EFAULT : 0;
 }
