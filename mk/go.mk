@@ -53,4 +53,4 @@ fuzz:
 
 ## bench-go: host benchmarks (fan-out, echo RTT, stalled client, idle RSS)
 bench-go:
-	$(GO) run ./daemon/internal/bench/cmd/mypollbench
+	$(GO) run ./daemon/cmd/mypollbench

@@ -1,0 +1,587 @@
+// Command mypollbench measures mypolld against raw AF_UNIX baselines taken
+// in the same run, and prints one table (make bench):
+//
+//	(a) broadcast fan-out to N subscriber processes: delivered events/s and
+//	    daemon CPU per delivery, beside one process writing the same lines
+//	    into N socketpairs, 32 lines per write;
+//	(b) echo round trip p50/p99 beside a raw socketpair ping-pong;
+//	(c) one stalled client among 16: the healthy clients' rate and the
+//	    daemon's RSS over time;
+//	(d) the daemon's RSS with 1,000 idle clients.
+//
+// The daemon runs as its own process with --device emu. The machine may be
+// shared and noisy: read the ratios, not the absolute numbers.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+func main() {
+	if len(os.Args) > 1 {
+		switch os.Args[1] {
+		case "sub":
+			os.Exit(subscriber(os.Args[2:]))
+		case "raw-writer":
+			os.Exit(rawWriter(os.Args[2:]))
+		case "raw-echo":
+			os.Exit(rawEcho())
+		}
+	}
+	os.Exit(driver())
+}
+
+// eventLine is a 64-byte EVT line like the daemon sends for a trigger with
+// payload 2^64-1 (what the fan-out measures).
+func eventLine(seq uint64) []byte {
+	l := fmt.Appendf(nil, "EVT %d trigger 0 18446744073709551615 %d %d\n", seq, seq%4096, 1_000_000_000_000+seq)
+	return l
+}
+
+// subscriber counts event lines from a daemon socket or an inherited fd 3
+// until SIGTERM, then prints "<events> <lost>". Mode "stall" never reads.
+func subscriber(args []string) int {
+	fs := flag.NewFlagSet("sub", flag.ExitOnError)
+	sock := fs.String("socket", "", "daemon socket; empty reads fd 3")
+	stall := fs.Bool("stall", false, "connect, then never read")
+	fs.Parse(args)
+	term := make(chan os.Signal, 1)
+	signal.Notify(term, syscall.SIGTERM)
+	var r io.Reader
+	if *sock != "" {
+		nc, err := net.Dial("unix", *sock)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 1
+		}
+		br := bufio.NewReader(nc)
+		br.ReadString('\n') // HELLO
+		fmt.Println("ready")
+		if *stall {
+			<-term
+			fmt.Println("0 0")
+			return 0
+		}
+		r = br
+	} else {
+		r = os.NewFile(3, "raw")
+		fmt.Println("ready")
+	}
+	var events, lost uint64
+	done := make(chan struct{})
+	go func() {
+		buf := make([]byte, 1<<16)
+		var partial []byte
+		for {
+			n, err := r.Read(buf)
+			b := buf[:n]
+			for {
+				i := bytes.IndexByte(b, '\n')
+				if i < 0 {
+					partial = append(partial[:0], b...)
+					break
+				}
+				line := b[:i]
+				if len(partial) > 0 {
+					line = append(partial, line...)
+					partial = partial[:0]
+				}
+				switch {
+				case bytes.HasPrefix(line, []byte("EVT ")):
+					events++
+				case bytes.HasPrefix(line, []byte("LOST ")):
+					f := bytes.Fields(line)
+					c, _ := strconv.ParseUint(string(f[3]), 10, 64)
+					lost += c
+				}
+				b = b[i+1:]
+			}
+			if err != nil {
+				close(done)
+				return
+			}
+		}
+	}()
+	select {
+	case <-term:
+	case <-done:
+	}
+	fmt.Printf("%d %d\n", events, lost)
+	return 0
+}
+
+// rawWriter writes 32 event lines per write into each of the fds 3..3+n-1
+// for the given duration, then exits.
+func rawWriter(args []string) int {
+	n, _ := strconv.Atoi(args[0])
+	d, _ := time.ParseDuration(args[1])
+	var chunk []byte
+	for i := range 32 {
+		chunk = append(chunk, eventLine(uint64(1000000+i))...)
+	}
+	files := make([]*os.File, n)
+	for i := range files {
+		files[i] = os.NewFile(uintptr(3+i), "pair")
+	}
+	end := time.Now().Add(d)
+	for time.Now().Before(end) {
+		for _, f := range files {
+			if _, err := f.Write(chunk); err != nil {
+				return 1
+			}
+		}
+	}
+	return 0
+}
+
+// rawEcho echoes lines on fd 3 (the raw ping-pong peer).
+func rawEcho() int {
+	f := os.NewFile(3, "pair")
+	r := bufio.NewReader(f)
+	for {
+		l, err := r.ReadBytes('\n')
+		if err != nil {
+			return 0
+		}
+		f.Write(l)
+	}
+}
+
+// daemon is the mypolld process under test.
+type daemon struct {
+	cmd  *exec.Cmd
+	sock string
+}
+
+func startDaemon(bin, dir string, args ...string) (*daemon, error) {
+	sock := filepath.Join(dir, "mypoll.sock")
+	os.Remove(sock)
+	cmd := exec.Command(bin, append([]string{"--device", "emu", "--socket", sock, "--state-dir", "", "--log-level", "error"}, args...)...)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	for range 500 {
+		if nc, err := net.Dial("unix", sock); err == nil {
+			nc.Close()
+			return &daemon{cmd: cmd, sock: sock}, nil
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cmd.Process.Kill()
+	return nil, errors.New("daemon did not start")
+}
+
+func (d *daemon) stop() {
+	d.cmd.Process.Signal(syscall.SIGTERM)
+	d.cmd.Wait()
+}
+
+// procStat returns a process's CPU time and resident set size.
+func procStat(pid int) (cpu time.Duration, rss uint64) {
+	b, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if i := bytes.LastIndexByte(b, ')'); i > 0 {
+		f := strings.Fields(string(b[i+2:]))
+		ut, _ := strconv.Atoi(f[11])
+		st, _ := strconv.Atoi(f[12])
+		pages, _ := strconv.ParseUint(f[21], 10, 64)
+		cpu = time.Duration(ut+st) * 10 * time.Millisecond // USER_HZ = 100
+		rss = pages * uint64(os.Getpagesize())
+	}
+	return cpu, rss
+}
+
+// subs is a set of subscriber processes.
+type subs struct {
+	cmds []*exec.Cmd
+	outs []*bufio.Reader
+}
+
+func startSubs(self string, n int, extraArgs []string, files []*os.File) (*subs, error) {
+	s := &subs{}
+	for i := range n {
+		cmd := exec.Command(self, append([]string{"sub"}, extraArgs...)...)
+		if files != nil {
+			cmd.ExtraFiles = []*os.File{files[i]}
+		}
+		out, _ := cmd.StdoutPipe()
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			return nil, err
+		}
+		r := bufio.NewReader(out)
+		if l, err := r.ReadString('\n'); err != nil || l != "ready\n" {
+			return nil, fmt.Errorf("subscriber did not start: %q %v", l, err)
+		}
+		s.cmds = append(s.cmds, cmd)
+		s.outs = append(s.outs, r)
+	}
+	return s, nil
+}
+
+// stop ends the subscribers and returns each one's delivered and lost counts.
+func (s *subs) stop() (events, lost []uint64) {
+	for _, c := range s.cmds {
+		c.Process.Signal(syscall.SIGTERM)
+	}
+	for i, c := range s.cmds {
+		var e, l uint64
+		fmt.Fscan(s.outs[i], &e, &l)
+		c.Wait()
+		events, lost = append(events, e), append(lost, l)
+	}
+	return events, lost
+}
+
+func sum(v []uint64) (t uint64) {
+	for _, x := range v {
+		t += x
+	}
+	return t
+}
+
+// generate pipelines trigger requests for d, keeping two outstanding; with
+// rate > 0 it paces bursts to rate events per second.
+func generate(sock string, d time.Duration, rate int) (uint64, error) {
+	nc, err := net.Dial("unix", sock)
+	if err != nil {
+		return 0, err
+	}
+	defer nc.Close()
+	r := bufio.NewReader(nc)
+	r.ReadString('\n')
+	fmt.Fprintf(nc, "subscribe none\n")
+	r.ReadString('\n')
+	burst := 256
+	if rate > 0 {
+		burst = max(1, rate/200) // 200 bursts per second
+	}
+	req := []byte(fmt.Sprintf("trigger 0xffffffffffffffff %d\n", burst))
+	var sent uint64
+	start := time.Now()
+	end := start.Add(d)
+	outstanding := 0
+	for time.Now().Before(end) || outstanding > 0 {
+		if time.Now().Before(end) && outstanding < 2 {
+			if rate > 0 {
+				due := start.Add(time.Duration(float64(sent+uint64(outstanding*burst)) / float64(rate) * float64(time.Second)))
+				time.Sleep(time.Until(due))
+			}
+			nc.Write(req)
+			outstanding++
+			continue
+		}
+		l, err := r.ReadString('\n')
+		if err != nil {
+			return sent, err
+		}
+		if !strings.HasPrefix(l, "OK trigger") {
+			return sent, fmt.Errorf("trigger: %q", l)
+		}
+		outstanding--
+		sent += uint64(burst)
+	}
+	return sent, nil
+}
+
+type fanout struct {
+	n               int
+	rate, rawRate   float64 // delivered lines/s
+	cpuUS, rawCPUUS float64 // CPU µs per delivered line
+	lost            uint64
+	healthyRate     float64 // per-client rate, for the staller comparison
+	rssMin, rssMax  uint64
+}
+
+const window = 2 * time.Second
+
+func measureFanout(self, bin, dir string, n int, stall bool, rate int) (fanout, error) {
+	f := fanout{n: n}
+	d, err := startDaemon(bin, dir)
+	if err != nil {
+		return f, err
+	}
+	defer d.stop()
+	healthy := n
+	if stall {
+		healthy--
+	}
+	s, err := startSubs(self, healthy, []string{"--socket", d.sock}, nil)
+	if err != nil {
+		return f, err
+	}
+	var staller *subs
+	if stall {
+		if staller, err = startSubs(self, 1, []string{"--socket", d.sock, "--stall"}, nil); err != nil {
+			return f, err
+		}
+	}
+	pid := d.cmd.Process.Pid
+	cpu0, rss := procStat(pid)
+	f.rssMin, f.rssMax = rss, rss
+	t0 := time.Now()
+	rssDone := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-rssDone:
+				return
+			case <-time.After(100 * time.Millisecond):
+				_, r := procStat(pid)
+				f.rssMin, f.rssMax = min(f.rssMin, r), max(f.rssMax, r)
+			}
+		}
+	}()
+	if _, err := generate(d.sock, window, rate); err != nil {
+		return f, err
+	}
+	time.Sleep(200 * time.Millisecond) // let queues drain to the readers
+	cpu1, _ := procStat(pid)
+	elapsed := time.Since(t0)
+	close(rssDone)
+	events, lost := s.stop()
+	if staller != nil {
+		staller.stop()
+	}
+	total := sum(events)
+	f.lost = sum(lost)
+	f.rate = float64(total) / elapsed.Seconds()
+	f.healthyRate = f.rate / float64(healthy)
+	if total > 0 {
+		f.cpuUS = float64((cpu1 - cpu0).Microseconds()) / float64(total)
+	}
+	return f, nil
+}
+
+func measureRaw(self string, n int) (rate, cpuUS float64, err error) {
+	readers := make([]*os.File, n)
+	writers := make([]*os.File, n)
+	for i := range n {
+		fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return 0, 0, err
+		}
+		readers[i] = os.NewFile(uintptr(fds[0]), "r")
+		writers[i] = os.NewFile(uintptr(fds[1]), "w")
+	}
+	s, err := startSubs(self, n, nil, readers)
+	if err != nil {
+		return 0, 0, err
+	}
+	for _, r := range readers {
+		r.Close()
+	}
+	w := exec.Command(self, "raw-writer", strconv.Itoa(n), window.String())
+	w.ExtraFiles = writers
+	t0 := time.Now()
+	if err := w.Run(); err != nil {
+		return 0, 0, fmt.Errorf("raw writer: %w", err)
+	}
+	for _, f := range writers {
+		f.Close()
+	}
+	elapsed := time.Since(t0)
+	events, _ := s.stop()
+	total := sum(events)
+	cpu := w.ProcessState.UserTime() + w.ProcessState.SystemTime()
+	return float64(total) / elapsed.Seconds(), float64(cpu.Microseconds()) / float64(total), nil
+}
+
+func percentiles(d []time.Duration) (p50, p99 time.Duration) {
+	slices.Sort(d)
+	return d[len(d)/2], d[len(d)*99/100]
+}
+
+const rttRounds = 20000
+
+func measureEcho(bin, dir string) (p50, p99 time.Duration, err error) {
+	d, err := startDaemon(bin, dir)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer d.stop()
+	nc, err := net.Dial("unix", d.sock)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer nc.Close()
+	r := bufio.NewReader(nc)
+	r.ReadString('\n')
+	req := []byte("echo ping\n")
+	rtt := make([]time.Duration, 0, rttRounds)
+	for i := range rttRounds + 1000 {
+		t := time.Now()
+		nc.Write(req)
+		if _, err := r.ReadSlice('\n'); err != nil {
+			return 0, 0, err
+		}
+		if i >= 1000 {
+			rtt = append(rtt, time.Since(t))
+		}
+	}
+	p50, p99 = percentiles(rtt)
+	return p50, p99, nil
+}
+
+func measureRawEcho(self string) (p50, p99 time.Duration, err error) {
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return 0, 0, err
+	}
+	peer := os.NewFile(uintptr(fds[1]), "peer")
+	cmd := exec.Command(self, "raw-echo")
+	cmd.ExtraFiles = []*os.File{peer}
+	if err := cmd.Start(); err != nil {
+		return 0, 0, err
+	}
+	peer.Close()
+	f := os.NewFile(uintptr(fds[0]), "me")
+	defer func() { f.Close(); cmd.Wait() }()
+	r := bufio.NewReader(f)
+	req := []byte("OK echo ping\n")
+	rtt := make([]time.Duration, 0, rttRounds)
+	for i := range rttRounds + 1000 {
+		t := time.Now()
+		f.Write(req)
+		if _, err := r.ReadSlice('\n'); err != nil {
+			return 0, 0, err
+		}
+		if i >= 1000 {
+			rtt = append(rtt, time.Since(t))
+		}
+	}
+	p50, p99 = percentiles(rtt)
+	return p50, p99, nil
+}
+
+func measureIdle(bin, dir string, n int) (base, loaded uint64, err error) {
+	var lim syscall.Rlimit
+	syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim)
+	lim.Cur = max(lim.Cur, min(lim.Max, uint64(n+256)))
+	syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim)
+	d, err := startDaemon(bin, dir, "--max-clients", strconv.Itoa(n+16))
+	if err != nil {
+		return 0, 0, err
+	}
+	defer d.stop()
+	time.Sleep(200 * time.Millisecond)
+	_, base = procStat(d.cmd.Process.Pid)
+	conns := make([]net.Conn, 0, n)
+	defer func() {
+		for _, c := range conns {
+			c.Close()
+		}
+	}()
+	for range n {
+		nc, err := net.Dial("unix", d.sock)
+		if err != nil {
+			return 0, 0, err
+		}
+		conns = append(conns, nc)
+		buf := make([]byte, 64)
+		if _, err := nc.Read(buf); err != nil {
+			return 0, 0, err
+		}
+	}
+	time.Sleep(300 * time.Millisecond)
+	_, loaded = procStat(d.cmd.Process.Pid)
+	return base, loaded, nil
+}
+
+func mib(b uint64) float64 { return float64(b) / (1 << 20) }
+
+func driver() int {
+	bin := flag.String("mypolld", "", "mypolld binary (default: build it)")
+	flag.Parse()
+	self, _ := os.Executable()
+	dir, err := os.MkdirTemp("", "mypollbench-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	if *bin == "" {
+		*bin = filepath.Join(dir, "mypolld")
+		build := exec.Command("go", "build", "-trimpath", "-o", *bin, "./daemon/cmd/mypolld")
+		build.Stderr = os.Stderr
+		if err := build.Run(); err != nil {
+			fmt.Fprintln(os.Stderr, "mypollbench: build mypolld:", err)
+			return 1
+		}
+	}
+	fail := func(what string, err error) int {
+		fmt.Fprintf(os.Stderr, "mypollbench: %s: %v\n", what, err)
+		return 1
+	}
+
+	fmt.Printf("mypollbench: daemon %s (--device emu), window %v per fan-out point, %d CPUs\n\n", *bin, window, numCPU())
+	fmt.Println("(a) broadcast fan-out, 64-byte events, N subscriber processes")
+	fmt.Printf("%4s  %14s %14s %7s  %12s %12s %7s  %10s\n", "N", "mypolld ev/s", "raw ev/s", "ratio", "mypolld us/ev", "raw us/ev", "ratio", "lost")
+	for _, n := range []int{1, 16, 64} {
+		f, err := measureFanout(self, *bin, dir, n, false, 0)
+		if err != nil {
+			return fail("fan-out", err)
+		}
+		rr, rc, err := measureRaw(self, n)
+		if err != nil {
+			return fail("raw fan-out", err)
+		}
+		fmt.Printf("%4d  %14.0f %14.0f %7.2f  %12.3f %12.3f %7.2f  %10d\n", n, f.rate, rr, f.rate/rr, f.cpuUS, rc, f.cpuUS/rc, f.lost)
+	}
+	fmt.Println("    target: mypolld CPU per delivery at N=64 <= 0.15 us (raw coalesced writes: ~0.07 us)")
+
+	fmt.Println("\n(b) echo round trip, one request outstanding")
+	p50, p99, err := measureEcho(*bin, dir)
+	if err != nil {
+		return fail("echo", err)
+	}
+	r50, r99, err := measureRawEcho(self)
+	if err != nil {
+		return fail("raw echo", err)
+	}
+	fmt.Printf("    mypolld p50 %v p99 %v | raw socketpair p50 %v p99 %v | ratio p50 %.2f p99 %.2f (target p50 <= 2.0)\n",
+		p50, p99, r50, r99, float64(p50)/float64(r50), float64(p99)/float64(r99))
+
+	const paced = 50000
+	fmt.Printf("\n(c) one stalled client among 16, publisher paced at %d events/s\n", paced)
+	fan16, err := measureFanout(self, *bin, dir, 16, false, paced)
+	if err != nil {
+		return fail("paced fan-out", err)
+	}
+	st, err := measureFanout(self, *bin, dir, 16, true, paced)
+	if err != nil {
+		return fail("stalled fan-out", err)
+	}
+	fmt.Printf("    healthy per-client rate %.0f ev/s vs %.0f without the staller: ratio %.2f (target >= 0.90); healthy clients lost %d (without staller %d)\n",
+		st.healthyRate, fan16.healthyRate, st.healthyRate/fan16.healthyRate, st.lost, fan16.lost)
+	fmt.Printf("    daemon RSS during the run: min %.1f MiB, max %.1f MiB (without staller: %.1f..%.1f MiB)\n",
+		mib(st.rssMin), mib(st.rssMax), mib(fan16.rssMin), mib(fan16.rssMax))
+
+	fmt.Println("\n(d) idle clients")
+	base, loaded, err := measureIdle(*bin, dir, 1000)
+	if err != nil {
+		return fail("idle clients", err)
+	}
+	fmt.Printf("    daemon RSS: %.1f MiB with no clients, %.1f MiB with 1000 idle clients (target < 16 MiB)\n", mib(base), mib(loaded))
+	return 0
+}
+
+func numCPU() int {
+	b, _ := os.ReadFile("/proc/cpuinfo")
+	return bytes.Count(b, []byte("processor\t:"))
+}
