@@ -1,0 +1,99 @@
+package main
+
+// manual is the --help text.
+const manual = `NAME
+    mypollctl - talk to mypolld, the mypoll event daemon
+
+SYNOPSIS
+    mypollctl [--socket PATH] [--json] [--timeout DURATION] COMMAND [ARGS]
+    mypollctl --help
+
+DESCRIPTION
+    mypollctl sends one request to mypolld over its AF_UNIX socket and prints
+    the reply, or (listen) streams the events the daemon broadcasts. Global
+    flags may come before or after COMMAND, except with echo, whose
+    arguments are all text.
+
+COMMANDS
+    echo [TEXT...]
+        Send TEXT (the arguments joined by single spaces) and print what the
+        daemon echoes back. A connectivity check.
+
+    trigger [PAYLOAD [COUNT]]
+        Make the device emit COUNT (default 1) trigger events carrying
+        PAYLOAD (default 0; decimal or 0x hex). Prints the seq range of the
+        events. COUNT is limited by the device's max_burst.
+
+    start-timer ID PERIOD_MS [COUNT]
+        Start timer ID (0..7) ticking every PERIOD_MS milliseconds
+        (1..3600000) for COUNT ticks (default 0: until stopped). A running
+        timer gives EBUSY; stop it first.
+
+    stop-timer ID
+        Stop timer ID. An idle timer gives ENOENT.
+
+    timers
+        List the running timers: id, period, ticks so far, count.
+
+    stats
+        Print the daemon's counters, one key=value per line (clients,
+        max_clients, events, lost_device, lost_queue, uptime_ms, next_seq,
+        instance_id, ...).
+
+    subscribe SET [--from SEQ]
+        Check that the daemon accepts subscription SET and print its reply.
+        The subscription ends with this command's connection; use listen to
+        receive events. SET is all, none, or a comma list of timer and
+        trigger (timer includes timer_stopped events).
+
+    listen [--set SET] [--from SEQ]
+        Subscribe to SET (default all) and print every event until SIGINT or
+        SIGTERM. With --from, first replay the retained events with seq >=
+        SEQ (after a reconnect, pass the last seq you saw plus one). Events
+        that could not be delivered are reported as a gap:
+            LOST 120..130: 11 events not delivered (queue: this client was too slow)
+        Reasons: queue (this client read too slowly), device (the daemon fell
+        behind the device), restart (lost across a daemon restart or module
+        reload).
+
+    help
+        Print the commands the daemon accepts (protocol verbs).
+
+    version
+        Print mypollctl's version and protocol version (no connection).
+
+GLOBAL FLAGS
+    --socket PATH
+        The daemon's socket (default $MYPOLL_SOCKET, else
+        /run/mypoll/mypoll.sock).
+    --json
+        Print one JSON object per line for every output, errors included
+        (on stderr, as {"error": ..., "errno": ..., "verb": ..., "exit": ...}).
+    --timeout DURATION
+        Bound the connect and each request (default 5s; 0 waits forever).
+        listen applies it only to connecting and subscribing.
+    -h, --help
+        Print this manual.
+
+EXIT STATUS
+    0   success (listen: stopped by SIGINT or SIGTERM)
+    1   the daemon replied ERR, or the request failed after connecting
+        (timeout, connection lost, protocol error)
+    2   usage error (unknown command, bad flag or argument)
+    3   cannot connect (no socket, refused, permission denied, too many
+        clients)
+
+ENVIRONMENT
+    MYPOLL_SOCKET   the socket path when --socket is not given
+
+EXAMPLES
+    mypollctl echo hello
+    mypollctl trigger 0x2a 3
+    mypollctl start-timer 0 100 50 && mypollctl timers
+    mypollctl --json stats | jq .clients
+    mypollctl listen --set trigger
+    mypollctl listen --from 1234 --json > events.jsonl
+
+SEE ALSO
+    mypolld(8); PROTOCOL.md section A for the wire protocol.
+`
