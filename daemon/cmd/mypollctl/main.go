@@ -100,7 +100,7 @@ type env struct {
 }
 
 var cmds = []cmd{
-	{name: "echo", max: -1, raw: true, run: runEcho},
+	{name: "echo", max: -1, raw: true, parse: parseEcho, run: runEcho},
 	{name: "trigger", max: 2, parse: parseTrigger, run: runTrigger},
 	{name: "start-timer", min: 2, max: 3, parse: parseStartTimer, run: runStartTimer},
 	{name: "stop-timer", min: 1, max: 1, parse: parseStopTimer, run: runStopTimer},
@@ -204,7 +204,7 @@ func parseCommand(argv []string, o *opts) (*cmd, args, error) {
 	var a args
 	if c.raw {
 		a.pos = argv[1:]
-		return c, a, nil
+		return c, a, c.parse(&a)
 	}
 	fs := newFlagSet(c.name)
 	o.register(fs)
@@ -340,6 +340,13 @@ func (e *env) request(ctx context.Context, fn func(ctx context.Context) error) e
 	ctx, cancel := e.withTimeout(ctx)
 	defer cancel()
 	return fn(ctx)
+}
+
+func parseEcho(a *args) error {
+	if strings.ContainsAny(strings.Join(a.pos, " "), "\r\n") {
+		return usagef("echo: TEXT must be one line")
+	}
+	return nil
 }
 
 func runEcho(ctx context.Context, e *env, a *args) error {

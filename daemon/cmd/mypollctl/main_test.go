@@ -164,6 +164,7 @@ func TestRun(t *testing.T) {
 		{args: []string{sock, "start-timer", "x", "100"}, code: 2, stderr: `start-timer: ID must be a timer number 0..7, got "x"`, wantNoConn: true},
 		{args: []string{sock, "start-timer", "1", "1.5"}, code: 2, stderr: "PERIOD_MS must be a number of milliseconds", wantNoConn: true},
 		{args: []string{sock, "subscribe", "all", "--from", "x"}, code: 2, stderr: "SEQ must be a decimal sequence number", wantNoConn: true},
+		{args: []string{sock, "echo", "two\nlines"}, code: 2, stderr: "echo: TEXT must be one line", wantNoConn: true},
 		{args: []string{sock, "--json", "nope"}, code: 2, stderr: `{"error":"unknown command \"nope\"","exit":2}` + "\n", wantNoConn: true},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
