@@ -59,7 +59,7 @@ func TestBoundaries(t *testing.T) {
 // TestDocs: every package has a doc.go that says what it must not know.
 func TestDocs(t *testing.T) {
 	for _, p := range listPackages(t) {
-		if len(p.GoFiles) == 0 || strings.HasSuffix(p.ImportPath, "/cmd/mypolld") || strings.HasSuffix(p.ImportPath, "/cmd/mypollctl") {
+		if len(p.GoFiles) == 0 || strings.Contains(p.ImportPath, "/cmd/") {
 			continue // commands document themselves in --help
 		}
 		b, err := os.ReadFile(filepath.Join(p.Dir, "doc.go"))

@@ -1,0 +1,157 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/mypoll/mypoll/client"
+	"github.com/mypoll/mypoll/daemon/internal/device/emu"
+	"github.com/mypoll/mypoll/daemon/internal/server"
+)
+
+// realDaemon runs the real server with the emu device and returns its socket.
+func realDaemon(t *testing.T, opts ...func(*server.Config)) string {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := server.Config{
+		Socket: filepath.Join(dir, "mypoll.sock"), SocketGID: -1, ListenFD: -1,
+		Device: emu.New(emu.Config{}), Log: hclog.NewNullLogger(),
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	srv, err := server.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- srv.Run() }()
+	t.Cleanup(func() {
+		srv.Shutdown()
+		if err := <-done; err != nil {
+			t.Errorf("Run() = %v", err)
+		}
+		srv.Close()
+	})
+	return cfg.Socket
+}
+
+func ctl(t *testing.T, sock string, args ...string) (int, string, string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	code := run(ctx, append([]string{"--socket", sock}, args...), strings.NewReader(""), &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestMypollctl_AgainstDaemon(t *testing.T) {
+	sock := realDaemon(t)
+	tests := []struct {
+		args     []string
+		code     int
+		out, err string // substrings
+	}{
+		{[]string{"echo", "hello world"}, 0, "hello world", ""},
+		{[]string{"trigger", "0x2a", "3"}, 0, "1", ""},
+		{[]string{"start-timer", "2", "500"}, 0, "", ""},
+		{[]string{"start-timer", "2", "500"}, 1, "", "EBUSY"},
+		{[]string{"timers"}, 0, "2", ""},
+		{[]string{"stop-timer", "2"}, 0, "", ""},
+		{[]string{"stop-timer", "2"}, 1, "", "ENOENT"},
+		{[]string{"trigger", "1", "0"}, 2, "", ""},
+		{[]string{"stats"}, 0, "clients", ""},
+		{[]string{"--json", "stats"}, 0, `"clients"`, ""},
+		{[]string{"--json", "stop-timer", "7"}, 1, "", `"ENOENT"`},
+	}
+	for _, tt := range tests {
+		code, out, errs := ctl(t, sock, tt.args...)
+		if code != tt.code || !strings.Contains(out, tt.out) || !strings.Contains(errs, tt.err) {
+			t.Errorf("mypollctl %q = exit %d, stdout %q, stderr %q; want exit %d with %q / %q",
+				tt.args, code, out, errs, tt.code, tt.out, tt.err)
+		}
+	}
+	if code, _, errs := ctl(t, filepath.Join(t.TempDir(), "none.sock"), "stats"); code != 3 || !strings.Contains(errs, "cannot connect") {
+		t.Errorf("no daemon: exit %d %q, want exit 3 'cannot connect'", code, errs)
+	}
+}
+
+// TestMypollctl_Listen streams events, resumes with --from and prints a
+// gap (LOST) so a person sees it.
+func TestMypollctl_Listen(t *testing.T) {
+	sock := realDaemon(t, func(c *server.Config) { c.History = 8 })
+	// A witness sees all 20 events, so they are in the daemon's history
+	// (which keeps 13..20): a listener from seq 3 gets LOST 3..12 restart,
+	// then 13..20.
+	w, err := client.Dial(t.Context(), sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if _, _, err := w.Trigger(t.Context(), 5, 20); err != nil {
+		t.Fatal(err)
+	}
+	for range 20 {
+		if m, err := w.Next(t.Context()); err != nil || m.Event == nil {
+			t.Fatalf("witness: %+v, %v", m, err)
+		}
+	}
+	for _, jsonOut := range []bool{false, true} {
+		pr, pw := io.Pipe()
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan int, 1)
+		args := []string{"--socket", sock, "listen", "--from", "3"}
+		if jsonOut {
+			args = append([]string{"--json"}, args...)
+		}
+		go func() { done <- run(ctx, args, strings.NewReader(""), pw, io.Discard); pw.Close() }()
+		r := bufio.NewReader(pr)
+		var lines []string
+		for len(lines) < 9 {
+			l, err := r.ReadString('\n')
+			if err != nil {
+				t.Fatalf("listen output ended after %q: %v", lines, err)
+			}
+			lines = append(lines, strings.TrimSpace(l))
+		}
+		cancel()
+		go io.Copy(io.Discard, r)
+		if code := <-done; code != 0 {
+			t.Errorf("listen exit code after cancel = %d, want 0", code)
+		}
+		if !jsonOut {
+			if lines[0] != "LOST 3..12: 10 events not delivered (restart: not retained across a daemon restart or module reload)" {
+				t.Errorf("gap line = %q", lines[0])
+			}
+			if !strings.HasPrefix(lines[1], "EVT 13 trigger ") || !strings.HasPrefix(lines[8], "EVT 20 trigger ") {
+				t.Errorf("events = %q", lines[1:])
+			}
+			continue
+		}
+		var lost struct {
+			Kind               string
+			First, Last, Count uint64
+			Reason             string
+		}
+		if err := json.Unmarshal([]byte(lines[0]), &lost); err != nil || lost.Kind != "lost" || lost.First != 3 || lost.Last != 12 || lost.Count != 10 || lost.Reason != "restart" {
+			t.Errorf("json gap = %q (%+v, %v)", lines[0], lost, err)
+		}
+		var ev struct {
+			Kind string
+			Seq  uint64
+			Arg  uint64
+		}
+		if err := json.Unmarshal([]byte(lines[8]), &ev); err != nil || ev.Kind != "event" || ev.Seq != 20 || ev.Arg != 5 {
+			t.Errorf("json event = %q (%+v, %v)", lines[8], ev, err)
+		}
+	}
+}
