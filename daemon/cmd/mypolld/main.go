@@ -204,6 +204,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "mypolld: %v\n", err)
 		return 1
 	}
+	if o.device != "emu" && o.device != "none" {
+		cfg.DevicePath = o.device // open_device passes this node to clients
+	}
 	fds, err := sys.ListenFDs(true)
 	if err != nil {
 		fmt.Fprintf(stderr, "mypolld: socket activation: %v\n", err)

@@ -11,6 +11,16 @@ import (
 	"github.com/mypoll/mypoll/daemon/internal/txq"
 )
 
+// passFD is a device fd to send with the OK open_device line that starts
+// at byte offset at of the client's TX stream.
+type passFD struct {
+	fd int
+	at uint64
+}
+
+// maxPassFDs bounds the open_device replies in flight per client.
+const maxPassFDs = 4
+
 // replyReserve is the TX space kept free for replies: events may fill a
 // queue only up to Cap-replyReserve, and a request is processed only while
 // at least replyReserve bytes are free, so a reply always fits and is never
@@ -57,8 +67,10 @@ type client struct {
 	replaying bool
 	replayIdx uint64
 
-	gaps       gapList // LOST lines owed to this client, oldest first
-	stallStart int64   // unix nanos when the queue began dropping; 0 if healthy
+	gaps       gapList  // LOST lines owed to this client, oldest first
+	txOff      uint64   // bytes of the TX stream sent so far
+	fds        []passFD // open_device fds waiting for their OK line to be sent
+	stallStart int64    // unix nanos when the queue began dropping; 0 if healthy
 }
 
 // HandleEvent is the client's loop.Handler.
@@ -197,22 +209,23 @@ func (c *client) flush() bool {
 	s := c.srv
 	for range 16 {
 		progressed := false
-		if c.tx.Len() > 0 {
-			a, b := c.tx.Peek()
-			s.iov[0], s.iov[1] = a, b
-			n, err := sys.Sendv(c.fd, s.iov)
-			s.iov[0], s.iov[1] = nil, nil
-			if err != nil && !errors.Is(err, sys.ErrWouldBlock) {
+		for c.tx.Len() > 0 {
+			n, full, err := c.send()
+			if err != nil {
 				s.closeClient(c, "write error: "+err.Error())
 				return false
 			}
 			if n > 0 {
 				c.tx.Consume(n)
+				c.txOff += uint64(n)
 				progressed = true
 			}
-			if c.tx.Len() > 0 {
-				break // socket full: EPOLLOUT will call us back
+			if full {
+				break
 			}
+		}
+		if c.tx.Len() > 0 {
+			break // socket full: EPOLLOUT will call us back
 		}
 		if !c.gaps.empty() && c.flushGaps() {
 			progressed = true
@@ -244,6 +257,45 @@ func (c *client) flush() bool {
 	}
 	s.updateMask(c)
 	return true
+}
+
+// send writes the front of the TX queue with one sendmsg. An open_device
+// reply carries its fd with its first byte, so bytes before it go in a
+// send of their own. full reports that the socket took less than offered.
+func (c *client) send() (n int, full bool, err error) {
+	s := c.srv
+	a, b := c.tx.Peek()
+	if len(c.fds) > 0 {
+		p := c.fds[0]
+		if p.at == c.txOff {
+			if len(c.fds) > 1 {
+				// The next fd must travel with its own line.
+				a = a[:min(len(a), int(c.fds[1].at-c.txOff))]
+			}
+			n, err = sys.SendFD(c.fd, a, p.fd)
+			if errors.Is(err, sys.ErrWouldBlock) {
+				return 0, true, nil
+			}
+			if n > 0 {
+				_ = sys.Close(p.fd)
+				c.fds = c.fds[:copy(c.fds, c.fds[1:])]
+			}
+			return n, n < len(a), err
+		}
+		limit := int(p.at - c.txOff)
+		if len(a) >= limit {
+			a, b = a[:limit], nil
+		} else if len(a)+len(b) > limit {
+			b = b[:limit-len(a)]
+		}
+	}
+	s.iov[0], s.iov[1] = a, b
+	n, err = sys.Sendv(c.fd, s.iov)
+	s.iov[0], s.iov[1] = nil, nil
+	if errors.Is(err, sys.ErrWouldBlock) {
+		return 0, true, nil
+	}
+	return n, n < len(a)+len(b), err
 }
 
 // updateMask syncs the epoll interest with the client's state.
@@ -337,6 +389,10 @@ func (s *Server) closeClient(c *client, reason string) {
 	if err := sys.Close(c.fd); err != nil {
 		s.log.Debug("close client", "client_id", c.id, "error", err)
 	}
+	for _, p := range c.fds {
+		_ = sys.Close(p.fd)
+	}
+	c.fds = nil
 	last := s.clients[len(s.clients)-1]
 	s.clients[c.idx] = last
 	last.idx = c.idx

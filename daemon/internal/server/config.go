@@ -41,6 +41,9 @@ type Config struct {
 
 	// Device is the event device; nil means none (ENODEV for control).
 	Device device.Device
+	// DevicePath is the device node open_device passes to clients (A.9);
+	// empty when the device has none (emu): open_device gives ENODEV.
+	DevicePath string
 
 	MaxClients int // default DefaultMaxClients
 	TXQBytes   int // default DefaultTXQBytes

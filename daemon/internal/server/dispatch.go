@@ -8,6 +8,7 @@ import (
 
 	"github.com/mypoll/mypoll/daemon/internal/devabi"
 	"github.com/mypoll/mypoll/daemon/internal/proto"
+	"github.com/mypoll/mypoll/daemon/internal/sys"
 )
 
 // handleRequest executes one request line and queues exactly one reply.
@@ -219,11 +220,31 @@ func (s *Server) subscribe(c *client, req proto.Request) {
 	s.markDirty(c)
 }
 
-// openDeviceFor answers open_device (A.9). Passing the device fd belongs to
-// the end-to-end work; until then the request is refused honestly.
+// openDeviceFor answers open_device (A.9): a read-only fd of the device
+// node travels with the OK line (SCM_RIGHTS), for a peer allowed to control.
 func (s *Server) openDeviceFor(c *client) {
-	if !s.haveDevice(c, proto.VerbOpenDevice) {
+	v := proto.VerbOpenDevice
+	if !c.canControl {
+		s.replyErr(c, v, proto.EPERM, "open_device needs uid 0, the daemon's uid or group "+s.cfg.ControlGroup)
 		return
 	}
-	s.replyErr(c, proto.VerbOpenDevice, proto.ENOSYS, "open_device is not implemented by this daemon version")
+	if !s.haveDevice(c, v) {
+		return
+	}
+	if s.cfg.DevicePath == "" {
+		s.replyErr(c, v, proto.ENODEV, "the emulated device has no device node to pass")
+		return
+	}
+	if len(c.fds) >= maxPassFDs {
+		s.replyErr(c, v, proto.EMFILE, "too many open_device replies in flight; read them first")
+		return
+	}
+	fd, err := sys.OpenForPeer(s.cfg.DevicePath)
+	if err != nil {
+		c.log.Warn("open_device failed", "path", s.cfg.DevicePath, "error", err)
+		s.replyErr(c, v, proto.EIO, "cannot open the device: "+errnoName(err))
+		return
+	}
+	c.fds = append(c.fds, passFD{fd: fd, at: c.txOff + uint64(c.tx.Len())})
+	c.reply(proto.AppendOK(s.scratch[:0], v))
 }

@@ -104,6 +104,7 @@ func TestServer_ControlGroup(t *testing.T) {
 		{"stranger trigger", syscall.Credential{Uid: nobody, Gid: nobody}, "trigger", "ERR trigger EPERM "},
 		{"stranger start_timer", syscall.Credential{Uid: nobody, Gid: nobody}, "start_timer 1 100", "ERR start_timer EPERM "},
 		{"stranger stop_timer", syscall.Credential{Uid: nobody, Gid: nobody}, "stop_timer 1", "ERR stop_timer EPERM "},
+		{"stranger open_device", syscall.Credential{Uid: nobody, Gid: nobody}, "open_device", "ERR open_device EPERM "},
 		{"stranger echo", syscall.Credential{Uid: nobody, Gid: nobody}, "echo hi", "OK echo hi"},
 		{"stranger stats", syscall.Credential{Uid: nobody, Gid: nobody}, "stats", "OK stats "},
 		{"primary member", syscall.Credential{Uid: nobody, Gid: gid}, "trigger", "OK trigger "},

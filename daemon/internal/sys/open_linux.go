@@ -17,3 +17,19 @@ func OpenNull() (int, error) {
 		return fd, nil
 	}
 }
+
+// OpenForPeer opens path read-only and close-on-exec, in blocking mode, to
+// be passed to a client with SendFD: O_NONBLOCK would be shared with the
+// receiver through the open file description, so it is left to the peer.
+func OpenForPeer(path string) (int, error) {
+	for {
+		fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return -1, wrap("open", err)
+		}
+		return fd, nil
+	}
+}
