@@ -29,5 +29,7 @@ echo "deps: apt-get update" >&2
 apt-get update -qq
 if [ -n "$missing" ]; then
 	echo "deps: installing$missing" >&2
+	# $missing is a list of package names: split it on purpose.
+	# shellcheck disable=SC2086
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi

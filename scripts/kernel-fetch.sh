@@ -30,10 +30,14 @@ krel=${krel%-unsigned}
 [ "$hdr_pkg" = "linux-headers-$krel" ] || die "image $img_pkg and headers $hdr_pkg name different releases"
 
 kver=$(apt-cache policy "$img_pkg:arm64" | awk '$1 == "Candidate:" { print $2 }')
-[ -n "$kver" ] && [ "$kver" != "(none)" ] || die "no candidate version for $img_pkg:arm64"
+if [ -z "$kver" ] || [ "$kver" = "(none)" ]; then
+	die "no candidate version for $img_pkg:arm64"
+fi
 common_pkg=$(meta_dep "$hdr_pkg:arm64" linux-headers-)
 kbuild_pkg=$(meta_dep "$hdr_pkg:arm64" linux-kbuild-)
-[ -n "$common_pkg" ] && [ -n "$kbuild_pkg" ] || die "cannot resolve the dependencies of $hdr_pkg"
+if [ -z "$common_pkg" ] || [ -z "$kbuild_pkg" ]; then
+	die "cannot resolve the dependencies of $hdr_pkg"
+fi
 host_arch=$(dpkg --print-architecture)
 
 root="$out/kernel/${krel}_$kver"
