@@ -5,8 +5,9 @@ GO_LDFLAGS := -s -w -X github.com/mypoll/mypoll/daemon/internal/version.Version=
 GO_BUILD   := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(GO_LDFLAGS)'
 GO_CMDS    := mypolld mypollctl
 GO_ARCHES  := amd64 arm64 armv7
-# Packages of the host tier: everything but the VM tiers (qemu/, tests/).
-GO_HOST_PKGS = $$($(GO) list ./... | grep -v -e /qemu -e /tests)
+# Packages of the host tier: everything but the VM tiers (qemu/, tests/,
+# kmod/ktest) and packaging/ (test-pkg runs it).
+GO_HOST_PKGS = $$($(GO) list ./... | grep -v -e /qemu -e /tests -e /kmod/ -e /packaging)
 
 TEST_TARGETS  += test-go
 LINT_TARGETS  += lint-go
@@ -29,6 +30,8 @@ FORCE:
 ## test-go: vet, format check and `go test -race` of the host tier
 test-go: lint-go
 	$(GO) test -race -count=1 $(GO_HOST_PKGS)
+	@# RSS is measured without -race (its shadow memory dwarfs the queues).
+	$(GO) test -count=1 -run IdleRSS ./daemon/internal/txq
 
 ## lint-go: gofmt, go vet on amd64 and arm64, vendor tree in sync
 lint-go: vendor-check

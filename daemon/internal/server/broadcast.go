@@ -103,7 +103,7 @@ func (s *Server) openDevice() error {
 	s.state.instanceID = s.info.InstanceID
 	s.state.lastSeq = ri.Cursor - 1
 	s.state.dirty = true
-	id, err := s.lp.Add(f.FD(), sys.EventIn, handlerFunc(s.handleDevice))
+	id, err := s.lp.Add(f.FD(), sys.EventIn, loop.HandlerFunc(s.handleDevice))
 	if err != nil {
 		return fmt.Errorf("watch device: %w", err)
 	}

@@ -182,7 +182,7 @@ func (s *Server) listen() error {
 		}
 		s.lfd = fd
 	}
-	id, err := s.lp.Add(s.lfd, sys.EventIn, handlerFunc(s.handleAccept))
+	id, err := s.lp.Add(s.lfd, sys.EventIn, loop.HandlerFunc(s.handleAccept))
 	if err != nil {
 		return fmt.Errorf("watch listening socket: %w", err)
 	}
@@ -313,11 +313,6 @@ func (s *Server) shedConnection() {
 		}
 	})
 }
-
-// handlerFunc adapts a function to loop.Handler.
-type handlerFunc func(fd int, events uint32) error
-
-func (f handlerFunc) HandleEvent(fd int, events uint32) error { return f(fd, events) }
 
 // beginDrain starts the shutdown: no more accepts or requests; TX queues
 // flush until empty or the drain deadline.
