@@ -3,6 +3,7 @@ package server_test
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"strings"
@@ -79,5 +80,34 @@ func TestServer_NoFDLeak(t *testing.T) {
 	})
 	if r := probe.do("stats"); !strings.Contains(r, fmt.Sprintf(" accepted=%d ", cycles+1)) {
 		t.Errorf("stats = %q, want accepted=%d", r, cycles+1)
+	}
+}
+
+// TestServer_EvictAfter: with --evict-after, a client whose queue keeps
+// overflowing is disconnected; without it, it never is (A.6).
+func TestServer_EvictAfter(t *testing.T) {
+	for _, evict := range []time.Duration{50 * time.Millisecond, 0} {
+		d := startDaemon(t, func(c *server.Config) { c.EvictAfter = evict; c.TXQBytes = 8192 })
+		stalled := d.dial(t)
+		stalled.c.(*net.UnixConn).SetReadBuffer(4096)
+		ctl := d.dial(t)
+		ctl.do("subscribe none")
+		start := time.Now()
+		for time.Since(start) < 300*time.Millisecond {
+			ctl.do("trigger 0 500")
+			time.Sleep(5 * time.Millisecond)
+		}
+		r := ctl.do("stats")
+		evicted := strings.Contains(r, " clients=1 ")
+		if evicted != (evict > 0) {
+			t.Errorf("evict-after %v: stats %q; want the stalled client evicted: %v", evict, r, evict > 0)
+		}
+		if evict > 0 {
+			// It gets what was queued, then EOF.
+			stalled.c.SetReadDeadline(time.Now().Add(waitTimeout))
+			if _, err := io.Copy(io.Discard, stalled.c); err != nil {
+				t.Errorf("evicted client: %v, want EOF", err)
+			}
+		}
 	}
 }

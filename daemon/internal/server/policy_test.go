@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 
@@ -141,4 +142,41 @@ func copyFile(t *testing.T, dst string) {
 	if err := out.Close(); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestServer_ReloadPolicy: Reload (SIGHUP) re-resolves the control group,
+// so membership changes apply without a restart.
+func TestServer_ReloadPolicy(t *testing.T) {
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") != "" {
+			t.Fatal("this test must run as root in CI (it switches uids)")
+		}
+		t.Skip("needs root to run clients as other uids")
+	}
+	dir, err := os.MkdirTemp("", "mypoll-reload-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	os.Chmod(dir, 0o755)
+	bin := filepath.Join(dir, "child")
+	copyFile(t, bin)
+	sock := filepath.Join(dir, "mypoll.sock")
+	var gid atomic.Uint32
+	gid.Store(4242)
+	d := startDaemon(t, func(c *server.Config) {
+		c.Socket = sock
+		c.SocketMode = 0o666
+		c.ControlGroup = "ops"
+		c.LookupGroup = func(string) (uint32, error) { return gid.Load(), nil }
+	})
+	member := &syscall.Credential{Uid: 65534, Gid: 4343}
+	if got := asUser(t, bin, sock, "trigger", member); !strings.HasPrefix(got, "ERR trigger EPERM ") {
+		t.Fatalf("before reload: %q, want EPERM", got)
+	}
+	gid.Store(4343) // the group now has gid 4343
+	d.srv.Reload()
+	waitFor(t, func() bool {
+		return strings.HasPrefix(asUser(t, bin, sock, "trigger", member), "OK trigger ")
+	})
 }
