@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -34,6 +35,7 @@ type Conn struct {
 	events  []Message     // EVT and LOST lines not yet returned by Next
 	evReady chan struct{} // capacity 1: signaled when events grows
 	err     error         // why the connection ended; nil while it is up
+	fds     []int         // descriptors received (SCM_RIGHTS) not yet given to an open_device reply
 
 	closeOnce sync.Once
 }
@@ -60,7 +62,11 @@ func NewConn(nc net.Conn) (*Conn, error) {
 // NewConnContext is NewConn with ctx bounding the wait for the greeting.
 func NewConnContext(ctx context.Context, nc net.Conn) (*Conn, error) {
 	c := &Conn{nc: nc, done: make(chan struct{}), evReady: make(chan struct{}, 1)}
-	br := bufio.NewReaderSize(nc, 16<<10)
+	var src io.Reader = nc
+	if uc, ok := nc.(*net.UnixConn); ok {
+		src = &rightsReader{c: c, uc: uc, oob: make([]byte, syscall.CmsgSpace(4*4))}
+	}
+	br := bufio.NewReaderSize(src, 16<<10)
 	stop := deadline(ctx, nc.SetReadDeadline)
 	b, err := readLine(br)
 	stop()
@@ -179,6 +185,10 @@ func (c *Conn) dispatch(l Line) error {
 		c.pending = c.pending[1:]
 		if l.Kind == LineOK {
 			call.reply = l.Reply
+			if l.Reply.Verb == "open_device" && len(c.fds) > 0 {
+				call.reply.File = os.NewFile(uintptr(c.fds[0]), "mypoll-device")
+				c.fds = c.fds[1:]
+			}
 		} else {
 			call.err = l.Err
 		}
@@ -195,6 +205,38 @@ func (c *Conn) dispatch(l Line) error {
 		return fmt.Errorf("%w: unexpected %q", ErrProtocol, l.String())
 	}
 	return nil
+}
+
+// rightsReader reads a unix socket with recvmsg so that descriptors the
+// daemon passes (open_device, PROTOCOL.md A.9) are kept for their reply.
+// The kernel ends a read at the message that carries descriptors, so they
+// are queued before the bytes of their "OK open_device" line are parsed.
+type rightsReader struct {
+	c   *Conn
+	uc  *net.UnixConn
+	oob []byte
+}
+
+func (r *rightsReader) Read(p []byte) (int, error) {
+	n, oobn, _, _, err := r.uc.ReadMsgUnix(p, r.oob)
+	n = max(n, 0) // ReadMsgUnix reports -1 with some errors
+	if oobn > 0 {
+		var fds []int
+		if msgs, perr := syscall.ParseSocketControlMessage(r.oob[:oobn]); perr == nil {
+			for _, m := range msgs {
+				if got, err := syscall.ParseUnixRights(&m); err == nil {
+					fds = append(fds, got...)
+				}
+			}
+		}
+		for _, fd := range fds {
+			syscall.CloseOnExec(fd)
+		}
+		r.c.mu.Lock()
+		r.c.fds = append(r.c.fds, fds...)
+		r.c.mu.Unlock()
+	}
+	return n, err
 }
 
 // signal wakes a waiting Next; c.mu is held.
@@ -236,6 +278,12 @@ func (c *Conn) Close() error {
 		c.mu.Unlock()
 		err = c.nc.Close()
 		<-c.done
+		c.mu.Lock()
+		for _, fd := range c.fds { // passed but never claimed by a reply
+			_ = syscall.Close(fd)
+		}
+		c.fds = nil
+		c.mu.Unlock()
 		if errors.Is(err, net.ErrClosed) { // the connection had already ended
 			err = nil
 		}

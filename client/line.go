@@ -3,6 +3,7 @@ package client
 import (
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 )
@@ -38,6 +39,9 @@ type Hello struct {
 type Reply struct {
 	Verb   string
 	Detail string
+	// File is the descriptor passed with an "OK open_device" reply
+	// (SCM_RIGHTS), owned by the caller; nil for every other reply.
+	File *os.File
 }
 
 // Error is an ERR reply: "ERR <verb> <ERRNO> <message>". Verb is "-" when

@@ -2,7 +2,9 @@ package client
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -156,4 +158,25 @@ func (c *Conn) Help(ctx context.Context) ([]string, error) {
 func (c *Conn) Quit(ctx context.Context) error {
 	_, err := c.doVerb(ctx, "quit", "quit")
 	return err
+}
+
+// ErrNoDescriptor is returned by OpenDevice when the daemon's OK reply came
+// without a descriptor: the connection cannot carry them (a proxied stream
+// rather than a unix socket).
+var ErrNoDescriptor = errors.New("open_device reply carried no file descriptor")
+
+// OpenDevice asks the daemon for a read-only descriptor of its event device
+// (PROTOCOL.md A.9) and returns it; the caller owns and closes it. The file
+// has its own cursor (live at open) and yields 48-byte records (B.2); control
+// ioctls on it fail with EBADF. It needs a peer allowed to control (A.7):
+// otherwise the *Error has Errno "EPERM"; without a device node, "ENODEV".
+func (c *Conn) OpenDevice(ctx context.Context) (*os.File, error) {
+	r, err := c.doVerb(ctx, "open_device", "open_device")
+	if err != nil {
+		return nil, err
+	}
+	if r.File == nil {
+		return nil, ErrNoDescriptor
+	}
+	return r.File, nil
 }

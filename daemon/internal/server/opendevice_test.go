@@ -2,6 +2,7 @@ package server_test
 
 import (
 	"bytes"
+	"errors"
 	"net"
 	"os"
 	"path/filepath"
@@ -10,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mypoll/mypoll/client"
 	"github.com/mypoll/mypoll/daemon/internal/server"
 )
 
@@ -117,5 +119,45 @@ func TestServer_OpenDeviceEmu(t *testing.T) {
 	c := d.dial(t)
 	if r := c.do("open_device"); !strings.HasPrefix(r, "ERR open_device ENODEV ") {
 		t.Errorf("open_device with emu = %q, want ENODEV", r)
+	}
+}
+
+// TestClient_OpenDevice: the public client library returns the passed fd,
+// and fails clearly when the daemon refuses.
+func TestClient_OpenDevice(t *testing.T) {
+	node := filepath.Join(t.TempDir(), "node")
+	os.WriteFile(node, []byte("stand-in"), 0o600)
+	d := startDaemon(t, func(c *server.Config) { c.DevicePath = node })
+	c, err := client.Dial(t.Context(), d.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if _, _, err := c.Trigger(t.Context(), 1, 50); err != nil {
+		t.Fatal(err)
+	}
+	f, err := c.OpenDevice(t.Context())
+	if err != nil {
+		t.Fatalf("OpenDevice() = %v", err)
+	}
+	b := make([]byte, 64)
+	n, _ := f.Read(b)
+	f.Close()
+	if string(b[:n]) != "stand-in" {
+		t.Errorf("read from the passed fd = %q, want the node's content", b[:n])
+	}
+	if got, err := c.Echo(t.Context(), "after"); err != nil || got != "after" {
+		t.Errorf("echo after open_device = %q, %v", got, err)
+	}
+
+	e := startDaemon(t) // emu: no node to pass
+	c2, err := client.Dial(t.Context(), e.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c2.Close()
+	var perr *client.Error
+	if _, err := c2.OpenDevice(t.Context()); !errors.As(err, &perr) || perr.Errno != "ENODEV" {
+		t.Errorf("OpenDevice on emu = %v, want ENODEV", err)
 	}
 }
