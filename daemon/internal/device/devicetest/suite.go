@@ -16,20 +16,22 @@ import (
 
 // Options describe the device under test.
 type Options struct {
-	// Fresh says every device from the factory is new: next_seq 1, no
-	// records, no timers, only the suite's Files open. Otherwise (a kernel
-	// module instance shared by all subtests) only deltas are checked.
+	// Fresh says the device was never used before Run: next_seq 1, no
+	// records, no timers, no other opener. Only the first subtest (Info)
+	// relies on it, so a module instance just loaded and shared by every
+	// subtest qualifies. Every other check works on deltas.
 	Fresh bool
 	// TimeScale multiplies every wait (e.g. 10 under QEMU TCG); 0 means 1.
 	TimeScale float64
 	// CanUnplug runs the unplug subtest, which leaves the device dead: the
 	// factory must return a live device again afterwards (the emulation: a
-	// new one; the module: reload it or run the subtest last). The device
-	// is unplugged with Unplug, or if that is nil by its own
-	// Unplug() / Unplug() error method.
+	// new one; the module: reload it), or the subtest must come last (it
+	// does in Run). The device is unplugged with Unplug if set, else by its
+	// own Unplug() or Unplug() error method.
 	CanUnplug bool
-	// Unplug unplugs dev, e.g. by writing the module's debugfs unplug hook.
-	Unplug func(t *testing.T, dev device.Device)
+	// Unplug unplugs the device the factory returned last, e.g. by writing
+	// 1 to the module's debugfs unplug hook.
+	Unplug func(t *testing.T)
 }
 
 // Run runs the conformance suite as subtests of t against devices from
@@ -820,25 +822,24 @@ func testUnplug(e *env) {
 	r := e.open(false)
 	first := e.trigger(1, 3)
 	switch u := e.dev.(type) {
+	case nil:
 	case interface{ Unplug() }:
 		if e.opt.Unplug == nil {
 			u.Unplug()
-			break
 		}
-		e.opt.Unplug(t, e.dev)
 	case interface{ Unplug() error }:
 		if e.opt.Unplug == nil {
 			if err := u.Unplug(); err != nil {
 				t.Fatalf("Unplug() = %v", err)
 			}
-			break
 		}
-		e.opt.Unplug(t, e.dev)
 	default:
 		if e.opt.Unplug == nil {
 			t.Fatal("CanUnplug set but neither Options.Unplug nor an Unplug method")
 		}
-		e.opt.Unplug(t, e.dev)
+	}
+	if e.opt.Unplug != nil {
+		e.opt.Unplug(t)
 	}
 	if f, err := e.dev.Open(false); !errors.Is(err, syscall.ENODEV) {
 		if err == nil {
