@@ -72,6 +72,7 @@ func TestMypollctl_AgainstDaemon(t *testing.T) {
 		{[]string{"stats"}, 0, "clients", ""},
 		{[]string{"--json", "stats"}, 0, `"clients"`, ""},
 		{[]string{"--json", "stop-timer", "7"}, 1, "", `"ENOENT"`},
+		{[]string{"open-device", "--count", "1"}, 1, "", "ENODEV"}, // emu has no node; the QEMU tests cover the real one
 	}
 	for _, tt := range tests {
 		code, out, errs := ctl(t, sock, tt.args...)

@@ -86,6 +86,9 @@ type args struct {
 	hasFrom bool
 	set     string
 
+	oldest bool   // open-device --oldest
+	limit  uint64 // open-device --count
+
 	// Filled in by the command's parse.
 	payload, count uint64
 	id, periodMS   uint64
@@ -108,6 +111,7 @@ var cmds = []cmd{
 	{name: "stats", run: runStats},
 	{name: "subscribe", min: 1, max: 1, flags: fromFlag, run: runSubscribe},
 	{name: "listen", flags: listenFlags, run: runListen},
+	{name: "open-device", flags: openDeviceFlags, run: runOpenDevice},
 	{name: "help", run: runHelp},
 	{name: "version", offline: true, run: runVersion},
 }

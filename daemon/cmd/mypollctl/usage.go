@@ -56,6 +56,17 @@ COMMANDS
         behind the device), restart (lost across a daemon restart or module
         reload).
 
+    open-device [--oldest] [--count N]
+        Ask the daemon for a read-only descriptor of its event device
+        (open_device; needs the right to control, see mypolld
+        --control-group) and print the records read from it directly, with
+        this process's own cursor (live, or the oldest retained record with
+        --oldest), until N records or SIGINT/SIGTERM. Records the ring
+        overwrote before they were read show as
+            OVERFLOW 10..19: 10 records overwritten before this reader read them
+        Only works on the daemon's own host: a descriptor cannot cross a
+        proxied connection.
+
     help
         Print the commands the daemon accepts (protocol verbs).
 

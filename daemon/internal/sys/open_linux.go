@@ -33,3 +33,13 @@ func OpenForPeer(path string) (int, error) {
 		return fd, nil
 	}
 }
+
+// Dup returns a close-on-exec duplicate of fd (F_DUPFD_CLOEXEC), owned by
+// the caller.
+func Dup(fd int) (int, error) {
+	nfd, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+	if err != nil {
+		return -1, wrap("fcntl", err)
+	}
+	return nfd, nil
+}
