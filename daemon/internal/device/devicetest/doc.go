@@ -11,5 +11,6 @@
 // know which implementation it tests, the daemon or the socket protocol,
 // and it must not assume a fresh device (next_seq 1) unless told so: each
 // subtest bases its expectations on GET_INFO and GET_STATS read at its
-// start.
+// start. Devices must stamp records with the real CLOCK_MONOTONIC (an
+// emulation on a ManualClock cannot run it).
 package devicetest

@@ -101,11 +101,11 @@ func New(cfg Config) *Device {
 	if err := cfg.Validate(); err != nil {
 		panic(err)
 	}
-	order := cmp(cfg.RingOrder, defaultRingOrder)
+	order := orDefault(cfg.RingOrder, defaultRingOrder)
 	d := &Device{
 		ringSize:   1 << order,
-		minPeriod:  cmp(cfg.MinPeriod, defaultMinPeriod),
-		maxBurst:   cmp(cfg.MaxBurst, defaultMaxBurst),
+		minPeriod:  orDefault(cfg.MinPeriod, defaultMinPeriod),
+		maxBurst:   orDefault(cfg.MaxBurst, defaultMaxBurst),
 		textCtl:    !cfg.NoTextCtl,
 		clock:      cfg.Clock,
 		instanceID: randomID(),
@@ -119,8 +119,8 @@ func New(cfg Config) *Device {
 	return d
 }
 
-// cmp returns v, or def when v is the zero value.
-func cmp[T comparable](v, def T) T {
+// orDefault returns v, or def when v is the zero value.
+func orDefault[T comparable](v, def T) T {
 	var zero T
 	if v == zero {
 		return def
