@@ -26,6 +26,10 @@ const (
 	goMarker    = "MYPOLL-GO "
 )
 
+// FlushSize exceeds the largest yamux frame body (the maximum stream window
+// of YamuxConfig, 256 KiB) by a margin.
+const FlushSize = 256<<10 + 1024
+
 // maxLine caps how much of a partial line the handshake keeps while it
 // discards stale bytes: markers are short, junk (old yamux frames) is not.
 const maxLine = 4096
@@ -47,6 +51,8 @@ type Ready struct {
 	Mode string `json:"mode"`
 	// Timings holds named guest boot phases in milliseconds (mounts, modules...).
 	Timings map[string]int64 `json:"timings,omitempty"`
+	// Agent is the agent's own path in the guest (tools: "<Agent> tool ...").
+	Agent string `json:"agent,omitempty"`
 	// Daemon is the state of mypolld ("running", "absent", "off", "failed: ...").
 	Daemon string `json:"daemon,omitempty"`
 }
@@ -220,9 +226,19 @@ func GuestHandshake(ctx context.Context, port io.ReadWriteCloser, opts GuestOpti
 // READY for its nonce, then sends GO. It returns a Conn for yamux, the READY
 // payload and how many stale bytes it discarded. Cancel ctx to give up (the
 // caller should also close conn to unblock the read).
-func HostHandshake(ctx context.Context, conn io.ReadWriteCloser) (*Conn, Ready, int64, error) {
+//
+// With flush (every reconnect), HELLO is preceded by FlushSize newlines: a
+// host that went away mid-frame left the guest's old yamux session waiting
+// for the rest of a frame body (up to a stream window), which would swallow
+// every HELLO; the newlines complete that body, then end the old session as
+// a protocol error, and the guest's handshake skips the rest as empty lines.
+func HostHandshake(ctx context.Context, conn io.ReadWriteCloser, flush bool) (*Conn, Ready, int64, error) {
 	nonce := NewNonce()
 	hello := []byte("\n" + helloMarker + nonce + "\n")
+	first := hello
+	if flush {
+		first = append(bytes.Repeat([]byte{'\n'}, FlushSize), hello...)
+	}
 
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -231,8 +247,8 @@ func HostHandshake(ctx context.Context, conn io.ReadWriteCloser) (*Conn, Ready, 
 	go func() { // the only writer until READY
 		defer wg.Done()
 		d := 25 * time.Millisecond
-		for {
-			if _, err := conn.Write(hello); err != nil {
+		for msg := first; ; msg = hello {
+			if _, err := conn.Write(msg); err != nil {
 				sendErr = err
 				return
 			}

@@ -44,7 +44,7 @@ func TestHandshake_StaleBytesAndPayload(t *testing.T) {
 	// written by a goroutine because net.Pipe is synchronous.
 	stale := append(bytes.Repeat([]byte{0, 1, 2, 'x'}, 3000), []byte("MYPOLL-READY deadbeef {}\n")...)
 	hostSide := &prefixRW{r: io.MultiReader(bytes.NewReader(stale), host), w: host, c: host}
-	hc, ready, discarded, err := wire.HostHandshake(ctx, hostSide)
+	hc, ready, discarded, err := wire.HostHandshake(ctx, hostSide, false)
 	if err != nil {
 		t.Fatalf("HostHandshake: %v", err)
 	}
@@ -97,7 +97,7 @@ func TestHandshake_NewNonceRestarts(t *testing.T) {
 			break
 		}
 	}
-	_, ready, _, err := wire.HostHandshake(ctx, &prefixRW{r: br, w: host, c: host})
+	_, ready, _, err := wire.HostHandshake(ctx, &prefixRW{r: br, w: host, c: host}, true)
 	if err != nil {
 		t.Fatalf("HostHandshake: %v", err)
 	}
@@ -114,7 +114,7 @@ func TestHostHandshake_ContextEnds(t *testing.T) {
 	defer cancel()
 	host, guest := pair(t)
 	go func() { _, _ = io.Copy(io.Discard, guest) }() // a guest that never answers
-	_, _, _, err := wire.HostHandshake(ctx, host)
+	_, _, _, err := wire.HostHandshake(ctx, host, false)
 	if !errors.Is(err, wire.ErrHandshake) || !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("HostHandshake = %v, want ErrHandshake and DeadlineExceeded", err)
 	}

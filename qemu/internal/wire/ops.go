@@ -20,7 +20,7 @@ const (
 	// half-close (shutdown(SHUT_WR)) on the other.
 	OpDial = "DIAL"
 	// OpExec "EXEC <ExecRequest JSON>", then stdin bytes until the host's
-	// FIN; reply "OK <ExecResult JSON>".
+	// FIN; reply "OK <ExecReply JSON>" and the output bytes.
 	OpExec = "EXEC"
 	// OpFile "FILE <path>": reply "OK <size>", then size bytes.
 	OpFile = "FILE"
@@ -32,8 +32,8 @@ const (
 	OpSignal = "SIGNAL"
 	// OpPoweroff "POWEROFF": reply OK, sync and power off.
 	OpPoweroff = "POWEROFF"
-	// OpKmsg "KMSG [<seq>]": reply "OK <next seq>", then the kernel log
-	// records with sequence number >= seq as "[secs] text" lines.
+	// OpKmsg "KMSG [<seq>]": reply "OK <next seq> <size>", then size bytes:
+	// the kernel log records with sequence number >= seq as "[secs] text" lines.
 	OpKmsg = "KMSG"
 	// OpDaemon "DAEMON start|stop|restart [<args JSON array>]": manage
 	// /bin/mypolld; reply "OK <DaemonStatus JSON>" once its socket accepts
@@ -65,17 +65,17 @@ type ExecRequest struct {
 	Combined bool `json:"combined,omitempty"`
 }
 
-// ExecResult is the EXEC reply payload.
-type ExecResult struct {
+// ExecReply is the EXEC reply payload; the reply line is followed by
+// StdoutLen bytes of stdout, then StderrLen bytes of stderr (with Combined,
+// stdout holds both streams interleaved and StderrLen is 0).
+type ExecReply struct {
 	// ExitCode is the exit status, or -1 when killed by a signal.
 	ExitCode int `json:"exit_code"`
 	// Signal names the signal that killed the process, if any.
-	Signal   string `json:"signal,omitempty"`
-	TimedOut bool   `json:"timed_out,omitempty"`
-	Stdout   []byte `json:"stdout,omitempty"`
-	Stderr   []byte `json:"stderr,omitempty"`
-	// Output holds stdout and stderr interleaved when Combined was asked.
-	Output     []byte `json:"output,omitempty"`
+	Signal     string `json:"signal,omitempty"`
+	TimedOut   bool   `json:"timed_out,omitempty"`
+	StdoutLen  int64  `json:"stdout_len"`
+	StderrLen  int64  `json:"stderr_len"`
 	DurationMS int64  `json:"duration_ms"`
 }
 
@@ -96,6 +96,7 @@ type DaemonStatus struct {
 func YamuxConfig(logOutput io.Writer) *yamux.Config {
 	c := yamux.DefaultConfig()
 	c.EnableKeepAlive = false
+	c.MaxStreamWindowSize = 256 << 10 // FlushSize depends on it
 	c.ConnectionWriteTimeout = 60 * time.Second
 	c.StreamOpenTimeout = 60 * time.Second
 	c.LogOutput = logOutput

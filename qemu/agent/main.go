@@ -1,0 +1,218 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"golang.org/x/sys/unix"
+)
+
+const usage = `usage: mypoll-testagent [--service] [--log-level LEVEL]
+       mypoll-testagent tool NAME [ARGS...]
+
+Guest agent of the mypoll QEMU test harness. It serves the virtio-serial port
+named "mypoll.test" (found through /sys/class/virtio-ports/*/name): a line
+handshake with a nonce, then a yamux session whose streams run the ops DIAL,
+EXEC, FILE, PUT, SIGNAL, KMSG, DAEMON, INSMOD, RMMOD, PING and POWEROFF for the
+host (package github.com/mypoll/mypoll/qemu). Host reconnects are handled by a
+new handshake.
+
+Init mode (PID 1 of the test initramfs, the default when the process is PID 1):
+  mounts proc, sysfs, devtmpfs, tmpfs on /run and /tmp, debugfs; loads the
+  modules in /etc/mypoll/modules.order, then /lib/modules/mypoll.ko; starts
+  /bin/mypolld; serves an echo socket at /run/mypoll-agent/echo.sock; reaps
+  orphans and never exits on a signal. Kernel command line parameters:
+    mypolltest.ko=0              do not load mypoll.ko at boot
+    mypolltest.ko_params=a=1,b=2 module parameters for mypoll.ko
+    mypolltest.daemon=off        do not start mypolld at boot
+    mypolltest.daemon=--x,--y=1  mypolld flags (default: --device /dev/mypoll
+                                 when it exists, else --device none)
+    mypolltest.log=debug         agent log level
+
+Service mode (--service, or whenever the agent is not PID 1; the
+mypoll-testagent package of Buildroot and Yocto images): no mounts, no module
+loading, no reaping, mypolld is not started at boot (the init system does).
+Exits 0 quietly when no port named "mypoll.test" exists.
+
+tool NAME runs a small helper used by the harness tests:
+  cat           copy stdin to stdout
+  exit N        write "exit N" to stderr and exit with status N
+  sleep D       name the process "agent-sleep" and sleep for duration D
+  kmsg TEXT     write TEXT to /dev/kmsg
+
+Flags:
+`
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "tool" {
+		os.Exit(runTool(os.Args[2:], os.Stdin, os.Stdout, os.Stderr))
+	}
+	fs := flag.NewFlagSet("mypoll-testagent", flag.ContinueOnError)
+	service := fs.Bool("service", false, "run as an ordinary service (implied when not PID 1)")
+	level := fs.String("log-level", "", "log level: trace, debug, info, warn, error (default info)")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), usage)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(os.Args[1:]); err != nil {
+		if err == flag.ErrHelp {
+			os.Exit(0)
+		}
+		os.Exit(2)
+	}
+	initMode := os.Getpid() == 1 && !*service
+
+	if !initMode {
+		log := newLogger(*level)
+		os.Exit(runService(log))
+	}
+	runInit(*level)
+}
+
+func newLogger(level string) hclog.Logger {
+	if level == "" {
+		level = "info"
+	}
+	return hclog.New(&hclog.LoggerOptions{
+		Name:        "agent",
+		Level:       hclog.LevelFromString(level),
+		Output:      os.Stderr,
+		DisableTime: true,
+	})
+}
+
+// runService serves the port until a fatal error; it returns the exit status.
+func runService(log hclog.Logger) int {
+	dev, err := findPort(wirePortName, 0)
+	if err != nil {
+		log.Debug("no test port, exiting", "error", err)
+		return 0
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), unix.SIGTERM, unix.SIGINT)
+	defer stop()
+	a := newAgent(log, "service", nil)
+	if err := a.serve(ctx, dev); err != nil && ctx.Err() == nil {
+		log.Error("serve port", "error", err)
+		return 1
+	}
+	return 0
+}
+
+// runInit is PID 1: it never returns.
+func runInit(level string) {
+	boot := map[string]int64{}
+	t0 := time.Now()
+	log := newLogger(level)
+	ignoreSignals(log)
+	if err := mountAll(); err != nil {
+		log.Error("mount", "error", err)
+	}
+	boot["mounts_ms"] = time.Since(t0).Milliseconds()
+	cl := readCmdline()
+	if l := cl["mypolltest.log"]; l != "" && level == "" {
+		log.SetLevel(hclog.LevelFromString(l))
+	}
+	r := newReaper(log)
+	go r.run()
+
+	t1 := time.Now()
+	loadBootModules(log)
+	boot["modules_ms"] = time.Since(t1).Milliseconds()
+	if cl["mypolltest.ko"] != "0" {
+		t2 := time.Now()
+		loadKMod(log, strings.ReplaceAll(cl["mypolltest.ko_params"], ",", " "))
+		boot["kmod_ms"] = time.Since(t2).Milliseconds()
+	}
+
+	a := newAgent(log, "init", r)
+	a.timings = boot
+	go a.echoServer(echoSocket)
+	if dflt := cl["mypolltest.daemon"]; dflt != "off" {
+		go a.daemon.bootStart(dflt)
+	} else {
+		a.daemon.setState("off")
+	}
+
+	dev, err := findPort(wirePortName, 10*time.Second)
+	if err != nil {
+		log.Error("no test port; powering off", "error", err)
+		poweroff(log)
+	}
+	boot["port_uptime_ms"] = uptimeMS()
+	for {
+		if err := a.serve(context.Background(), dev); err != nil {
+			log.Error("serve port", "error", err)
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+}
+
+// ignoreSignals keeps PID 1 alive: the Go runtime would exit on SIGTERM,
+// SIGINT or SIGHUP, and the kernel panics when init exits.
+func ignoreSignals(log hclog.Logger) {
+	ch := make(chan os.Signal, 8)
+	signal.Notify(ch, unix.SIGTERM, unix.SIGINT, unix.SIGHUP, unix.SIGQUIT, unix.SIGUSR1, unix.SIGUSR2)
+	signal.Ignore(unix.SIGPIPE)
+	go func() {
+		for s := range ch {
+			log.Warn("signal ignored by init", "signal", s.String())
+		}
+	}()
+}
+
+func runTool(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprintln(stderr, "tool: name required (cat, exit, sleep, kmsg)")
+		return 2
+	}
+	switch args[0] {
+	case "cat":
+		if _, err := io.Copy(stdout, stdin); err != nil {
+			fmt.Fprintln(stderr, "cat:", err)
+			return 1
+		}
+		return 0
+	case "exit":
+		var n int
+		if len(args) != 2 {
+			fmt.Fprintln(stderr, "exit: status required")
+			return 2
+		}
+		if _, err := fmt.Sscan(args[1], &n); err != nil {
+			fmt.Fprintln(stderr, "exit:", err)
+			return 2
+		}
+		fmt.Fprintf(stderr, "exit %d\n", n)
+		return n
+	case "sleep":
+		if len(args) != 2 {
+			fmt.Fprintln(stderr, "sleep: duration required")
+			return 2
+		}
+		d, err := time.ParseDuration(args[1])
+		if err != nil {
+			fmt.Fprintln(stderr, "sleep:", err)
+			return 2
+		}
+		// /proc/self/comm names the thread-group leader, so SIGNAL can
+		// find this process by name whatever thread writes it.
+		_ = os.WriteFile("/proc/self/comm", []byte("agent-sleep"), 0)
+		time.Sleep(d)
+		return 0
+	case "kmsg":
+		if err := os.WriteFile("/dev/kmsg", []byte(strings.Join(args[1:], " ")+"\n"), 0); err != nil {
+			fmt.Fprintln(stderr, "kmsg:", err)
+			return 1
+		}
+		return 0
+	}
+	fmt.Fprintf(stderr, "tool: unknown %q\n", args[0])
+	return 2
+}

@@ -1,0 +1,16 @@
+// Package qemu is the host side of the aarch64 test target: it boots
+// qemu-system-aarch64 with a kernel and an initramfs (or rootfs disk), keeps
+// and scans the serial console for kernel trouble, runs the nonce handshake
+// and a yamux client over the virtio-serial port "mypoll.test", and gives
+// tests the agent's ops: Dial (a net.Conn to a guest unix socket), Exec,
+// Fetch, Put, Signal, Daemon, KernelLog, Insmod, Rmmod and Poweroff, plus
+// Forward to expose a guest socket on the host.
+//
+// StartT ties a VM to a test: timeouts derive from the test deadline times
+// MYPOLL_TIMEOUT_MULT, the console log is kept, and cleanup powers off and
+// fails the test on kernel complaints. Without a configured VM it skips,
+// unless MYPOLL_REQUIRE_VM=1.
+//
+// It must not know the daemon's protocol or the kernel module's ABI: it
+// moves bytes between the test and the guest.
+package qemu
