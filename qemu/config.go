@@ -39,8 +39,7 @@ type Config struct {
 	// attached as virtio-blk /dev/vda with snapshot=on; Append should then
 	// hold "root=/dev/vda" (RootArgs does it).
 	Disk string
-	// Append is added to the kernel command line after
-	// "console=ttyAMA0 panic=-1".
+	// Append is added to the kernel command line after BaseAppend.
 	Append string
 	// SMP is the number of guest CPUs (default 1: TCG boots no faster with 2).
 	SMP int

@@ -31,16 +31,23 @@ type daemonManager struct {
 	log    hclog.Logger
 	reaper *reaper
 
+	// booted is closed when the boot-time start finished (or was skipped);
+	// status waits for it so a caller sees the outcome, not "stopped".
+	booted   chan struct{}
+	bootOnce sync.Once
+
 	mu    sync.Mutex
 	cmd   *exec.Cmd
 	done  chan struct{} // closed when cmd exited
 	args  []string
 	sock  string
 	state string
+	// readyMS and readyUptimeMS describe the last successful start.
+	readyMS, readyUptimeMS int64
 }
 
 func newDaemonManager(log hclog.Logger, r *reaper) *daemonManager {
-	return &daemonManager{log: log, reaper: r, state: "stopped"}
+	return &daemonManager{log: log, reaper: r, state: "stopped", booted: make(chan struct{})}
 }
 
 func (d *daemonManager) setState(s string) {
@@ -75,6 +82,7 @@ func defaultArgs() []string {
 // mypolltest.daemon value ("" or "auto" for the defaults, else
 // comma-separated flags).
 func (d *daemonManager) bootStart(spec string) {
+	defer d.bootDone()
 	if _, err := os.Stat(daemonBin); err != nil {
 		d.setState("absent")
 		return
@@ -112,12 +120,20 @@ func hasDevice(args []string) bool {
 	return false
 }
 
+// bootDone marks the boot-time start as finished (idempotent).
+func (d *daemonManager) bootDone() { d.bootOnce.Do(func() { close(d.booted) }) }
+
 func (d *daemonManager) status() wire.DaemonStatus {
+	select {
+	case <-d.booted:
+	case <-time.After(daemonReadyIn):
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	st := wire.DaemonStatus{State: d.state, Socket: d.sock, Args: slices.Clone(d.args)}
 	if d.cmd != nil && d.state == "running" {
 		st.PID = d.cmd.Process.Pid
+		st.ReadyMS, st.ReadyUptimeMS = d.readyMS, d.readyUptimeMS
 	}
 	return st
 }
@@ -194,8 +210,9 @@ func (d *daemonManager) start(args []string) (wire.DaemonStatus, error) {
 		}
 	}
 	d.state = "running"
+	d.readyMS, d.readyUptimeMS = time.Since(start).Milliseconds(), uptimeMS()
 	return wire.DaemonStatus{PID: cmd.Process.Pid, Socket: sock, Args: args,
-		ReadyMS: time.Since(start).Milliseconds(), State: "running"}, nil
+		ReadyMS: d.readyMS, ReadyUptimeMS: d.readyUptimeMS, State: "running"}, nil
 }
 
 // stop sends SIGTERM, then SIGKILL after daemonStopIn, and waits for exit.

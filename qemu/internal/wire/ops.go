@@ -86,6 +86,8 @@ type DaemonStatus struct {
 	Args   []string `json:"args,omitempty"`
 	// ReadyMS is how long the socket took to accept after the start.
 	ReadyMS int64 `json:"ready_ms,omitempty"`
+	// ReadyUptimeMS is the guest's CLOCK_BOOTTIME when the socket accepted.
+	ReadyUptimeMS int64 `json:"ready_uptime_ms,omitempty"`
 	// State is "running" or "stopped".
 	State string `json:"state"`
 }
