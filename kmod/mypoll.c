@@ -986,7 +986,7 @@ static int __init mypoll_init(void)
 	dev->ring = kvcalloc(dev->ring_size, sizeof(*dev->ring), GFP_KERNEL);
 	if (!dev->ring)
 		return -ENOMEM;
-	dev->reader_cache = KMEM_CACHE(mypoll_reader, 0);
+	dev->reader_cache = KMEM_CACHE_USERCOPY(mypoll_reader, 0, bounce);
 	if (!dev->reader_cache) {
 		ret = -ENOMEM;
 		goto err_free_ring;

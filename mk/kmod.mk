@@ -11,6 +11,8 @@ CHECKPATCH     := $(CHECKPATCH_DIR)/scripts/checkpatch.pl
 CHECKPATCH_PKG ?= linux-source-6.1
 
 GUEST_BINS += $(OUT)/guest/mypoll-kmod.test
+TEST_TARGETS += test-kmod
+LINT_TARGETS += lint-kmod
 
 .PHONY: kmod lint-kmod test-kmod test-kmod-abi test-kmod-vm guest-kmod-test
 
@@ -58,5 +60,5 @@ test-kmod: test-kmod-abi test-kmod-vm
 test-kmod-abi: kmod
 	$(GO) test -count=1 ./daemon/internal/devabi
 
-test-kmod-vm: kmod $(OUT)/guest/mypoll-kmod.test
+test-kmod-vm: image
 	MYPOLL_REQUIRE_VM=1 $(GO) test -count=1 -v -timeout 20m ./kmod/ktest

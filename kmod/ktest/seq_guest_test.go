@@ -89,6 +89,10 @@ func TestSeq_LateOpenerAndSeek(t *testing.T) {
 	if ri := late.reader(); ri.Cursor != 1 || ri.Pending != 103 {
 		t.Errorf("reader after SEEK_SEQ 1 = %+v", ri)
 	}
+	pfd := []unix.PollFd{{Fd: int32(late.fd), Events: unix.POLLIN | unix.POLLPRI}}
+	if _, err := unix.Poll(pfd, 0); err != nil || pfd[0].Revents != unix.POLLIN|unix.POLLPRI {
+		t.Errorf("poll with an OVERFLOW pending = %#x, %v; want IN|PRI", pfd[0].Revents, err)
+	}
 	evs = late.drain()
 	if len(evs) != 65 || evs[0].Type != evOverflow || evs[0].Seq != 1 || evs[0].Aux != st.OldestSeq-1 || evs[1].Seq != st.OldestSeq {
 		t.Fatalf("after SEEK_SEQ 1: %d records, first %v", len(evs), evs[0])

@@ -61,7 +61,7 @@ struct mypoll_stats {		/* 96 bytes */
 	__u64 next_seq;		/* seq the next record will get */
 	__u64 oldest_seq;	/* oldest seq still in the ring */
 	__u64 generated;	/* next_seq - 1, never reset */
-	__u64 timer_events;
+	__u64 timer_events;	/* TIMER and TIMER_STOPPED records */
 	__u64 trigger_events;
 	__u64 overwritten;	/* max(0, generated - ring_size), never reset */
 	__u64 timer_overruns;	/* ticks folded into TIMER records */
