@@ -10,7 +10,9 @@ CHECKPATCH     := $(CHECKPATCH_DIR)/scripts/checkpatch.pl
 # checkpatch comes from the same source package as the kernel we build for.
 CHECKPATCH_PKG ?= linux-source-6.1
 
-GUEST_BINS += $(OUT)/guest/mypoll-kmod.test
+# The device conformance suite (daemon/internal/device/devicetest/guest) is
+# run on the module by kmod/ktest's VM test too.
+GUEST_BINS += $(OUT)/guest/mypoll-kmod.test $(OUT)/guest/mypoll-devicetest.test
 TEST_TARGETS += test-kmod
 LINT_TARGETS += lint-kmod
 
@@ -53,6 +55,10 @@ guest-kmod-test: $(OUT)/guest/mypoll-kmod.test
 $(OUT)/guest/mypoll-kmod.test: FORCE
 	@mkdir -p $(@D)
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) test -c -tags mypoll_guest -o $@ ./kmod/ktest
+
+$(OUT)/guest/mypoll-devicetest.test: FORCE
+	@mkdir -p $(@D)
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) test -c -tags mypoll_guest -o $@ ./daemon/internal/device/devicetest/guest
 
 ## test-kmod: header ABI test against devabi, then the torture suite in the VM
 test-kmod: test-kmod-abi test-kmod-vm

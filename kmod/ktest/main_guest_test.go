@@ -23,6 +23,9 @@ const helperEnv = "MYPOLL_KTEST_HELPER"
 // kmsgFD reads the kernel log from where TestMain started.
 var kmsgFD = -1
 
+// lastLoad is how long the last setup's finit_module took (plus the node).
+var lastLoad time.Duration
+
 func TestMain(m *testing.M) {
 	if h := os.Getenv(helperEnv); h != "" {
 		os.Exit(runHelper(h))
@@ -135,9 +138,11 @@ func setup(t *testing.T, params string) {
 	if !strings.Contains(params, "test_hooks") {
 		params = strings.TrimSpace(params + " test_hooks=1")
 	}
+	start := time.Now()
 	if err := loadModule(params); err != nil {
 		t.Fatal(err)
 	}
+	lastLoad = time.Since(start)
 	t.Cleanup(func() {
 		if moduleLoaded() {
 			if n := sysfsAttr(t, "readers"); n != 0 {

@@ -189,6 +189,7 @@ func TestSeq_ReloadInstance(t *testing.T) {
 	d.trigger(0, 5)
 	d.close()
 	setup(t, "")
+	t.Logf("module load (finit_module, default params) took %v", lastLoad)
 	d = rw(t)
 	i2 := d.info()
 	if i1.InstanceID == 0 || i2.InstanceID == 0 || i1.InstanceID == i2.InstanceID {

@@ -11,38 +11,61 @@ import (
 	"github.com/mypoll/mypoll/qemu"
 )
 
-// guestBin is where the image build (GUEST_BINS) installs the torture
-// test binary built from this package with -tags mypoll_guest.
-const guestBin = "/bin/mypoll-kmod.test"
+// Guest test binaries the image build (GUEST_BINS in mk/kmod.mk) installs.
+const (
+	// tortureBin is this package built with -tags mypoll_guest.
+	tortureBin = "/bin/mypoll-kmod.test"
+	// conformanceBin is daemon/internal/device/devicetest/guest: the
+	// device conformance suite the emulation passes too.
+	conformanceBin = "/bin/mypoll-devicetest.test"
+)
 
-// TestGuestTorture boots the aarch64 guest with two CPUs and slub_debug,
-// without mypolld (the tests load and unload mypoll.ko themselves), runs
-// the in-guest torture suite and fails on a non-zero exit or on kernel
-// trouble in the guest's log. MYPOLL_KTEST_RUN passes a -test.run filter.
-func TestGuestTorture(t *testing.T) {
+// TestGuest boots the aarch64 guest with two CPUs and slub_debug, without
+// mypolld and with mypoll.ko loaded at boot with test_hooks=1. It runs the
+// device conformance suite on that fresh instance, then the torture suite
+// (which reloads the module itself), and fails on a non-zero exit or on
+// kernel trouble in the guest's log. MYPOLL_KTEST_RUN passes a -test.run
+// filter to the torture suite.
+func TestGuest(t *testing.T) {
 	cfg := qemu.DefaultConfig(t)
 	cfg.SMP = 2
-	cfg.Append = strings.TrimSpace(cfg.Append + " slub_debug=FZPU mypolltest.daemon=off")
+	cfg.Append = strings.TrimSpace(cfg.Append + " slub_debug=FZPU mypolltest.daemon=off mypolltest.ko_params=test_hooks=1")
 	vm := qemu.StartT(t, cfg)
 	t.Logf("guest booted in %v", vm.BootTime())
 
-	argv := []string{guestBin, "-test.v", "-test.timeout=9m"}
-	if run := os.Getenv("MYPOLL_KTEST_RUN"); run != "" {
-		argv = append(argv, "-test.run="+run)
+	run := func(name string, req qemu.ExecRequest) {
+		t.Helper()
+		req.Combined = true
+		req.Timeout = 8 * time.Minute
+		start := time.Now()
+		res, err := vm.ExecWith(t.Context(), req)
+		for _, line := range strings.Split(strings.TrimRight(string(res.Output), "\n"), "\n") {
+			t.Logf("%s: %s", name, line)
+		}
+		if err != nil {
+			t.Fatalf("exec %s: %v", req.Argv[0], err)
+		}
+		t.Logf("%s ran %v", name, time.Since(start).Round(time.Millisecond))
+		if res.ExitCode != 0 || res.TimedOut {
+			t.Errorf("%s exited %d (signal %q, timed out %v)", req.Argv[0], res.ExitCode, res.Signal, res.TimedOut)
+		}
+		if err := vm.CheckKernel(t.Context()); err != nil {
+			t.Errorf("guest kernel log after %s: %v", name, err)
+		}
 	}
-	start := time.Now()
-	res, err := vm.ExecWith(t.Context(), qemu.ExecRequest{Argv: argv, Combined: true, Timeout: 8 * time.Minute})
-	for _, line := range strings.Split(strings.TrimRight(string(res.Output), "\n"), "\n") {
-		t.Log(line)
+
+	mult := "10" // TCG
+	if m := os.Getenv("MYPOLL_TIMEOUT_MULT"); m != "" {
+		mult = m
 	}
-	if err != nil {
-		t.Fatalf("exec %s: %v", guestBin, err)
+	run("conformance", qemu.ExecRequest{
+		Argv: []string{conformanceBin, "-test.v"},
+		Env: []string{"MYPOLL_DEVICE=/dev/mypoll", "MYPOLL_DEVICE_FRESH=1", "MYPOLL_TIMEOUT_MULT=" + mult,
+			"MYPOLL_DEVICE_UNPLUG=/sys/kernel/debug/mypoll/unplug"},
+	})
+	argv := []string{tortureBin, "-test.v", "-test.timeout=8m"}
+	if f := os.Getenv("MYPOLL_KTEST_RUN"); f != "" {
+		argv = append(argv, "-test.run="+f)
 	}
-	t.Logf("guest suite ran %v (guest says %v)", time.Since(start).Round(time.Millisecond), res.Duration)
-	if res.ExitCode != 0 || res.TimedOut {
-		t.Errorf("%s exited %d (signal %q, timed out %v)", guestBin, res.ExitCode, res.Signal, res.TimedOut)
-	}
-	if err := vm.CheckKernel(t.Context()); err != nil {
-		t.Errorf("guest kernel log: %v", err)
-	}
+	run("torture", qemu.ExecRequest{Argv: argv})
 }
