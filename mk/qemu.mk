@@ -1,5 +1,6 @@
 # QEMU aarch64 target: the guest agent, the initramfs and the harness tests.
 DEPS_APT += qemu-system-arm
+TEST_TARGETS += test-qemu
 
 AGENT      := $(OUT)/qemu/arm64/mypoll-testagent
 IMAGE_DIR  := $(OUT)/image
