@@ -430,12 +430,18 @@ func (vm *VM) KernelLogSince(ctx context.Context, cursor uint64) (string, uint64
 }
 
 // Poweroff asks the agent to power off and waits for QEMU to exit; after
-// PoweroffTimeout it kills QEMU and returns an error.
+// PoweroffTimeout it kills QEMU and returns an error. Under StartT it first
+// checks the kernel log (a complaint fails the test, not the power-off).
 func (vm *VM) Poweroff(ctx context.Context) error {
 	select {
 	case <-vm.exited:
 		return nil
 	default:
+	}
+	if vm.beforePoweroff != nil && vm.sessionUp() {
+		octx, ocancel := vm.phaseCtx(ctx, vm.cfg.budget(vm.cfg.OpTimeout, DefaultOpTimeout))
+		vm.beforePoweroff(octx)
+		ocancel()
 	}
 	ctx, cancel := vm.phaseCtx(ctx, vm.cfg.budget(vm.cfg.PoweroffTimeout, DefaultPoweroffTimeout))
 	defer cancel()

@@ -2,7 +2,6 @@ package qemu
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -66,11 +65,7 @@ func proxy(a, b halfCloser) {
 	wg.Add(2)
 	cp := func(dst, src halfCloser) {
 		defer wg.Done()
-		_, err := io.Copy(dst, src)
-		if err != nil && !errors.Is(err, net.ErrClosed) {
-			_ = dst.CloseWrite()
-			return
-		}
+		_, _ = io.Copy(dst, src) // an error ends the direction like EOF
 		_ = dst.CloseWrite()
 	}
 	go cp(a, b)

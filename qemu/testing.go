@@ -82,18 +82,23 @@ func StartT(t *testing.T, cfg Config) *VM {
 		cancel()
 		t.Fatalf("start vm: %v", err)
 	}
+	// The kernel log is checked before every power-off, also one the test
+	// asks for.
+	vm.beforePoweroff = func(ctx context.Context) {
+		if err := vm.CheckKernel(ctx); err != nil {
+			t.Errorf("kernel log: %v", err)
+		}
+	}
 	t.Cleanup(func() {
 		defer cancel()
 		cctx, ccancel := context.WithTimeout(context.Background(), cfg.budget(cfg.OpTimeout, DefaultOpTimeout))
 		defer ccancel()
-		connected := vm.sessionUp()
 		select {
 		case <-vm.Exited():
 		default:
-			if connected {
-				if err := vm.CheckKernel(cctx); err != nil {
-					t.Errorf("kernel log: %v", err)
-				}
+			if !vm.sessionUp() {
+				vm.Kill() // never connected (the test already failed) or lost
+				break
 			}
 			if err := vm.Poweroff(cctx); err != nil {
 				t.Errorf("%v", err)

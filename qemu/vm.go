@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -57,6 +58,10 @@ type VM struct {
 	console     *os.File
 	consolePath string
 	consoleDone chan struct{}
+
+	// beforePoweroff, set by StartT before use, runs at the start of a
+	// Poweroff while the agent is connected.
+	beforePoweroff func(context.Context)
 
 	mu       sync.Mutex
 	tail     []string // last console lines
@@ -116,6 +121,9 @@ func Start(ctx context.Context, cfg Config) (*VM, error) {
 
 	vm.cmd = exec.CommandContext(ctx, cfg.QEMU, vm.args...)
 	vm.cmd.Stdin = nil // /dev/null: -serial stdio must not grab a terminal
+	// QEMU dies with the test binary (go test's timeout panic exits
+	// without running cleanups).
+	vm.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	out, err := vm.cmd.StdoutPipe()
 	if err != nil {
 		vm.cleanupFiles()
