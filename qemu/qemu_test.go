@@ -200,6 +200,80 @@ func TestVM(t *testing.T) {
 		}
 	})
 
+	t.Run("Init", func(t *testing.T) {
+		// PID 1 survives the signals that end a Go program by default.
+		for _, sig := range []string{"15", "2", "1"} {
+			res, err := vm.Exec(t.Context(), []string{agent, "tool", "kill", "1", sig}, nil)
+			if err != nil || res.ExitCode != 0 {
+				t.Fatalf("tool kill 1 %s = %+v, %v", sig, res, err)
+			}
+		}
+		if _, err := vm.Ping(t.Context()); err != nil {
+			t.Fatalf("agent after SIGTERM/SIGINT/SIGHUP to PID 1: %v", err)
+		}
+		// An orphan re-parented to PID 1 is reaped when it exits.
+		res, err := vm.Exec(t.Context(), []string{agent, "tool", "orphan"}, nil)
+		if err != nil || res.ExitCode != 0 {
+			t.Fatalf("tool orphan = %+v, %v", res, err)
+		}
+		pid := strings.TrimSpace(string(res.Stdout))
+		var stat []byte
+		deadline := time.Now().Add(20 * time.Second)
+		for time.Now().Before(deadline) {
+			if stat, err = vm.Fetch(t.Context(), "/proc/"+pid+"/stat"); err != nil {
+				break // gone: reaped
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if !errors.Is(err, qemu.ErrRemote) {
+			t.Errorf("orphan %s still there after 20s: %q (%v)", pid, stat, err)
+		}
+	})
+
+	t.Run("ServiceMode", func(t *testing.T) {
+		// Not PID 1 and no such port: exits 0 without a word.
+		res, err := vm.Exec(t.Context(), []string{agent, "--service", "--port", "no.such.port"}, nil)
+		if err != nil || res.ExitCode != 0 || len(res.Stdout)+len(res.Stderr) != 0 {
+			t.Errorf("agent --service without its port = %+v, %v; want exit 0, no output", res, err)
+		}
+	})
+
+	t.Run("Modules", func(t *testing.T) {
+		mods, err := vm.Fetch(t.Context(), "/proc/modules")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := vm.Rmmod(t.Context(), "no_such_module"); !errors.Is(err, qemu.ErrRemote) {
+			t.Errorf("Rmmod(no_such_module) = %v, want an agent error", err)
+		}
+		if !bytes.Contains(mods, []byte("mypoll ")) {
+			if _, err := vm.Fetch(t.Context(), "/lib/modules/mypoll.ko"); err == nil {
+				t.Fatalf("/lib/modules/mypoll.ko is in the image but not loaded:\n%s", mods)
+			}
+			t.Log("image without mypoll.ko: reload not exercised")
+			return
+		}
+		if ready.Daemon != "absent" {
+			if _, err := vm.Daemon(t.Context(), "stop"); err != nil {
+				t.Fatalf("Daemon(stop): %v", err)
+			}
+		}
+		if err := vm.Rmmod(t.Context(), "mypoll"); err != nil {
+			t.Fatalf("Rmmod(mypoll): %v", err)
+		}
+		if err := vm.Insmod(t.Context(), "/lib/modules/mypoll.ko", ""); err != nil {
+			t.Fatalf("Insmod(mypoll.ko): %v", err)
+		}
+		if err := vm.Insmod(t.Context(), "/lib/modules/mypoll.ko", ""); err != nil {
+			t.Errorf("Insmod of a loaded module = %v, want nil (EEXIST is fine)", err)
+		}
+		if ready.Daemon != "absent" {
+			if st, err := vm.Daemon(t.Context(), "start"); err != nil || st.State != "running" {
+				t.Fatalf("Daemon(start) after reload = %+v, %v", st, err)
+			}
+		}
+	})
+
 	t.Run("Reconnect", func(t *testing.T) {
 		first := vm.Ready().Session
 		for i := range 3 {

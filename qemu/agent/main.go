@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"os/signal"
 	"strings"
 	"time"
@@ -14,11 +15,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-const usage = `usage: mypoll-testagent [--service] [--log-level LEVEL]
+const usage = `usage: mypoll-testagent [--service] [--port NAME] [--log-level LEVEL]
        mypoll-testagent tool NAME [ARGS...]
 
 Guest agent of the mypoll QEMU test harness. It serves the virtio-serial port
-named "mypoll.test" (found through /sys/class/virtio-ports/*/name): a line
+named "mypoll.test" (--port; found through /sys/class/virtio-ports/*/name): a line
 handshake with a nonce, then a yamux session whose streams run the ops DIAL,
 EXEC, FILE, PUT, SIGNAL, KMSG, DAEMON, INSMOD, RMMOD, PING and POWEROFF for the
 host (package github.com/mypoll/mypoll/qemu). Host reconnects are handled by a
@@ -46,6 +47,9 @@ tool NAME runs a small helper used by the harness tests:
   exit N        write "exit N" to stderr and exit with status N
   sleep D       name the process "agent-sleep" and sleep for duration D
   kmsg TEXT     write TEXT to /dev/kmsg
+  orphan        start "tool sleep 200ms" and exit at once, printing its PID
+                (the child is re-parented to PID 1, which must reap it)
+  kill PID SIG  send signal SIG (a number) to PID
 
 Flags:
 `
@@ -57,6 +61,7 @@ func main() {
 	fs := flag.NewFlagSet("mypoll-testagent", flag.ContinueOnError)
 	service := fs.Bool("service", false, "run as an ordinary service (implied when not PID 1)")
 	level := fs.String("log-level", "", "log level: trace, debug, info, warn, error (default info)")
+	port := fs.String("port", wirePortName, "name of the virtio-serial port to serve")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), usage)
 		fs.PrintDefaults()
@@ -71,9 +76,9 @@ func main() {
 
 	if !initMode {
 		log := newLogger(*level)
-		os.Exit(runService(log))
+		os.Exit(runService(log, *port))
 	}
-	runInit(*level)
+	runInit(*level, *port)
 }
 
 func newLogger(level string) hclog.Logger {
@@ -89,8 +94,8 @@ func newLogger(level string) hclog.Logger {
 }
 
 // runService serves the port until a fatal error; it returns the exit status.
-func runService(log hclog.Logger) int {
-	dev, err := findPort(wirePortName, 0)
+func runService(log hclog.Logger, port string) int {
+	dev, err := findPort(port, 0)
 	if err != nil {
 		log.Debug("no test port, exiting", "error", err)
 		return 0
@@ -107,7 +112,7 @@ func runService(log hclog.Logger) int {
 }
 
 // runInit is PID 1: it never returns.
-func runInit(level string) {
+func runInit(level, port string) {
 	boot := map[string]int64{}
 	t0 := time.Now()
 	log := newLogger(level)
@@ -144,7 +149,7 @@ func runInit(level string) {
 	loadBootModules(log)
 	boot["modules_ms"] = time.Since(t1).Milliseconds()
 
-	dev, err := findPort(wirePortName, 10*time.Second)
+	dev, err := findPort(port, 10*time.Second)
 	if err != nil {
 		log.Error("no test port; powering off", "error", err)
 		poweroff(log)
@@ -173,7 +178,7 @@ func ignoreSignals(log hclog.Logger) {
 
 func runTool(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "tool: name required (cat, exit, sleep, kmsg)")
+		fmt.Fprintln(stderr, "tool: name required (cat, exit, sleep, kmsg, orphan, kill)")
 		return 2
 	}
 	switch args[0] {
@@ -209,6 +214,38 @@ func runTool(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		// find this process by name whatever thread writes it.
 		_ = os.WriteFile("/proc/self/comm", []byte("agent-sleep"), 0)
 		time.Sleep(d)
+		return 0
+	case "orphan":
+		self, err := os.Executable()
+		if err != nil {
+			fmt.Fprintln(stderr, "orphan:", err)
+			return 1
+		}
+		cmd := exec.Command(self, "tool", "sleep", "200ms")
+		if err := cmd.Start(); err != nil {
+			fmt.Fprintln(stderr, "orphan:", err)
+			return 1
+		}
+		fmt.Fprintln(stdout, cmd.Process.Pid)
+		return 0 // without Wait: the child outlives us
+	case "kill":
+		var pid, sig int
+		if len(args) != 3 {
+			fmt.Fprintln(stderr, "kill: PID and signal number required")
+			return 2
+		}
+		if _, err := fmt.Sscan(args[1], &pid); err != nil {
+			fmt.Fprintln(stderr, "kill:", err)
+			return 2
+		}
+		if _, err := fmt.Sscan(args[2], &sig); err != nil {
+			fmt.Fprintln(stderr, "kill:", err)
+			return 2
+		}
+		if err := unix.Kill(pid, unix.Signal(sig)); err != nil {
+			fmt.Fprintln(stderr, "kill:", err)
+			return 1
+		}
 		return 0
 	case "kmsg":
 		if err := os.WriteFile("/dev/kmsg", []byte(strings.Join(args[1:], " ")+"\n"), 0); err != nil {
