@@ -12,7 +12,10 @@ CHECKPATCH_PKG ?= linux-source-6.1
 
 # The device conformance suite (daemon/internal/device/devicetest/guest) is
 # run on the module by kmod/ktest's VM test too.
-GUEST_BINS += $(OUT)/guest/mypoll-kmod.test $(OUT)/guest/mypoll-devicetest.test
+# mypoll-kmod-arm.test is the same suite as a 32-bit ARM binary: it runs the
+# ABI subset through the arm64 kernel's compat layer (compat_ptr_ioctl).
+GUEST_BINS += $(OUT)/guest/mypoll-kmod.test $(OUT)/guest/mypoll-kmod-arm.test \
+	      $(OUT)/guest/mypoll-devicetest.test
 TEST_TARGETS += test-kmod
 LINT_TARGETS += lint-kmod
 
@@ -36,6 +39,8 @@ $(KERNEL_ENV):
 ## lint-kmod: checkpatch.pl --strict on the module source and its uapi header
 lint-kmod: $(CHECKPATCH)
 	perl $(CHECKPATCH) --strict --no-tree --show-types --terse -f kmod/mypoll.c kmod/include/uapi/linux/mypoll.h
+	CGO_ENABLED=0 GOARCH=arm64 $(GO) vet -tags mypoll_guest ./kmod/ktest
+	CGO_ENABLED=0 GOARCH=arm GOARM=7 $(GO) vet -tags mypoll_guest ./kmod/ktest
 
 # Only the script and its two data files are taken from the 139 MB source package.
 $(CHECKPATCH):
@@ -55,6 +60,10 @@ guest-kmod-test: $(OUT)/guest/mypoll-kmod.test
 $(OUT)/guest/mypoll-kmod.test: FORCE
 	@mkdir -p $(@D)
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) test -c -tags mypoll_guest -o $@ ./kmod/ktest
+
+$(OUT)/guest/mypoll-kmod-arm.test: FORCE
+	@mkdir -p $(@D)
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=7 $(GO) test -c -tags mypoll_guest -o $@ ./kmod/ktest
 
 $(OUT)/guest/mypoll-devicetest.test: FORCE
 	@mkdir -p $(@D)

@@ -373,3 +373,13 @@ func ioctlPtrTimer(fd int, a *timerArg) error { return ioctl(fd, iocTimerStart, 
 func ioctlReader(fd int, ri *readerInfo) error { return ioctl(fd, iocGetReader, unsafe.Pointer(ri)) }
 
 func unsafePtr[T any](p *T) unsafe.Pointer { return unsafe.Pointer(p) }
+
+// kernelAddr is an address outside user space: the arm64 kernel's linear
+// map, or for a 32-bit (compat) task the page above TASK_SIZE_32.
+var kernelAddr = func() uintptr {
+	if unsafe.Sizeof(uintptr(0)) == 8 {
+		v := uint64(0xffff800008000000)
+		return uintptr(v)
+	}
+	return 0xfffff000
+}()

@@ -88,7 +88,7 @@ func TestIoctl_BadPointers(t *testing.T) {
 			continue
 		}
 		addrs := map[string]uintptr{
-			"NULL": 0, "-1": ^uintptr(0), "kernel": 0xffff800008000000,
+			"NULL": 0, "-1": ^uintptr(0), "kernel": kernelAddr,
 			"straddling PROT_NONE": base(none) + uintptr(ps) - size/2,
 		}
 		if cmd>>30&2 != 0 { // the kernel writes: a read-only page faults

@@ -18,7 +18,13 @@ const (
 	// conformanceBin is daemon/internal/device/devicetest/guest: the
 	// device conformance suite the emulation passes too.
 	conformanceBin = "/bin/mypoll-devicetest.test"
+	// tortureArmBin is this package for GOARCH=arm (32-bit, compat).
+	tortureArmBin = "/bin/mypoll-kmod-arm.test"
 )
+
+// compatTests are the torture tests the 32-bit binary runs: every ioctl,
+// read and write path, not the long concurrency runs.
+const compatTests = "TestABISizes|TestIoctl_|TestRead_Sizes|TestRead_Faults|TestRead_OtherCalls|TestSeq_LateOpenerAndSeek|TestSeq_BoundaryOverflow|TestWrite_Text|TestLife_Unplug"
 
 // TestGuest boots the aarch64 guest with two CPUs and slub_debug, without
 // mypolld and with mypoll.ko loaded at boot with test_hooks=1. It runs the
@@ -68,4 +74,7 @@ func TestGuest(t *testing.T) {
 		argv = append(argv, "-test.run="+f)
 	}
 	run("torture", qemu.ExecRequest{Argv: argv})
+	// §4.4 test 30: the ABI subset from 32-bit user space (compat_ptr_ioctl).
+	run("torture-arm32", qemu.ExecRequest{Argv: []string{tortureArmBin, "-test.v", "-test.timeout=4m",
+		"-test.run=" + compatTests}})
 }
