@@ -1,0 +1,24 @@
+# End to end: mypolld on the real /dev/mypoll in the aarch64 guest (tests/),
+# make run, and the in-guest benchmark.
+GUEST_BINS += $(OUT)/guest/mypollprobe $(OUT)/bin/arm64/mypollctl
+
+TEST_TARGETS  += test-e2e
+BENCH_TARGETS += bench-guest
+
+.PHONY: test-e2e run bench-guest
+
+$(OUT)/guest/mypollprobe: FORCE
+	@mkdir -p $(@D)
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -trimpath -ldflags '-s -w' -o $@ ./daemon/cmd/mypollprobe
+
+## test-e2e: the end-to-end tests: the daemon on /dev/mypoll in the guest, through the proxy
+test-e2e: image
+	MYPOLL_REQUIRE_VM=1 MYPOLL_OUT=$(abspath $(OUT)) $(GO) test -count=1 -timeout 20m ./tests/...
+
+## run: boot the aarch64 image with mypoll.ko and mypolld; the daemon's socket appears as $(OUT)/mypoll.sock
+run: deps image build
+	MYPOLL_OUT=$(abspath $(OUT)) $(GO) run ./qemu/cmd/mypoll-run
+
+## bench-guest: trigger-to-client latency and fan-out through the real module, inside the guest
+bench-guest: image
+	MYPOLL_OUT=$(abspath $(OUT)) $(GO) run ./tests/guestbench
