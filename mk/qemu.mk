@@ -4,7 +4,8 @@ TEST_TARGETS += test-qemu
 
 AGENT      := $(OUT)/qemu/arm64/mypoll-testagent
 IMAGE_DIR  := $(OUT)/image
-# What the image picks up when it can be built: mypolld once daemon/cmd/mypolld
+# What the image picks up when it can be built (tested with the shell at run
+# time: make's $(wildcard) cache may predate files the prerequisites made): mypolld once daemon/cmd/mypolld
 # exists, mypoll.ko through the kmod target once mk/kmod.mk exists. Guest test
 # binaries come from GUEST_BINS (each a make target of its fragment).
 IMAGE_INPUTS += $(if $(wildcard daemon/cmd/mypolld),$(OUT)/bin/arm64/mypolld)
@@ -21,8 +22,8 @@ agent:
 image: kernel agent $(IMAGE_INPUTS)
 	@$(if $(strip $(GUEST_BINS)),$(MAKE) --no-print-directory $(GUEST_BINS))
 	$(GO) run ./qemu/image/cmd/mkimage -kernel-env $(KERNEL_ENV) -agent $(AGENT) -o $(IMAGE_DIR) \
-	  $(if $(wildcard $(OUT)/bin/arm64/mypolld),-daemon $(OUT)/bin/arm64/mypolld) \
-	  $(if $(wildcard $(OUT)/kmod/mypoll.ko),-kmod $(OUT)/kmod/mypoll.ko) \
+	  $$(test -f $(OUT)/bin/arm64/mypolld && echo -daemon $(OUT)/bin/arm64/mypolld) \
+	  $$(test -f $(OUT)/kmod/mypoll.ko && echo -kmod $(OUT)/kmod/mypoll.ko) \
 	  $(if $(strip $(GUEST_BINS)),-bins '$(strip $(GUEST_BINS))')
 
 ## test-qemu: the harness tests against a booted VM (image unit tests included)
