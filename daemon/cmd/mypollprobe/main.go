@@ -291,7 +291,8 @@ type benchOut struct {
 	// record's generation timestamp, for paced single triggers.
 	LatencyP50US float64 `json:"latency_p50_us"`
 	LatencyP99US float64 `json:"latency_p99_us"`
-	// Raw baseline: one hop through a socketpair between two goroutines.
+	// Raw baseline: one writer stamps a line into N socketpairs, N reader
+	// goroutines time it (the daemon path's shape without the daemon).
 	RawP50US float64 `json:"raw_p50_us"`
 	RawP99US float64 `json:"raw_p99_us"`
 	// Delivered events per second summed over the clients, under a flood.
@@ -370,34 +371,12 @@ func bench(args []string) (any, error) {
 	}
 	out.LatencyP50US, out.LatencyP99US = pct(lat)
 
-	// Raw hop latency over a socketpair, same pacing.
-	a, b, err := sys.Socketpair()
+	// Raw baseline, same shape and pacing: one writer stamps a line and
+	// writes it into N socketpairs; N reader goroutines time its arrival.
+	raw, err := rawLatency(*nclients, *samples)
 	if err != nil {
 		return nil, err
 	}
-	fa, fb := os.NewFile(uintptr(a), "a"), os.NewFile(uintptr(b), "b")
-	defer fa.Close()
-	defer fb.Close()
-	var raw []time.Duration
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		r := bufio.NewReader(fb)
-		for range *samples {
-			l, err := r.ReadString('\n')
-			now := sys.Monotonic()
-			if err != nil {
-				return
-			}
-			ts, _ := strconv.ParseUint(strings.TrimSpace(l), 10, 64)
-			raw = append(raw, now-time.Duration(ts))
-		}
-	}()
-	for range *samples {
-		fmt.Fprintf(fa, "%d\n", sys.Monotonic())
-		time.Sleep(2 * time.Millisecond)
-	}
-	<-done
 	out.RawP50US, out.RawP99US = pct(raw)
 
 	// Throughput: flood triggers for the window, count what arrives.
@@ -441,6 +420,50 @@ func bench(args []string) (any, error) {
 	// 32 per write, N reader goroutines.
 	out.RawEventsPerSec, err = rawFanout(*nclients, window)
 	return out, err
+}
+
+func rawLatency(n, samples int) ([]time.Duration, error) {
+	writers := make([]*os.File, n)
+	var mu sync.Mutex
+	var raw []time.Duration
+	var wg sync.WaitGroup
+	for i := range n {
+		a, b, err := sys.Socketpair()
+		if err != nil {
+			return nil, err
+		}
+		writers[i] = os.NewFile(uintptr(a), "w")
+		rf := os.NewFile(uintptr(b), "r")
+		wg.Go(func() {
+			defer rf.Close()
+			r := bufio.NewReader(rf)
+			for range samples {
+				l, err := r.ReadString('\n')
+				now := sys.Monotonic()
+				if err != nil {
+					return
+				}
+				ts, _ := strconv.ParseUint(strings.TrimSpace(l), 10, 64)
+				mu.Lock()
+				raw = append(raw, now-time.Duration(ts))
+				mu.Unlock()
+			}
+		})
+	}
+	for range samples {
+		line := fmt.Appendf(nil, "%d\n", sys.Monotonic())
+		for _, w := range writers {
+			if _, err := w.Write(line); err != nil {
+				return nil, err
+			}
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	wg.Wait()
+	for _, w := range writers {
+		w.Close()
+	}
+	return raw, nil
 }
 
 func countLines(b []byte, lost *atomic.Uint64) int {
