@@ -6,6 +6,7 @@ DEPS_APT += shellcheck systemd git
 PKG_OUT := $(OUT)/pkg
 
 LINT_TARGETS += lint-pkg
+TEST_TARGETS += test-pkg
 
 .PHONY: test-pkg lint-pkg
 
