@@ -63,8 +63,9 @@ func cleanupMargin(left time.Duration) time.Duration {
 	return min(max(left/10, 5*time.Second), 30*time.Second)
 }
 
-// StartT boots cfg for the test t and connects to the agent; any failure is
-// fatal. Every phase is bounded by the test deadline (minus a cleanup
+// StartT boots cfg for the test t, connects to the agent and waits until
+// the boot-time start of mypolld finished (its socket accepts, or it is off,
+// absent or failed: see Daemon(ctx, "status")); any failure is fatal. Every phase is bounded by the test deadline (minus a cleanup
 // margin). At cleanup it checks the kernel log and the console for kernel
 // trouble (Errorf), powers off, and keeps the console log (its path is
 // logged; with go test -artifacts it is also copied to t.ArtifactDir()).
@@ -115,6 +116,13 @@ func StartT(t *testing.T, cfg Config) *VM {
 	if err := vm.Connect(ctx); err != nil {
 		t.Fatalf("%v", err)
 	}
+	// Wait for the boot-time start of mypolld (instant when it is off or
+	// absent) so a test can Dial its socket at once.
+	st, err := vm.Daemon(ctx, "status")
+	if err != nil {
+		t.Fatalf("%v", err)
+	}
+	vm.log.Info("guest ready", "boot", vm.BootTime().Round(time.Millisecond), "daemon", st.State)
 	return vm
 }
 
