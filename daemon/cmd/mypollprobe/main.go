@@ -490,7 +490,7 @@ func countLines(b []byte, lost *atomic.Uint64) int {
 func rawFanout(n int, window time.Duration) (float64, error) {
 	var chunk []byte
 	for i := range 32 {
-		chunk = fmt.Appendf(chunk, "EVT %d trigger 0 1 %d %d\n", 1000000+i, i, 1_000_000_000_000+i)
+		chunk = fmt.Appendf(chunk, "EVT %d trigger 0 1 %d %d\n", 1000000+i, i, 1_000_000_000_000+uint64(i))
 	}
 	writers := make([]*os.File, n)
 	var delivered atomic.Uint64
