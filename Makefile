@@ -27,7 +27,7 @@ TEST_ORDER := test-go test-pkg test-kmod test-qemu test-e2e
 
 ## test: all tests (unit, fuzz seeds, kernel module, QEMU end to end, packaging)
 test: deps
-	$(MAKE) --no-print-directory $(filter $(TEST_ORDER),$(TEST_TARGETS)) $(filter-out $(TEST_ORDER),$(TEST_TARGETS))
+	$(MAKE) --no-print-directory $(filter $(TEST_TARGETS),$(TEST_ORDER)) $(filter-out $(TEST_ORDER),$(TEST_TARGETS))
 
 ## lint: gofmt, go vet (amd64 + arm64), checkpatch, shellcheck
 lint: deps
