@@ -9,7 +9,9 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"sort"
 	"strings"
+	"time"
 
 	"github.com/u-root/u-root/pkg/cpio"
 )
@@ -185,7 +187,10 @@ func (s Spec) Build(dir string) (string, bool, error) {
 		return "", false, fmt.Errorf("build image: %w", err)
 	}
 	reused := statFile(out)
-	if !reused {
+	if reused {
+		now := time.Now()
+		_ = os.Chtimes(out, now, now) // most recently used: pruned last
+	} else {
 		if err := writeFileAtomic(out, func(w io.Writer) error { return writeEntries(w, es) }); err != nil {
 			return "", false, fmt.Errorf("build image: %w", err)
 		}
@@ -196,7 +201,34 @@ func (s Spec) Build(dir string) (string, bool, error) {
 	}); err != nil {
 		return "", false, fmt.Errorf("build image: %w", err)
 	}
+	prune(dir, out, KeepImages)
 	return out, reused, nil
+}
+
+// KeepImages is how many images Build keeps in its directory (the most
+// recently built or reused ones, so parallel users of a recent image keep
+// it).
+const KeepImages = 4
+
+// prune removes all but the keep most recent *.cpio in dir, never current.
+func prune(dir, current string, keep int) {
+	paths, _ := filepath.Glob(filepath.Join(dir, "*.cpio"))
+	type img struct {
+		path string
+		mod  time.Time
+	}
+	var imgs []img
+	for _, p := range paths {
+		if fi, err := os.Stat(p); err == nil && p != current {
+			imgs = append(imgs, img{p, fi.ModTime()})
+		}
+	}
+	sort.Slice(imgs, func(i, j int) bool { return imgs[i].mod.After(imgs[j].mod) })
+	for i, im := range imgs {
+		if i >= keep-1 {
+			_ = os.Remove(im.path)
+		}
+	}
 }
 
 func writeFileAtomic(name string, fill func(io.Writer) error) error {

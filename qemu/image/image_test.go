@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mypoll/mypoll/qemu/image"
 	"github.com/u-root/u-root/pkg/cpio"
@@ -271,5 +272,30 @@ func TestSpec_BinClash(t *testing.T) {
 	spec := image.Spec{Agent: agent, Bins: []string{filepath.Join(in, "t"), filepath.Join(in, "x", "t")}}
 	if _, err := spec.Hash(); err == nil {
 		t.Errorf("Hash with two bins named t succeeded, want an error")
+	}
+}
+
+func TestSpec_BuildPrunes(t *testing.T) {
+	in := t.TempDir()
+	agent := filepath.Join(in, "agent")
+	dir := filepath.Join(t.TempDir(), "image")
+	var built []string
+	for i := range image.KeepImages + 2 {
+		must(t, os.WriteFile(agent, []byte{byte(i)}, 0o755))
+		p, _, err := image.Spec{Agent: agent}.Build(dir)
+		must(t, err)
+		// Distinct mtimes without sleeping.
+		old := time.Now().Add(time.Duration(i-100) * time.Minute)
+		must(t, os.Chtimes(p, old, old))
+		built = append(built, p)
+	}
+	left, _ := filepath.Glob(filepath.Join(dir, "*.cpio"))
+	if len(left) != image.KeepImages {
+		t.Fatalf("%d images left, want %d: %v", len(left), image.KeepImages, left)
+	}
+	for _, p := range built[len(built)-image.KeepImages:] {
+		if !slices.Contains(left, p) {
+			t.Errorf("recent image %s was pruned", p)
+		}
 	}
 }
