@@ -62,12 +62,12 @@ func (vm *VM) Connect(ctx context.Context) error {
 	c, ready, discarded, err := wire.HostHandshake(hctx, conn, !first)
 	if err != nil {
 		_ = conn.Close()
-		if cause := context.Cause(hctx); cause != nil && hctx.Err() != nil {
+		if cause := context.Cause(hctx); cause != nil && hctx.Err() != nil && !errors.Is(err, cause) {
 			err = fmt.Errorf("%w: %w", err, cause)
 		}
 		return vm.phaseErr(phase, err)
 	}
-	sess, err := yamux.Client(c, wire.YamuxConfig(vm.log.StandardWriter(&hclog.StandardLoggerOptions{InferLevels: true})))
+	sess, err := yamux.Client(c, wire.YamuxConfig(vm.log.StandardWriter(&hclog.StandardLoggerOptions{ForceLevel: hclog.Debug})))
 	if err != nil {
 		_ = conn.Close()
 		return vm.phaseErr(phase, err)

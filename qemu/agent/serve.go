@@ -82,7 +82,7 @@ func (a *agent) serve(ctx context.Context, dev string) error {
 			continue
 		}
 		a.log.Debug("host connected", "session", a.sessions, "discarded", ready.Discarded, "eof_reads", ready.EOFReads)
-		sess, err := yamux.Server(conn, wire.YamuxConfig(a.log.StandardWriter(&hclog.StandardLoggerOptions{InferLevels: true})))
+		sess, err := yamux.Server(conn, wire.YamuxConfig(a.log.StandardWriter(&hclog.StandardLoggerOptions{ForceLevel: hclog.Debug})))
 		if err != nil {
 			stop()
 			_ = f.Close()
