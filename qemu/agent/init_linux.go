@@ -238,18 +238,30 @@ func (r *reaper) run() {
 	}
 }
 
+// reap scans /proc without the lock (slow under TCG: it must not delay
+// start), then reaps the zombies that are not tracked. A tracked child
+// cannot be missed: start tracks it under the lock before it can be seen
+// here, and done untracks it only after os/exec has waited for it.
 func (r *reaper) reap() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	self := os.Getpid()
+	var zombies []int
 	ents, _ := os.ReadDir("/proc")
 	for _, e := range ents {
 		pid, err := strconv.Atoi(e.Name())
-		if err != nil || r.tracked[pid] {
+		if err != nil {
 			continue
 		}
-		state, ppid, ok := procStat(pid)
-		if !ok || state != 'Z' || ppid != self {
+		if state, ppid, ok := procStat(pid); ok && state == 'Z' && ppid == self {
+			zombies = append(zombies, pid)
+		}
+	}
+	if len(zombies) == 0 {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, pid := range zombies {
+		if r.tracked[pid] {
 			continue
 		}
 		var ws unix.WaitStatus

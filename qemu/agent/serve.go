@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -212,13 +213,7 @@ func (a *agent) opExec(st *yamux.Stream, br *bufio.Reader, arg string) error {
 	if len(stdin) > maxPayload {
 		return fmt.Errorf("exec stdin over %d bytes", maxPayload)
 	}
-	ctx := context.Background()
-	if req.TimeoutMS > 0 {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(ctx, time.Duration(req.TimeoutMS)*time.Millisecond)
-		defer cancel()
-	}
-	cmd := exec.CommandContext(ctx, req.Argv[0], req.Argv[1:]...)
+	cmd := exec.Command(req.Argv[0], req.Argv[1:]...)
 	cmd.Env = append(os.Environ(), "PATH=/bin:/sbin:/usr/bin:/usr/sbin")
 	cmd.Env = append(cmd.Env, req.Env...)
 	cmd.Dir = req.Dir
@@ -234,6 +229,16 @@ func (a *agent) opExec(st *yamux.Stream, br *bufio.Reader, arg string) error {
 	if err := a.reaper.start(cmd); err != nil {
 		return fmt.Errorf("exec %s: start: %w", req.Argv[0], err)
 	}
+	// The timeout runs from the start: fork and exec of a Go binary take
+	// a good part of a short timeout under TCG.
+	var timedOut atomic.Bool
+	if req.TimeoutMS > 0 {
+		timer := time.AfterFunc(time.Duration(req.TimeoutMS)*time.Millisecond, func() {
+			timedOut.Store(true)
+			_ = cmd.Process.Kill()
+		})
+		defer timer.Stop()
+	}
 	waitErr := cmd.Wait()
 	a.reaper.done(cmd.Process.Pid)
 	rep := wire.ExecReply{DurationMS: time.Since(start).Milliseconds()}
@@ -245,7 +250,7 @@ func (a *agent) opExec(st *yamux.Stream, br *bufio.Reader, arg string) error {
 	} else {
 		return fmt.Errorf("exec %s: wait: %w", req.Argv[0], waitErr)
 	}
-	rep.TimedOut = errors.Is(ctx.Err(), context.DeadlineExceeded)
+	rep.TimedOut = timedOut.Load()
 	rep.StdoutLen = int64(stdout.Len())
 	rep.StderrLen = int64(stderr.Len())
 	if req.Combined {
