@@ -5,7 +5,7 @@ GUEST_BINS += $(OUT)/guest/mypollprobe $(OUT)/bin/arm64/mypollctl
 TEST_TARGETS  += test-e2e
 BENCH_TARGETS += bench-guest
 
-.PHONY: test-e2e run bench-guest
+.PHONY: test-e2e run bench-guest test-image
 
 $(OUT)/guest/mypollprobe: FORCE
 	@mkdir -p $(@D)
@@ -22,3 +22,12 @@ run: deps image build
 ## bench-guest: trigger-to-client latency and fan-out through the real module, inside the guest
 bench-guest: image
 	MYPOLL_OUT=$(abspath $(OUT)) $(GO) run ./tests/guestbench
+
+## test-image: smoke-test a kernel + image built elsewhere (Buildroot, Yocto): KERNEL=Image INITRD=rootfs.cpio | ROOTFS=rootfs.ext4 [APPEND=...] [SOCKET=/run/mypoll/mypoll.sock]
+test-image:
+	@[ -n "$(KERNEL)" ] && [ -n "$(INITRD)$(ROOTFS)" ] || { echo "usage: make test-image KERNEL=<arm64 Image> INITRD=<cpio> | ROOTFS=<ext4/qcow2 image> [APPEND='...']"; exit 2; }
+	MYPOLL_REQUIRE_VM=1 MYPOLL_KERNEL=$(abspath $(KERNEL)) \
+	  $(if $(INITRD),MYPOLL_INITRD=$(abspath $(INITRD))) \
+	  $(if $(ROOTFS),MYPOLL_DISK=$(abspath $(ROOTFS)) MYPOLL_APPEND='root=/dev/vda rw rootwait $(APPEND)',MYPOLL_APPEND='$(APPEND)') \
+	  $(if $(SOCKET),MYPOLL_GUEST_SOCKET=$(SOCKET)) \
+	  $(GO) test -count=1 -v -run '^TestSmoke$$' ./tests/
