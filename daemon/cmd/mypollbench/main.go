@@ -422,11 +422,18 @@ func measureEcho(bin, dir string) (p50, p99 time.Duration, err error) {
 	defer nc.Close()
 	r := bufio.NewReader(nc)
 	r.ReadString('\n')
-	req := []byte("echo ping\n")
+	return pingPong(nc, r, []byte("echo ping\n"))
+}
+
+// pingPong times rttRounds round trips of req (after 1,000 warm-up ones)
+// with one request outstanding.
+func pingPong(w io.Writer, r *bufio.Reader, req []byte) (p50, p99 time.Duration, err error) {
 	rtt := make([]time.Duration, 0, rttRounds)
 	for i := range rttRounds + 1000 {
 		t := time.Now()
-		nc.Write(req)
+		if _, err := w.Write(req); err != nil {
+			return 0, 0, err
+		}
 		if _, err := r.ReadSlice('\n'); err != nil {
 			return 0, 0, err
 		}
@@ -452,21 +459,8 @@ func measureRawEcho(self string) (p50, p99 time.Duration, err error) {
 	peer.Close()
 	f := os.NewFile(uintptr(fds[0]), "me")
 	defer func() { f.Close(); cmd.Wait() }()
-	r := bufio.NewReader(f)
-	req := []byte("OK echo ping\n")
-	rtt := make([]time.Duration, 0, rttRounds)
-	for i := range rttRounds + 1000 {
-		t := time.Now()
-		f.Write(req)
-		if _, err := r.ReadSlice('\n'); err != nil {
-			return 0, 0, err
-		}
-		if i >= 1000 {
-			rtt = append(rtt, time.Since(t))
-		}
-	}
-	p50, p99 = percentiles(rtt)
-	return p50, p99, nil
+	// The same bytes as the daemon's reply, echoed by a peer process.
+	return pingPong(f, bufio.NewReader(f), []byte("OK echo ping\n"))
 }
 
 func measureIdle(bin, dir string, n int) (base, loaded uint64, err error) {

@@ -337,26 +337,18 @@ func bench(args []string) (any, error) {
 	}
 
 	// Latency: one trigger at a time, every client times its arrival.
-	var mu sync.Mutex
-	var lat []time.Duration
+	var lat latencies
 	var wg sync.WaitGroup
 	for i := range conns {
 		wg.Go(func() {
-			for range *samples {
-				l, err := readers[i].ReadString('\n')
-				now := sys.Monotonic()
-				if err != nil {
-					return
-				}
+			lat.collect(readers[i], *samples, func(l string) (uint64, bool) {
 				f := strings.Fields(l)
 				if len(f) != 7 || f[0] != "EVT" {
-					continue
+					return 0, false
 				}
-				ts, _ := strconv.ParseUint(f[6], 10, 64)
-				mu.Lock()
-				lat = append(lat, now-time.Duration(ts))
-				mu.Unlock()
-			}
+				ts, err := strconv.ParseUint(f[6], 10, 64)
+				return ts, err == nil
+			})
 		})
 	}
 	for range *samples {
@@ -366,10 +358,10 @@ func bench(args []string) (any, error) {
 		time.Sleep(2 * time.Millisecond)
 	}
 	wg.Wait()
-	if len(lat) == 0 {
+	if len(lat.d) == 0 {
 		return nil, errors.New("no latency samples")
 	}
-	out.LatencyP50US, out.LatencyP99US = pct(lat)
+	out.LatencyP50US, out.LatencyP99US = pct(lat.d)
 
 	// Raw baseline, same shape and pacing: one writer stamps a line and
 	// writes it into N socketpairs; N reader goroutines time its arrival.
@@ -424,8 +416,7 @@ func bench(args []string) (any, error) {
 
 func rawLatency(n, samples int) ([]time.Duration, error) {
 	writers := make([]*os.File, n)
-	var mu sync.Mutex
-	var raw []time.Duration
+	var raw latencies
 	var wg sync.WaitGroup
 	for i := range n {
 		a, b, err := sys.Socketpair()
@@ -436,18 +427,10 @@ func rawLatency(n, samples int) ([]time.Duration, error) {
 		rf := os.NewFile(uintptr(b), "r")
 		wg.Go(func() {
 			defer rf.Close()
-			r := bufio.NewReader(rf)
-			for range samples {
-				l, err := r.ReadString('\n')
-				now := sys.Monotonic()
-				if err != nil {
-					return
-				}
-				ts, _ := strconv.ParseUint(strings.TrimSpace(l), 10, 64)
-				mu.Lock()
-				raw = append(raw, now-time.Duration(ts))
-				mu.Unlock()
-			}
+			raw.collect(bufio.NewReader(rf), samples, func(l string) (uint64, bool) {
+				ts, err := strconv.ParseUint(strings.TrimSpace(l), 10, 64)
+				return ts, err == nil
+			})
 		})
 	}
 	for range samples {
@@ -463,7 +446,30 @@ func rawLatency(n, samples int) ([]time.Duration, error) {
 	for _, w := range writers {
 		w.Close()
 	}
-	return raw, nil
+	return raw.d, nil
+}
+
+// latencies gathers arrival delays from several reader goroutines.
+type latencies struct {
+	mu sync.Mutex
+	d  []time.Duration
+}
+
+// collect reads n lines from r; stamp extracts the CLOCK_MONOTONIC send
+// time from a line (false skips it); the delay is arrival minus that.
+func (l *latencies) collect(r *bufio.Reader, n int, stamp func(string) (uint64, bool)) {
+	for range n {
+		line, err := r.ReadString('\n')
+		now := sys.Monotonic()
+		if err != nil {
+			return
+		}
+		if ts, ok := stamp(line); ok {
+			l.mu.Lock()
+			l.d = append(l.d, now-time.Duration(ts))
+			l.mu.Unlock()
+		}
+	}
 }
 
 func countLines(b []byte, lost *atomic.Uint64) int {
