@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"time"
 
@@ -68,15 +69,24 @@ func run(log hclog.Logger) error {
 	}
 	fwdErr := make(chan error, 1)
 	go func() { fwdErr <- vm.Forward(ctx, *hostSock, *guestSock) }()
+	ctl := "go run ./daemon/cmd/mypollctl"
+	if p := filepath.Join(filepath.Dir(*hostSock), "bin", runtime.GOARCH, "mypollctl"); fileExists(p) {
+		ctl = relative(p) // make run builds it
+	}
+	sockArg := relative(*hostSock)
 	fmt.Fprintf(os.Stderr, `
 mypolld is running in the aarch64 guest (booted in %v, pid %d, args %q).
-Its socket is forwarded to %s:
-    go run ./daemon/cmd/mypollctl --socket %s stats
-    socat - UNIX-CONNECT:%s
+Its socket is forwarded to %s. In another terminal:
+    %s --socket %s listen            # stream events until Ctrl-C
+    %s --socket %s trigger 42 3      # three trigger events
+    %s --socket %s start-timer 1 200 5
+    %s --socket %s stats
+    %s --help                        # every command
 Console log: %s
-Press Ctrl-C to power the guest off.
+Press Ctrl-C here to power the guest off.
 
-`, vm.BootTime().Round(time.Millisecond), st.PID, st.Args, *hostSock, *hostSock, *hostSock, vm.ConsolePath())
+`, vm.BootTime().Round(time.Millisecond), st.PID, st.Args, *hostSock,
+		ctl, sockArg, ctl, sockArg, ctl, sockArg, ctl, sockArg, ctl, vm.ConsolePath())
 
 	select {
 	case <-ctx.Done():
@@ -123,4 +133,22 @@ func streamConsole(ctx context.Context, path string, w io.Writer) {
 			}
 		}
 	}
+}
+
+func fileExists(p string) bool {
+	fi, err := os.Stat(p)
+	return err == nil && !fi.IsDir()
+}
+
+// relative shortens p to a path relative to the working directory when it
+// lies below it, so the hints can be pasted as they are.
+func relative(p string) string {
+	wd, err := os.Getwd()
+	if err != nil {
+		return p
+	}
+	if r, err := filepath.Rel(wd, p); err == nil && !strings.HasPrefix(r, "..") {
+		return r
+	}
+	return p
 }
