@@ -300,12 +300,12 @@ func generate(sock string, d time.Duration, rate int) (uint64, error) {
 }
 
 type fanout struct {
-	n               int
-	rate, rawRate   float64 // delivered lines/s
-	cpuUS, rawCPUUS float64 // CPU µs per delivered line
-	lost            uint64
-	healthyRate     float64 // per-client rate, for the staller comparison
-	rssMin, rssMax  uint64
+	n              int
+	rate           float64 // delivered lines/s
+	cpuUS          float64 // CPU µs per delivered line
+	lost           uint64
+	healthyRate    float64 // per-client rate, for the staller comparison
+	rssMin, rssMax uint64
 }
 
 const window = 2 * time.Second

@@ -27,12 +27,9 @@ func (l *gapList) empty() bool { return l.n == 0 }
 func (l *gapList) add(first, last, count uint64, r proto.LostReason) {
 	if l.n > 0 {
 		p := &l.g[l.n-1]
+		// Same reason: extend. Out of slots: keep the count honest under
+		// the older gap's reason rather than drop it.
 		if p.reason == r || l.n == maxGaps {
-			if p.reason != r {
-				// Out of slots: keep the count honest under the
-				// older reason rather than drop it.
-				r = p.reason
-			}
 			p.last = max(p.last, last)
 			p.count += count
 			return
