@@ -5,6 +5,8 @@ GO_LDFLAGS := -s -w -X github.com/mypoll/mypoll/daemon/internal/version.Version=
 GO_BUILD   := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(GO_LDFLAGS)'
 GO_CMDS    := mypolld mypollctl
 GO_ARCHES  := amd64 arm64 armv7
+# staticcheck, pinned, built through the module proxy (not a project dependency).
+STATICCHECK := $(GO) run honnef.co/go/tools/cmd/staticcheck@2026.2.2
 # Packages of the host tier: everything but the VM tiers (qemu/, tests/,
 # kmod/ktest) and packaging/ (test-pkg runs it).
 GO_HOST_PKGS = $$($(GO) list ./... | grep -v -e /qemu -e /tests -e /kmod/ -e /packaging)
@@ -33,12 +35,13 @@ test-go: lint-go
 	@# RSS is measured without -race (its shadow memory dwarfs the queues).
 	$(GO) test -count=1 -run IdleRSS ./daemon/internal/txq
 
-## lint-go: gofmt, go vet on amd64 and arm64, vendor tree in sync
+## lint-go: gofmt, go vet (amd64, arm64, armv7), staticcheck, vendor tree in sync
 lint-go: vendor-check
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '^vendor/')); \
 	  if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	GOARCH=arm64 $(GO) vet ./...
+	$(STATICCHECK) ./...
 	GOARCH=arm GOARM=7 $(GO) vet ./daemon/... ./client/...
 
 # The copy goes outside the module: under out/ go vet ./... would see it.
