@@ -6,7 +6,7 @@ GO_BUILD   := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(GO_LDFLAGS)'
 GO_CMDS    := mypolld mypollctl
 GO_ARCHES  := amd64 arm64 armv7
 # staticcheck, pinned, built through the module proxy (not a project dependency).
-STATICCHECK := $(GO) run honnef.co/go/tools/cmd/staticcheck@2026.2.2
+STATICCHECK := $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2
 # Packages of the host tier: everything but the VM tiers (qemu/, tests/,
 # kmod/ktest) and packaging/ (test-pkg runs it).
 GO_HOST_PKGS = $$($(GO) list ./... | grep -v -e /qemu -e /tests -e /kmod/ -e /packaging)
