@@ -67,24 +67,8 @@ func asUser(t *testing.T, bin, sock, req string, cred *syscall.Credential) strin
 // requests need uid 0, the daemon's uid or membership (primary or
 // supplementary) of --control-group; other requests are open to all.
 func TestServer_ControlGroup(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") != "" {
-			t.Fatal("this test must run as root in CI (it switches uids)")
-		}
-		t.Skip("needs root to run clients as other uids")
-	}
 	const group, gid, nobody = "mypoll-test", 4242, 65534
-	// A world-accessible directory for the socket and a copy of the test
-	// binary the unprivileged children can execute.
-	dir, err := os.MkdirTemp("", "mypoll-policy-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	os.Chmod(dir, 0o755)
-	bin := filepath.Join(dir, "child")
-	copyFile(t, bin)
-	sock := filepath.Join(dir, "mypoll.sock")
+	bin, sock := otherUIDFixture(t)
 	startDaemon(t, func(c *server.Config) {
 		c.Socket = sock
 		c.SocketMode = 0o666
@@ -121,6 +105,30 @@ func TestServer_ControlGroup(t *testing.T) {
 	}
 }
 
+// otherUIDFixture prepares clients of other uids: it needs root, and
+// returns a copy of the test binary the unprivileged children can execute
+// and a socket path in a world-accessible directory.
+func otherUIDFixture(t *testing.T) (bin, sock string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		if os.Getenv("CI") != "" {
+			t.Fatal("this test must run as root in CI (it switches uids)")
+		}
+		t.Skip("needs root to run clients as other uids")
+	}
+	dir, err := os.MkdirTemp("", "mypoll-policy-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	bin = filepath.Join(dir, "child")
+	copyFile(t, bin)
+	return bin, filepath.Join(dir, "mypoll.sock")
+}
+
 func copyFile(t *testing.T, dst string) {
 	t.Helper()
 	src, err := os.Executable()
@@ -147,21 +155,7 @@ func copyFile(t *testing.T, dst string) {
 // TestServer_ReloadPolicy: Reload (SIGHUP) re-resolves the control group,
 // so membership changes apply without a restart.
 func TestServer_ReloadPolicy(t *testing.T) {
-	if os.Geteuid() != 0 {
-		if os.Getenv("CI") != "" {
-			t.Fatal("this test must run as root in CI (it switches uids)")
-		}
-		t.Skip("needs root to run clients as other uids")
-	}
-	dir, err := os.MkdirTemp("", "mypoll-reload-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	os.Chmod(dir, 0o755)
-	bin := filepath.Join(dir, "child")
-	copyFile(t, bin)
-	sock := filepath.Join(dir, "mypoll.sock")
+	bin, sock := otherUIDFixture(t)
 	var gid atomic.Uint32
 	gid.Store(4242)
 	d := startDaemon(t, func(c *server.Config) {
