@@ -501,7 +501,9 @@ func mib(b uint64) float64 { return float64(b) / (1 << 20) }
 
 func driver() int {
 	bin := flag.String("mypolld", "", "mypolld binary (default: build it)")
+	only := flag.String("only", "abcd", "sections to run, e.g. b for the echo round trip only")
 	flag.Parse()
+	run := func(sec string) bool { return strings.Contains(*only, sec) }
 	self, _ := os.Executable()
 	dir, err := os.MkdirTemp("", "mypollbench-")
 	if err != nil {
@@ -524,9 +526,14 @@ func driver() int {
 	}
 
 	fmt.Printf("mypollbench: daemon %s (--device emu), window %v per fan-out point, %d CPUs\n\n", *bin, window, numCPU())
-	fmt.Println("(a) broadcast fan-out, 64-byte events, N subscriber processes")
-	fmt.Printf("%4s  %14s %14s %7s  %12s %12s %7s  %10s\n", "N", "mypolld ev/s", "raw ev/s", "ratio", "mypolld us/ev", "raw us/ev", "ratio", "lost")
+	if run("a") {
+		fmt.Println("(a) broadcast fan-out, 64-byte events, N subscriber processes")
+		fmt.Printf("%4s  %14s %14s %7s  %12s %12s %7s  %10s\n", "N", "mypolld ev/s", "raw ev/s", "ratio", "mypolld us/ev", "raw us/ev", "ratio", "lost")
+	}
 	for _, n := range []int{1, 16, 64} {
+		if !run("a") {
+			break
+		}
 		f, err := measureFanout(self, *bin, dir, n, false, 0)
 		if err != nil {
 			return fail("fan-out", err)
@@ -537,10 +544,33 @@ func driver() int {
 		}
 		fmt.Printf("%4d  %14.0f %14.0f %7.2f  %12.3f %12.3f %7.2f  %10d\n", n, f.rate, rr, f.rate/rr, f.cpuUS, rc, f.cpuUS/rc, f.lost)
 	}
-	fmt.Println("    target: mypolld CPU per delivery at N=64 <= 0.15 us (raw coalesced writes: ~0.07 us)")
+	if run("a") {
+		fmt.Println("    target: mypolld CPU per delivery at N=64 <= 0.15 us (raw coalesced writes: ~0.07 us)")
+	}
+	if run("b") {
+		if code := benchEcho(self, *bin, dir, fail); code != 0 {
+			return code
+		}
+	}
+	if run("c") {
+		if code := benchStall(self, *bin, dir, fail); code != 0 {
+			return code
+		}
+	}
+	if run("d") {
+		fmt.Println("\n(d) idle clients")
+		base, loaded, err := measureIdle(*bin, dir, 1000)
+		if err != nil {
+			return fail("idle clients", err)
+		}
+		fmt.Printf("    daemon RSS: %.1f MiB with no clients, %.1f MiB with 1000 idle clients (target < 16 MiB)\n", mib(base), mib(loaded))
+	}
+	return 0
+}
 
+func benchEcho(self, bin, dir string, fail func(string, error) int) int {
 	fmt.Println("\n(b) echo round trip, one request outstanding")
-	p50, p99, err := measureEcho(*bin, dir)
+	p50, p99, err := measureEcho(bin, dir)
 	if err != nil {
 		return fail("echo", err)
 	}
@@ -550,14 +580,17 @@ func driver() int {
 	}
 	fmt.Printf("    mypolld p50 %v p99 %v | raw socketpair p50 %v p99 %v | ratio p50 %.2f p99 %.2f (target p50 <= 2.0)\n",
 		p50, p99, r50, r99, float64(p50)/float64(r50), float64(p99)/float64(r99))
+	return 0
+}
 
+func benchStall(self, bin, dir string, fail func(string, error) int) int {
 	const paced = 50000
 	fmt.Printf("\n(c) one stalled client among 16, publisher paced at %d events/s\n", paced)
-	fan16, err := measureFanout(self, *bin, dir, 16, false, paced)
+	fan16, err := measureFanout(self, bin, dir, 16, false, paced)
 	if err != nil {
 		return fail("paced fan-out", err)
 	}
-	st, err := measureFanout(self, *bin, dir, 16, true, paced)
+	st, err := measureFanout(self, bin, dir, 16, true, paced)
 	if err != nil {
 		return fail("stalled fan-out", err)
 	}
@@ -565,13 +598,6 @@ func driver() int {
 		st.healthyRate, fan16.healthyRate, st.healthyRate/fan16.healthyRate, st.lost, fan16.lost)
 	fmt.Printf("    daemon RSS during the run: min %.1f MiB, max %.1f MiB (without staller: %.1f..%.1f MiB)\n",
 		mib(st.rssMin), mib(st.rssMax), mib(fan16.rssMin), mib(fan16.rssMax))
-
-	fmt.Println("\n(d) idle clients")
-	base, loaded, err := measureIdle(*bin, dir, 1000)
-	if err != nil {
-		return fail("idle clients", err)
-	}
-	fmt.Printf("    daemon RSS: %.1f MiB with no clients, %.1f MiB with 1000 idle clients (target < 16 MiB)\n", mib(base), mib(loaded))
 	return 0
 }
 

@@ -132,8 +132,14 @@ func (c *client) readRequests() {
 			s.markDirty(c)
 			return
 		}
+		space := len(c.in) - c.w
 		c.w += n
 		c.processInput()
+		if n < space {
+			// A short read drained the socket: skip the read that would
+			// only say EAGAIN; level-triggered epoll reports new data.
+			return
+		}
 	}
 }
 
