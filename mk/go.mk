@@ -30,7 +30,7 @@ $(OUT)/bin/%: FORCE
 FORCE:
 
 ## test-go: vet, format check and `go test -race` of the host tier
-test-go: lint-go
+test-go: lint-go lint-docs
 	$(GO) test -race -count=1 $(GO_HOST_PKGS)
 	@# RSS is measured without -race (its shadow memory dwarfs the queues).
 	$(GO) test -count=1 -run IdleRSS ./daemon/internal/txq
