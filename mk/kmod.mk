@@ -14,7 +14,7 @@ CHECKPATCH_PKG ?= linux-source-6.1
 # run on the module by kmod/ktest's VM test too.
 # mypoll-kmod-arm.test is the same suite as a 32-bit ARM binary: it runs the
 # ABI subset through the arm64 kernel's compat layer (compat_ptr_ioctl).
-GUEST_BINS += $(OUT)/guest/mypoll-kmod.test $(OUT)/guest/mypoll-kmod-arm.test \
+KTEST_BINS := $(OUT)/guest/mypoll-kmod.test $(OUT)/guest/mypoll-kmod-arm.test \
 	      $(OUT)/guest/mypoll-devicetest.test
 TEST_TARGETS += test-kmod
 LINT_TARGETS += lint-kmod
@@ -75,5 +75,6 @@ test-kmod: test-kmod-abi test-kmod-vm
 test-kmod-abi: kmod
 	$(GO) test -count=1 ./daemon/internal/devabi
 
-test-kmod-vm: image
-	MYPOLL_REQUIRE_VM=1 $(GO) test -count=1 -v -timeout 20m ./kmod/ktest
+test-kmod-vm: image-kmod
+	MYPOLL_REQUIRE_VM=1 MYPOLL_INITRD=$(abspath $(OUT))/image-kmod/$$(cat $(OUT)/image-kmod/current) \
+	  $(GO) test -count=1 -v -timeout 20m ./kmod/ktest
