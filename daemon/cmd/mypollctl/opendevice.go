@@ -17,16 +17,6 @@ func openDeviceFlags(fs *flag.FlagSet, a *args) {
 	fs.Uint64Var(&a.limit, "count", 0, "")
 }
 
-type deviceRecord struct {
-	Kind        string `json:"kind"`
-	Seq         uint64 `json:"seq"`
-	Type        string `json:"type"`
-	SourceID    uint32 `json:"source_id"`
-	Arg         uint64 `json:"arg"`
-	Aux         uint64 `json:"aux"`
-	TimestampNS uint64 `json:"timestamp_ns"`
-}
-
 // runOpenDevice asks the daemon for the device descriptor (open_device)
 // and prints the records read from it directly, with this process's own
 // cursor, until --count records or SIGINT/SIGTERM.
@@ -102,7 +92,7 @@ func runOpenDevice(ctx context.Context, e *env, a *args) error {
 				continue
 			}
 			e.print(fmt.Sprintf("REC %d %s source=%d arg=%d aux=%d ts=%dns", ev.Seq, ev.Type, ev.SourceID, ev.Arg, ev.Aux, ev.TimestampNS),
-				deviceRecord{Kind: "record", Seq: ev.Seq, Type: ev.Type.String(), SourceID: ev.SourceID, Arg: ev.Arg, Aux: ev.Aux, TimestampNS: ev.TimestampNS})
+				eventRecord{Kind: "record", Seq: ev.Seq, Type: ev.Type.String(), SourceID: ev.SourceID, Arg: ev.Arg, Aux: ev.Aux, TimestampNS: ev.TimestampNS})
 		}
 		if err := e.out.w.Flush(); err != nil {
 			return err
