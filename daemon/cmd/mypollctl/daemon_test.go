@@ -98,6 +98,9 @@ func TestMypollctl_Listen(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w.Close()
+	if err := w.Subscribe(t.Context(), "all", 0); err != nil {
+		t.Fatal(err)
+	}
 	if _, _, err := w.Trigger(t.Context(), 5, 20); err != nil {
 		t.Fatal(err)
 	}
