@@ -12,7 +12,7 @@ import (
 // count for those the ring overwrote.
 func TestDaemonCrashResume(t *testing.T) {
 	g := boot(t, 1)
-	c := g.dial(t)
+	c := g.dialSub(t, "all")
 	ctl := g.dial(t)
 	ctl.do("subscribe none")
 	r := strings.Fields(ctl.do("trigger 3 10"))
