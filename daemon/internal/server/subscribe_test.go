@@ -269,3 +269,68 @@ func TestServer_SubscribeFromStress(t *testing.T) {
 	close(stop)
 	gen.Wait()
 }
+
+// FuzzSubscribeFrom drives one connection through a sequence of requests
+// decoded from the input (subscribe with sets and from= values around the
+// last seq it was sent, triggers, device overflows, unread floods) and
+// checks A.6 on everything it receives: no seq twice, strictly increasing.
+func FuzzSubscribeFrom(f *testing.F) {
+	f.Add([]byte{1, 0, 0, 5, 2, 0, 1, 3, 0, 0, 20, 2})
+	f.Add([]byte{1, 0, 9, 0, 40, 3, 1, 1, 2, 1, 2, 0, 0, 3, 2})
+	f.Add([]byte{0, 60, 1, 0, 0, 4, 1, 0, 250, 2, 3, 1, 0, 3, 2})
+	f.Fuzz(func(t *testing.T, ops []byte) {
+		if len(ops) > 96 {
+			ops = ops[:96] // bound the work per input
+		}
+		dev := emu.New(emu.Config{RingOrder: 5, MaxBurst: 200})
+		d := startDaemon(t, withDevice(dev), func(c *server.Config) { c.History = 16; c.TXQBytes = 4096 })
+		ctl := d.dial(t)
+		c := d.dial(t)
+		sc := &streamCheck{t: t, name: "fuzzed client"}
+		sets := []string{"all", "trigger", "none", "timer"}
+		// drain reads c's lines up to the reply to an echo.
+		drain := func() {
+			c.send("echo sync")
+			for {
+				l := c.line()
+				if l == "OK echo sync" {
+					return
+				}
+				if strings.HasPrefix(l, "OK ") || strings.HasPrefix(l, "ERR ") {
+					continue // the reply to an earlier request
+				}
+				sc.add(l)
+			}
+		}
+		for i := 0; i+1 < len(ops); i += 2 {
+			op, arg := ops[i]%5, uint64(ops[i+1])
+			switch op {
+			case 0: // events through the daemon
+				if r := ctl.do(fmt.Sprintf("trigger 1 %d", 1+arg%100)); !strings.HasPrefix(r, "OK trigger ") {
+					t.Fatalf("trigger -> %q", r)
+				}
+			case 1: // subscribe, from= near the last seq sent
+				req := "subscribe " + sets[arg%4]
+				if arg&4 != 0 {
+					from := int64(sc.last) + int64(arg>>3) - 10
+					req += fmt.Sprintf(" from=%d", max(from, 0))
+				}
+				c.send(req)
+			case 2:
+				drain()
+			case 3: // a burst the daemon cannot read in time: device overflow
+				df, err := dev.OpenFile(true)
+				if err != nil {
+					t.Fatal(err)
+				}
+				df.Trigger(2, uint32(1+arg%200))
+				df.Close()
+			case 4: // a flood c does not read: queue overflow
+				for range 1 + arg%4 {
+					ctl.do("trigger 3 200")
+				}
+			}
+		}
+		drain()
+	})
+}
