@@ -72,7 +72,8 @@ func TestResumeUnderLoad(t *testing.T) {
 	})
 
 	logs := make([]streamLog, clients)
-	pos := make([]atomic.Uint64, clients)
+	pos := make([]atomic.Uint64, clients)    // logs[i].next, for polling
+	resumed := make([]atomic.Int64, clients) // logs[i].resumes, for polling
 	var wg sync.WaitGroup
 	for i := range clients {
 		st := client.NewStream(client.StreamConfig{
@@ -107,6 +108,7 @@ func TestResumeUnderLoad(t *testing.T) {
 						return
 					}
 					l.resumes++
+					resumed[i].Store(int64(l.resumes))
 				case m.Event != nil:
 					if m.Event.Seq != l.next {
 						l.err = fmt.Errorf("EVT %d where seq %d was due: out of order, repeated or skipped without LOST", m.Event.Seq, l.next)
@@ -141,6 +143,14 @@ func TestResumeUnderLoad(t *testing.T) {
 			time.Sleep(time.Duration(50+rng.IntN(250)) * time.Millisecond)
 		}
 		g.daemon(t, "start", defaultDaemonArgs...)
+		// Every client resumes from this kill before the next one (its
+		// backoff may be at its bound); they reconnect at about once.
+		deadline := time.Now().Add(g.wait)
+		for i := range clients {
+			for resumed[i].Load() < int64(k+1) && time.Now().Before(deadline) {
+				time.Sleep(10 * time.Millisecond)
+			}
+		}
 	}
 	time.Sleep(500 * time.Millisecond)
 	stopLoad()
