@@ -93,5 +93,5 @@ $(OUT)/guest/mypoll-listen $(OUT)/guest/mypoll-trigger: $(OUT)/guest/mypoll-%: F
 
 ## bench-libmypoll: events/s 16 C subscribers (libmypoll) receive beside 16 Go client subscribers
 bench-libmypoll: libmypoll $(LMP_OUT)/mypolld
-	gcc -std=c99 -O2 -Wall -Wextra -Werror -Ilibmypoll/include -o $(LMP_OUT)/bench_sub libmypoll/bench/bench_sub.c $(LMP_OUT)/gcc/libmypoll.a
+	gcc -std=c99 -O2 -Wall -Wextra -Werror -Ilibmypoll/include -o $(LMP_OUT)/bench_sub libmypoll/tests/bench_sub.c $(LMP_OUT)/gcc/libmypoll.a
 	$(GO) run ./libmypoll/bench -mypolld $(LMP_OUT)/mypolld -csub $(LMP_OUT)/bench_sub
