@@ -88,7 +88,7 @@ lmp-readme: libmypoll
 $(OUT)/guest/mypoll-listen $(OUT)/guest/mypoll-trigger: $(OUT)/guest/mypoll-%: FORCE
 	@mkdir -p $(@D) $(LMP_OUT)/arm64
 	$(MAKE) --no-print-directory -C libmypoll O=$(abspath $(LMP_OUT))/arm64 CC=$(LMP_CROSS)gcc AR=$(LMP_CROSS)ar \
-	  LDFLAGS=-static $(abspath $(LMP_OUT))/arm64/$*
+	  LDFLAGS="-static -s" $(abspath $(LMP_OUT))/arm64/$*
 	cp $(LMP_OUT)/arm64/$* $@
 
 ## bench-libmypoll: events/s 16 C subscribers (libmypoll) receive beside 16 Go client subscribers
