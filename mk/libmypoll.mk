@@ -47,9 +47,12 @@ lmp-symbols: libmypoll
 	  readelf -d $$so | grep -q 'SONAME.*\[libmypoll\.so\.1\]' || { echo "libmypoll.so: soname is not libmypoll.so.1"; exit 1; }; \
 	  echo "lmp-symbols: $$(echo "$$syms" | wc -l) symbols, all mypoll_*, soname libmypoll.so.1"
 
+# The same tests built by gcc and by clang, each with ASan and UBSan.
 lmp-unit: $(LMP_OUT)/mypolld
 	gcc $(LMP_TCFLAGS) $(LMP_SAN) -o $(LMP_OUT)/test_libmypoll $(LMP_LIBSRC) libmypoll/tests/test_libmypoll.c
 	$(LMP_OUT)/test_libmypoll $(LMP_OUT)/mypolld
+	clang $(LMP_TCFLAGS) $(LMP_SAN) -o $(LMP_OUT)/test_libmypoll_clang $(LMP_LIBSRC) libmypoll/tests/test_libmypoll.c
+	$(LMP_OUT)/test_libmypoll_clang $(LMP_OUT)/mypolld
 
 # libFuzzer (clang) on the line parser and the receive path, from the seeds;
 # then the same target as a bounded random-input test built with gcc.

@@ -5,7 +5,6 @@
  */
 #define _GNU_SOURCE /* MSG_CMSG_CLOEXEC */
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
 #include <stdarg.h>
@@ -540,28 +539,35 @@ int mypoll_connect(mypoll *m, const char *path, int flags)
 	strcpy(sa.sun_path, path);
 	if (path != m->path)
 		snprintf(m->path, sizeof(m->path), "%s", path);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | (nb ? SOCK_NONBLOCK : 0), 0);
+	int64_t deadline = deadline_of(m->timeout_ms);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return fail(m, -errno, "socket: %s", strerror(errno));
-	int rc;
-	do
-		rc = connect(fd, (struct sockaddr *)&sa, sizeof(sa));
-	while (rc < 0 && errno == EINTR);
-	if (rc < 0) {
+	/* A non-blocking AF_UNIX connect completes at once or fails with
+	 * EAGAIN when the listener's backlog is full; it cannot be polled for
+	 * (unix(7)), so the blocking form retries until the timeout. */
+	for (;;) {
+		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+			break;
 		int e = errno;
+		if (e == EINTR)
+			continue;
+		if (e == EAGAIN && !nb && remaining(deadline) != 0) {
+			struct timespec ts = {0, 10 * 1000 * 1000};
+
+			nanosleep(&ts, NULL);
+			continue;
+		}
 		close(fd);
+		if (e == EAGAIN && !nb)
+			return fail(m, -ETIMEDOUT, "connect %s: backlog full until the timeout", path);
 		return fail(m, -e, "connect %s: %s", path, strerror(e));
-	}
-	if (!nb && fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK) < 0) {
-		int e = errno;
-		close(fd);
-		return fail(m, -e, "fcntl: %s", strerror(e));
 	}
 	m->fd = fd;
 	m->state = ST_HELLO;
 	if (nb)
 		return 0;
-	return wait_hello(m, deadline_of(m->timeout_ms));
+	return wait_hello(m, deadline);
 }
 
 /* enqueue appends a request line and its pending entry. */

@@ -992,6 +992,40 @@ static void test_fake_resume_wire(void)
 	current = NULL;
 }
 
+/* A listener whose backlog is full: non-blocking connect says -EAGAIN, the
+ * blocking one retries until its timeout. */
+static void test_fake_backlog_full(void)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), filler[8], nfill = 0;
+	mypoll *m = mypoll_new(0);
+
+	CHECK(lfd >= 0 && m);
+	current = m;
+	unlink(fake_sock);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", fake_sock);
+	CHECK(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) == 0 && listen(lfd, 0) == 0);
+	for (; nfill < 8; nfill++) {
+		filler[nfill] = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		if (connect(filler[nfill], (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+			close(filler[nfill]);
+			break;
+		}
+	}
+	CHECK(nfill < 8);
+	CHECK_RC(mypoll_connect(m, fake_sock, MYPOLL_NONBLOCK), -EAGAIN);
+	mypoll_set_timeout(m, 100);
+	int64_t t0 = now_ms();
+	CHECK_RC(mypoll_connect(m, fake_sock, 0), -ETIMEDOUT);
+	CHECK(now_ms() - t0 >= 100);
+	CHECK_RC(mypoll_fd(m), -1);
+	for (int i = 0; i < nfill; i++)
+		close(filler[i]);
+	close(lfd);
+	current = NULL;
+	mypoll_free(m);
+}
+
 static const struct {
 	const char *name;
 	void (*fn)(void);
@@ -1012,6 +1046,7 @@ static const struct {
 	{"fake_malformed", test_fake_malformed, 0},
 	{"fake_open_device", test_fake_open_device, 0},
 	{"fake_resume_wire", test_fake_resume_wire, 0},
+	{"fake_backlog_full", test_fake_backlog_full, 0},
 };
 
 int main(int argc, char **argv)
