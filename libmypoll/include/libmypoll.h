@@ -136,7 +136,8 @@ struct mypoll_reply {
 		struct { int fd; } open_device;
 	} u;
 	/** echo: the text; help: the verb list; subscribe: the set; stats: every
-	 *  key=value; on error: the server's message. NUL-terminated, text_len bytes. */
+	 *  key=value; on a server ERR: its message; on a local failure: what
+	 *  failed. NUL-terminated, text_len bytes. */
 	size_t text_len;
 	char text[MYPOLL_LINE_MAX];
 };
@@ -210,7 +211,8 @@ MYPOLL_API short mypoll_poll_events(const mypoll *m);
  * mypoll_wait()). Returns the number of lines dispatched (0 if none), or a
  * negative errno when the connection failed (-ECONNRESET when the server
  * closed it, -EPROTO for a malformed line); the handle is then disconnected
- * and outstanding requests fail with that error.
+ * and outstanding requests fail with that error. Not from a callback
+ * (-EDEADLK).
  */
 MYPOLL_API int mypoll_process(mypoll *m);
 

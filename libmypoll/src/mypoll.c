@@ -68,7 +68,9 @@ struct mypoll {
 
 	size_t rlen;
 	size_t wlen, woff;
-	struct mypoll_reply scratch; /* reply handed to callbacks */
+	struct mypoll_reply scratch;  /* reply handed to callbacks */
+	struct mypoll_reply scratch2; /* the same for fail_pending, which a
+				       * callback may reach (disconnect) */
 	char err[256];
 	char rbuf[RBUF_SIZE];
 	char wbuf[WBUF_SIZE];
@@ -178,7 +180,7 @@ static void fail_pending(mypoll *m, int err)
 {
 	while (m->pend_n) {
 		struct pending p = m->pend[m->pend_head];
-		struct mypoll_reply *r = &m->scratch;
+		struct mypoll_reply *r = &m->scratch2;
 
 		m->pend_head = (m->pend_head + 1) % m->pend_cap;
 		m->pend_n--;
@@ -340,8 +342,10 @@ static int on_reply(mypoll *m, const struct line *l)
 			r->error = fail(m, -EBADMSG, "open_device: OK without a descriptor");
 		}
 	}
-	if (r->error)
-		snprintf(r->text, sizeof(r->text), "%s", m->err), r->text_len = strlen(r->text);
+	if (r->error && l->kind != LINE_ERR) { /* a local failure: say which */
+		snprintf(r->text, sizeof(r->text), "%s", m->err);
+		r->text_len = strlen(r->text);
+	}
 	complete(m, &p, r);
 	return 0;
 }
@@ -472,6 +476,8 @@ int mypoll_process(mypoll *m)
 {
 	int lines = 0, rc = 0;
 
+	if (m->in_cb)
+		return fail(m, -EDEADLK, "mypoll_process called from a callback");
 	if (m->state == ST_CLOSED)
 		return fail(m, -ENOTCONN, "not connected");
 	if (m->werr) {

@@ -992,6 +992,56 @@ static void test_fake_resume_wire(void)
 	current = NULL;
 }
 
+struct reentry {
+	mypoll *m;
+	int calls, process_rc, async_rc;
+};
+
+/* A reply callback that tries what callbacks may and may not do. */
+static void reenter(void *user, struct mypoll_reply *r)
+{
+	struct reentry *e = user;
+
+	e->calls++;
+	if (e->calls == 1) {
+		e->process_rc = mypoll_process(e->m);      /* refused */
+		e->async_rc = mypoll_echo_async(e->m, "from cb", reenter, e); /* allowed */
+		mypoll_disconnect(e->m);                   /* allowed: fails the rest */
+	}
+	(void)r;
+}
+
+static void test_fake_callback_reentry(void)
+{
+	int lfd = fake_listen();
+	struct reentry e = {NULL, 0, 0, 0};
+	mypoll *m = mypoll_new(0);
+	int got = 0;
+
+	CHECK(lfd >= 0 && m);
+	current = m;
+	e.m = m;
+	int c = fake_pair(lfd, m, HELLO);
+	CHECK(c >= 0);
+	CHECK(mypoll_echo_async(m, "a", reenter, &e) > 0);
+	CHECK(mypoll_echo_async(m, "b", note_reply, &got) > 0);
+	fake_send(c, "OK echo a\nOK echo b\n");
+	for (int k = 0; k < 100 && mypoll_fd(m) >= 0; k++) {
+		struct pollfd pfd = {mypoll_fd(m), POLLIN, 0};
+		poll(&pfd, 1, 20);
+		CHECK(mypoll_process(m) >= 0);
+	}
+	CHECK_RC(e.process_rc, -EDEADLK);
+	CHECK(e.async_rc > 0);
+	CHECK_RC(e.calls, 2); /* its own reply, then the queued one failed */
+	CHECK_RC(got, -ECONNRESET); /* b was not dispatched after the disconnect */
+	CHECK_RC(mypoll_fd(m), -1);
+	close(c);
+	close(lfd);
+	current = NULL;
+	mypoll_free(m);
+}
+
 /* A listener whose backlog is full: non-blocking connect says -EAGAIN, the
  * blocking one retries until its timeout. */
 static void test_fake_backlog_full(void)
@@ -1047,6 +1097,7 @@ static const struct {
 	{"fake_open_device", test_fake_open_device, 0},
 	{"fake_resume_wire", test_fake_resume_wire, 0},
 	{"fake_backlog_full", test_fake_backlog_full, 0},
+	{"fake_callback_reentry", test_fake_callback_reentry, 0},
 };
 
 int main(int argc, char **argv)
