@@ -68,15 +68,12 @@ func TestLibmypoll_Install(t *testing.T) {
 		}
 	}
 	// A dependent package's pkg-config call, as Buildroot runs it
-	// against staging.
-	if _, err := exec.LookPath("pkg-config"); err == nil {
-		cmd := exec.Command("pkg-config", "--cflags", "--libs", "libmypoll")
-		cmd.Env = append(os.Environ(), "PKG_CONFIG_SYSROOT_DIR="+dest, "PKG_CONFIG_LIBDIR="+filepath.Join(dest, "usr/lib/pkgconfig"))
-		out, err := cmd.Output()
-		want := "-I" + dest + "/usr/include -L" + dest + "/usr/lib -lmypoll"
-		if err != nil || strings.TrimSpace(string(out)) != want {
-			t.Errorf("pkg-config libmypoll = %q (%v), want %q", out, err, want)
-		}
+	// against staging (make deps installs pkgconf).
+	cmd := exec.Command("pkg-config", "--cflags", "--libs", "libmypoll")
+	cmd.Env = append(os.Environ(), "PKG_CONFIG_SYSROOT_DIR="+dest, "PKG_CONFIG_LIBDIR="+filepath.Join(dest, "usr/lib/pkgconfig"))
+	out, err := cmd.Output()
+	if want := "-I" + dest + "/usr/include -L" + dest + "/usr/lib -lmypoll"; err != nil || strings.TrimSpace(string(out)) != want {
+		t.Errorf("pkg-config libmypoll = %q (%v), want %q", out, err, want)
 	}
 	// The static-only and shared-only builds Buildroot selects.
 	static, _ := libmypollInstall(t, "LIBKINDS=static")
