@@ -64,6 +64,16 @@ func TestLibmypoll(t *testing.T) {
 		g.checkKernel(t)
 	})
 
+	t.Run("open_device", func(t *testing.T) {
+		// The descriptor comes from the daemon by SCM_RIGHTS into the
+		// library; the example reads the first triggered record from it.
+		f := strings.Fields(run(cTrigger, "-s", sock, "-p", "5", "-c", "2", "-d"))
+		if len(f) != 3 || f[1] != "2" || f[2] != f[0] {
+			t.Fatalf("trigger -d printed %q, want \"<first_seq> 2 <first_seq>\"", f)
+		}
+		g.checkKernel(t)
+	})
+
 	t.Run("live", func(t *testing.T) {
 		c := g.dial(t)
 		c.do("subscribe none")
