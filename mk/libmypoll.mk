@@ -10,6 +10,8 @@ LMP_SRCS    := $(wildcard libmypoll/src/*.c libmypoll/src/*.h libmypoll/include/
 LMP_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 LMP_TCFLAGS := -std=c99 -g -O1 -Wall -Wextra -Werror -Ilibmypoll/include -DMYPOLL_BUILD
 LMP_LIBSRC  := libmypoll/src/mypoll.c libmypoll/src/line.c
+# The C tests count the library's allocations (test no_alloc_hot_path).
+LMP_WRAP    := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc
 # libFuzzer executions per `make test-libmypoll` (about 10 s on one core).
 LMP_FUZZ_RUNS ?= 100000
 LMP_CROSS   ?= aarch64-linux-gnu-
@@ -49,9 +51,9 @@ lmp-symbols: libmypoll
 
 # The same tests built by gcc and by clang, each with ASan and UBSan.
 lmp-unit: $(LMP_OUT)/mypolld
-	gcc $(LMP_TCFLAGS) $(LMP_SAN) -o $(LMP_OUT)/test_libmypoll $(LMP_LIBSRC) libmypoll/tests/test_libmypoll.c
+	gcc $(LMP_TCFLAGS) $(LMP_SAN) $(LMP_WRAP) -o $(LMP_OUT)/test_libmypoll $(LMP_LIBSRC) libmypoll/tests/test_libmypoll.c
 	$(LMP_OUT)/test_libmypoll $(LMP_OUT)/mypolld
-	clang $(LMP_TCFLAGS) $(LMP_SAN) -o $(LMP_OUT)/test_libmypoll_clang $(LMP_LIBSRC) libmypoll/tests/test_libmypoll.c
+	clang $(LMP_TCFLAGS) $(LMP_SAN) $(LMP_WRAP) -o $(LMP_OUT)/test_libmypoll_clang $(LMP_LIBSRC) libmypoll/tests/test_libmypoll.c
 	$(LMP_OUT)/test_libmypoll_clang $(LMP_OUT)/mypolld
 
 # libFuzzer (clang) on the line parser and the receive path, from the seeds;

@@ -85,6 +85,37 @@ static int count_fds(void)
 	return n;
 }
 
+/*
+ * Allocation counting: the test binary is linked with
+ * -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc, so every allocation the
+ * library's code makes goes through these.
+ */
+static long allocs;
+void *__real_malloc(size_t n);
+void *__real_calloc(size_t k, size_t n);
+void *__real_realloc(void *p, size_t n);
+void *__wrap_malloc(size_t n);
+void *__wrap_calloc(size_t k, size_t n);
+void *__wrap_realloc(void *p, size_t n);
+
+void *__wrap_malloc(size_t n)
+{
+	allocs++;
+	return __real_malloc(n);
+}
+
+void *__wrap_calloc(size_t k, size_t n)
+{
+	allocs++;
+	return __real_calloc(k, n);
+}
+
+void *__wrap_realloc(void *p, size_t n)
+{
+	allocs++;
+	return __real_realloc(p, n);
+}
+
 /* ---- the real daemon ---- */
 
 static int can_connect(const char *path)
@@ -529,6 +560,45 @@ static void test_lost_queue(void)
 	CHECK_RC(r->last, f); /* the last event is delivered */
 	CHECK_RC(mypoll_last_seq(stalled), f);
 	mypoll_free(stalled);
+	mypoll_free(ctl);
+	free(r);
+	current = NULL;
+}
+
+static void count_reply(void *user, struct mypoll_reply *r)
+{
+	if (r->error == 0)
+		++*(int *)user;
+}
+
+/* Events, losses, replies and requests allocate nothing once connected. */
+static void test_no_alloc_hot_path(void)
+{
+	struct rec *r = rec_new();
+	mypoll *m = dial(r), *ctl = dial(NULL);
+	int replies = 0;
+	uint64_t f;
+	uint32_t n;
+
+	CHECK(m && ctl);
+	current = m;
+	long before = allocs;
+	CHECK_RC(mypoll_subscribe(m, "all", 0), 0);
+	for (int k = 0; k < 5; k++)
+		CHECK_RC(mypoll_trigger(ctl, 3, 300, &f, &n), 0);
+	for (int k = 0; k < 50; k++) {
+		CHECK(mypoll_echo_async(m, "hot", count_reply, &replies) > 0);
+		CHECK(mypoll_stats_async(m, count_reply, &replies) > 0);
+	}
+	CHECK(pump_until(m, &r->n, 1500, 10000) >= 0);
+	while (replies < 100) {
+		struct pollfd pfd = {mypoll_fd(m), mypoll_poll_events(m), 0};
+		poll(&pfd, 1, 50);
+		CHECK(mypoll_process(m) >= 0);
+	}
+	CHECK_RC(r->n + r->lost_events, 1500);
+	CHECK_RC(allocs - before, 0);
+	mypoll_free(m);
 	mypoll_free(ctl);
 	free(r);
 	current = NULL;
@@ -1089,6 +1159,7 @@ static const struct {
 	{"pipelining", test_pipelining, 1},
 	{"several_clients", test_several_clients, 1},
 	{"lost_queue", test_lost_queue, 1},
+	{"no_alloc_hot_path", test_no_alloc_hot_path, 1},
 	{"resume_reconnect", test_resume_reconnect, 1},
 	{"resume_daemon_restart", test_resume_daemon_restart, 1},
 	{"nonblocking_connect", test_nonblocking_connect, 1},
