@@ -187,7 +187,9 @@ MYPOLL_API void mypoll_disconnect(mypoll *m);
  * and, if the handle had subscribed, sends `subscribe <set> from=<last seq+1>`
  * as its first request and waits for the reply, so the daemon replays what it
  * retained and reports the rest as LOST (A.8). Events then continue with no
- * seq delivered twice. Returns 0 or a negative errno.
+ * seq delivered twice. If the new HELLO names another instance_id (module
+ * reloaded), seqs started over: it resumes from=1 and the last seq restarts.
+ * Returns 0 or a negative errno.
  */
 MYPOLL_API int mypoll_resume(mypoll *m);
 
