@@ -27,6 +27,11 @@
 static int lfd = -1;
 static char path[108];
 
+static void cleanup(void)
+{
+	unlink(path);
+}
+
 static void setup(void)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
@@ -37,6 +42,7 @@ static void setup(void)
 	lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (lfd < 0 || bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(lfd, 4) < 0)
 		abort();
+	atexit(cleanup);
 }
 
 static void ignore_reply(void *user, struct mypoll_reply *r)
@@ -190,7 +196,6 @@ int main(int argc, char **argv)
 		LLVMFuzzerTestOneInput(buf, n);
 	}
 	printf("fuzz_line: %ld random inputs and %d seeds, no failure\n", iters, nseeds);
-	unlink(path);
 	return 0;
 }
 #endif
