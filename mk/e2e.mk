@@ -11,9 +11,24 @@ $(OUT)/guest/mypollprobe: FORCE
 	@mkdir -p $(@D)
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -trimpath -ldflags '-s -w' -o $@ ./daemon/cmd/mypollprobe
 
-## test-e2e: the end-to-end tests: the daemon on /dev/mypoll in the guest, through the proxy
-test-e2e: image
-	MYPOLL_REQUIRE_VM=1 MYPOLL_OUT=$(abspath $(OUT)) $(GO) test -count=1 -timeout 20m ./tests/
+# The end-to-end suite runs on the default kernel and on the newest of the
+# matrix, each that is in KERNELS.
+E2E_KERNELS := $(filter bookworm $(KERNEL_NEWEST),$(KERNELS))
+
+## test-e2e: the end-to-end tests: the daemon on /dev/mypoll in the guest, through the proxy (default and newest kernel)
+test-e2e: $(addprefix test-e2e-,$(E2E_KERNELS))
+
+.PHONY: test-e2e-bookworm test-e2e-$(KERNEL_NEWEST)
+test-e2e-bookworm: image
+	@. ./$(KERNEL_ENV) && echo "test-e2e [bookworm]: $$KREL ($$KVER)"
+	MYPOLL_REQUIRE_VM=1 MYPOLL_OUT=$(abspath $(OUT)) $(GO) test -count=1 -timeout 20m ./tests/ || \
+	  { echo "test-e2e [bookworm]: FAILED"; exit 1; }
+
+test-e2e-$(KERNEL_NEWEST): image-$(KERNEL_NEWEST)
+	@. ./$(call kenv,$(KERNEL_NEWEST)) && echo "test-e2e [$(KERNEL_NEWEST)]: $$KREL ($$KVER)"
+	. ./$(call kenv,$(KERNEL_NEWEST)) && MYPOLL_REQUIRE_VM=1 MYPOLL_OUT=$(abspath $(OUT)) MYPOLL_KERNEL=$$KIMAGE \
+	  MYPOLL_INITRD=$(abspath $(IMAGE_DIR)/$(KERNEL_NEWEST))/$$(cat $(IMAGE_DIR)/$(KERNEL_NEWEST)/current) \
+	  $(GO) test -count=1 -timeout 20m ./tests/ || { echo "test-e2e [$(KERNEL_NEWEST)]: FAILED on $$KREL"; exit 1; }
 
 ## run: boot the aarch64 image with mypoll.ko and mypolld; the daemon's socket appears as $(OUT)/mypoll.sock
 run: deps image build
