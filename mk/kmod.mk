@@ -83,6 +83,17 @@ test-kmod-abi: kmods
 # test-kmod-vm: the default kernel only (as before the matrix)
 test-kmod-vm: test-kmod-vm-bookworm
 
+# A long fuzzer run by hand: FUZZ_SECONDS on FUZZ_KERNEL (default the newest).
+FUZZ_KERNEL  ?= $(KERNEL_NEWEST)
+FUZZ_SECONDS ?= 600
+.PHONY: fuzz-kmod
+## fuzz-kmod: the module's ioctl/read/write fuzzer for FUZZ_SECONDS (600) on FUZZ_KERNEL (the newest kernel)
+fuzz-kmod: image-kmod-$(FUZZ_KERNEL)
+	. ./$(call kenv,$(FUZZ_KERNEL)) && MYPOLL_REQUIRE_VM=1 MYPOLL_KERNEL=$$KIMAGE \
+	  MYPOLL_INITRD=$(abspath $(call image_dir,$(OUT)/image-kmod,$(FUZZ_KERNEL)))/$$(cat $(call image_dir,$(OUT)/image-kmod,$(FUZZ_KERNEL))/current) \
+	  MYPOLL_KTEST_RUN='^TestTorture_Fuzz$$' MYPOLL_FUZZ_SECONDS=$(FUZZ_SECONDS) \
+	  $(GO) test -count=1 -v -timeout 0 -run '^TestGuest$$' ./kmod/ktest
+
 # $(call ktest_vm,K): boot kernel K with its image-kmod and run kmod/ktest's
 # VM test; the lines it prints name the kernel.
 define ktest_vm

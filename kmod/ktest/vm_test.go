@@ -4,6 +4,7 @@ package ktest_test
 
 import (
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -39,10 +40,22 @@ func TestGuest(t *testing.T) {
 	vm := qemu.StartT(t, cfg)
 	t.Logf("guest booted in %v", vm.BootTime())
 
+	// MYPOLL_FUZZ_SECONDS (make fuzz-kmod) lengthens the fuzzer and the
+	// torture run's time limits with it.
+	var fuzzEnv []string
+	extra := time.Duration(0)
+	if s := os.Getenv("MYPOLL_FUZZ_SECONDS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n <= 0 {
+			t.Fatalf("MYPOLL_FUZZ_SECONDS=%q: want a positive number of seconds", s)
+		}
+		fuzzEnv = []string{"MYPOLL_FUZZ_SECONDS=" + s}
+		extra = time.Duration(n) * time.Second
+	}
 	run := func(name string, req qemu.ExecRequest) {
 		t.Helper()
 		req.Combined = true
-		req.Timeout = 8 * time.Minute
+		req.Timeout = 8*time.Minute + extra
 		start := time.Now()
 		res, err := vm.ExecWith(t.Context(), req)
 		for _, line := range strings.Split(strings.TrimRight(string(res.Output), "\n"), "\n") {
@@ -69,11 +82,11 @@ func TestGuest(t *testing.T) {
 		Env: []string{"MYPOLL_DEVICE=/dev/mypoll", "MYPOLL_DEVICE_FRESH=1", "MYPOLL_TIMEOUT_MULT=" + mult,
 			"MYPOLL_DEVICE_UNPLUG=/sys/kernel/debug/mypoll/unplug"},
 	})
-	argv := []string{tortureBin, "-test.v", "-test.timeout=8m"}
+	argv := []string{tortureBin, "-test.v", "-test.timeout=" + (8*time.Minute + extra).String()}
 	if f := os.Getenv("MYPOLL_KTEST_RUN"); f != "" {
 		argv = append(argv, "-test.run="+f)
 	}
-	run("torture", qemu.ExecRequest{Argv: argv})
+	run("torture", qemu.ExecRequest{Argv: argv, Env: fuzzEnv})
 	// §4.4 test 30: the ABI subset from 32-bit user space (compat_ptr_ioctl).
 	run("torture-arm32", qemu.ExecRequest{Argv: []string{tortureArmBin, "-test.v", "-test.timeout=4m",
 		"-test.run=" + compatTests}})
