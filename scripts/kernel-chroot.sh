@@ -25,6 +25,7 @@ command -v debootstrap >/dev/null || die "no debootstrap (run 'make deps')"
 mirror=${DEBIAN_MIRROR:-}
 if [ -z "$mirror" ]; then
 	# the host's mirror for its own Debian release, e.g. http://deb.debian.org/debian/
+	# shellcheck disable=SC2016 # apt's own $(FIELD) syntax, not the shell's
 	mirror=$(apt-get indextargets --format '$(REPO_URI) $(CODENAME) $(SUITE)' 2>/dev/null |
 		awk '$2 !~ /-/ && $3 !~ /-/ && $1 !~ /security/ { print $1; exit }')
 fi
@@ -46,6 +47,7 @@ deb $mirror $suite-backports main
 EOF
 	in_chroot dpkg --add-architecture arm64
 	in_chroot apt-get update -qq
+	# shellcheck disable=SC2086 # a list of package names
 	in_chroot apt-get install -y -qq --no-install-recommends $pkgs >/dev/null ||
 		die "apt-get install in the chroot failed"
 	in_chroot ln -sf aarch64-linux-gnu-gcc-14 /usr/bin/aarch64-linux-gnu-gcc

@@ -93,7 +93,7 @@ fi
 if [ ! -f "$root/.complete" ]; then
 	rm -rf "$root" "$root.debs"
 	mkdir -p "$root.debs" "$root/root"
-	# shellcheck disable=SC2086 # img_pkgs is a list of package=version
+	# shellcheck disable=SC2086,SC2016 # img_pkgs is a list of package=version; $1 is the inner shell's
 	in_root sh -c 'cd "$1" && shift && apt-get download -q "$@" >/dev/null' sh "$inner.debs" \
 		$img_pkgs "$hdr_pkg:arm64=$kver" "$common_pkg:all=$kver" "$kbuild_pkg:$host_arch=$kver" ||
 		die "apt-get download of $img_pkg $kver failed"
