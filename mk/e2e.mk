@@ -12,23 +12,20 @@ $(OUT)/guest/mypollprobe: FORCE
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -trimpath -ldflags '-s -w' -o $@ ./daemon/cmd/mypollprobe
 
 # The end-to-end suite runs on the default kernel and on the newest of the
-# matrix, each that is in KERNELS.
-E2E_KERNELS := $(filter bookworm $(KERNEL_NEWEST),$(KERNELS))
+# matrix, each that is in KERNELS (mk/kernel.mk, read after this file: hence
+# the second expansion).
+E2E_KERNELS = $(filter bookworm $(KERNEL_NEWEST),$(KERNELS))
 
 ## test-e2e: the end-to-end tests: the daemon on /dev/mypoll in the guest, through the proxy (default and newest kernel)
-test-e2e: $(addprefix test-e2e-,$(E2E_KERNELS))
+.SECONDEXPANSION:
+test-e2e: $$(addprefix test-e2e-,$$(E2E_KERNELS))
 
-.PHONY: test-e2e-bookworm test-e2e-$(KERNEL_NEWEST)
-test-e2e-bookworm: image
-	@. ./$(KERNEL_ENV) && echo "test-e2e [bookworm]: $$KREL ($$KVER)"
-	MYPOLL_REQUIRE_VM=1 MYPOLL_OUT=$(abspath $(OUT)) $(GO) test -count=1 -timeout 20m ./tests/ || \
-	  { echo "test-e2e [bookworm]: FAILED"; exit 1; }
-
-test-e2e-$(KERNEL_NEWEST): image-$(KERNEL_NEWEST)
-	@. ./$(call kenv,$(KERNEL_NEWEST)) && echo "test-e2e [$(KERNEL_NEWEST)]: $$KREL ($$KVER)"
-	. ./$(call kenv,$(KERNEL_NEWEST)) && MYPOLL_REQUIRE_VM=1 MYPOLL_OUT=$(abspath $(OUT)) MYPOLL_KERNEL=$$KIMAGE \
-	  MYPOLL_INITRD=$(abspath $(IMAGE_DIR)/$(KERNEL_NEWEST))/$$(cat $(IMAGE_DIR)/$(KERNEL_NEWEST)/current) \
-	  $(GO) test -count=1 -timeout 20m ./tests/ || { echo "test-e2e [$(KERNEL_NEWEST)]: FAILED on $$KREL"; exit 1; }
+# test-e2e-<kernel>: the end-to-end tests on one kernel of the matrix
+test-e2e-%: image-%
+	@. ./$(call kenv,$*) && echo "test-e2e [$*]: $$KREL ($$KVER)"
+	. ./$(call kenv,$*) && MYPOLL_REQUIRE_VM=1 MYPOLL_OUT=$(abspath $(OUT)) MYPOLL_KERNEL=$$KIMAGE \
+	  MYPOLL_INITRD=$(abspath $(call image_dir,$(IMAGE_DIR),$*))/$$(cat $(call image_dir,$(IMAGE_DIR),$*)/current) \
+	  $(GO) test -count=1 -timeout 20m ./tests/ || { echo "test-e2e [$*]: FAILED on $$KREL"; exit 1; }
 
 ## run: boot the aarch64 image with mypoll.ko and mypolld; the daemon's socket appears as $(OUT)/mypoll.sock
 run: deps image build
