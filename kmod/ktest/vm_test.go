@@ -3,6 +3,7 @@
 package ktest_test
 
 import (
+	"fmt"
 	"os"
 	"strconv"
 	"strings"
@@ -40,18 +41,23 @@ func TestGuest(t *testing.T) {
 	vm := qemu.StartT(t, cfg)
 	t.Logf("guest booted in %v", vm.BootTime())
 
-	// MYPOLL_FUZZ_SECONDS (make fuzz-kmod) lengthens the fuzzer and the
-	// torture run's time limits with it.
-	var fuzzEnv []string
-	extra := time.Duration(0)
+	// MYPOLL_FUZZ_SECONDS (make fuzz-kmod) lengthens the fuzzer. One EXEC
+	// must finish within yamux's StreamCloseTimeout (5 minutes: the host
+	// half-closes the stream after the request), so a long run is split
+	// into rounds of at most fuzzRound, each a torture run on the same boot.
+	const fuzzRound = 240
+	rounds := []int{0}
 	if s := os.Getenv("MYPOLL_FUZZ_SECONDS"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n <= 0 {
 			t.Fatalf("MYPOLL_FUZZ_SECONDS=%q: want a positive number of seconds", s)
 		}
-		fuzzEnv = []string{"MYPOLL_FUZZ_SECONDS=" + s}
-		extra = time.Duration(n) * time.Second
+		rounds = rounds[:0]
+		for ; n > 0; n -= fuzzRound {
+			rounds = append(rounds, min(n, fuzzRound))
+		}
 	}
+	extra := time.Duration(0)
 	run := func(name string, req qemu.ExecRequest) {
 		t.Helper()
 		req.Combined = true
@@ -82,11 +88,20 @@ func TestGuest(t *testing.T) {
 		Env: []string{"MYPOLL_DEVICE=/dev/mypoll", "MYPOLL_DEVICE_FRESH=1", "MYPOLL_TIMEOUT_MULT=" + mult,
 			"MYPOLL_DEVICE_UNPLUG=/sys/kernel/debug/mypoll/unplug"},
 	})
-	argv := []string{tortureBin, "-test.v", "-test.timeout=" + (8*time.Minute + extra).String()}
-	if f := os.Getenv("MYPOLL_KTEST_RUN"); f != "" {
-		argv = append(argv, "-test.run="+f)
+	for i, secs := range rounds {
+		name, env := "torture", []string(nil)
+		extra = time.Duration(secs) * time.Second
+		if secs > 0 {
+			name = fmt.Sprintf("torture (fuzz round %d/%d, %d s)", i+1, len(rounds), secs)
+			env = []string{"MYPOLL_FUZZ_SECONDS=" + strconv.Itoa(secs)}
+		}
+		argv := []string{tortureBin, "-test.v", "-test.timeout=" + (8*time.Minute + extra).String()}
+		if f := os.Getenv("MYPOLL_KTEST_RUN"); f != "" {
+			argv = append(argv, "-test.run="+f)
+		}
+		run(name, qemu.ExecRequest{Argv: argv, Env: env})
 	}
-	run("torture", qemu.ExecRequest{Argv: argv, Env: fuzzEnv})
+	extra = 0
 	// §4.4 test 30: the ABI subset from 32-bit user space (compat_ptr_ioctl).
 	run("torture-arm32", qemu.ExecRequest{Argv: []string{tortureArmBin, "-test.v", "-test.timeout=4m",
 		"-test.run=" + compatTests}})
