@@ -134,7 +134,10 @@ func TestTorture_ClockSettimeJumps(t *testing.T) {
 	}
 	end := monoNow(t)
 	want := elapsed / uint64(period)
-	if ticks+10 < want || ticks > want+1 { // wrong by a wall clock jump is thousands off
+	// A timer that followed CLOCK_REALTIME would be off by the jumps
+	// (hours: hundreds of thousands of ticks, or none at all); the callback
+	// may lag a loaded host by a few hundred ms, never run ahead.
+	if ticks < want/2 || ticks > want+1 {
 		t.Errorf("ticks %d after %v of monotonic time, want about %d", ticks, time.Duration(elapsed), want)
 	}
 	var prev uint64
