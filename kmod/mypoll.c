@@ -10,16 +10,21 @@
  * one record) and TRIGGER bursts.  The user ABI is include/uapi/linux/mypoll.h.
  *
  * Locking:
- *  - mypoll_dev.lock (spinlock, irqsave): ring, next_seq, counters, reader
+ *  - mypoll_dev.lock (spinlock): ring, next_seq, bursts, counters, reader
  *    list and cursors, timer state read by the hrtimer callbacks, dead.
+ *    No hard-IRQ context takes it: process context uses spin_lock_bh(), the
+ *    soft hrtimer callbacks (softirq) spin_lock().  No hold is long: a
+ *    TRIGGER burst is written in chunks of MYPOLL_BURST_CHUNK records.
  *  - mypoll_dev.ctl (mutex): serialises timer start/stop/release and unplug,
  *    so no timer is re-armed while another context cancels it.  Never held
  *    by the hrtimer callbacks; hrtimer_cancel() is only called under ctl.
- *  - mypoll_reader.rlock (mutex): serialises read() and SEEK on one file.
+ *  - mypoll_reader.rlock (mutex): serialises the copy-out of read() and
+ *    SEEK on one file.  Never held while read() waits for records.
  * Order: rlock or ctl, then lock.  Functions named __mypoll_* need lock held.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/ctype.h>
 #include <linux/debugfs.h>
 #include <linux/fs.h>
 #include <linux/hrtimer.h>
@@ -40,7 +45,9 @@
 #include <linux/uaccess.h>
 #include <linux/wait.h>
 
-#include "include/uapi/linux/mypoll.h"
+#include <uapi/linux/mypoll.h>
+
+#include "mypoll_compat.h"
 
 #define MYPOLL_RING_ORDER_MIN	4
 #define MYPOLL_RING_ORDER_MAX	16
@@ -49,6 +56,8 @@
 #define MYPOLL_MAX_BURST	65536
 /* records staged per copy_to_user() in read() */
 #define MYPOLL_BOUNCE		16
+/* TRIGGER records written per lock hold */
+#define MYPOLL_BURST_CHUNK	128
 
 static unsigned int ring_order = 10;
 module_param(ring_order, uint, 0444);
@@ -100,7 +109,8 @@ struct mypoll_dev {
 	u64 trigger_events;
 	u64 timer_overruns;
 	u32 readers;
-	u32 dead;			/* set once by the unplug hook */
+	u32 bursts;			/* TRIGGER bursts still being written */
+	u32 dead;			/* set once by unplug or unload */
 	struct list_head reader_list;
 	wait_queue_head_t wq;		/* readers and pollers */
 	struct fasync_struct *fasync;
@@ -129,6 +139,24 @@ static u64 __mypoll_oldest(const struct mypoll_dev *dev)
 	return 1;
 }
 
+/*
+ * __mypoll_written - has the record @seq (oldest <= seq < next_seq) been
+ * written?  A TRIGGER burst reserves its seqs first and writes them in
+ * chunks; until then the slot still holds an older record.
+ */
+static bool __mypoll_written(const struct mypoll_dev *dev, u64 seq)
+{
+	return dev->ring[seq & dev->mask].seq == seq;
+}
+
+/* __mypoll_ready - would read() on @r return now (records, overflow, gone)? */
+static bool __mypoll_ready(const struct mypoll_dev *dev, u64 cursor)
+{
+	if (dev->dead || cursor < __mypoll_oldest(dev))
+		return true;
+	return cursor < dev->next_seq && __mypoll_written(dev, cursor);
+}
+
 static u32 __mypoll_active_mask(const struct mypoll_dev *dev)
 {
 	u32 mask = 0;
@@ -144,10 +172,9 @@ static u32 __mypoll_active_mask(const struct mypoll_dev *dev)
  * __mypoll_emit - append one record, evicting the oldest when the ring is
  * full; returns its seq.  Never sleeps, never allocates.
  */
-static u64 __mypoll_emit(struct mypoll_dev *dev, u16 type, u32 source_id,
-			 u64 arg, u64 aux, u64 now)
+static void __mypoll_put(struct mypoll_dev *dev, u64 seq, u16 type,
+			 u32 source_id, u64 arg, u64 aux, u64 now)
 {
-	u64 seq = dev->next_seq++;
 	struct mypoll_event *ev = &dev->ring[seq & dev->mask];
 
 	memset(ev, 0, sizeof(*ev));
@@ -157,6 +184,14 @@ static u64 __mypoll_emit(struct mypoll_dev *dev, u16 type, u32 source_id,
 	ev->source_id = source_id;
 	ev->arg = arg;
 	ev->aux = aux;
+}
+
+static u64 __mypoll_emit(struct mypoll_dev *dev, u16 type, u32 source_id,
+			 u64 arg, u64 aux, u64 now)
+{
+	u64 seq = dev->next_seq++;
+
+	__mypoll_put(dev, seq, type, source_id, arg, aux, now);
 	return seq;
 }
 
@@ -176,14 +211,13 @@ static enum hrtimer_restart mypoll_timer_fn(struct hrtimer *hrt)
 	struct mypoll_tmr *t = container_of(hrt, struct mypoll_tmr, hrt);
 	struct mypoll_dev *dev = t->dev;
 	enum hrtimer_restart ret = HRTIMER_RESTART;
-	unsigned long flags;
 	bool overwrote;
 	u64 n, now;
 
-	spin_lock_irqsave(&dev->lock, flags);
+	spin_lock(&dev->lock);
 	if (!t->active || dev->dead) {
 		/* stopped after this expiry was queued: emit nothing */
-		spin_unlock_irqrestore(&dev->lock, flags);
+		spin_unlock(&dev->lock);
 		return HRTIMER_NORESTART;
 	}
 	n = hrtimer_forward_now(hrt, ns_to_ktime(t->period_ns));
@@ -199,13 +233,14 @@ static enum hrtimer_restart mypoll_timer_fn(struct hrtimer *hrt)
 	dev->timer_overruns += n - 1;
 	if (t->count && t->ticks >= t->count) {
 		t->active = 0;
+		t->owner = NULL;	/* no longer bound to the file that started it */
 		overwrote = dev->next_seq > dev->ring_size;
 		__mypoll_emit(dev, MYPOLL_EV_TIMER_STOPPED, t->id, t->ticks,
 			      MYPOLL_STOP_REASON_COUNT, now);
 		dev->timer_events++;
 		ret = HRTIMER_NORESTART;
 	}
-	spin_unlock_irqrestore(&dev->lock, flags);
+	spin_unlock(&dev->lock);
 	mypoll_wake(dev, overwrote);
 	return ret;
 }
@@ -218,12 +253,11 @@ static int mypoll_timer_stop(struct mypoll_dev *dev, struct mypoll_tmr *t,
 			     u64 reason, bool quiet)
 {
 	bool overwrote = false;
-	unsigned long flags;
 
 	lockdep_assert_held(&dev->ctl);
-	spin_lock_irqsave(&dev->lock, flags);
+	spin_lock_bh(&dev->lock);
 	if (!t->active) {
-		spin_unlock_irqrestore(&dev->lock, flags);
+		spin_unlock_bh(&dev->lock);
 		return -ENOENT;
 	}
 	t->active = 0;
@@ -234,12 +268,33 @@ static int mypoll_timer_stop(struct mypoll_dev *dev, struct mypoll_tmr *t,
 			      reason, ktime_get_ns());
 		dev->timer_events++;
 	}
-	spin_unlock_irqrestore(&dev->lock, flags);
+	spin_unlock_bh(&dev->lock);
 	/* the callback sees !active and emits nothing after the record above */
 	hrtimer_cancel(&t->hrt);
 	if (!quiet)
 		mypoll_wake(dev, overwrote);
 	return 0;
+}
+
+/*
+ * mypoll_kill - mark the device dead, then cancel every timer whether or not
+ * it looks active: one that ended by its count may still be in its callback.
+ * Caller holds dev->ctl.  After this no callback runs and none is queued.
+ */
+static void mypoll_kill(struct mypoll_dev *dev)
+{
+	int i;
+
+	lockdep_assert_held(&dev->ctl);
+	spin_lock_bh(&dev->lock);
+	dev->dead = 1;
+	for (i = 0; i < MYPOLL_MAX_TIMERS; i++) {
+		dev->timers[i].active = 0;
+		dev->timers[i].owner = NULL;
+	}
+	spin_unlock_bh(&dev->lock);
+	for (i = 0; i < MYPOLL_MAX_TIMERS; i++)
+		hrtimer_cancel(&dev->timers[i].hrt);
 }
 
 static int mypoll_check_period(const struct mypoll_dev *dev, u64 period_ns)
@@ -255,7 +310,6 @@ static int mypoll_timer_start(struct mypoll_dev *dev,
 			      const struct file *file)
 {
 	struct mypoll_tmr *t;
-	unsigned long flags;
 	int ret;
 
 	if (req->id >= MYPOLL_MAX_TIMERS || req->flags & ~MYPOLL_TIMER_F_ALL ||
@@ -271,15 +325,15 @@ static int mypoll_timer_start(struct mypoll_dev *dev,
 		ret = -ENODEV;
 		goto out_unlock;
 	}
-	spin_lock_irqsave(&dev->lock, flags);
+	spin_lock_bh(&dev->lock);
 	ret = t->active && !(req->flags & MYPOLL_TIMER_F_REPLACE) ? -EBUSY : 0;
-	spin_unlock_irqrestore(&dev->lock, flags);
+	spin_unlock_bh(&dev->lock);
 	if (ret)
 		goto out_unlock;
 	/* REPLACE restarts a running timer silently, ticks from 0 */
 	mypoll_timer_stop(dev, t, 0, true);
 
-	spin_lock_irqsave(&dev->lock, flags);
+	spin_lock_bh(&dev->lock);
 	t->flags = req->flags;
 	t->period_ns = req->period_ns;
 	t->count = req->count;
@@ -287,7 +341,7 @@ static int mypoll_timer_start(struct mypoll_dev *dev,
 	t->ticks = 0;
 	t->owner = req->flags & MYPOLL_TIMER_F_OWNED ? file : NULL;
 	t->active = 1;
-	spin_unlock_irqrestore(&dev->lock, flags);
+	spin_unlock_bh(&dev->lock);
 	hrtimer_start(&t->hrt, ns_to_ktime(req->period_ns), HRTIMER_MODE_REL_SOFT);
 out_unlock:
 	mutex_unlock(&dev->ctl);
@@ -311,29 +365,56 @@ static int mypoll_timer_stop_id(struct mypoll_dev *dev, u32 id)
 	return ret;
 }
 
-/* mypoll_trigger - emit @count TRIGGER records under one lock hold */
+/*
+ * mypoll_trigger - emit @count TRIGGER records with consecutive seqs.  The
+ * seqs are reserved under one short lock hold; of them only the last
+ * min(count, ring_size) can survive in the ring, and only those are written,
+ * MYPOLL_BURST_CHUNK per lock hold.  Until a slot is written readers stop
+ * before it (__mypoll_written); a slot that newer records took meanwhile is
+ * left alone.
+ */
 static int mypoll_trigger(struct mypoll_dev *dev, u64 payload, u32 count,
 			  u64 *first_seq)
 {
-	unsigned long flags;
-	bool overwrote;
-	u64 now;
-	u32 i;
+	bool overwrote, done;
+	u64 first, seq, stop, end, now;
 
 	if (count < 1 || count > max_burst)
 		return -EINVAL;
-	spin_lock_irqsave(&dev->lock, flags);
+	spin_lock_bh(&dev->lock);
 	if (dev->dead) {
-		spin_unlock_irqrestore(&dev->lock, flags);
+		spin_unlock_bh(&dev->lock);
 		return -ENODEV;
 	}
 	now = ktime_get_ns();
 	overwrote = dev->next_seq + count > dev->ring_size + 1;
-	*first_seq = dev->next_seq;
-	for (i = 0; i < count; i++)
-		__mypoll_emit(dev, MYPOLL_EV_TRIGGER, 0, payload, i, now);
+	first = dev->next_seq;
+	end = first + count;
+	dev->next_seq = end;
 	dev->trigger_events += count;
-	spin_unlock_irqrestore(&dev->lock, flags);
+	dev->bursts++;
+	spin_unlock_bh(&dev->lock);
+
+	seq = count > dev->ring_size ? end - dev->ring_size : first;
+	for (;;) {
+		spin_lock_bh(&dev->lock);
+		/* newer records may have evicted some of ours meanwhile */
+		seq = max(seq, __mypoll_oldest(dev));
+		stop = min(seq + MYPOLL_BURST_CHUNK, end);
+		for (; seq < stop; seq++)
+			__mypoll_put(dev, seq, MYPOLL_EV_TRIGGER, 0, payload,
+				     seq - first, now);
+		done = seq >= end;
+		if (done)
+			dev->bursts--;
+		spin_unlock_bh(&dev->lock);
+		if (done)
+			break;
+		/* let readers follow, and let others run */
+		wake_up_interruptible_poll(&dev->wq, EPOLLIN | EPOLLRDNORM);
+		cond_resched();
+	}
+	*first_seq = first;
 	mypoll_wake(dev, overwrote);
 	return 0;
 }
@@ -342,7 +423,6 @@ static int mypoll_open(struct inode *inode, struct file *file)
 {
 	struct mypoll_dev *dev = &mypoll;
 	struct mypoll_reader *r;
-	unsigned long flags;
 	int ret;
 
 	ret = stream_open(inode, file);
@@ -353,16 +433,16 @@ static int mypoll_open(struct inode *inode, struct file *file)
 		return -ENOMEM;
 	r->dev = dev;
 	mutex_init(&r->rlock);
-	spin_lock_irqsave(&dev->lock, flags);
+	spin_lock_bh(&dev->lock);
 	if (dev->dead) {
-		spin_unlock_irqrestore(&dev->lock, flags);
+		spin_unlock_bh(&dev->lock);
 		kmem_cache_free(dev->reader_cache, r);
 		return -ENODEV;
 	}
 	r->cursor = dev->next_seq;
 	list_add_tail(&r->node, &dev->reader_list);
 	dev->readers++;
-	spin_unlock_irqrestore(&dev->lock, flags);
+	spin_unlock_bh(&dev->lock);
 	file->private_data = r;
 	return 0;
 }
@@ -371,7 +451,6 @@ static int mypoll_release(struct inode *inode, struct file *file)
 {
 	struct mypoll_reader *r = file->private_data;
 	struct mypoll_dev *dev = r->dev;
-	unsigned long flags;
 	bool owned;
 	int i;
 
@@ -379,18 +458,18 @@ static int mypoll_release(struct inode *inode, struct file *file)
 	for (i = 0; i < MYPOLL_MAX_TIMERS; i++) {
 		struct mypoll_tmr *t = &dev->timers[i];
 
-		spin_lock_irqsave(&dev->lock, flags);
+		spin_lock_bh(&dev->lock);
 		owned = t->active && t->owner == file;
-		spin_unlock_irqrestore(&dev->lock, flags);
+		spin_unlock_bh(&dev->lock);
 		if (owned)
 			mypoll_timer_stop(dev, t, MYPOLL_STOP_REASON_CLOSED, false);
 	}
 	mutex_unlock(&dev->ctl);
 
-	spin_lock_irqsave(&dev->lock, flags);
+	spin_lock_bh(&dev->lock);
 	list_del(&r->node);
 	dev->readers--;
-	spin_unlock_irqrestore(&dev->lock, flags);
+	spin_unlock_bh(&dev->lock);
 	mutex_destroy(&r->rlock);
 	kmem_cache_free(dev->reader_cache, r);
 	return 0;
@@ -398,12 +477,11 @@ static int mypoll_release(struct inode *inode, struct file *file)
 
 static bool mypoll_readable(struct mypoll_dev *dev, struct mypoll_reader *r)
 {
-	unsigned long flags;
 	bool ret;
 
-	spin_lock_irqsave(&dev->lock, flags);
-	ret = r->cursor != dev->next_seq || dev->dead;
-	spin_unlock_irqrestore(&dev->lock, flags);
+	spin_lock_bh(&dev->lock);
+	ret = __mypoll_ready(dev, r->cursor);
+	spin_unlock_bh(&dev->lock);
 	return ret;
 }
 
@@ -430,7 +508,7 @@ static size_t __mypoll_stage(struct mypoll_dev *dev, struct mypoll_reader *r,
 		ev->aux = oldest - cur;
 		cur = oldest;
 	}
-	while (n < want && cur < dev->next_seq)
+	while (n < want && cur < dev->next_seq && __mypoll_written(dev, cur))
 		r->bounce[n++] = dev->ring[cur++ & dev->mask];
 	return n;
 }
@@ -450,6 +528,13 @@ static void __mypoll_commit(struct mypoll_reader *r, size_t k)
 		r->cursor = last->seq + 1;
 }
 
+/*
+ * mypoll_read - copy whole records from the cursor.  rlock is held only while
+ * staging, copying and committing (so two threads reading one file neither
+ * lose nor duplicate records); waiting for records happens without it, so a
+ * blocked reader never holds up SEEK, GET_READER or a non-blocking read on the
+ * same file.  O_NONBLOCK is looked at on every call, as it may change.
+ */
 static ssize_t mypoll_read(struct file *file, char __user *buf, size_t count,
 			   loff_t *ppos)
 {
@@ -457,52 +542,54 @@ static ssize_t mypoll_read(struct file *file, char __user *buf, size_t count,
 	struct mypoll_dev *dev = r->dev;
 	const size_t esz = sizeof(struct mypoll_event);
 	size_t want = count / esz, done = 0;
-	unsigned long flags;
 	ssize_t ret = 0;
 
 	if (count == 0)
 		return 0;
 	if (count < esz)
 		return -EINVAL;
-	if (mutex_lock_interruptible(&r->rlock))
-		return -ERESTARTSYS;
-	while (done < want) {
-		size_t n, left, k;
+	for (;;) {
+		if (mutex_lock_interruptible(&r->rlock))
+			return -ERESTARTSYS;
+		while (done < want) {
+			size_t n, left, k;
 
-		spin_lock_irqsave(&dev->lock, flags);
-		n = __mypoll_stage(dev, r, want - done);
-		spin_unlock_irqrestore(&dev->lock, flags);
-		if (n == 0) {
-			if (done)
+			spin_lock_bh(&dev->lock);
+			n = __mypoll_stage(dev, r, want - done);
+			spin_unlock_bh(&dev->lock);
+			if (n == 0)
 				break;
-			if (READ_ONCE(dev->dead)) {
-				ret = -ENODEV;
-				break;
-			}
-			if (file->f_flags & O_NONBLOCK) {
-				ret = -EAGAIN;
+			left = copy_to_user(buf + done * esz, r->bounce, n * esz);
+			k = (n * esz - left) / esz;
+			if (k == 0) {
+				if (!done)
+					ret = -EFAULT;
 				break;
 			}
-			ret = wait_event_interruptible(dev->wq, mypoll_readable(dev, r));
-			if (ret)
+			spin_lock_bh(&dev->lock);
+			__mypoll_commit(r, k);
+			spin_unlock_bh(&dev->lock);
+			done += k;
+			if (k < n)
 				break;
-			continue;
+			/* a large read of a busy ring: bound the time on the CPU */
+			cond_resched();
 		}
-		left = copy_to_user(buf + done * esz, r->bounce, n * esz);
-		k = (n * esz - left) / esz;
-		if (k == 0) {
-			if (!done)
-				ret = -EFAULT;
+		mutex_unlock(&r->rlock);
+		if (done || ret)
+			break;
+		if (READ_ONCE(dev->dead)) {
+			ret = -ENODEV;
 			break;
 		}
-		spin_lock_irqsave(&dev->lock, flags);
-		__mypoll_commit(r, k);
-		spin_unlock_irqrestore(&dev->lock, flags);
-		done += k;
-		if (k < n)
+		if (READ_ONCE(file->f_flags) & O_NONBLOCK) {
+			ret = -EAGAIN;
+			break;
+		}
+		ret = wait_event_interruptible(dev->wq, mypoll_readable(dev, r));
+		if (ret)
 			break;
 	}
-	mutex_unlock(&r->rlock);
 	return done ? done * esz : ret;
 }
 
@@ -510,12 +597,11 @@ static __poll_t mypoll_poll(struct file *file, struct poll_table_struct *wait)
 {
 	struct mypoll_reader *r = file->private_data;
 	struct mypoll_dev *dev = r->dev;
-	unsigned long flags;
 	__poll_t mask = 0;
 
 	poll_wait(file, &dev->wq, wait);
-	spin_lock_irqsave(&dev->lock, flags);
-	if (r->cursor != dev->next_seq)
+	spin_lock_bh(&dev->lock);
+	if (r->cursor != dev->next_seq && __mypoll_ready(dev, r->cursor))
 		mask |= EPOLLIN | EPOLLRDNORM;
 	if (r->cursor < __mypoll_oldest(dev))
 		mask |= EPOLLPRI;
@@ -523,7 +609,7 @@ static __poll_t mypoll_poll(struct file *file, struct poll_table_struct *wait)
 		mask |= EPOLLHUP | EPOLLERR;
 	else if (file->f_mode & FMODE_WRITE)
 		mask |= EPOLLOUT | EPOLLWRNORM;
-	spin_unlock_irqrestore(&dev->lock, flags);
+	spin_unlock_bh(&dev->lock);
 	return mask;
 }
 
@@ -621,7 +707,6 @@ static long mypoll_ioc_seek(struct mypoll_reader *r, void __user *uarg)
 {
 	struct mypoll_dev *dev = r->dev;
 	struct mypoll_seek s;
-	unsigned long flags;
 	long ret = 0;
 
 	if (copy_from_user(&s, uarg, sizeof(s)))
@@ -633,7 +718,7 @@ static long mypoll_ioc_seek(struct mypoll_reader *r, void __user *uarg)
 		return -EINVAL;
 	if (mutex_lock_interruptible(&r->rlock))
 		return -ERESTARTSYS;
-	spin_lock_irqsave(&dev->lock, flags);
+	spin_lock_bh(&dev->lock);
 	switch (s.whence) {
 	case MYPOLL_SEEK_LIVE:
 		r->cursor = dev->next_seq;
@@ -648,8 +733,11 @@ static long mypoll_ioc_seek(struct mypoll_reader *r, void __user *uarg)
 			r->cursor = s.seq;
 		break;
 	}
-	spin_unlock_irqrestore(&dev->lock, flags);
+	spin_unlock_bh(&dev->lock);
 	mutex_unlock(&r->rlock);
+	/* the cursor moved: a poller or reader of this file may now proceed */
+	if (!ret)
+		wake_up_interruptible_poll(&dev->wq, EPOLLIN | EPOLLRDNORM);
 	return ret;
 }
 
@@ -657,7 +745,6 @@ static long mypoll_ioc_timer_get(struct mypoll_dev *dev, void __user *uarg)
 {
 	struct mypoll_timer req, out;
 	struct mypoll_tmr *t;
-	unsigned long flags;
 
 	if (copy_from_user(&req, uarg, sizeof(req)))
 		return -EFAULT;
@@ -666,7 +753,7 @@ static long mypoll_ioc_timer_get(struct mypoll_dev *dev, void __user *uarg)
 	t = &dev->timers[array_index_nospec(req.id, MYPOLL_MAX_TIMERS)];
 	memset(&out, 0, sizeof(out));
 	out.id = req.id;
-	spin_lock_irqsave(&dev->lock, flags);
+	spin_lock_bh(&dev->lock);
 	/* an idle timer reports its last settings and ticks */
 	out.flags = t->flags;
 	out.period_ns = t->period_ns;
@@ -674,7 +761,7 @@ static long mypoll_ioc_timer_get(struct mypoll_dev *dev, void __user *uarg)
 	out.cookie = t->cookie;
 	out.ticks = t->ticks;
 	out.active = t->active;
-	spin_unlock_irqrestore(&dev->lock, flags);
+	spin_unlock_bh(&dev->lock);
 	return copy_to_user(uarg, &out, sizeof(out)) ? -EFAULT : 0;
 }
 
@@ -698,10 +785,8 @@ static long mypoll_ioc_trigger(struct mypoll_dev *dev, void __user *uarg)
 
 static void mypoll_fill_stats(struct mypoll_dev *dev, struct mypoll_stats *s)
 {
-	unsigned long flags;
-
 	memset(s, 0, sizeof(*s));
-	spin_lock_irqsave(&dev->lock, flags);
+	spin_lock_bh(&dev->lock);
 	s->next_seq = dev->next_seq;
 	s->oldest_seq = __mypoll_oldest(dev);
 	s->generated = dev->next_seq - 1;
@@ -711,7 +796,7 @@ static void mypoll_fill_stats(struct mypoll_dev *dev, struct mypoll_stats *s)
 	s->timer_overruns = dev->timer_overruns;
 	s->readers = dev->readers;
 	s->active_timers = __mypoll_active_mask(dev);
-	spin_unlock_irqrestore(&dev->lock, flags);
+	spin_unlock_bh(&dev->lock);
 }
 
 static long mypoll_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
@@ -720,7 +805,6 @@ static long mypoll_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	struct mypoll_dev *dev = r->dev;
 	void __user *uarg = (void __user *)arg;
 	bool writable = !!(file->f_mode & FMODE_WRITE);
-	unsigned long flags;
 
 	switch (cmd) {
 	case MYPOLL_IOC_GET_INFO: {
@@ -748,12 +832,12 @@ static long mypoll_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		struct mypoll_reader_info ri;
 
 		memset(&ri, 0, sizeof(ri));
-		spin_lock_irqsave(&dev->lock, flags);
+		spin_lock_bh(&dev->lock);
 		ri.cursor = r->cursor;
 		ri.pending = dev->next_seq - r->cursor;
 		ri.lost_total = r->lost_total;
 		ri.overflows = r->overflows;
-		spin_unlock_irqrestore(&dev->lock, flags);
+		spin_unlock_bh(&dev->lock);
 		return copy_to_user(uarg, &ri, sizeof(ri)) ? -EFAULT : 0;
 	}
 	case MYPOLL_IOC_SEEK:
@@ -785,11 +869,11 @@ static long mypoll_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	case MYPOLL_IOC_RESET_STATS:
 		if (!writable)
 			return -EBADF;
-		spin_lock_irqsave(&dev->lock, flags);
+		spin_lock_bh(&dev->lock);
 		dev->timer_events = 0;
 		dev->trigger_events = 0;
 		dev->timer_overruns = 0;
-		spin_unlock_irqrestore(&dev->lock, flags);
+		spin_unlock_bh(&dev->lock);
 		return 0;
 	}
 	return -ENOTTY;
@@ -805,7 +889,6 @@ static const struct file_operations mypoll_fops = {
 	.fasync		= mypoll_fasync,
 	.unlocked_ioctl	= mypoll_ioctl,
 	.compat_ioctl	= compat_ptr_ioctl,
-	.llseek		= no_llseek,
 };
 
 /* sysfs: one value per file on the misc device */
@@ -850,15 +933,9 @@ static ssize_t mypoll_unplug_write(struct file *file, const char __user *ubuf,
 				   size_t count, loff_t *ppos)
 {
 	struct mypoll_dev *dev = file->private_data;
-	unsigned long flags;
-	int i;
 
 	mutex_lock(&dev->ctl);
-	spin_lock_irqsave(&dev->lock, flags);
-	dev->dead = 1;
-	spin_unlock_irqrestore(&dev->lock, flags);
-	for (i = 0; i < MYPOLL_MAX_TIMERS; i++)
-		mypoll_timer_stop(dev, &dev->timers[i], 0, true);
+	mypoll_kill(dev);
 	mutex_unlock(&dev->ctl);
 	wake_up_interruptible_poll(&dev->wq, EPOLLIN | EPOLLHUP | EPOLLERR);
 	kill_fasync(&dev->fasync, SIGIO, POLL_HUP);
@@ -870,16 +947,18 @@ static ssize_t mypoll_unplug_write(struct file *file, const char __user *ubuf,
 static int mypoll_check(struct mypoll_dev *dev, char *msg, size_t len)
 {
 	struct mypoll_reader *r;
-	unsigned long flags;
 	u64 seq, oldest, prev_ts = 0;
 	u32 n = 0;
 	int ret = 0;
 
-	spin_lock_irqsave(&dev->lock, flags);
+	spin_lock_bh(&dev->lock);
 	oldest = __mypoll_oldest(dev);
 	for (seq = oldest; seq < dev->next_seq && !ret; seq++) {
 		const struct mypoll_event *ev = &dev->ring[seq & dev->mask];
 
+		/* a burst being written: its slots still hold older records */
+		if (dev->bursts && ev->seq < seq)
+			continue;
 		if (ev->seq != seq || ev->reserved || ev->flags ||
 		    ev->timestamp_ns < prev_ts) {
 			snprintf(msg, len, "bad record at seq %llu\n", seq);
@@ -898,7 +977,7 @@ static int mypoll_check(struct mypoll_dev *dev, char *msg, size_t len)
 		snprintf(msg, len, "readers %u, list has %u\n", dev->readers, n);
 		ret = -EIO;
 	}
-	spin_unlock_irqrestore(&dev->lock, flags);
+	spin_unlock_bh(&dev->lock);
 	if (!ret)
 		snprintf(msg, len, "ok\n");
 	return ret;
@@ -917,7 +996,6 @@ static const struct file_operations mypoll_unplug_fops = {
 	.owner	= THIS_MODULE,
 	.open	= simple_open,
 	.write	= mypoll_unplug_write,
-	.llseek	= no_llseek,
 };
 
 static const struct file_operations mypoll_check_fops = {
@@ -977,8 +1055,8 @@ static int __init mypoll_init(void)
 	for (i = 0; i < MYPOLL_MAX_TIMERS; i++) {
 		struct mypoll_tmr *t = &dev->timers[i];
 
-		hrtimer_init(&t->hrt, CLOCK_MONOTONIC, HRTIMER_MODE_REL_SOFT);
-		t->hrt.function = mypoll_timer_fn;
+		mypoll_hrtimer_setup(&t->hrt, mypoll_timer_fn, CLOCK_MONOTONIC,
+				     HRTIMER_MODE_REL_SOFT);
 		t->dev = dev;
 		t->id = i;
 	}
@@ -986,7 +1064,7 @@ static int __init mypoll_init(void)
 	dev->ring = kvcalloc(dev->ring_size, sizeof(*dev->ring), GFP_KERNEL);
 	if (!dev->ring)
 		return -ENOMEM;
-	dev->reader_cache = KMEM_CACHE_USERCOPY(mypoll_reader, 0, bounce);
+	dev->reader_cache = KMEM_CACHE_USERCOPY(mypoll_reader, SLAB_ACCOUNT, bounce);
 	if (!dev->reader_cache) {
 		ret = -ENOMEM;
 		goto err_free_ring;
@@ -1020,13 +1098,11 @@ err_free_ring:
 static void __exit mypoll_exit(void)
 {
 	struct mypoll_dev *dev = &mypoll;
-	int i;
 
 	debugfs_remove_recursive(dev->debugfs);
 	misc_deregister(&dev->misc);
 	mutex_lock(&dev->ctl);
-	for (i = 0; i < MYPOLL_MAX_TIMERS; i++)
-		mypoll_timer_stop(dev, &dev->timers[i], 0, true);
+	mypoll_kill(dev);
 	mutex_unlock(&dev->ctl);
 	kmem_cache_destroy(dev->reader_cache);
 	kvfree(dev->ring);

@@ -11,9 +11,21 @@ $(OUT)/guest/mypollprobe: FORCE
 	@mkdir -p $(@D)
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -trimpath -ldflags '-s -w' -o $@ ./daemon/cmd/mypollprobe
 
-## test-e2e: the end-to-end tests: the daemon on /dev/mypoll in the guest, through the proxy
-test-e2e: image
-	MYPOLL_REQUIRE_VM=1 MYPOLL_OUT=$(abspath $(OUT)) $(GO) test -count=1 -timeout 20m ./tests/
+# The end-to-end suite runs on the default kernel and on the newest of the
+# matrix, each that is in KERNELS (mk/kernel.mk, read after this file: hence
+# the second expansion).
+E2E_KERNELS = $(filter bookworm $(KERNEL_NEWEST),$(KERNELS))
+
+## test-e2e: the end-to-end tests: the daemon on /dev/mypoll in the guest, through the proxy (default and newest kernel)
+.SECONDEXPANSION:
+test-e2e: $$(addprefix test-e2e-,$$(E2E_KERNELS))
+
+# test-e2e-<kernel>: the end-to-end tests on one kernel of the matrix
+test-e2e-%: image-%
+	@. ./$(call kenv,$*) && echo "test-e2e [$*]: $$KREL ($$KVER)"
+	. ./$(call kenv,$*) && MYPOLL_REQUIRE_VM=1 MYPOLL_OUT=$(abspath $(OUT)) MYPOLL_KERNEL=$$KIMAGE \
+	  MYPOLL_INITRD=$(abspath $(call image_dir,$(IMAGE_DIR),$*))/$$(cat $(call image_dir,$(IMAGE_DIR),$*)/current) \
+	  $(GO) test -count=1 -timeout 20m ./tests/ || { echo "test-e2e [$*]: FAILED on $$KREL"; exit 1; }
 
 ## run: boot the aarch64 image with mypoll.ko and mypolld; the daemon's socket appears as $(OUT)/mypoll.sock
 run: deps image build

@@ -4,7 +4,7 @@ DEPS_APT += gcc-aarch64-linux-gnu libc6-dev linux-libc-dev make perl xz-utils dp
 KMOD_OUT       := $(OUT)/kmod
 KMOD_ARCH      ?= arm64
 KMOD_CROSS     ?= aarch64-linux-gnu-
-KMOD_SRCS      := kmod/mypoll.c kmod/include/uapi/linux/mypoll.h kmod/Kbuild kmod/Makefile
+KMOD_SRCS      := kmod/mypoll.c kmod/mypoll_compat.h kmod/include/uapi/linux/mypoll.h kmod/Kbuild kmod/Makefile
 CHECKPATCH_DIR := $(OUT)/checkpatch
 CHECKPATCH     := $(CHECKPATCH_DIR)/scripts/checkpatch.pl
 # checkpatch comes from the same source package as the kernel we build for.
@@ -19,19 +19,22 @@ KTEST_BINS := $(OUT)/guest/mypoll-kmod.test $(OUT)/guest/mypoll-kmod-arm.test \
 TEST_TARGETS += test-kmod
 LINT_TARGETS += lint-kmod
 
-.PHONY: kmod lint-kmod test-kmod test-kmod-abi test-kmod-vm guest-kmod-test
+.PHONY: kmod kmods lint-kmod test-kmod test-kmod-abi test-kmod-vm guest-kmod-test
 
-## kmod: cross-build mypoll.ko for the arm64 kernel (W=1, warnings are errors) into $(OUT)/kmod/
+# $(call kmod_ko,K): mypoll.ko built for kernel K (the default's where it always was)
+kmod_ko = $(if $(filter bookworm,$(1)),$(KMOD_OUT)/mypoll.ko,$(KMOD_OUT)/$(1)/mypoll.ko)
+
+## kmod: cross-build mypoll.ko for the default arm64 kernel (W=1, warnings are errors) into $(OUT)/kmod/
 kmod: $(KMOD_OUT)/mypoll.ko
 
+## kmods: mypoll.ko for every kernel of KERNELS, in $(OUT)/kmod/<kernel>/ (the default's in $(OUT)/kmod/)
+kmods: $(foreach k,$(KERNELS),$(call kmod_ko,$(k)))
+
 $(KMOD_OUT)/mypoll.ko: $(KMOD_SRCS) $(KERNEL_ENV)
-	@rm -rf $(KMOD_OUT)/build && mkdir -p $(KMOD_OUT)/build
-	cp -r kmod/mypoll.c kmod/Kbuild kmod/Makefile kmod/include $(KMOD_OUT)/build/
-	. ./$(KERNEL_ENV) && $(MAKE) -C "$$KDIR" M=$(abspath $(KMOD_OUT)/build) \
-	  ARCH=$(KMOD_ARCH) CROSS_COMPILE=$(KMOD_CROSS) W=1 modules 2>&1 | tee $(KMOD_OUT)/build.log
-	@if grep -E -i 'warning:|error:' $(KMOD_OUT)/build.log; then \
-	  echo "kmod: the build printed warnings (see $(KMOD_OUT)/build.log)"; exit 1; fi
-	cp $(KMOD_OUT)/build/mypoll.ko $@
+	KMOD_ARCH=$(KMOD_ARCH) KMOD_CROSS=$(KMOD_CROSS) sh scripts/kmod-build.sh $(KERNEL_ENV) $(KMOD_OUT)
+
+$(KMOD_OUT)/%/mypoll.ko: $(KMOD_SRCS) $(OUT)/kernel/%/kernel.env
+	KMOD_ARCH=$(KMOD_ARCH) KMOD_CROSS=$(KMOD_CROSS) sh scripts/kmod-build.sh $(OUT)/kernel/$*/kernel.env $(KMOD_OUT)/$*
 
 $(KERNEL_ENV):
 	$(MAKE) --no-print-directory kernel
@@ -39,6 +42,8 @@ $(KERNEL_ENV):
 ## lint-kmod: checkpatch.pl --strict on the module source and its uapi header
 lint-kmod: $(CHECKPATCH)
 	perl $(CHECKPATCH) --strict --no-tree --show-types --terse -f kmod/mypoll.c kmod/include/uapi/linux/mypoll.h
+	@# the compat header is the one place allowed to test the kernel version
+	perl $(CHECKPATCH) --strict --no-tree --show-types --terse --ignore LINUX_VERSION_CODE -f kmod/mypoll_compat.h
 	CGO_ENABLED=0 GOARCH=arm64 $(GO) vet -tags mypoll_guest ./kmod/ktest
 	CGO_ENABLED=0 GOARCH=arm GOARM=7 $(GO) vet -tags mypoll_guest ./kmod/ktest
 
@@ -69,12 +74,36 @@ $(OUT)/guest/mypoll-devicetest.test: FORCE
 	@mkdir -p $(@D)
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) test -c -tags mypoll_guest -o $@ ./daemon/internal/device/devicetest/guest
 
-## test-kmod: header ABI test against devabi, then the torture suite in the VM
-test-kmod: test-kmod-abi test-kmod-vm
+## test-kmod: header ABI test against devabi, then on each kernel of KERNELS the conformance and torture suites in the VM
+test-kmod: test-kmod-abi $(addprefix test-kmod-vm-,$(KERNELS))
 
-test-kmod-abi: kmod
+test-kmod-abi: kmods
 	$(GO) test -count=1 ./daemon/internal/devabi
 
-test-kmod-vm: image-kmod
-	MYPOLL_REQUIRE_VM=1 MYPOLL_INITRD=$(abspath $(OUT))/image-kmod/$$(cat $(OUT)/image-kmod/current) \
-	  $(GO) test -count=1 -v -timeout 20m ./kmod/ktest
+# test-kmod-vm: the default kernel only (as before the matrix)
+test-kmod-vm: test-kmod-vm-bookworm
+
+# A long fuzzer run by hand: FUZZ_SECONDS on FUZZ_KERNEL (default the newest).
+FUZZ_KERNEL  ?= $(KERNEL_NEWEST)
+FUZZ_SECONDS ?= 600
+.PHONY: fuzz-kmod
+## fuzz-kmod: the module's ioctl/read/write fuzzer for FUZZ_SECONDS (600) on FUZZ_KERNEL (the newest kernel)
+fuzz-kmod: image-kmod-$(FUZZ_KERNEL)
+	. ./$(call kenv,$(FUZZ_KERNEL)) && MYPOLL_REQUIRE_VM=1 MYPOLL_KERNEL=$$KIMAGE \
+	  MYPOLL_INITRD=$(abspath $(call image_dir,$(OUT)/image-kmod,$(FUZZ_KERNEL)))/$$(cat $(call image_dir,$(OUT)/image-kmod,$(FUZZ_KERNEL))/current) \
+	  MYPOLL_KTEST_RUN='^TestTorture_Fuzz$$' MYPOLL_FUZZ_SECONDS=$(FUZZ_SECONDS) \
+	  $(GO) test -count=1 -v -timeout 0 -run '^TestGuest$$' ./kmod/ktest
+
+# $(call ktest_vm,K): boot kernel K with its image-kmod and run kmod/ktest's
+# VM test; the lines it prints name the kernel.
+define ktest_vm
+.PHONY: test-kmod-vm-$(1)
+## test-kmod-vm-$(1): the conformance and torture suites on the $(1) kernel
+test-kmod-vm-$(1): image-kmod-$(1)
+	@. ./$(call kenv,$(1)) && echo "test-kmod-vm [$(1)]: $$$$KREL ($$$$KVER)"
+	. ./$(call kenv,$(1)) && MYPOLL_REQUIRE_VM=1 MYPOLL_KERNEL=$$$$KIMAGE \
+	  MYPOLL_INITRD=$(abspath $(call image_dir,$(OUT)/image-kmod,$(1)))/$$$$(cat $(call image_dir,$(OUT)/image-kmod,$(1))/current) \
+	  $(GO) test -count=1 -v -timeout 20m ./kmod/ktest || \
+	  { echo "test-kmod-vm [$(1)]: FAILED on $$$$KREL"; exit 1; }
+endef
+$(foreach k,$(KERNELS_ALL),$(eval $(call ktest_vm,$(k))))

@@ -18,15 +18,17 @@ agent:
 	@mkdir -p $(dir $(AGENT))
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -trimpath -ldflags '-s -w' -o $(AGENT) ./qemu/agent
 
-# $(call mkimage,DIR,BINS): an initramfs in DIR with the agent, mypolld,
-# mypoll.ko and BINS in /bin (each BIN a make target, built first).
+# $(call mkimage,DIR,BINS[,KERNEL]): an initramfs in DIR with the agent,
+# mypolld, mypoll.ko and BINS in /bin (each BIN a make target, built first),
+# for KERNEL of the matrix (default: the default kernel).
 define mkimage
 	@$(if $(strip $(2)),$(MAKE) --no-print-directory $(2))
-	$(GO) run ./qemu/image/cmd/mkimage -kernel-env $(KERNEL_ENV) -agent $(AGENT) -o $(1) \
+	$(GO) run ./qemu/image/cmd/mkimage -kernel-env $(call kenv,$(or $(3),bookworm)) -agent $(AGENT) -o $(1) \
 	  $$(test -f $(OUT)/bin/arm64/mypolld && echo -daemon $(OUT)/bin/arm64/mypolld) \
-	  $$(test -f $(OUT)/kmod/mypoll.ko && echo -kmod $(OUT)/kmod/mypoll.ko) \
+	  $$(test -f $(call kmod_ko,$(or $(3),bookworm)) && echo -kmod $(call kmod_ko,$(or $(3),bookworm))) \
 	  $(if $(strip $(2)),-bins '$(strip $(2))')
 endef
+
 
 ## image: the aarch64 initramfs in $(OUT)/image/<hash>.cpio (reused when inputs are unchanged)
 image: kernel agent $(IMAGE_INPUTS)
@@ -37,6 +39,18 @@ image: kernel agent $(IMAGE_INPUTS)
 ## image-kmod: the image plus the kernel-module test binaries, in $(OUT)/image-kmod/
 image-kmod: kernel agent $(IMAGE_INPUTS)
 	$(call mkimage,$(OUT)/image-kmod,$(GUEST_BINS) $(KTEST_BINS))
+
+# image-<kernel>, image-kmod-<kernel>: the same two images for each kernel of
+# the matrix, in $(OUT)/image/<kernel>/ and $(OUT)/image-kmod/<kernel>/ (the
+# default kernel's stay where they were).
+define kimages
+.PHONY: image-$(1) image-kmod-$(1)
+image-$(1): agent $(call kenv,$(1)) $(if $(filter bookworm,$(1)),$(IMAGE_INPUTS),$(filter-out kmod,$(IMAGE_INPUTS)) $(if $(wildcard mk/kmod.mk),$(call kmod_ko,$(1))))
+	$$(call mkimage,$(call image_dir,$(IMAGE_DIR),$(1)),$$(GUEST_BINS),$(1))
+image-kmod-$(1): agent $(call kenv,$(1)) $(if $(filter bookworm,$(1)),$(IMAGE_INPUTS),$(filter-out kmod,$(IMAGE_INPUTS)) $(if $(wildcard mk/kmod.mk),$(call kmod_ko,$(1))))
+	$$(call mkimage,$(call image_dir,$(OUT)/image-kmod,$(1)),$$(GUEST_BINS) $$(KTEST_BINS),$(1))
+endef
+$(foreach k,$(KERNELS_ALL),$(eval $(call kimages,$(k))))
 
 ## test-qemu: the harness tests against a booted VM (image unit tests included)
 test-qemu: image

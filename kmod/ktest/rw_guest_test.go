@@ -271,17 +271,20 @@ func TestWrite_Text(t *testing.T) {
 	if evs := d.drain(); len(evs) != 0 {
 		t.Errorf("invalid writes emitted %v", evs)
 	}
-	if err := write("start 3 5 2"); err != nil {
+	// 2 ticks of 500 ms: long enough that the second start still finds it
+	// running on a loaded TCG host (at 5 ms, and once at 50 ms, it had
+	// ended in between)
+	if err := write("start 3 500 2"); err != nil {
 		t.Fatal(err)
 	}
 	if err := write("start 3 5"); !errors.Is(err, unix.EBUSY) {
 		t.Errorf("start of a running id: %v, want EBUSY", err)
 	}
-	time.Sleep(200 * time.Millisecond)
+	time.Sleep(2500 * time.Millisecond)
 	if err := write("stop 3\n"); !errors.Is(err, unix.ENOENT) {
-		t.Errorf("stop after count 2 at 5 ms: %v, want ENOENT", err)
+		t.Errorf("stop after count 2 at 500 ms: %v, want ENOENT", err)
 	}
-	if tg := d.timerGet(3); tg.PeriodNS != 5e6 || tg.Count != 2 || tg.Ticks != 2 || tg.Active != 0 {
+	if tg := d.timerGet(3); tg.PeriodNS != 500e6 || tg.Count != 2 || tg.Ticks != 2 || tg.Active != 0 {
 		t.Errorf("timer started by write: %+v", tg)
 	}
 	// A command split across two writes: each half alone is judged.

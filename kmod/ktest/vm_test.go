@@ -3,7 +3,9 @@
 package ktest_test
 
 import (
+	"fmt"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -22,6 +24,9 @@ const (
 	tortureArmBin = "/bin/mypoll-kmod-arm.test"
 )
 
+// fuzzFilter selects the fuzzer (run in EXECs of its own).
+const fuzzFilter = "^TestTorture_Fuzz$"
+
 // compatTests are the torture tests the 32-bit binary runs: every ioctl,
 // read and write path, not the long concurrency runs.
 const compatTests = "TestABISizes|TestIoctl_|TestRead_Sizes|TestRead_Faults|TestRead_OtherCalls|TestSeq_LateOpenerAndSeek|TestSeq_BoundaryOverflow|TestWrite_Text|TestLife_Unplug"
@@ -39,10 +44,30 @@ func TestGuest(t *testing.T) {
 	vm := qemu.StartT(t, cfg)
 	t.Logf("guest booted in %v", vm.BootTime())
 
+	// One EXEC must finish within yamux's StreamCloseTimeout (5 minutes:
+	// the host half-closes the stream after the request). So the fuzzer
+	// runs in EXECs of its own after the rest of the torture suite, for
+	// MYPOLL_FUZZ_SECONDS (default 20; make fuzz-kmod sets 600) split into
+	// rounds of at most fuzzRound seconds on the same boot.
+	const fuzzRound = 240
+	fuzzSecs := 20
+	if s := os.Getenv("MYPOLL_FUZZ_SECONDS"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n <= 0 {
+			t.Fatalf("MYPOLL_FUZZ_SECONDS=%q: want a positive number of seconds", s)
+		}
+		fuzzSecs = n
+	}
+	var rounds []int
+	for n := fuzzSecs; n > 0; n -= fuzzRound {
+		rounds = append(rounds, min(n, fuzzRound))
+	}
+	filter := os.Getenv("MYPOLL_KTEST_RUN")
+	extra := time.Duration(0)
 	run := func(name string, req qemu.ExecRequest) {
 		t.Helper()
 		req.Combined = true
-		req.Timeout = 8 * time.Minute
+		req.Timeout = 8*time.Minute + extra
 		start := time.Now()
 		res, err := vm.ExecWith(t.Context(), req)
 		for _, line := range strings.Split(strings.TrimRight(string(res.Output), "\n"), "\n") {
@@ -69,11 +94,24 @@ func TestGuest(t *testing.T) {
 		Env: []string{"MYPOLL_DEVICE=/dev/mypoll", "MYPOLL_DEVICE_FRESH=1", "MYPOLL_TIMEOUT_MULT=" + mult,
 			"MYPOLL_DEVICE_UNPLUG=/sys/kernel/debug/mypoll/unplug"},
 	})
-	argv := []string{tortureBin, "-test.v", "-test.timeout=8m"}
-	if f := os.Getenv("MYPOLL_KTEST_RUN"); f != "" {
-		argv = append(argv, "-test.run="+f)
+	torture := func(name string, secs int, args ...string) {
+		extra = time.Duration(secs) * time.Second
+		argv := append([]string{tortureBin, "-test.v", "-test.timeout=" + (8*time.Minute + extra).String()}, args...)
+		run(name, qemu.ExecRequest{Argv: argv, Env: []string{"MYPOLL_FUZZ_SECONDS=" + strconv.Itoa(secs)}})
+		extra = 0
 	}
-	run("torture", qemu.ExecRequest{Argv: argv})
+	switch {
+	case filter == fuzzFilter: // make fuzz-kmod
+	case filter != "":
+		torture("torture", rounds[0], "-test.run="+filter)
+	default:
+		torture("torture", 0, "-test.skip="+fuzzFilter)
+	}
+	if filter == "" || filter == fuzzFilter {
+		for i, secs := range rounds {
+			torture(fmt.Sprintf("fuzz round %d/%d (%d s)", i+1, len(rounds), secs), secs, "-test.run="+fuzzFilter)
+		}
+	}
 	// §4.4 test 30: the ABI subset from 32-bit user space (compat_ptr_ioctl).
 	run("torture-arm32", qemu.ExecRequest{Argv: []string{tortureArmBin, "-test.v", "-test.timeout=4m",
 		"-test.run=" + compatTests}})

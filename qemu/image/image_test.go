@@ -135,6 +135,30 @@ func TestResolver_Resolve(t *testing.T) {
 	}
 }
 
+// Modules built into the kernel (modules.builtin, as Debian's 6.12 and 7.x
+// have virtio_pci and virtio_console) are satisfied without a file; a name
+// neither built in nor in the tree is still an error.
+func TestResolver_Builtin(t *testing.T) {
+	dir := tree(t)
+	must(t, os.WriteFile(filepath.Join(dir, "modules.builtin"),
+		[]byte("kernel/drivers/virtio/virtio_pci.ko\nkernel/drivers/char/virtio_console.ko\n"), 0o644))
+	writeKO(t, filepath.Join(dir, "kernel/z/user.ko"), "name=user", "depends=virtio_pci,mod_d", vermagic(rel))
+	r, err := image.NewResolver(dir, rel)
+	if err != nil {
+		t.Fatalf("NewResolver: %v", err)
+	}
+	got, err := r.Resolve("virtio_pci", "virtio-console", "user")
+	if err != nil {
+		t.Fatalf("Resolve: %v", err)
+	}
+	if want := []string{"mod_d", "user"}; !slices.Equal(names(got), want) {
+		t.Errorf("Resolve = %v, want %v", names(got), want)
+	}
+	if _, err := r.Resolve("virtio_blk"); !errors.Is(err, image.ErrNoModule) {
+		t.Errorf("Resolve(virtio_blk) error = %v, want ErrNoModule", err)
+	}
+}
+
 func TestResolver_CycleAndAdd(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "mods")
 	writeKO(t, filepath.Join(dir, "p.ko"), "name=p", "depends=q", vermagic(rel))

@@ -85,16 +85,29 @@ type Resolver struct {
 	release string
 	index   map[string]string // name -> path
 	extra   map[string]string // name -> path, modules outside the tree
+	builtin map[string]bool   // modules.builtin: nothing to load
 	cache   map[string]Modinfo
 }
 
 // NewResolver indexes every *.ko under moddir (a lib/modules/<release>
-// directory; may be empty for modules given only through Add). release is the
-// kernel release each module's vermagic must start with.
+// directory; may be empty for modules given only through Add) and the
+// modules built into the kernel (moddir/modules.builtin: Debian's 6.12 and
+// 7.x kernels build virtio_pci and virtio_console in). release is the kernel
+// release each module's vermagic must start with.
 func NewResolver(moddir, release string) (*Resolver, error) {
-	r := &Resolver{release: release, index: map[string]string{}, extra: map[string]string{}, cache: map[string]Modinfo{}}
+	r := &Resolver{release: release, index: map[string]string{}, extra: map[string]string{},
+		builtin: map[string]bool{}, cache: map[string]Modinfo{}}
 	if moddir == "" {
 		return r, nil
+	}
+	if b, err := os.ReadFile(filepath.Join(moddir, "modules.builtin")); err == nil {
+		for l := range strings.SplitSeq(string(b), "\n") {
+			if l = strings.TrimSpace(l); l != "" {
+				r.builtin[modName(strings.TrimSuffix(filepath.Base(l), ".ko"))] = true
+			}
+		}
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, fmt.Errorf("read modules.builtin: %w", err)
 	}
 	err := filepath.WalkDir(moddir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -135,7 +148,8 @@ func (r *Resolver) modinfo(path string) (Modinfo, error) {
 }
 
 // Resolve returns the named modules and all their dependencies, each after
-// the modules it depends on (depth-first, in the order given). It fails on a
+// the modules it depends on (depth-first, in the order given). Modules built
+// into the kernel are left out. It fails on a
 // missing module (ErrNoModule), a module whose vermagic does not name the
 // resolver's release (ErrVermagic), and on a cycle (ErrCycle).
 func (r *Resolver) Resolve(names ...string) ([]Module, error) {
@@ -154,6 +168,10 @@ func (r *Resolver) Resolve(names ...string) ([]Module, error) {
 		path, ok := r.extra[name]
 		if !ok {
 			path, ok = r.index[name]
+		}
+		if !ok && r.builtin[name] {
+			state[name] = 2 // in the kernel image: nothing to load
+			return nil
 		}
 		if !ok {
 			if from != "" {
