@@ -94,13 +94,18 @@ type DaemonStatus struct {
 
 // YamuxConfig is the session configuration of both ends: keepalive off (the
 // host learns of guest death from QEMU's exit, the guest of host death from
-// EOF; a stalled TCG guest must not kill sessions), generous write timeout.
+// EOF; a stalled TCG guest must not kill sessions), generous write timeout,
+// and a half-closed stream kept for an hour, not yamux's 5 minutes: an EXEC
+// closes its write side after the request and then waits for the reply,
+// which a long torture or fuzz run in a loaded TCG guest can take longer
+// than 5 minutes to send (the command's own timeout bounds it).
 func YamuxConfig(logOutput io.Writer) *yamux.Config {
 	c := yamux.DefaultConfig()
 	c.EnableKeepAlive = false
 	c.MaxStreamWindowSize = 256 << 10 // FlushSize depends on it
 	c.ConnectionWriteTimeout = 60 * time.Second
 	c.StreamOpenTimeout = 60 * time.Second
+	c.StreamCloseTimeout = time.Hour
 	c.LogOutput = logOutput
 	if logOutput == nil {
 		c.LogOutput = io.Discard
