@@ -541,11 +541,17 @@ func driver() int {
 	if run("f") {
 		fmt.Println("\n(f) idle daemon CPU over 10 s, one subscribed client connected (all threads, schedstat)")
 		for _, p := range parties {
-			cpu, err := measureIdleCPU(p.bin, dir, 10*time.Second)
-			if err != nil {
-				return fail("idle CPU", err)
+			for _, state := range []string{"", filepath.Join(dir, "state")} {
+				cpu, err := measureIdleCPU(p.bin, dir, 10*time.Second, state)
+				if err != nil {
+					return fail("idle CPU", err)
+				}
+				what := "--state-dir \"\" (no timers)"
+				if state != "" {
+					what = "with a state dir (resume state saved every 200 ms when dirty)"
+				}
+				fmt.Printf("    %-8s %8.3f ms CPU in 10 s (%.4f %% of one CPU), %s\n", p.name, float64(cpu)/1e6, float64(cpu)/float64(10*time.Second)*100, what)
 			}
-			fmt.Printf("    %-8s %8.3f ms CPU in 10 s (%.4f %% of one CPU)\n", p.name, float64(cpu)/1e6, float64(cpu)/float64(10*time.Second)*100)
 		}
 	}
 	fmt.Printf("\n    load average at end: %s\n", loadAvg())
@@ -733,8 +739,8 @@ func benchEventLat(parties []party, ct ctools, dir string, reps int, fail func(s
 
 // measureIdleCPU starts a daemon with one subscribed, idle client and
 // returns the daemon's CPU time over d.
-func measureIdleCPU(bin, dir string, d time.Duration) (time.Duration, error) {
-	dm, err := startDaemon(bin, dir)
+func measureIdleCPU(bin, dir string, d time.Duration, stateDir string) (time.Duration, error) {
+	dm, err := startDaemon(bin, dir, "--state-dir", stateDir)
 	if err != nil {
 		return 0, err
 	}
