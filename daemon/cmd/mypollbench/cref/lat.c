@@ -15,6 +15,12 @@
 //                                  per second, waiting for each reply
 //   lat rawpub <n> <rate> <secs>   raw baseline publisher: the same EVT line
 //                                  written into fds 3..3+n-1, one write each
+//   lat fan <socket> <n> <rate> <secs> [<crefd>]
+//                                  all of the above in one process tree (for
+//                                  a guest without a shell): optionally runs
+//                                  crefd on <socket>, forks n subscribers,
+//                                  publishes, prints "<p50_ns> <p99_ns> <n>"
+//                                  over all subscribers' samples
 //
 // Round-trip modes print "<p50_ns> <p99_ns>" after 1,000 warm-up rounds.
 #define _GNU_SOURCE
@@ -25,6 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -283,6 +290,91 @@ static int rawpub(int nfd, long rate, long secs)
 	return 0;
 }
 
+static void drain_pipe(int fd, uint64_t **v, size_t *n, size_t *cap)
+{
+	static struct rd b;
+	char *line;
+
+	memset(&b, 0, sizeof(b));
+	b.fd = fd;
+	while ((line = next(&b, 0))) {
+		if (strcmp(line, "ready") == 0)
+			continue;
+		if (*n == *cap) {
+			*cap = *cap ? *cap * 2 : 4096;
+			*v = realloc(*v, sizeof(**v) * *cap);
+			if (!*v)
+				die("realloc");
+		}
+		(*v)[(*n)++] = strtoull(line, NULL, 10);
+	}
+}
+
+static int fan(const char *path, int nsub, long rate, long secs, const char *crefd)
+{
+	pid_t daemon = 0, *subs = calloc((size_t)nsub, sizeof(pid_t));
+	int *outs = calloc((size_t)nsub, sizeof(int));
+	uint64_t *v = NULL;
+	size_t n = 0, cap = 0;
+	int rc;
+
+	if (!subs || !outs)
+		die("calloc");
+	if (crefd) {
+		struct stat st;
+
+		unlink(path);
+		daemon = fork();
+		if (daemon == 0) {
+			execl(crefd, crefd, path, (char *)NULL);
+			die("exec crefd");
+		}
+		for (int i = 0; i < 500 && stat(path, &st) < 0; i++)
+			usleep(10000);
+		usleep(50000);
+	}
+	for (int i = 0; i < nsub; i++) {
+		int p[2];
+		char c;
+
+		if (pipe(p) < 0)
+			die("pipe");
+		subs[i] = fork();
+		if (subs[i] == 0) {
+			dup2(p[1], 1);
+			close(p[0]);
+			rc = sub(path);
+			fflush(stdout);
+			_exit(rc);
+		}
+		close(p[1]);
+		outs[i] = p[0];
+		// "ready\n" arrives first.
+		for (int k = 0; k < 6; k++)
+			if (read(p[0], &c, 1) != 1)
+				die("subscriber");
+	}
+	rc = pub(path, rate, secs);
+	usleep(100000);
+	for (int i = 0; i < nsub; i++)
+		kill(subs[i], SIGTERM);
+	for (int i = 0; i < nsub; i++) {
+		drain_pipe(outs[i], &v, &n, &cap);
+		waitpid(subs[i], NULL, 0);
+	}
+	if (daemon) {
+		kill(daemon, SIGTERM);
+		waitpid(daemon, NULL, 0);
+	}
+	if (rc != 0 || n == 0) {
+		fprintf(stderr, "lat fan: no samples\n");
+		return 1;
+	}
+	qsort(v, n, sizeof(*v), cmp);
+	printf("%llu %llu %zu\n", (unsigned long long)v[n / 2], (unsigned long long)v[n * 99 / 100], n);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -296,6 +388,8 @@ int main(int argc, char **argv)
 		return pub(argv[2], atol(argv[3]), atol(argv[4]));
 	if (argc == 5 && strcmp(argv[1], "rawpub") == 0)
 		return rawpub(atoi(argv[2]), atol(argv[3]), atol(argv[4]));
-	fprintf(stderr, "usage: lat pingpong|echo|sub|pub|rawpub ...\n");
+	if ((argc == 6 || argc == 7) && strcmp(argv[1], "fan") == 0)
+		return fan(argv[2], atoi(argv[3]), atol(argv[4]), atol(argv[5]), argc == 7 ? argv[6] : NULL);
+	fprintf(stderr, "usage: lat pingpong|echo|sub|pub|rawpub|fan ...\n");
 	return 2;
 }
