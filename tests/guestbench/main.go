@@ -59,5 +59,34 @@ func run() error {
 	fmt.Printf("%-34s %12.0f %12.0f %8.2f\n", "delivered events/s (16 clients)", m["events_per_sec"], m["raw_events_per_sec"], m["events_per_sec"]/m["raw_events_per_sec"])
 	fmt.Printf("\nevents reported lost during the flood: %.0f (LOST lines: clients slower than the flood)\n", m["lost"])
 	fmt.Println("raw baselines: latency = one writer stamps a line into 16 socketpairs, 16 reader goroutines time it; throughput = one writer, the same 64-byte lines into 16 socketpairs, 32 per write")
+
+	// The C reference daemon beside mypolld, both driven by the same C
+	// publisher and 16 C subscribers (publisher send to subscriber read;
+	// the C reference broadcasts in the trigger's loop turn, mypolld
+	// through the module).
+	fmt.Printf("\npublisher-to-subscriber latency, 500 triggers/s for 2 s, 16 C subscribers (mypollbench-lat fan), alternating, 3 runs\n")
+	rows := []struct {
+		name string
+		argv []string
+	}{
+		{"C reference daemon", []string{"/bin/mypollbench-lat", "fan", "/tmp/cref.sock", "16", "500", "2", "/bin/mypollbench-crefd"}},
+		{"mypolld (real module)", []string{"/bin/mypollbench-lat", "fan", "/run/mypoll/mypoll.sock", "16", "500", "2"}},
+	}
+	for rep := range 3 {
+		for _, r := range rows {
+			res, err := vm.Exec(ctx, r.argv, nil)
+			if err != nil {
+				return err
+			}
+			if res.ExitCode != 0 {
+				return fmt.Errorf("%s: exit %d: %s", r.name, res.ExitCode, res.Stderr)
+			}
+			var p50, p99, n float64
+			if _, err := fmt.Sscan(string(res.Stdout), &p50, &p99, &n); err != nil {
+				return fmt.Errorf("%s: %q: %w", r.name, res.Stdout, err)
+			}
+			fmt.Printf("    run %d  %-24s p50 %8.1f us  p99 %8.1f us  (%.0f samples)\n", rep+1, r.name, p50/1e3, p99/1e3, n)
+		}
+	}
 	return nil
 }

@@ -4,13 +4,23 @@
 //	(a) broadcast fan-out to N subscriber processes: delivered events/s and
 //	    daemon CPU per delivery, beside one process writing the same lines
 //	    into N socketpairs, 32 lines per write;
-//	(b) echo round trip p50/p99 beside a raw socketpair ping-pong;
+//	(b) echo round trip p50/p99, driven by one C client (cref/lat.c) that
+//	    blocks in read(2)/write(2), beside a raw socketpair ping-pong of two
+//	    C processes and a C reference daemon (cref/crefd.c: one epoll loop,
+//	    the same line protocol);
 //	(c) one stalled client among 16: the healthy clients' rate and the
 //	    daemon's RSS over time;
-//	(d) the daemon's RSS with 1,000 idle clients.
+//	(d) the daemon's RSS with 1,000 idle clients;
+//	(e) event latency at light load (1,000 events/s to 1 and 16
+//	    subscribers), through mypolld and the C reference, beside a raw
+//	    writer into N socketpairs;
+//	(f) an idle daemon's CPU over 10 s.
 //
-// The daemon runs as its own process with --device emu. The machine may be
-// shared and noisy: read the ratios, not the absolute numbers.
+// The C programs are compiled at run time with $CC (default cc). -base runs
+// a second mypolld build (e.g. main's) alternately with the first, for
+// before/after numbers from one run. The daemon runs as its own process
+// with --device emu. The machine may be shared and noisy: read the ratios
+// within one run, not the absolute numbers.
 package main
 
 import (
@@ -39,8 +49,6 @@ func main() {
 			os.Exit(subscriber(os.Args[2:]))
 		case "raw-writer":
 			os.Exit(rawWriter(os.Args[2:]))
-		case "raw-echo":
-			os.Exit(rawEcho())
 		}
 	}
 	os.Exit(driver())
@@ -153,19 +161,6 @@ func rawWriter(args []string) int {
 		}
 	}
 	return 0
-}
-
-// rawEcho echoes lines on fd 3 (the raw ping-pong peer).
-func rawEcho() int {
-	f := os.NewFile(3, "pair")
-	r := bufio.NewReader(f)
-	for {
-		l, err := r.ReadBytes('\n')
-		if err != nil {
-			return 0
-		}
-		f.Write(l)
-	}
 }
 
 // daemon is the mypolld process under test.
@@ -415,22 +410,6 @@ func percentiles(d []time.Duration) (p50, p99 time.Duration) {
 
 const rttRounds = 20000
 
-func measureEcho(bin, dir string) (p50, p99 time.Duration, err error) {
-	d, err := startDaemon(bin, dir)
-	if err != nil {
-		return 0, 0, err
-	}
-	defer d.stop()
-	nc, err := net.Dial("unix", d.sock)
-	if err != nil {
-		return 0, 0, err
-	}
-	defer nc.Close()
-	r := bufio.NewReader(nc)
-	r.ReadString('\n')
-	return pingPong(nc, r, []byte("echo ping\n"))
-}
-
 // pingPong times rttRounds round trips of req (after 1,000 warm-up ones)
 // with one request outstanding.
 func pingPong(w io.Writer, r *bufio.Reader, req []byte) (p50, p99 time.Duration, err error) {
@@ -449,24 +428,6 @@ func pingPong(w io.Writer, r *bufio.Reader, req []byte) (p50, p99 time.Duration,
 	}
 	p50, p99 = percentiles(rtt)
 	return p50, p99, nil
-}
-
-func measureRawEcho(self string) (p50, p99 time.Duration, err error) {
-	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
-	if err != nil {
-		return 0, 0, err
-	}
-	peer := os.NewFile(uintptr(fds[1]), "peer")
-	cmd := exec.Command(self, "raw-echo")
-	cmd.ExtraFiles = []*os.File{peer}
-	if err := cmd.Start(); err != nil {
-		return 0, 0, err
-	}
-	peer.Close()
-	f := os.NewFile(uintptr(fds[0]), "me")
-	defer func() { f.Close(); cmd.Wait() }()
-	// The same bytes as the daemon's reply, echoed by a peer process.
-	return pingPong(f, bufio.NewReader(f), []byte("OK echo ping\n"))
 }
 
 func measureIdle(bin, dir string, n int) (base, loaded uint64, err error) {
@@ -505,9 +466,14 @@ func measureIdle(bin, dir string, n int) (base, loaded uint64, err error) {
 
 func mib(b uint64) float64 { return float64(b) / (1 << 20) }
 
+// party is one daemon build under test.
+type party struct{ name, bin string }
+
 func driver() int {
 	bin := flag.String("mypolld", "", "mypolld binary (default: build it)")
-	only := flag.String("only", "abcd", "sections to run, e.g. b for the echo round trip only")
+	base := flag.String("base", "", "a second mypolld binary (e.g. main's) measured beside the first, alternating")
+	only := flag.String("only", "abcdef", "sections to run, e.g. b for the echo round trip only")
+	reps := flag.Int("reps", 5, "repetitions of sections a, b and e (medians are printed)")
 	flag.Parse()
 	run := func(sec string) bool { return strings.Contains(*only, sec) }
 	self, _ := os.Executable()
@@ -526,35 +492,36 @@ func driver() int {
 			return 1
 		}
 	}
+	parties := []party{{"mypolld", *bin}}
+	if *base != "" {
+		parties = append(parties, party{"base", *base})
+	}
 	fail := func(what string, err error) int {
 		fmt.Fprintf(os.Stderr, "mypollbench: %s: %v\n", what, err)
 		return 1
 	}
+	ct, err := buildC(dir)
+	if err != nil {
+		return fail("build the C baselines", err)
+	}
 
-	fmt.Printf("mypollbench: daemon %s (--device emu), window %v per fan-out point, %d CPUs\n\n", *bin, window, numCPU())
-	if run("a") {
-		fmt.Println("(a) broadcast fan-out, 64-byte events, N subscriber processes")
-		fmt.Printf("%4s  %14s %14s %7s  %12s %12s %7s  %10s\n", "N", "mypolld ev/s", "raw ev/s", "ratio", "mypolld us/ev", "raw us/ev", "ratio", "lost")
+	fmt.Printf("mypollbench: daemon %s (--device emu), window %v per fan-out point, %d CPUs, %d repetitions (medians)\n", *bin, window, numCPU(), *reps)
+	if *base != "" {
+		fmt.Printf("    base: %s, measured alternately with it\n", *base)
 	}
-	for _, n := range []int{1, 16, 64} {
-		if !run("a") {
-			break
-		}
-		f, err := measureFanout(self, *bin, dir, n, false, 0)
-		if err != nil {
-			return fail("fan-out", err)
-		}
-		rr, rc, err := measureRaw(self, n)
-		if err != nil {
-			return fail("raw fan-out", err)
-		}
-		fmt.Printf("%4d  %14.0f %14.0f %7.2f  %12.3f %12.3f %7.2f  %10d\n", n, f.rate, rr, f.rate/rr, f.cpuUS, rc, f.cpuUS/rc, f.lost)
-	}
+	fmt.Printf("    load average at start: %s\n", loadAvg())
 	if run("a") {
-		fmt.Println("    target: mypolld CPU per delivery at N=64 <= 0.15 us (raw coalesced writes: ~0.07 us)")
+		if code := benchFanout(self, parties, dir, *reps, fail); code != 0 {
+			return code
+		}
 	}
 	if run("b") {
-		if code := benchEcho(self, *bin, dir, fail); code != 0 {
+		if code := benchEcho(self, parties, ct, dir, *reps, fail); code != 0 {
+			return code
+		}
+	}
+	if run("e") {
+		if code := benchEventLat(parties, ct, dir, *reps, fail); code != 0 {
 			return code
 		}
 	}
@@ -571,22 +538,226 @@ func driver() int {
 		}
 		fmt.Printf("    daemon RSS: %.1f MiB with no clients, %.1f MiB with 1000 idle clients (target < 16 MiB)\n", mib(base), mib(loaded))
 	}
+	if run("f") {
+		fmt.Println("\n(f) idle daemon CPU over 10 s, one subscribed client connected (all threads, schedstat)")
+		for _, p := range parties {
+			for _, state := range []string{"", filepath.Join(dir, "state")} {
+				cpu, err := measureIdleCPU(p.bin, dir, 10*time.Second, state)
+				if err != nil {
+					return fail("idle CPU", err)
+				}
+				what := "--state-dir \"\" (no timers)"
+				if state != "" {
+					what = "with a state dir (resume state saved every 200 ms when dirty)"
+				}
+				fmt.Printf("    %-8s %8.3f ms CPU in 10 s (%.4f %% of one CPU), %s\n", p.name, float64(cpu)/1e6, float64(cpu)/float64(10*time.Second)*100, what)
+			}
+		}
+	}
+	fmt.Printf("\n    load average at end: %s\n", loadAvg())
 	return 0
 }
 
-func benchEcho(self, bin, dir string, fail func(string, error) int) int {
-	fmt.Println("\n(b) echo round trip, one request outstanding")
-	p50, p99, err := measureEcho(bin, dir)
-	if err != nil {
-		return fail("echo", err)
+func loadAvg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	f := strings.Fields(string(b))
+	if len(f) < 3 {
+		return "?"
 	}
-	r50, r99, err := measureRawEcho(self)
-	if err != nil {
-		return fail("raw echo", err)
+	return strings.Join(f[:3], " ")
+}
+
+// benchFanout is section (a): every party and the raw writer at N = 1, 16
+// and 64, alternating within each repetition.
+func benchFanout(self string, parties []party, dir string, reps int, fail func(string, error) int) int {
+	fmt.Println("\n(a) broadcast fan-out, 64-byte events, N subscriber processes (medians)")
+	fmt.Printf("%4s %-8s %14s %14s %7s  %12s %12s %7s  %10s\n", "N", "daemon", "daemon ev/s", "raw ev/s", "ratio", "daemon us/ev", "raw us/ev", "ratio", "lost")
+	for _, n := range []int{1, 16, 64} {
+		rate := make([][]time.Duration, len(parties)+1) // scaled: 1 unit = 1 ev/s or 1 ps/ev
+		cpu := make([][]time.Duration, len(parties)+1)
+		lost := make([]uint64, len(parties))
+		for range reps {
+			for i, p := range parties {
+				f, err := measureFanout(self, p.bin, dir, n, false, 0)
+				if err != nil {
+					return fail("fan-out", err)
+				}
+				rate[i] = append(rate[i], time.Duration(f.rate))
+				cpu[i] = append(cpu[i], time.Duration(f.cpuUS*1e6))
+				lost[i] += f.lost
+			}
+			rr, rc, err := measureRaw(self, n)
+			if err != nil {
+				return fail("raw fan-out", err)
+			}
+			rate[len(parties)] = append(rate[len(parties)], time.Duration(rr))
+			cpu[len(parties)] = append(cpu[len(parties)], time.Duration(rc*1e6))
+		}
+		rr, rc := float64(median(rate[len(parties)])), float64(median(cpu[len(parties)]))/1e6
+		for i, p := range parties {
+			r, c := float64(median(rate[i])), float64(median(cpu[i]))/1e6
+			fmt.Printf("%4d %-8s %14.0f %14.0f %7.2f  %12.3f %12.3f %7.2f  %10d\n", n, p.name, r, rr, r/rr, c, rc, c/rc, lost[i])
+		}
 	}
-	fmt.Printf("    mypolld p50 %v p99 %v | raw socketpair p50 %v p99 %v | ratio p50 %.2f p99 %.2f (target p50 <= 2.0)\n",
-		p50, p99, r50, r99, float64(p50)/float64(r50), float64(p99)/float64(r99))
+	fmt.Println("    target: mypolld CPU per delivery at N=64 <= 0.15 us (raw coalesced writes: ~0.07 us)")
 	return 0
+}
+
+// benchEcho is section (b): the same C client (lat) against a raw
+// socketpair peer, the C reference daemon and each mypolld; plus mypolld
+// through a Go net.Conn client, for the client side's share.
+func benchEcho(self string, parties []party, ct ctools, dir string, reps int, fail func(string, error) int) int {
+	fmt.Printf("\n(b) echo round trip, one request outstanding, %d rounds, medians of %d runs of p50/p99 (us)\n", rttRounds, reps)
+	type row struct {
+		name     string
+		p50, p99 []time.Duration
+	}
+	rows := []*row{{name: "raw socketpair ping-pong (C, both blocking in read/write)"}, {name: "C reference daemon (epoll, C client)"}}
+	for _, p := range parties {
+		rows = append(rows, &row{name: p.name + " (C client)"})
+	}
+	for _, p := range parties {
+		rows = append(rows, &row{name: p.name + " (Go net.Conn client)"})
+	}
+	add := func(r *row, p50, p99 time.Duration) { r.p50, r.p99 = append(r.p50, p50), append(r.p99, p99) }
+	rounds := strconv.Itoa(rttRounds)
+	for range reps {
+		p50, p99, err := latRTT(ct.lat, "pingpong", rounds)
+		if err != nil {
+			return fail("raw ping-pong", err)
+		}
+		add(rows[0], p50, p99)
+		cd, err := startCref(ct, dir)
+		if err != nil {
+			return fail("C reference", err)
+		}
+		p50, p99, err = latRTT(ct.lat, "echo", cd.sock, rounds)
+		cd.stop()
+		if err != nil {
+			return fail("C reference echo", err)
+		}
+		add(rows[1], p50, p99)
+		for i, p := range parties {
+			d, err := startDaemon(p.bin, dir)
+			if err != nil {
+				return fail("echo", err)
+			}
+			p50, p99, err = latRTT(ct.lat, "echo", d.sock, rounds)
+			if err == nil {
+				add(rows[2+i], p50, p99)
+				p50, p99, err = goEcho(d.sock)
+				add(rows[2+len(parties)+i], p50, p99)
+			}
+			d.stop()
+			if err != nil {
+				return fail("echo", err)
+			}
+		}
+	}
+	for _, r := range rows {
+		fmt.Printf("    %-58s p50 %7.1f  p99 %7.1f\n", r.name, us(median(r.p50)), us(median(r.p99)))
+	}
+	raw50, raw99, c50 := median(rows[0].p50), median(rows[0].p99), median(rows[1].p50)
+	for i, p := range parties {
+		m50, m99 := median(rows[2+i].p50), median(rows[2+i].p99)
+		fmt.Printf("    %s: p50 %.2fx C reference (target <= 1.5), %.2fx raw (target <= 2); p99 %.2fx raw (target <= 3)\n",
+			p.name, float64(m50)/float64(c50), float64(m50)/float64(raw50), float64(m99)/float64(raw99))
+	}
+	return 0
+}
+
+// goEcho is the old client of this section: Go's net.Conn, whose reads go
+// through the runtime's netpoller.
+func goEcho(sock string) (p50, p99 time.Duration, err error) {
+	nc, err := net.Dial("unix", sock)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer nc.Close()
+	r := bufio.NewReader(nc)
+	r.ReadString('\n')
+	return pingPong(nc, r, []byte("echo ping\n"))
+}
+
+// benchEventLat is section (e): light-load event latency, publisher send
+// to subscriber read, through each daemon and the C reference, beside a
+// raw writer into N socketpairs.
+func benchEventLat(parties []party, ct ctools, dir string, reps int, fail func(string, error) int) int {
+	fmt.Printf("\n(e) event latency at light load: %d events/s for %d s, one trigger per event, C publisher and subscribers (lat),\n", eventRate, eventSecs)
+	fmt.Printf("    send-to-read us, p50/p99 pooled over subscribers, medians of %d runs; the C reference broadcasts in the trigger's loop turn\n", reps)
+	for _, n := range []int{1, 16} {
+		names := []string{"raw writer, one hop", "C reference daemon"}
+		for _, p := range parties {
+			names = append(names, p.name)
+		}
+		p50s := make([][]time.Duration, len(names))
+		p99s := make([][]time.Duration, len(names))
+		for range reps {
+			p50, p99, err := measureRawEventLat(ct, n)
+			if err != nil {
+				return fail("raw event latency", err)
+			}
+			p50s[0], p99s[0] = append(p50s[0], p50), append(p99s[0], p99)
+			cd, err := startCref(ct, dir)
+			if err != nil {
+				return fail("C reference", err)
+			}
+			p50, p99, err = measureEventLat(ct, cd.sock, n)
+			cd.stop()
+			if err != nil {
+				return fail("C reference event latency", err)
+			}
+			p50s[1], p99s[1] = append(p50s[1], p50), append(p99s[1], p99)
+			for i, p := range parties {
+				d, err := startDaemon(p.bin, dir)
+				if err != nil {
+					return fail("event latency", err)
+				}
+				p50, p99, err = measureEventLat(ct, d.sock, n)
+				d.stop()
+				if err != nil {
+					return fail("event latency", err)
+				}
+				p50s[2+i], p99s[2+i] = append(p50s[2+i], p50), append(p99s[2+i], p99)
+			}
+		}
+		fmt.Printf("    N=%-3d", n)
+		for i, name := range names {
+			if i > 0 {
+				fmt.Printf("         ")
+			}
+			fmt.Printf("%-22s p50 %7.1f  p99 %7.1f\n", name, us(median(p50s[i])), us(median(p99s[i])))
+		}
+		c50, c99 := median(p50s[1]), median(p99s[1])
+		for i, p := range parties {
+			fmt.Printf("         %s / C reference: p50 %.2fx, p99 %.2fx (target <= 1)\n", p.name,
+				float64(median(p50s[2+i]))/float64(c50), float64(median(p99s[2+i]))/float64(c99))
+		}
+	}
+	return 0
+}
+
+// measureIdleCPU starts a daemon with one subscribed, idle client and
+// returns the daemon's CPU time over d.
+func measureIdleCPU(bin, dir string, d time.Duration, stateDir string) (time.Duration, error) {
+	dm, err := startDaemon(bin, dir, "--state-dir", stateDir)
+	if err != nil {
+		return 0, err
+	}
+	defer dm.stop()
+	nc, err := net.Dial("unix", dm.sock)
+	if err != nil {
+		return 0, err
+	}
+	defer nc.Close()
+	r := bufio.NewReader(nc)
+	r.ReadString('\n')
+	fmt.Fprintf(nc, "subscribe all\n")
+	if l, err := r.ReadString('\n'); err != nil || l != "OK subscribe all\n" {
+		return 0, fmt.Errorf("subscribe all: %q %v", l, err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	return idleCPU(dm.cmd.Process.Pid, d), nil
 }
 
 func benchStall(self, bin, dir string, fail func(string, error) int) int {

@@ -1,0 +1,236 @@
+package main
+
+import (
+	"bufio"
+	_ "embed"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// The C programs of the honest baselines (issue 11): crefd, a one-loop
+// epoll daemon speaking the same echo/subscribe/trigger lines, and lat, the
+// timing client that drives every measured party the same way, blocking in
+// read(2)/write(2) with no language runtime in between.
+var (
+	//go:embed cref/crefd.c
+	crefdSrc []byte
+	//go:embed cref/lat.c
+	latSrc []byte
+)
+
+// ctools are the compiled C programs.
+type ctools struct{ crefd, lat string }
+
+// buildC compiles the C programs into dir with $CC (default cc).
+func buildC(dir string) (ctools, error) {
+	cc := os.Getenv("CC")
+	if cc == "" {
+		cc = "cc"
+	}
+	t := ctools{crefd: filepath.Join(dir, "crefd"), lat: filepath.Join(dir, "lat")}
+	for _, p := range []struct {
+		out string
+		src []byte
+	}{{t.crefd, crefdSrc}, {t.lat, latSrc}} {
+		src := p.out + ".c"
+		if err := os.WriteFile(src, p.src, 0o644); err != nil {
+			return t, err
+		}
+		cmd := exec.Command(cc, "-O2", "-Wall", "-Wextra", "-Werror", "-o", p.out, src)
+		cmd.Stdout, cmd.Stderr = os.Stderr, os.Stderr
+		if err := cmd.Run(); err != nil {
+			return t, fmt.Errorf("%s %s: %w", cc, filepath.Base(src), err)
+		}
+	}
+	return t, nil
+}
+
+// startCref runs the C reference daemon on dir/cref.sock.
+func startCref(t ctools, dir string) (*daemon, error) {
+	sock := filepath.Join(dir, "cref.sock")
+	cmd := exec.Command(t.crefd, sock)
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	for range 500 {
+		if nc, err := net.Dial("unix", sock); err == nil {
+			nc.Close()
+			return &daemon{cmd: cmd, sock: sock}, nil
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	cmd.Process.Kill()
+	return nil, errors.New("crefd did not start")
+}
+
+// latRTT runs one lat round-trip mode and parses "<p50_ns> <p99_ns>".
+func latRTT(args ...string) (p50, p99 time.Duration, err error) {
+	cmd := exec.Command(args[0], args[1:]...)
+	cmd.Stderr = os.Stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return 0, 0, fmt.Errorf("%s: %w", strings.Join(args[1:], " "), err)
+	}
+	var a, b int64
+	if _, err := fmt.Sscan(string(out), &a, &b); err != nil {
+		return 0, 0, fmt.Errorf("%s: %q: %w", strings.Join(args[1:], " "), out, err)
+	}
+	return time.Duration(a), time.Duration(b), nil
+}
+
+// latSubs starts n lat subscribers (on sock, or on the given fds) and
+// waits until each is ready.
+func latSubs(t ctools, n int, sock string, files []*os.File) ([]*exec.Cmd, []*bufio.Reader, error) {
+	var cmds []*exec.Cmd
+	var outs []*bufio.Reader
+	for i := range n {
+		arg := sock
+		if files != nil {
+			arg = "-"
+		}
+		cmd := exec.Command(t.lat, "sub", arg)
+		if files != nil {
+			cmd.ExtraFiles = []*os.File{files[i]}
+		}
+		out, _ := cmd.StdoutPipe()
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			return cmds, outs, err
+		}
+		r := bufio.NewReader(out)
+		cmds, outs = append(cmds, cmd), append(outs, r)
+		if l, err := r.ReadString('\n'); err != nil || l != "ready\n" {
+			return cmds, outs, fmt.Errorf("lat sub did not start: %q %v", l, err)
+		}
+	}
+	return cmds, outs, nil
+}
+
+// stopLatSubs ends the subscribers and pools their latencies.
+func stopLatSubs(cmds []*exec.Cmd, outs []*bufio.Reader) []time.Duration {
+	for _, c := range cmds {
+		c.Process.Signal(syscall.SIGTERM)
+	}
+	var all []time.Duration
+	for i, c := range cmds {
+		for {
+			l, err := outs[i].ReadString('\n')
+			if v, perr := strconv.ParseInt(strings.TrimSpace(l), 10, 64); perr == nil {
+				all = append(all, time.Duration(v))
+			}
+			if err != nil {
+				break
+			}
+		}
+		c.Wait()
+	}
+	return all
+}
+
+// Light-load event latency: eventRate events/s for eventSecs, one event
+// per trigger, each carrying its send time (CLOCK_MONOTONIC) as payload.
+const (
+	eventRate = 1000
+	eventSecs = 2
+)
+
+// measureEventLat times events from a lat publisher through a daemon
+// (mypolld or crefd) on sock to n lat subscribers.
+func measureEventLat(t ctools, sock string, n int) (p50, p99 time.Duration, err error) {
+	cmds, outs, err := latSubs(t, n, sock, nil)
+	if err != nil {
+		stopLatSubs(cmds, outs)
+		return 0, 0, err
+	}
+	pub := exec.Command(t.lat, "pub", sock, strconv.Itoa(eventRate), strconv.Itoa(eventSecs))
+	pub.Stderr = os.Stderr
+	perr := pub.Run()
+	time.Sleep(50 * time.Millisecond)
+	lat := stopLatSubs(cmds, outs)
+	if perr != nil {
+		return 0, 0, fmt.Errorf("lat pub: %w", perr)
+	}
+	return latPercentiles(lat, n)
+}
+
+// measureRawEventLat is the raw baseline of the same shape: one writer
+// stamps each line into n socketpairs, n lat subscribers time it (one hop
+// where a daemon has two).
+func measureRawEventLat(t ctools, n int) (p50, p99 time.Duration, err error) {
+	readers := make([]*os.File, n)
+	writers := make([]*os.File, n)
+	for i := range n {
+		fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+		if err != nil {
+			return 0, 0, err
+		}
+		readers[i] = os.NewFile(uintptr(fds[0]), "r")
+		writers[i] = os.NewFile(uintptr(fds[1]), "w")
+	}
+	cmds, outs, err := latSubs(t, n, "", readers)
+	for _, r := range readers {
+		r.Close()
+	}
+	if err != nil {
+		stopLatSubs(cmds, outs)
+		return 0, 0, err
+	}
+	pub := exec.Command(t.lat, "rawpub", strconv.Itoa(n), strconv.Itoa(eventRate), strconv.Itoa(eventSecs))
+	pub.ExtraFiles = writers
+	pub.Stderr = os.Stderr
+	perr := pub.Run()
+	for _, w := range writers {
+		w.Close()
+	}
+	time.Sleep(50 * time.Millisecond)
+	lat := stopLatSubs(cmds, outs)
+	if perr != nil {
+		return 0, 0, fmt.Errorf("lat rawpub: %w", perr)
+	}
+	return latPercentiles(lat, n)
+}
+
+func latPercentiles(lat []time.Duration, n int) (p50, p99 time.Duration, err error) {
+	if want := n * eventRate * eventSecs; len(lat) < want*9/10 {
+		return 0, 0, fmt.Errorf("only %d of %d events timed", len(lat), want)
+	}
+	p50, p99 = percentiles(lat)
+	return p50, p99, nil
+}
+
+// idleCPU returns the CPU time all of pid's threads used over d
+// (/proc/<pid>/task/*/schedstat, nanoseconds).
+func idleCPU(pid int, d time.Duration) time.Duration {
+	sum := func() (t time.Duration) {
+		tasks, _ := filepath.Glob(fmt.Sprintf("/proc/%d/task/*/schedstat", pid))
+		for _, p := range tasks {
+			b, _ := os.ReadFile(p)
+			if f := strings.Fields(string(b)); len(f) > 0 {
+				v, _ := strconv.ParseInt(f[0], 10, 64)
+				t += time.Duration(v)
+			}
+		}
+		return t
+	}
+	a := sum()
+	time.Sleep(d)
+	return sum() - a
+}
+
+// median returns the median of v (v is sorted in place).
+func median(v []time.Duration) time.Duration {
+	slices.Sort(v)
+	return v[len(v)/2]
+}
+
+func us(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
