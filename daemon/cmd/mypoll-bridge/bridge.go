@@ -361,21 +361,6 @@ func (b *Bridge) session(cli mqtt.Client, stopping, stop <-chan struct{}) bool {
 			close(quit)
 		})
 	}
-	lostCh := make(chan struct{})
-	go func() {
-		for cli.IsConnectionOpen() {
-			select {
-			case <-quit:
-				return
-			case <-stop:
-				end(true)
-				return
-			case <-time.After(100 * time.Millisecond):
-			}
-		}
-		end(false)
-		close(lostCh)
-	}()
 	drained := func() bool {
 		select {
 		case <-stopping:
@@ -384,6 +369,27 @@ func (b *Bridge) session(cli mqtt.Client, stopping, stop <-chan struct{}) bool {
 			return false
 		}
 	}
+	// The watcher ends the session when the connection drops, when the
+	// flush deadline passes, or when stopping finds the spool drained.
+	go func() {
+		tick := time.NewTicker(50 * time.Millisecond)
+		defer tick.Stop()
+		for cli.IsConnectionOpen() {
+			select {
+			case <-quit:
+				return
+			case <-stop:
+				end(true)
+				return
+			case <-tick.C:
+				if drained() {
+					end(true)
+					return
+				}
+			}
+		}
+		end(false)
+	}()
 	// The status first: online, with the cursor (C.2).
 	inst, acked := b.cfg.Spool.Cursor()
 	next := acked + 1
