@@ -180,3 +180,44 @@ func checkNoBridgeLoss(t *testing.T, c *consumer, device, inst string, lost, las
 	}
 	t.Logf("%d events, %d covered by mypolld's loss reports", last-lost, lost)
 }
+
+// mypolld SIGKILLed and restarted under the bridge: the emulated device
+// lives in the daemon, so the new daemon is a new device instance. The
+// bridge resumes, publishes the new status and continues from seq 1 of the
+// new instance; both instances are fully covered.
+func TestBridge_DaemonRestart(t *testing.T) {
+	m := startMosquitto(t, "")
+	c := newConsumer(t, m.url())
+	d := startDaemon(t)
+	startBridge(t, d, "dev-rst", []string{m.url()})
+	c.waitStatus("dev-rst", `"online":true`)
+	last1 := d.trigger(1000)
+	old, lost := c.waitCovered("dev-rst", 1, last1)
+	checkNoBridgeLoss(t, c, "dev-rst", old, lost, last1)
+	d.p.kill(syscall.SIGKILL)
+	d.start()
+	last2 := d.trigger(1000)
+	c.waitStatus("dev-rst", `"next_seq":1,`) // the new instance's status
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		var ok bool
+		for _, id := range c.instances("dev-rst") {
+			if id != old {
+				if ok, _, _ = c.covered("dev-rst", id, 1, last2); ok {
+					break
+				}
+			}
+		}
+		if ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("new instance not covered 1..%d; instances %v", last2, c.instances("dev-rst"))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if ok, _, miss := c.covered("dev-rst", old, 1, last1); !ok {
+		t.Errorf("old instance lost coverage at seq %d", miss)
+	}
+	c.checkWellFormed()
+}
