@@ -11,3 +11,10 @@ TEST_TARGETS += test-bridge
 test-bridge:
 	$(GO) vet -tags brokers ./daemon/cmd/mypoll-bridge
 	$(GO) test -race -count=1 -tags brokers -timeout 10m ./daemon/cmd/mypoll-bridge
+
+BENCH_TARGETS += bench-bridge
+.PHONY: bench-bridge
+
+## bench-bridge: events/s and latency through mypoll-bridge into mosquitto beside a raw paho publisher; RSS, CPU/event; the fleet
+bench-bridge:
+	$(GO) test -v -count=1 -tags brokers,bench -run '^TestBenchBridge$$' -timeout 10m ./daemon/cmd/mypoll-bridge
