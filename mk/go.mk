@@ -3,7 +3,7 @@ DEPS_APT += git
 
 GO_LDFLAGS := -s -w -X github.com/mypoll/mypoll/daemon/internal/version.Version=$(VERSION)
 GO_BUILD   := CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(GO_LDFLAGS)'
-GO_CMDS    := mypolld mypollctl
+GO_CMDS    := mypolld mypollctl mypoll-bridge
 GO_ARCHES  := amd64 arm64 armv7
 # staticcheck, pinned, built through the module proxy (not a project dependency).
 STATICCHECK := $(GO) run honnef.co/go/tools/cmd/staticcheck@v0.8.2

@@ -1,0 +1,223 @@
+//go:build brokers
+
+package main
+
+import (
+	"fmt"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+)
+
+// Plain flow: every event arrives, no loss, the retained status says
+// online with the cursor, and SIGTERM leaves the offline status.
+func TestBridge_PlainFlow(t *testing.T) {
+	m := startMosquitto(t, "")
+	c := newConsumer(t, m.url())
+	d := startDaemon(t)
+	b := startBridge(t, d, "dev-plain", []string{m.url()})
+	c.waitStatus("dev-plain", `"online":true`)
+	last := d.trigger(5000)
+	inst, lost := c.waitCovered("dev-plain", 1, last)
+	checkNoBridgeLoss(t, c, "dev-plain", inst, lost, last)
+	b.stop()
+	c.waitStatus("dev-plain", `{"online":false}`)
+	c.checkWellFormed()
+}
+
+// Bridge SIGKILLed mid-flood and restarted with the same state dir: it
+// resumes from its cursor, nothing is missing, nothing is reported lost.
+func TestBridge_KillBridgeMidFlood(t *testing.T) {
+	m := startMosquitto(t, "")
+	c := newConsumer(t, m.url())
+	d := startDaemon(t)
+	b := startBridge(t, d, "dev-kill", []string{m.url()})
+	c.waitStatus("dev-kill", `"online":true`)
+	done := make(chan uint64)
+	go func() { done <- d.triggerPaced(20000, 100, 5*time.Millisecond) }()
+	time.Sleep(300 * time.Millisecond)
+	b.p.kill(syscall.SIGKILL)
+	c.waitStatus("dev-kill", `{"online":false}`) // the will
+	b.start()
+	last := <-done
+	inst, lost := c.waitCovered("dev-kill", 1, last)
+	checkNoBridgeLoss(t, c, "dev-kill", inst, lost, last)
+	c.checkWellFormed()
+}
+
+// Broker stopped and restarted mid-flood: the bridge spools meanwhile and
+// publishes the spool on reconnect.
+func TestBridge_BrokerRestartMidFlood(t *testing.T) {
+	m := startMosquitto(t, "")
+	c := newConsumer(t, m.url())
+	d := startDaemon(t)
+	startBridge(t, d, "dev-brk", []string{m.url()})
+	c.waitStatus("dev-brk", `"online":true`)
+	first := d.trigger(2000)
+	m.p.kill(syscall.SIGTERM) // graceful: mosquitto saves the consumer's session
+	last := d.trigger(8000)   // spooled while the broker is down
+	m.start()
+	inst, lost := c.waitCovered("dev-brk", 1, last)
+	checkNoBridgeLoss(t, c, "dev-brk", inst, lost, last)
+	if first >= last {
+		t.Fatalf("trigger: %d >= %d", first, last)
+	}
+	c.checkWellFormed()
+}
+
+// Broker down at start, a 4096-byte spool: the oldest events are dropped
+// and reported as one bridge loss with the exact range and count, the rest
+// arrives in order after it.
+func TestBridge_SpoolOverflow(t *testing.T) {
+	m := startMosquitto(t, "")
+	m.p.kill(syscall.SIGTERM)
+	d := startDaemon(t)
+	b := startBridge(t, d, "dev-ovf", []string{m.url()}, "--spool-bytes", "4096")
+	// The bridge starts and spools with the broker down; it must connect to
+	// mypolld first for the events to be spooled, then subscribe from=1.
+	waitLog(t, b.p.log, "mypolld connected")
+	last := d.trigger(3000)
+	waitLog(t, b.p.log, "broker unreachable, spooling")
+	time.Sleep(300 * time.Millisecond) // the bridge reads the 3000 events
+	m.start()
+	c := newConsumer(t, m.url())
+	inst, lost := c.waitCovered("dev-ovf", 1, last)
+	// Every loss is the bridge's (mypolld kept up: nothing else is lost
+	// here), counts exactly the seqs of its range, and no dropped seq was
+	// also delivered: the drop is exact.
+	ls := c.losses("dev-ovf", inst)
+	var sum uint64
+	for _, l := range ls {
+		if l.Reason != "bridge" || l.Count != l.Last-l.First+1 {
+			t.Errorf("loss %+v, want reason bridge with count = its range", l)
+		}
+		sum += l.Count
+	}
+	if len(ls) == 0 || ls[0].First != 1 || sum != lost {
+		t.Fatalf("losses %+v (seqs covered only by losses %d), want bridge losses from seq 1 summing to %d", ls, lost, lost)
+	}
+	if lost < 1000 || lost >= last {
+		t.Errorf("bridge losses of %d events out of %d, want most of them dropped by a 4096-byte spool", lost, last)
+	}
+	c.mu.Lock()
+	for _, l := range ls {
+		for seq := l.First; seq <= l.Last; seq++ {
+			if c.streams["dev-ovf/"+inst].events[seq] > 0 {
+				t.Errorf("seq %d both delivered and in bridge loss %+v", seq, l)
+				break
+			}
+		}
+	}
+	c.mu.Unlock()
+	c.checkWellFormed()
+}
+
+// Remote requests: an allowed verb reaches mypolld, a disallowed one gets
+// EPERM and does not, a malformed message gets no reply.
+func TestBridge_RemoteRequests(t *testing.T) {
+	m := startMosquitto(t, "")
+	c := newConsumer(t, m.url())
+	d := startDaemon(t)
+	startBridge(t, d, "dev-cmd", []string{m.url()}, "--allow-commands", "trigger,echo")
+	c.waitStatus("dev-cmd", `"online":true`)
+	pub := func(s string) {
+		if tok := c.cli.Publish("mypoll/dev-cmd/cmd", 1, false, s); !tok.WaitTimeout(waitTimeout) || tok.Error() != nil {
+			t.Fatal(tok.Error())
+		}
+	}
+	pub(`{"id":"bad"`) // malformed: dropped, no reply
+	pub(`{"id":"s1","request":"start_timer 0 1"}`)
+	pub(`{"id":"t1","request":"trigger 42 3"}`)
+	want := map[string]string{
+		"s1": "ERR start_timer EPERM not allowed by the bridge",
+		"t1": "OK trigger 1 3",
+	}
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		c.mu.Lock()
+		got := fmt.Sprint(c.replies)
+		n := len(c.replies)
+		c.mu.Unlock()
+		if n >= 2 {
+			if got != fmt.Sprint(want) {
+				t.Fatalf("replies %s, want %s", got, fmt.Sprint(want))
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("replies %s, want %s", got, fmt.Sprint(want))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// The allowed trigger made 3 events; the refused timer made none: the
+	// next trigger gets seq 4.
+	inst, _ := c.waitCovered("dev-cmd", 1, 3)
+	if last := d.trigger(1); last != 4 {
+		t.Errorf("next seq after the remote requests = %d, want 4 (start_timer was not forwarded)", last)
+	}
+	c.waitCovered("dev-cmd", 1, 4)
+	_ = inst
+	c.checkWellFormed()
+	_ = mqtt.ErrNotConnected
+	_ = strings.Contains
+}
+
+// checkNoBridgeLoss: under a flood mypolld itself may report losses (its
+// device ring or this client's TX queue during a replay: reasons device,
+// queue, restart); the bridge must add none, and most events must arrive.
+func checkNoBridgeLoss(t *testing.T, c *consumer, device, inst string, lost, last uint64) {
+	t.Helper()
+	for _, l := range c.losses(device, inst) {
+		if l.Reason == "bridge" {
+			t.Errorf("bridge loss %+v, want none (the spool was big enough)", l)
+		}
+	}
+	if lost > last/2 {
+		t.Errorf("%d of %d seqs only in loss messages: %+v", lost, last, c.losses(device, inst))
+	}
+	t.Logf("%d events, %d covered by mypolld's loss reports", last-lost, lost)
+}
+
+// mypolld SIGKILLed and restarted under the bridge: the emulated device
+// lives in the daemon, so the new daemon is a new device instance. The
+// bridge resumes, publishes the new status and continues from seq 1 of the
+// new instance; both instances are fully covered.
+func TestBridge_DaemonRestart(t *testing.T) {
+	m := startMosquitto(t, "")
+	c := newConsumer(t, m.url())
+	d := startDaemon(t)
+	startBridge(t, d, "dev-rst", []string{m.url()})
+	c.waitStatus("dev-rst", `"online":true`)
+	last1 := d.trigger(1000)
+	old, lost := c.waitCovered("dev-rst", 1, last1)
+	checkNoBridgeLoss(t, c, "dev-rst", old, lost, last1)
+	d.p.kill(syscall.SIGKILL)
+	d.start()
+	last2 := d.trigger(1000)
+	c.waitStatus("dev-rst", `"next_seq":1,`) // the new instance's status
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		var ok bool
+		for _, id := range c.instances("dev-rst") {
+			if id != old {
+				if ok, _, _ = c.covered("dev-rst", id, 1, last2); ok {
+					break
+				}
+			}
+		}
+		if ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("new instance not covered 1..%d; instances %v", last2, c.instances("dev-rst"))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if ok, _, miss := c.covered("dev-rst", old, 1, last1); !ok {
+		t.Errorf("old instance lost coverage at seq %d", miss)
+	}
+	c.checkWellFormed()
+}

@@ -1,0 +1,45 @@
+//go:build brokers
+
+package main
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+)
+
+// fleetSize is the number of devices (mypolld --device emu + a bridge each)
+// publishing into one mosquitto: at least 50 (issue 13), bounded so the
+// tier stays within its CI budget.
+const fleetSize = 50
+
+// A fleet on one machine: every device's events reach the one broker, the
+// consumer checks coverage for each device separately.
+func TestBridge_Fleet(t *testing.T) {
+	m := startMosquitto(t, "")
+	c := newConsumer(t, m.url())
+	const perDevice = 300
+	daemons := make([]*daemon, fleetSize)
+	for i := range daemons {
+		daemons[i] = startDaemon(t)
+		startBridge(t, daemons[i], fmt.Sprintf("board-%03d", i), []string{m.url()}, "--log-level", "info")
+	}
+	for i := range daemons {
+		c.waitStatus(fmt.Sprintf("board-%03d", i), `"online":true`)
+	}
+	lasts := make([]uint64, fleetSize)
+	var wg sync.WaitGroup
+	for i, d := range daemons {
+		wg.Go(func() { lasts[i] = d.triggerPaced(perDevice, 50, 0) })
+	}
+	wg.Wait()
+	for i := range daemons {
+		dev := fmt.Sprintf("board-%03d", i)
+		inst, lost := c.waitCovered(dev, 1, lasts[i])
+		if lasts[i] != perDevice {
+			t.Errorf("%s: last seq %d, want %d", dev, lasts[i], perDevice)
+		}
+		checkNoBridgeLoss(t, c, dev, inst, lost, lasts[i])
+	}
+	c.checkWellFormed()
+}

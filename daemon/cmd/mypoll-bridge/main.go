@@ -1,0 +1,344 @@
+// Command mypoll-bridge carries the events of one mypolld to an MQTT broker
+// or broker cluster, so a fleet of boards lands in one backend with nothing
+// lost silently (PROTOCOL.md section C). See `mypoll-bridge --help`.
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"regexp"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+
+	"github.com/mypoll/mypoll/daemon/internal/version"
+)
+
+const usage = `NAME
+    mypoll-bridge - carry mypolld's events to an MQTT broker
+
+SYNOPSIS
+    mypoll-bridge [OPTIONS] --broker URL [--broker URL]...
+
+DESCRIPTION
+    mypoll-bridge is a client of mypolld (the mypoll event daemon) and of an
+    MQTT 3.1.1 broker: mosquitto, a NATS cluster with MQTT enabled, EMQX,
+    RabbitMQ or a cloud IoT hub. It subscribes to every event of the daemon
+    and publishes each one, in seq order, with QoS 1, so that a fleet of
+    boards lands in one broker. Nothing is lost silently: every seq reaches
+    the broker as an event or inside a loss report.
+
+    The bridge never slows mypolld. It reads the daemon continuously into a
+    crash-safe spool on disk under --state-dir (each event is durable within
+    1 s of being read), and publishes from the spool. While the broker is
+    unreachable it keeps reading and spooling, and says so in its log; it
+    does not exit. A full spool (--spool-bytes) drops its oldest events and
+    reports them in one "bridge" loss message, published in their place.
+
+    The bridge keeps an acknowledged cursor S: every event and loss up to seq
+    S was acknowledged by the broker (PUBACK). It persists S, with the
+    device's instance_id, under --state-dir. After a crash of the bridge, the
+    broker or either connection it republishes only what follows S, so a
+    consumer sees each message at least once and deduplicates by (device,
+    instance_id, seq). When it reconnects to mypolld it resumes with
+    "subscribe all from=R+1", R being the highest seq it has acknowledged,
+    spooled or reported lost; after a module reload (a new instance_id) it
+    starts again at seq 1 of the new instance.
+
+TOPICS (PREFIX/DEVICE = --topic-prefix/--device-id)
+    PREFIX/DEVICE/evt/TYPE   one message per event, TYPE timer, trigger or
+                             timer_stopped:
+                             {"seq":17,"type":"trigger","source_id":0,"arg":42,
+                              "aux":0,"ts_ns":812736450112,"instance_id":"2d08..."}
+    PREFIX/DEVICE/lost       one message per loss report, reason queue,
+                             device, restart (from mypolld) or bridge:
+                             {"first":18,"last":40,"count":23,"reason":"queue",
+                              "instance_id":"2d08..."}
+    PREFIX/DEVICE/status     retained: {"online":true,"instance_id":"...",
+                             "next_seq":18,"version":"..."}; the MQTT will
+                             and a clean shutdown set {"online":false}
+    PREFIX/DEVICE/cmd        remote requests (only with --allow-commands):
+                             {"id":"1","request":"trigger 42"}
+    PREFIX/DEVICE/reply      their replies: {"id":"1","reply":"OK trigger 17 1"}
+
+OPTIONS
+    --socket PATH          mypolld's socket (default /run/mypoll/mypoll.sock)
+    --broker URL           an MQTT broker: tcp://HOST:PORT, ssl://HOST:PORT
+                           (also tls://, mqtts://) or unix:///PATH. Repeat it
+                           for a cluster: the brokers are tried in turn, with
+                           exponential backoff (100 ms to 30 s, jittered)
+                           (default tcp://localhost:1883)
+    --device-id ID         this device's name in topics, [A-Za-z0-9._-]{1,64}
+                           (default: the host name)
+    --topic-prefix PREFIX  first topic level(s) (default mypoll); no + # or
+                           empty level
+    --qos 0|1              QoS of events and losses (default 1; 0 gives up
+                           the acknowledged cursor: a message is taken as
+                           delivered once written to the connection)
+    --state-dir DIR        the spool and the cursor (default
+                           /var/lib/mypoll-bridge); created if missing
+    --spool-bytes N        spool size bound in bytes (default 67108864,
+                           minimum 4096)
+    --allow-commands LIST  serve remote requests whose verb is in the comma
+                           LIST, e.g. trigger,stats,echo (default: none, and
+                           the cmd topic is not subscribed). subscribe, quit
+                           and open_device cannot be allowed. Malformed
+                           messages are dropped and logged; bad requests and
+                           other verbs get an ERR reply and are not sent
+    --ca-file FILE         PEM CA bundle that signs the broker's certificate
+                           (implies TLS for tcp:// URLs)
+    --cert-file FILE       PEM client certificate (with --key-file)
+    --key-file FILE        PEM private key of the client certificate
+    --username NAME        MQTT user name
+    --password-file FILE   file holding the MQTT password (first line)
+    --flush-timeout DUR    how long SIGTERM waits for the spool to drain
+                           (default 5s)
+    --keepalive DUR        MQTT keep-alive (default 30s)
+    --log-level LEVEL      trace, debug, info, warn or error (default info)
+    --log-json             log JSON lines instead of text
+    --version              print the version and exit
+    --help                 print this help and exit
+
+SIGNALS
+    SIGTERM, SIGINT   stop reading mypolld, publish the spool for up to
+                      --flush-timeout, publish the retained offline status,
+                      disconnect and exit 0. What is still spooled is
+                      published by the next run.
+
+FILES
+    STATE-DIR/cursor.json    the acknowledged cursor and pending bridge losses
+    STATE-DIR/*.seg          spool segments
+
+EXIT STATUS
+    0 clean shutdown, 1 runtime or start-up error, 2 usage error.
+
+EXAMPLES
+    mypoll-bridge --broker tcp://broker.example:1883 --device-id board-17
+    mypoll-bridge --broker ssl://a:8883 --broker ssl://b:8883 \
+        --ca-file ca.pem --cert-file board.pem --key-file board.key
+    mosquitto_sub -h broker.example -t 'mypoll/+/evt/#' -t 'mypoll/+/lost' -v
+
+SEE ALSO
+    mypolld(8), mypollctl(1); PROTOCOL.md section C in the mypoll sources.
+`
+
+type brokerList []string
+
+func (l *brokerList) String() string     { return strings.Join(*l, ",") }
+func (l *brokerList) Set(s string) error { *l = append(*l, s); return nil }
+
+// options are the parsed command line.
+type options struct {
+	socket, deviceID, prefix, stateDir, allow string
+	brokers                                   brokerList
+	qos                                       int
+	spoolBytes                                int64
+	caFile, certFile, keyFile                 string
+	username, passwordFile                    string
+	flushTimeout, keepAlive                   time.Duration
+	logLevel                                  string
+	logJSON, version                          bool
+}
+
+var deviceIDRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
+}
+
+func parseFlags(args []string, stderr io.Writer) (*options, int) {
+	o := &options{}
+	fs := flag.NewFlagSet("mypoll-bridge", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&o.socket, "socket", "/run/mypoll/mypoll.sock", "")
+	fs.Var(&o.brokers, "broker", "")
+	fs.StringVar(&o.deviceID, "device-id", "", "")
+	fs.StringVar(&o.prefix, "topic-prefix", "mypoll", "")
+	fs.IntVar(&o.qos, "qos", 1, "")
+	fs.StringVar(&o.stateDir, "state-dir", "/var/lib/mypoll-bridge", "")
+	fs.Int64Var(&o.spoolBytes, "spool-bytes", 64<<20, "")
+	fs.StringVar(&o.allow, "allow-commands", "", "")
+	fs.StringVar(&o.caFile, "ca-file", "", "")
+	fs.StringVar(&o.certFile, "cert-file", "", "")
+	fs.StringVar(&o.keyFile, "key-file", "", "")
+	fs.StringVar(&o.username, "username", "", "")
+	fs.StringVar(&o.passwordFile, "password-file", "", "")
+	fs.DurationVar(&o.flushTimeout, "flush-timeout", 5*time.Second, "")
+	fs.DurationVar(&o.keepAlive, "keepalive", 30*time.Second, "")
+	fs.StringVar(&o.logLevel, "log-level", "info", "")
+	fs.BoolVar(&o.logJSON, "log-json", false, "")
+	fs.BoolVar(&o.version, "version", false, "")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			fmt.Fprint(stderr, usage)
+			return nil, 0
+		}
+		fmt.Fprintf(stderr, "mypoll-bridge: %v\nRun 'mypoll-bridge --help' for usage.\n", err)
+		return nil, 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "mypoll-bridge: unexpected argument %q\nRun 'mypoll-bridge --help' for usage.\n", fs.Arg(0))
+		return nil, 2
+	}
+	return o, -1
+}
+
+// validTopicPrefix rejects wildcards, empty levels and what MQTT forbids.
+func validTopicPrefix(p string) bool {
+	if p == "" || len(p) > 256 || !printable(p, false) || strings.ContainsAny(p, "+#") {
+		return false
+	}
+	for l := range strings.SplitSeq(p, "/") {
+		if l == "" {
+			return false
+		}
+	}
+	return true
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	o, code := parseFlags(args, stderr)
+	if o == nil {
+		return code
+	}
+	if o.version {
+		fmt.Fprintln(stdout, "mypoll-bridge", version.Version)
+		return 0
+	}
+	usageErr := func(format string, a ...any) int {
+		fmt.Fprintf(stderr, "mypoll-bridge: "+format+"\nRun 'mypoll-bridge --help' for usage.\n", a...)
+		return 2
+	}
+	level := hclog.LevelFromString(o.logLevel)
+	if level == hclog.NoLevel {
+		return usageErr("--log-level %q: want trace, debug, info, warn or error", o.logLevel)
+	}
+	if o.deviceID == "" {
+		h, err := os.Hostname()
+		if err != nil {
+			return usageErr("no --device-id and no host name: %v", err)
+		}
+		o.deviceID = h
+	}
+	if !deviceIDRE.MatchString(o.deviceID) {
+		return usageErr("--device-id %q: want 1-64 of A-Z a-z 0-9 . _ -", o.deviceID)
+	}
+	if !validTopicPrefix(o.prefix) {
+		return usageErr("--topic-prefix %q: want printable levels without + or # and no empty level", o.prefix)
+	}
+	if o.qos != 0 && o.qos != 1 {
+		return usageErr("--qos %d: want 0 or 1", o.qos)
+	}
+	if o.spoolBytes < MinSpoolBytes {
+		return usageErr("--spool-bytes %d: the minimum is %d", o.spoolBytes, MinSpoolBytes)
+	}
+	if o.stateDir == "" {
+		return usageErr("--state-dir must not be empty: the spool and the cursor live there")
+	}
+	if o.flushTimeout < 0 || o.keepAlive < time.Second {
+		return usageErr("--flush-timeout must be >= 0 and --keepalive >= 1s")
+	}
+	allowed, err := parseAllowed(o.allow)
+	if err != nil {
+		return usageErr("%v", err)
+	}
+	if len(o.brokers) == 0 {
+		o.brokers = brokerList{"tcp://localhost:1883"}
+	}
+	for _, u := range o.brokers {
+		scheme, _, ok := strings.Cut(u, "://")
+		switch {
+		case !ok:
+			return usageErr("--broker %q: want SCHEME://ADDRESS", u)
+		case scheme == "tcp" || scheme == "mqtt" || scheme == "ssl" || scheme == "tls" || scheme == "mqtts" || scheme == "unix":
+		default:
+			return usageErr("--broker %q: scheme %q not supported (tcp, mqtt, ssl, tls, mqtts, unix)", u, scheme)
+		}
+	}
+	if (o.certFile == "") != (o.keyFile == "") {
+		return usageErr("--cert-file and --key-file go together")
+	}
+	log := hclog.New(&hclog.LoggerOptions{
+		Name: "mypoll-bridge", Level: level, JSONFormat: o.logJSON, Output: stderr,
+		DisableTime: os.Getenv("JOURNAL_STREAM") != "",
+	})
+	tlsCfg, err := tlsConfig(o)
+	if err != nil {
+		log.Error("tls configuration", "error", err)
+		return 1
+	}
+	if tlsCfg != nil {
+		for i, u := range o.brokers {
+			if rest, ok := strings.CutPrefix(u, "tcp://"); ok {
+				o.brokers[i] = "ssl://" + rest
+			} else if rest, ok := strings.CutPrefix(u, "mqtt://"); ok {
+				o.brokers[i] = "ssl://" + rest
+			}
+		}
+	}
+	var password string
+	if o.passwordFile != "" {
+		b, err := os.ReadFile(o.passwordFile)
+		if err != nil {
+			log.Error("read password file", "error", err)
+			return 1
+		}
+		password, _, _ = strings.Cut(string(b), "\n")
+		password = strings.TrimSuffix(password, "\r")
+	}
+	spool, err := OpenSpool(o.stateDir, o.spoolBytes)
+	if err != nil {
+		log.Error("open spool", "state_dir", o.stateDir, "error", err)
+		return 1
+	}
+	inst, acked := spool.Cursor()
+	log.Info("starting", "version", version.Version, "device_id", o.deviceID, "brokers", o.brokers.String(),
+		"instance_id", fmt.Sprintf("%016x", inst), "acked", acked, "spooled", spool.Pending())
+	b := New(Config{
+		Socket: o.socket, Brokers: o.brokers, DeviceID: o.deviceID, Prefix: o.prefix, QoS: byte(o.qos),
+		Spool: spool, Allowed: allowed, TLS: tlsCfg, Username: o.username, Password: password,
+		Version: version.Version, Log: log, FlushTimeout: o.flushTimeout, KeepAlive: o.keepAlive,
+	})
+	if err := b.Run(ctx); err != nil {
+		return 1
+	}
+	return 0
+}
+
+// tlsConfig builds the TLS settings of the flags; nil when none is given
+// (an ssl:// URL then uses the system's roots).
+func tlsConfig(o *options) (*tls.Config, error) {
+	if o.caFile == "" && o.certFile == "" {
+		return nil, nil
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	if o.caFile != "" {
+		pem, err := os.ReadFile(o.caFile)
+		if err != nil {
+			return nil, err
+		}
+		cfg.RootCAs = x509.NewCertPool()
+		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("%s: no PEM certificate", o.caFile)
+		}
+	}
+	if o.certFile != "" {
+		cert, err := tls.LoadX509KeyPair(o.certFile, o.keyFile)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return cfg, nil
+}

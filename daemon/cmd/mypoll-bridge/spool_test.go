@@ -1,0 +1,200 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/mypoll/mypoll/client"
+)
+
+func ev(inst, seq uint64) record {
+	return record{Instance: inst, Event: &client.Event{Seq: seq, Type: "trigger", Arg: seq * 3, TimestampNS: seq}}
+}
+
+func openSpool(t *testing.T, dir string, limit int64) *Spool {
+	t.Helper()
+	s, err := OpenSpool(dir, limit)
+	if err != nil {
+		t.Fatalf("OpenSpool: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+func appendAll(t *testing.T, s *Spool, recs ...record) {
+	t.Helper()
+	for _, r := range recs {
+		if ok, err := s.Append(r); err != nil || !ok {
+			t.Fatalf("Append(%s) = %v, %v", appendPayload(nil, r), ok, err)
+		}
+	}
+}
+
+func takeAll(t *testing.T, s *Spool) []item {
+	t.Helper()
+	done := make(chan struct{})
+	close(done)
+	var all []item
+	for {
+		items, err := s.Take(7, done)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(items) == 0 {
+			return all
+		}
+		all = append(all, items...)
+	}
+}
+
+func TestSpool_AckResumeReopen(t *testing.T) {
+	dir := t.TempDir()
+	s := openSpool(t, dir, 1<<20)
+	if got := s.Resume(9, 50); got != 50 {
+		t.Errorf("empty spool: Resume = %d, want the greeting's next_seq 50", got)
+	}
+	for seq := uint64(50); seq < 80; seq++ {
+		appendAll(t, s, ev(9, seq))
+	}
+	if ok, _ := s.Append(ev(9, 60)); ok {
+		t.Error("Append of an already spooled seq: accepted")
+	}
+	items := takeAll(t, s)
+	if len(items) != 30 || items[0].Rec.key() != 50 || items[29].Rec.key() != 79 {
+		t.Fatalf("Take: %d items", len(items))
+	}
+	for _, it := range items[:10] {
+		s.Ack(it)
+	}
+	if inst, acked := s.Cursor(); inst != 9 || acked != 59 {
+		t.Errorf("Cursor = %x, %d; want 9, 59", inst, acked)
+	}
+	s.Rewind()
+	if again := takeAll(t, s); len(again) != 20 || again[0].Rec.key() != 60 {
+		t.Errorf("after Rewind: %d items from %d, want 20 from 60", len(again), again[0].Rec.key())
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2 := openSpool(t, dir, 1<<20)
+	if inst, acked := s2.Cursor(); inst != 9 || acked != 59 {
+		t.Errorf("reopened: Cursor = %x, %d; want 9, 59", inst, acked)
+	}
+	if got := s2.Resume(9, 1000); got != 80 {
+		t.Errorf("reopened: Resume(same instance) = %d, want R+1 = 80", got)
+	}
+	if got := s2.Resume(10, 1000); got != 1 {
+		t.Errorf("reopened: Resume(new instance) = %d, want 1", got)
+	}
+	if items := takeAll(t, s2); len(items) != 20 || items[0].Rec.key() != 60 {
+		t.Errorf("reopened: %d items, want the 20 unacknowledged ones", len(items))
+	}
+}
+
+// A crash mid-write leaves a torn frame: reopening keeps the valid prefix
+// and the next append continues after it.
+func TestSpool_TornTail(t *testing.T) {
+	dir := t.TempDir()
+	s, err := OpenSpool(dir, 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for seq := uint64(1); seq <= 5; seq++ {
+		appendAll(t, s, ev(3, seq))
+	}
+	_ = s.Sync()
+	seg := filepath.Join(dir, segName(0))
+	_ = s.Close() // state file: nothing acked
+	if err := os.Truncate(seg, segHeader+4*frameSize+20); err != nil {
+		t.Fatal(err)
+	}
+	s2 := openSpool(t, dir, 1<<20)
+	if got := s2.Resume(3, 100); got != 5 {
+		t.Errorf("Resume after torn frame = %d, want 5 (4 intact records)", got)
+	}
+	appendAll(t, s2, ev(3, 5), ev(3, 6))
+	items := takeAll(t, s2)
+	if len(items) != 6 {
+		t.Fatalf("%d items, want 6", len(items))
+	}
+	for i, it := range items {
+		if it.Rec.key() != uint64(i+1) {
+			t.Errorf("item %d has seq %d", i, it.Rec.key())
+		}
+	}
+}
+
+// A full spool drops its oldest records; the bridge loss covers exactly
+// them, comes first, and survives a reopen; together with what is left the
+// coverage is complete.
+func TestSpool_Overflow(t *testing.T) {
+	dir := t.TempDir()
+	s := openSpool(t, dir, MinSpoolBytes)
+	const n = 1000
+	appendAll(t, s, record{Instance: 4, Lost: &client.Lost{First: 1, Last: 9, Count: 9, Reason: "restart"}})
+	for seq := uint64(10); seq < 10+n; seq++ {
+		appendAll(t, s, ev(4, seq))
+	}
+	if s.total > MinSpoolBytes {
+		t.Errorf("spool holds %d bytes, limit %d", s.total, MinSpoolBytes)
+	}
+	check := func(items []item) {
+		t.Helper()
+		if len(items) < 2 || !items[0].Drop {
+			t.Fatalf("first item is not the bridge loss: %+v", items[:1])
+		}
+		l := items[0].Rec.Lost
+		if l.Reason != "bridge" || l.First != 1 {
+			t.Fatalf("bridge loss = %+v, want reason bridge from 1", l)
+		}
+		if want := 9 + (l.Last - 9); l.Count != want {
+			t.Errorf("bridge loss count %d, want %d (9 restart + %d events)", l.Count, want, l.Last-9)
+		}
+		next := l.Last + 1
+		for _, it := range items[1:] {
+			if it.Drop || it.Rec.Event == nil || it.Rec.key() != next {
+				t.Fatalf("after the loss: %s, want event %d", appendPayload(nil, it.Rec), next)
+			}
+			next++
+		}
+		if next != 10+n {
+			t.Errorf("records end at %d, want %d", next, 10+n)
+		}
+	}
+	check(takeAll(t, s))
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2 := openSpool(t, dir, MinSpoolBytes)
+	items := takeAll(t, s2)
+	check(items)
+	if got := s2.Resume(4, 1); got != 10+n {
+		t.Errorf("Resume = %d, want %d", got, 10+n)
+	}
+	// Acknowledging the loss removes it for good.
+	s2.Ack(items[0])
+	s2.Rewind()
+	if again := takeAll(t, s2); len(again) != len(items)-1 || again[0].Drop {
+		t.Errorf("after acking the loss: %d items (first drop=%v), want %d records", len(again), again[0].Drop, len(items)-1)
+	}
+}
+
+// Records of a new instance go to a new segment and keep their instance.
+func TestSpool_NewInstance(t *testing.T) {
+	s := openSpool(t, t.TempDir(), 1<<20)
+	appendAll(t, s, ev(1, 500), ev(1, 501), ev(2, 1), ev(2, 2))
+	items := takeAll(t, s)
+	if len(items) != 4 || items[1].Rec.Instance != 1 || items[2].Rec.Instance != 2 || items[2].Rec.key() != 1 {
+		t.Fatalf("items across an instance change: %+v", items)
+	}
+	if got := s.Resume(2, 77); got != 3 {
+		t.Errorf("Resume(new instance, spooled) = %d, want 3", got)
+	}
+}
+
+func TestOpenSpool_BadLimit(t *testing.T) {
+	if _, err := OpenSpool(t.TempDir(), MinSpoolBytes-1); err == nil {
+		t.Error("OpenSpool below the minimum: no error")
+	}
+}
