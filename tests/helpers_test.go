@@ -103,10 +103,14 @@ func (g *guest) triggerDirect(t *testing.T, count int) uint64 {
 func (g *guest) daemon(t *testing.T, action string, args ...string) qemu.DaemonStatus {
 	t.Helper()
 	if imageMode {
-		if action != "start" {
+		switch action {
+		case "start":
+			g.imageStartDaemon(t)
+		case "restart":
+			g.imageRestartDaemon(t, args)
+		default:
 			t.Fatalf("daemon %s: the image's init system owns mypolld (imageSkip this test)", action)
 		}
-		g.imageStartDaemon(t)
 		return qemu.DaemonStatus{State: "running"}
 	}
 	st, err := g.vm.Daemon(t.Context(), action, args...)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -19,9 +21,13 @@ import (
 //   - mypollprobe, a test tool no image ships, is copied into the guest
 //     from $MYPOLL_OUT/guest (make test-image builds it);
 //   - "start" after a kill runs the image's SysV script or systemctl;
+//   - "restart" with other flags writes them to /etc/default/mypolld and
+//     runs the SysV script (restart with the harness defaults puts the
+//     image's file back); under systemd the socket unit owns the socket's
+//     mode, so that test skips there;
 //   - what needs the harness to own the daemon or the module is skipped,
-//     each with its reason (imageSkip): restarting mypolld with other
-//     flags, reading its exit status, reloading the module.
+//     each with its reason (imageSkip): reading the daemon's exit status,
+//     reloading the module.
 var imageMode = os.Getenv("MYPOLL_IMAGE") == "1"
 
 // imageSkip skips t when it runs against an image, saying why.
@@ -66,12 +72,60 @@ func (g *guest) imageReady(t *testing.T) {
 	g.exec(t, "chmod", "0755", guestProbe)
 }
 
+// sysvScript is the image's SysV script for mypolld (BusyBox init).
+const sysvScript = "/etc/init.d/S50mypolld"
+
+// imageDefaults is the image's /etc/default/mypolld, saved before a
+// restart with other flags replaces it.
+var imageDefaults []byte
+
+// imageSkipUnlessSysV skips t unless the image runs mypolld from the SysV
+// script, whose flags come from /etc/default/mypolld.
+func (g *guest) imageSkipUnlessSysV(t *testing.T, why string) {
+	t.Helper()
+	if imageMode && g.exec(t, "test", "-x", sysvScript) != 0 {
+		t.Skip("image under test has no " + sysvScript + ": " + why)
+	}
+}
+
+// imageRestartDaemon restarts mypolld through the SysV script with args in
+// /etc/default/mypolld, or with the image's own file when args are the
+// harness defaults.
+func (g *guest) imageRestartDaemon(t *testing.T, args []string) {
+	t.Helper()
+	const defaults = "/etc/default/mypolld"
+	if imageDefaults == nil {
+		b, err := g.vm.Fetch(t.Context(), defaults)
+		if err != nil {
+			t.Fatalf("fetch %s: %v", defaults, err)
+		}
+		imageDefaults = b
+	}
+	text := imageDefaults
+	if !slices.Equal(args, defaultDaemonArgs) {
+		// The script splits $MYPOLLD_ARGS on blanks and does not unquote.
+		for _, a := range args {
+			if strings.ContainsAny(a, " \t\n\"'$`\\") {
+				t.Fatalf("flag %q cannot pass through MYPOLLD_ARGS", a)
+			}
+		}
+		text = []byte("MYPOLLD_ARGS=\"" + strings.Join(args, " ") + "\"\n")
+	}
+	if err := g.vm.Put(t.Context(), defaults, text); err != nil {
+		t.Fatalf("write %s: %v", defaults, err)
+	}
+	if code := g.exec(t, sysvScript, "restart"); code != 0 {
+		t.Fatalf("%s restart: exit %d", sysvScript, code)
+	}
+	g.imageReady(t)
+}
+
 // imageStartDaemon starts mypolld the way the image's init system does.
 func (g *guest) imageStartDaemon(t *testing.T) {
 	t.Helper()
-	if g.exec(t, "test", "-x", "/etc/init.d/S50mypolld") == 0 {
-		if code := g.exec(t, "/etc/init.d/S50mypolld", "start"); code != 0 {
-			t.Fatalf("/etc/init.d/S50mypolld start: exit %d", code)
+	if g.exec(t, "test", "-x", sysvScript) == 0 {
+		if code := g.exec(t, sysvScript, "start"); code != 0 {
+			t.Fatalf("%s start: exit %d", sysvScript, code)
 		}
 	} else if code := g.exec(t, "systemctl", "restart", "mypolld.socket", "mypolld.service"); code != 0 {
 		t.Fatalf("systemctl restart mypolld: exit %d", code)
