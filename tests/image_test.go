@@ -24,7 +24,8 @@ import (
 //   - "restart" with other flags writes them to /etc/default/mypolld and
 //     runs the SysV script (restart with the harness defaults puts the
 //     image's file back); under systemd the socket unit owns the socket's
-//     mode, so that test skips there;
+//     mode, and Restart=on-failure brings a killed daemon straight back, so
+//     the tests that rely on those skip there (imageSkipUnlessSysV);
 //   - what needs the harness to own the daemon or the module is skipped,
 //     each with its reason (imageSkip): reading the daemon's exit status,
 //     reloading the module.
