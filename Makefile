@@ -23,7 +23,7 @@ deps:
 	sh scripts/deps.sh $(sort $(DEPS_APT))
 
 # Cheap tiers first, so a broken unit test fails before a VM boots.
-TEST_ORDER := test-go test-pkg test-kmod test-qemu test-e2e
+TEST_ORDER := test-go test-pkg test-libmypoll test-kmod test-qemu test-e2e
 
 ## test: all tests (unit, fuzz seeds, kernel module, QEMU end to end, packaging)
 test: deps

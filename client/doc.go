@@ -10,6 +10,13 @@
 // connection, but its queue grows with every event it is subscribed to
 // (subscribe to "none" to stop that).
 //
+// A new connection is subscribed to nothing: it gets no events until it
+// calls Subscribe. Resume connects and subscribes from a given seq in one
+// step, so the replay of what was missed comes first, then live events,
+// strictly increasing. Stream goes further: it reconnects after a daemon
+// restart (with backoff), resumes where it stopped, and reports each
+// reconnect and every gap.
+//
 // It must not know the daemon's internals: it cannot import
 // github.com/mypoll/mypoll/daemon/..., so it has its own strict parser for
 // server lines (ParseLine). It does not log and imports neither

@@ -143,7 +143,7 @@ func TestDaemon(t *testing.T) {
 	})
 
 	sub("LOST device while the daemon is stopped", func(t *testing.T) {
-		c := g.dial(t)
+		c := g.dialSub(t, "all")
 		ctl := g.dial(t)
 		ctl.do("subscribe none")
 		r := strings.Fields(ctl.do("trigger 1 1"))
@@ -164,8 +164,8 @@ func TestDaemon(t *testing.T) {
 	})
 
 	sub("LOST queue for a stalled client only", func(t *testing.T) {
-		stalled := g.dial(t)
-		healthy := []*conn{g.dial(t), g.dial(t), g.dial(t)}
+		stalled := g.dialSub(t, "all")
+		healthy := []*conn{g.dialSub(t, "all"), g.dialSub(t, "all"), g.dialSub(t, "all")}
 		ctl := g.dial(t)
 		ctl.do("subscribe none")
 		before := u64(t, ctl.stat("lost_queue"))

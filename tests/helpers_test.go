@@ -155,6 +155,17 @@ func (g *guest) dial(t *testing.T) *conn {
 	return c
 }
 
+// dialSub connects and subscribes to set: clients start subscribed to
+// nothing (PROTOCOL.md A.5).
+func (g *guest) dialSub(t *testing.T, set string) *conn {
+	t.Helper()
+	c := g.dial(t)
+	if r := c.do("subscribe " + set); r != "OK subscribe "+set {
+		t.Fatalf("subscribe %s -> %q", set, r)
+	}
+	return c
+}
+
 func (c *conn) send(lines ...string) {
 	c.t.Helper()
 	c.nc.SetWriteDeadline(time.Now().Add(c.wait))

@@ -13,7 +13,7 @@ import (
 func TestDaemonCrashResume(t *testing.T) {
 	g := boot(t, 1)
 	g.imageSkipUnlessSysV(t, "systemd restarts a killed mypolld (Restart=on-failure), so it is not down while the ring wraps")
-	c := g.dial(t)
+	c := g.dialSub(t, "all")
 	ctl := g.dial(t)
 	ctl.do("subscribe none")
 	r := strings.Fields(ctl.do("trigger 3 10"))

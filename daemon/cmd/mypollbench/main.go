@@ -71,6 +71,12 @@ func subscriber(args []string) int {
 		}
 		br := bufio.NewReader(nc)
 		br.ReadString('\n') // HELLO
+		// Clients start subscribed to nothing (PROTOCOL.md A.5).
+		fmt.Fprintf(nc, "subscribe all\n")
+		if l, err := br.ReadString('\n'); err != nil || l != "OK subscribe all\n" {
+			fmt.Fprintf(os.Stderr, "subscribe all: %q %v\n", l, err)
+			return 1
+		}
 		fmt.Println("ready")
 		if *stall {
 			<-term

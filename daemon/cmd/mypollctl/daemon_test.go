@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"path/filepath"
 	"strings"
@@ -98,6 +99,9 @@ func TestMypollctl_Listen(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w.Close()
+	if err := w.Subscribe(t.Context(), "all", 0); err != nil {
+		t.Fatal(err)
+	}
 	if _, _, err := w.Trigger(t.Context(), 5, 20); err != nil {
 		t.Fatal(err)
 	}
@@ -153,6 +157,109 @@ func TestMypollctl_Listen(t *testing.T) {
 		}
 		if err := json.Unmarshal([]byte(lines[8]), &ev); err != nil || ev.Kind != "event" || ev.Seq != 20 || ev.Arg != 5 {
 			t.Errorf("json event = %q (%+v, %v)", lines[8], ev, err)
+		}
+	}
+}
+
+// TestMypollctl_ListenResume: listen --resume follows events across a
+// daemon restart, prints the reconnect, and neither repeats nor skips a seq.
+func TestMypollctl_ListenResume(t *testing.T) {
+	for _, jsonOut := range []bool{false, true} {
+		dev := emu.New(emu.Config{})
+		dir := t.TempDir()
+		sock := filepath.Join(dir, "mypoll.sock")
+		cfg := server.Config{
+			Socket: sock, SocketGID: -1, ListenFD: -1, Device: dev,
+			StateDir: filepath.Join(dir, "state"), Log: hclog.NewNullLogger(),
+		}
+		start := func() (stop func()) {
+			srv, err := server.New(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			done := make(chan error, 1)
+			go func() { done <- srv.Run() }()
+			return func() {
+				srv.Shutdown()
+				if err := <-done; err != nil {
+					t.Errorf("Run() = %v", err)
+				}
+				srv.Close()
+			}
+		}
+		stop := start()
+		f, err := dev.OpenFile(true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.Trigger(1, 2); err != nil { // seqs 1, 2: before listen
+			t.Fatal(err)
+		}
+
+		pr, pw := io.Pipe()
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan int, 1)
+		args := []string{"--socket", sock, "listen", "--resume", "--from", "2"}
+		if jsonOut {
+			args = append([]string{"--json"}, args...)
+		}
+		go func() { done <- run(ctx, args, strings.NewReader(""), pw, io.Discard); pw.Close() }()
+		r := bufio.NewReader(pr)
+		next := func() string {
+			l, err := r.ReadString('\n')
+			if err != nil {
+				t.Fatalf("listen output ended: %v", err)
+			}
+			return strings.TrimSpace(l)
+		}
+		var lines []string
+		lines = append(lines, next()) // seq 2: listen is subscribed
+		f.Trigger(2, 2)               // 3, 4
+		lines = append(lines, next(), next())
+		stop()
+		f.Trigger(3, 3) // 5..7 while the daemon is down
+		stop = start()
+		lines = append(lines, next(), next(), next(), next())
+		f.Trigger(4, 1) // 8: live again
+		lines = append(lines, next())
+		cancel()
+		go io.Copy(io.Discard, r)
+		if code := <-done; code != 0 {
+			t.Errorf("listen --resume exit code after cancel = %d, want 0", code)
+		}
+		stop()
+		f.Close()
+
+		var got []string
+		for _, l := range lines {
+			if jsonOut {
+				var m map[string]any
+				if err := json.Unmarshal([]byte(l), &m); err != nil {
+					t.Fatalf("not JSON: %q", l)
+				}
+				switch m["kind"] {
+				case "event":
+					got = append(got, fmt.Sprintf("EVT %v", m["seq"]))
+				case "reconnect":
+					got = append(got, fmt.Sprintf("RECONNECT from %v new %v", m["from"], m["new_instance"]))
+				default:
+					got = append(got, l)
+				}
+				continue
+			}
+			f := strings.Fields(l)
+			switch {
+			case f[0] == "EVT":
+				got = append(got, "EVT "+f[1])
+			case f[0] == "RECONNECT" && strings.Contains(l, "resumed from seq 5 after"):
+				got = append(got, fmt.Sprintf("RECONNECT from 5 new %v", strings.Contains(l, "NEW")))
+			default:
+				got = append(got, l)
+			}
+		}
+		want := []string{"EVT 2", "EVT 3", "EVT 4", "RECONNECT from 5 new false", "EVT 5", "EVT 6", "EVT 7", "EVT 8"}
+		if strings.Join(got, "\n") != strings.Join(want, "\n") {
+			t.Errorf("listen --resume (json %v) printed\n%s\nwant\n%s\n(raw %q)", jsonOut, strings.Join(got, "\n"), strings.Join(want, "\n"), lines)
 		}
 	}
 }

@@ -86,6 +86,8 @@ type args struct {
 	hasFrom bool
 	set     string
 
+	resume bool // listen --resume
+
 	oldest bool   // open-device --oldest
 	limit  uint64 // open-device --count
 
@@ -130,6 +132,7 @@ func fromFlag(fs *flag.FlagSet, a *args) {
 func listenFlags(fs *flag.FlagSet, a *args) {
 	fromFlag(fs, a)
 	fs.StringVar(&a.set, "set", "all", "")
+	fs.BoolVar(&a.resume, "resume", false, "")
 }
 
 // run is main without the process: it parses args, runs one command and
@@ -566,6 +569,9 @@ func (e *env) subscribe(ctx context.Context, set string, a *args, show bool) err
 }
 
 func runListen(ctx context.Context, e *env, a *args) error {
+	if a.resume {
+		return e.listenResume(ctx, a)
+	}
 	err := e.request(ctx, func(ctx context.Context) error {
 		return e.subscribe(ctx, a.set, a, false)
 	})
@@ -581,24 +587,111 @@ func runListen(ctx context.Context, e *env, a *args) error {
 			}
 			return err
 		}
-		switch {
-		case m.Event != nil:
-			ev := m.Event
-			e.print(fmt.Sprintf("EVT %d %s source=%d arg=%d aux=%d ts=%dns",
-				ev.Seq, ev.Type, ev.SourceID, ev.Arg, ev.Aux, ev.TimestampNS), eventRecord{
-				Kind: "event", Seq: ev.Seq, Type: ev.Type, SourceID: ev.SourceID,
-				Arg: ev.Arg, Aux: ev.Aux, TimestampNS: ev.TimestampNS,
-			})
-		case m.Lost != nil:
-			l := m.Lost
-			e.print(lostText(l), lostRecord{Kind: "lost", First: l.First, Last: l.Last, Count: l.Count, Reason: l.Reason})
-		}
+		e.printMessage(client.StreamMessage{Event: m.Event, Lost: m.Lost})
 		if e.conn.Queued() == 0 {
 			if err := e.out.w.Flush(); err != nil {
 				return fmt.Errorf("write output: %w", err)
 			}
 		}
 	}
+}
+
+// listenResume is listen --resume: a client.Stream that reconnects after a
+// daemon restart and resumes where it stopped, printing each reconnect.
+func (e *env) listenResume(ctx context.Context, a *args) error {
+	first := e.conn
+	from := uint64(0) // no --from: the greeting's next_seq
+	if a.hasFrom {
+		from = max(a.from, 1)
+	}
+	st := client.NewStream(client.StreamConfig{
+		Set:  a.set,
+		From: from,
+		Dial: func(ctx context.Context) (*client.Conn, error) {
+			if first != nil { // the connection run made: no request sent yet
+				c := first
+				first = nil
+				return c, nil
+			}
+			ctx, cancel := e.withTimeout(ctx)
+			defer cancel()
+			return client.Dial(ctx, e.socket)
+		},
+	})
+	defer st.Close()
+	e.conn = nil // the stream owns it now
+	for {
+		m, err := st.Next(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil // SIGINT or SIGTERM: a normal end
+			}
+			return err
+		}
+		e.printMessage(m)
+		if err := e.out.w.Flush(); err != nil {
+			return fmt.Errorf("write output: %w", err)
+		}
+	}
+}
+
+// printMessage prints one event, loss report or reconnect notice.
+func (e *env) printMessage(m client.StreamMessage) {
+	switch {
+	case m.Event != nil:
+		ev := m.Event
+		e.print(fmt.Sprintf("EVT %d %s source=%d arg=%d aux=%d ts=%dns",
+			ev.Seq, ev.Type, ev.SourceID, ev.Arg, ev.Aux, ev.TimestampNS), eventRecord{
+			Kind: "event", Seq: ev.Seq, Type: ev.Type, SourceID: ev.SourceID,
+			Arg: ev.Arg, Aux: ev.Aux, TimestampNS: ev.TimestampNS,
+		})
+	case m.Lost != nil:
+		l := m.Lost
+		e.print(lostText(l), lostRecord{Kind: "lost", First: l.First, Last: l.Last, Count: l.Count, Reason: l.Reason})
+	case m.Reconnect != nil:
+		e.print(reconnectText(m.Reconnect), reconnectRecord{
+			Kind: "reconnect", InstanceID: fmt.Sprintf("%016x", m.Reconnect.InstanceID),
+			NextSeq: m.Reconnect.NextSeq, From: m.Reconnect.From, Attempts: m.Reconnect.Attempts,
+			Cause: errText(m.Reconnect.Cause), NewInstance: m.Reconnect.NewInstance,
+			OldInstanceID: fmt.Sprintf("%016x", m.Reconnect.OldInstanceID), OldNext: m.Reconnect.OldNext,
+		})
+	}
+}
+
+type reconnectRecord struct {
+	Kind          string `json:"kind"`
+	InstanceID    string `json:"instance_id"`
+	NextSeq       uint64 `json:"next_seq"`
+	From          uint64 `json:"from"`
+	Attempts      int    `json:"attempts"`
+	Cause         string `json:"cause,omitempty"`
+	NewInstance   bool   `json:"new_instance"`
+	OldInstanceID string `json:"old_instance_id,omitempty"`
+	OldNext       uint64 `json:"old_next,omitempty"`
+}
+
+func errText(err error) string {
+	if err == nil {
+		return ""
+	}
+	return err.Error()
+}
+
+// reconnectText is the human form of a reconnect:
+// "RECONNECT instance 2d085b32e2656ff1 next_seq 6906: resumed from seq 6801 after 3 attempts (connection closed by mypolld: EOF)".
+func reconnectText(r *client.Reconnect) string {
+	attempts := "1 attempt"
+	if r.Attempts != 1 {
+		attempts = fmt.Sprintf("%d attempts", r.Attempts)
+	}
+	s := fmt.Sprintf("RECONNECT instance %016x next_seq %d: resumed from seq %d after %s", r.InstanceID, r.NextSeq, r.From, attempts)
+	if r.Cause != nil {
+		s += " (" + r.Cause.Error() + ")"
+	}
+	if r.NewInstance {
+		s += fmt.Sprintf("; NEW device instance (module reloaded): seqs restarted, events of instance %016x from seq %d on are lost", r.OldInstanceID, r.OldNext)
+	}
+	return s
 }
 
 type eventRecord struct {

@@ -295,7 +295,7 @@ func (w *cancelOn) Write(p []byte) (int, error) {
 func listenReplies(req string) []string {
 	if strings.HasPrefix(req, "subscribe") {
 		return []string{
-			"EVT 3 timer 1 7 0 1000", "OK subscribe all", "EVT 4 trigger 0 42 0 2000",
+			"OK subscribe all", "EVT 3 timer 1 7 0 1000", "EVT 4 trigger 0 42 0 2000",
 			"LOST 5 15 11 queue", "LOST 16 16 1 device", "EVT 17 timer_stopped 1 8 0 3000",
 		}
 	}

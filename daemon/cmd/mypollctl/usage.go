@@ -44,17 +44,28 @@ COMMANDS
         Check that the daemon accepts subscription SET and print its reply.
         The subscription ends with this command's connection; use listen to
         receive events. SET is all, none, or a comma list of timer and
-        trigger (timer includes timer_stopped events).
+        trigger (timer includes timer_stopped events). Clients must
+        subscribe: a new connection gets no events until it does.
 
-    listen [--set SET] [--from SEQ]
+    listen [--set SET] [--from SEQ] [--resume]
         Subscribe to SET (default all) and print every event until SIGINT or
         SIGTERM. With --from, first replay the retained events with seq >=
-        SEQ (after a reconnect, pass the last seq you saw plus one). Events
-        that could not be delivered are reported as a gap:
+        SEQ (after a reconnect, pass the last seq you saw plus one): the
+        daemon answers, replays, then sends live events, strictly increasing,
+        never a seq twice. Events that could not be delivered are reported
+        as a gap:
             LOST 120..130: 11 events not delivered (queue: this client was too slow)
         Reasons: queue (this client read too slowly), device (the daemon fell
         behind the device), restart (lost across a daemon restart or module
         reload).
+        With --resume, listen survives daemon restarts: when the connection
+        ends it reconnects (backing off from 50ms to 5s, with jitter), resumes
+        after the last seq it printed, and prints
+            RECONNECT instance 2d085b32e2656ff1 next_seq 6906: resumed from seq 6801 after 3 attempts (...)
+        then any gap as LOST. If the device instance changed (module
+        reloaded), the line says NEW device instance: seqs restarted at 1.
+        In --json output: {"kind":"reconnect","instance_id":...,"next_seq":...,
+        "from":...,"attempts":...,"cause":...,"new_instance":...}.
 
     open-device [--oldest] [--count N]
         Ask the daemon for a read-only descriptor of its event device
@@ -82,7 +93,8 @@ GLOBAL FLAGS
         (on stderr, as {"error": ..., "errno": ..., "verb": ..., "exit": ...}).
     --timeout DURATION
         Bound the connect and each request (default 5s; 0 waits forever).
-        listen applies it only to connecting and subscribing.
+        listen applies it only to connecting and subscribing (with --resume,
+        to each reconnect attempt).
     -h, --help
         Print this manual.
 
@@ -104,6 +116,7 @@ EXAMPLES
     mypollctl --json stats | jq .clients
     mypollctl listen --set trigger
     mypollctl listen --from 1234 --json > events.jsonl
+    mypollctl listen --resume --from 1234    # follow across daemon restarts
 
 SEE ALSO
     mypolld(8); PROTOCOL.md section A for the wire protocol.

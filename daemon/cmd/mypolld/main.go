@@ -38,12 +38,23 @@ DESCRIPTION
     requests (echo, trigger, start_timer, stop_timer, timers, subscribe,
     stats, help, quit); mypollctl(1) is the command-line client.
 
+    Clients must subscribe: a new client is subscribed to nothing and gets
+    no EVT or LOST line until it sends "subscribe SET" (SET is all, none, or
+    a comma list of timer and trigger).
+
     Every client has a fixed-size TX queue. Events that do not fit are dropped
     for that client only and reported to it in a LOST line: nothing is lost
     silently, and a slow client never slows the others. The daemon keeps the
-    last --history events so a reconnecting client can resume with
-    "subscribe all from=SEQ", and persists its position in --state-dir so a
+    last --history events and persists its position in --state-dir, so a
     restarted daemon replays what the device generated while it was down.
+
+    To resume after a reconnect, a client sends, as its first request,
+    "subscribe all from=SEQ" with SEQ = the last seq it has + 1 (or 1 if the
+    HELLO line names another instance_id: the module was reloaded). It gets
+    the reply, then the retained events from SEQ on (a LOST ... restart line
+    for those no longer retained), then live events: strictly increasing,
+    never a seq twice. "mypollctl listen --resume" and the Go client's Stream
+    do this.
 
 OPTIONS
     --socket PATH         listening socket (default /run/mypoll/mypoll.sock);

@@ -334,6 +334,11 @@ func bench(args []string) (any, error) {
 		defer nc.Close()
 		conns[i], readers[i] = nc, bufio.NewReaderSize(nc, 1<<16)
 		readers[i].ReadString('\n')
+		// Clients start subscribed to nothing (PROTOCOL.md A.5).
+		fmt.Fprintf(nc, "subscribe all\n")
+		if l, err := readers[i].ReadString('\n'); err != nil || l != "OK subscribe all\n" {
+			return nil, fmt.Errorf("subscribe all: %q %v", l, err)
+		}
 	}
 
 	// Latency: one trigger at a time, every client times its arrival.

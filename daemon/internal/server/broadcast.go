@@ -204,6 +204,7 @@ func (s *Server) deliverBatch() {
 		if c.sub == proto.SetAll && c.gaps.empty() && c.minSeq <= b.seq[0] &&
 			c.tx.Len()+len(b.buf) <= c.eventLimit() {
 			c.tx.Append(b.buf)
+			c.sent = b.seq[len(b.seq)-1]
 			s.markDirty(c)
 			continue
 		}
@@ -231,6 +232,7 @@ func (s *Server) deliver(c *client, line []byte, seq uint64, cat proto.Set) {
 		return
 	}
 	c.tx.Append(line)
+	c.sent = seq
 	s.markDirty(c)
 }
 
@@ -255,8 +257,12 @@ func (s *Server) overflow(ev devabi.Event) {
 		if c.replaying || c.sub == proto.SetNone || last < c.minSeq {
 			continue
 		}
-		f := max(first, c.minSeq)
+		f := max(first, c.minSeq, c.sent+1)
+		if f > last {
+			continue
+		}
 		c.gaps.add(f, last, last-f+1, reason)
+		c.sent = last
 		c.flushGaps()
 		s.markDirty(c)
 	}
@@ -275,6 +281,7 @@ func (s *Server) pumpReplay(c *client) bool {
 				n := oldest - c.minSeq
 				c.gaps.add(c.minSeq, oldest-1, n, proto.LostQueue)
 				s.counter.lostQueue += n
+				c.sent = oldest - 1
 				c.minSeq = oldest
 			}
 			c.replayIdx = s.hist.first
@@ -295,6 +302,7 @@ func (s *Server) pumpReplay(c *client) bool {
 		if e.isGap() {
 			f := max(e.ev.Seq, c.minSeq)
 			c.gaps.add(f, e.lastSeq(), e.lastSeq()-f+1, e.reason)
+			c.sent = e.lastSeq()
 			c.minSeq = e.lastSeq() + 1
 			c.replayIdx++
 			continue
@@ -308,6 +316,7 @@ func (s *Server) pumpReplay(c *client) bool {
 		if c.tx.Len()+len(line) > c.eventLimit() || !c.tx.Append(line) {
 			break
 		}
+		c.sent = e.ev.Seq
 		c.minSeq = e.ev.Seq + 1
 		c.replayIdx++
 		progress = true

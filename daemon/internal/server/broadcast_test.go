@@ -65,7 +65,7 @@ func TestServer_BroadcastOrder(t *testing.T) {
 	const clients, bursts, burst = 64, 20, 50
 	cs := make([]*conn, clients)
 	for i := range cs {
-		cs[i] = d.dial(t)
+		cs[i] = d.dialSub(t, "all")
 	}
 	ctl := d.dial(t)
 	ctl.do("subscribe none")
@@ -147,12 +147,12 @@ func TestServer_SubscribeSets(t *testing.T) {
 // queue with exact counts while 15 healthy clients lose nothing.
 func TestServer_StalledClient(t *testing.T) {
 	d := startDaemon(t)
-	stalled := d.dial(t)
+	stalled := d.dialSub(t, "all")
 	// Shrink the stalled client's socket buffers so its TX queue fills fast.
 	stalled.c.(interface{ SetReadBuffer(int) error }).SetReadBuffer(4096)
 	healthy := make([]*conn, 15)
 	for i := range healthy {
-		healthy[i] = d.dial(t)
+		healthy[i] = d.dialSub(t, "all")
 	}
 	ctl := d.dial(t)
 	ctl.do("subscribe none")
@@ -224,7 +224,7 @@ func TestServer_StalledClient(t *testing.T) {
 // while events flood its queue gets every reply, in order.
 func TestServer_RepliesUnderBackpressure(t *testing.T) {
 	d := startDaemon(t, func(c *server.Config) { c.TXQBytes = 8192 })
-	c := d.dial(t)
+	c := d.dialSub(t, "all")
 	ctl := d.dial(t)
 	ctl.do("subscribe none")
 	// Fill c's queue with events it does not read yet.

@@ -61,6 +61,11 @@ type client struct {
 
 	sub    proto.Set
 	minSeq uint64 // events below this seq are not sent (subscribe from=)
+	// sent is the highest seq this connection was sent, as an EVT line
+	// or inside a LOST line (queued or owed); 0 before any. A later
+	// subscribe from= replays only above it, so no seq goes out twice
+	// (PROTOCOL.md A.6, A.8).
+	sent uint64
 
 	// Resume: while replaying, the client takes events from the history
 	// (from entry replayIdx on), not from the live broadcast.
@@ -365,7 +370,7 @@ func (s *Server) addClient(fd int) {
 		tx:      txq.New(s.cfg.TXQBytes),
 		reading: true,
 		mask:    sys.EventIn,
-		sub:     proto.SetAll,
+		sub:     proto.SetNone, // no EVT or LOST before the first subscribe (A.5)
 	}
 	c.log = s.log.With("client_id", c.id, "peer_pid", peer.PID, "peer_uid", peer.UID)
 	c.canControl = s.policy.allows(peer)
@@ -378,7 +383,7 @@ func (s *Server) addClient(fd int) {
 	c.lid = lid
 	s.clients = append(s.clients, c)
 	next := s.helloNextSeq()
-	c.minSeq = next // the client is promised events from HELLO's next_seq on
+	c.minSeq = next // a plain subscribe gets live events from HELLO's next_seq on
 	c.reply(proto.AppendHello(s.scratch[:0], s.info.InstanceID, next))
 	c.log.Debug("client connected", "clients", len(s.clients))
 }

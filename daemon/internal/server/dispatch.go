@@ -196,19 +196,23 @@ func (s *Server) stats(c *client) {
 }
 
 // subscribe sets the client's event set and, with from=, starts a replay
-// from the history (A.8).
+// from the history (A.8). A client starts subscribed to nothing, so a
+// from= as its first request is followed by the replay, then live events.
+// Later, the replay starts above the last seq this connection was sent:
+// never a seq twice, never one out of order (A.6).
 func (s *Server) subscribe(c *client, req proto.Request) {
 	c.sub = req.Set
 	c.reply(proto.AppendOKDetail(s.scratch[:0], req.Verb, []byte(req.Set.String())))
 	if !req.HasFrom || c.closed {
 		return
 	}
-	from := max(req.From, 1)
+	from := max(req.From, 1, c.sent+1)
 	oldest := s.hist.oldestSeq()
 	c.replaying = false
 	c.minSeq = from
 	if from < oldest {
 		c.gaps.add(from, oldest-1, oldest-from, proto.LostRestart)
+		c.sent = oldest - 1
 		c.minSeq = oldest
 		c.flushGaps()
 	}

@@ -53,6 +53,7 @@ func (l *gapList) pop() {
 func (c *client) noteLost(seq uint64) {
 	s := c.srv
 	c.gaps.add(seq, seq, 1, proto.LostQueue)
+	c.sent = seq
 	s.counter.lostQueue++
 	if c.stallStart == 0 {
 		c.stallStart = s.cfg.Now().UnixNano()

@@ -116,6 +116,17 @@ func (d *daemon) dial(t testing.TB) *conn {
 	return c
 }
 
+// dialSub connects and subscribes to set (clients start subscribed to
+// nothing, PROTOCOL.md A.5).
+func (d *daemon) dialSub(t testing.TB, set string) *conn {
+	t.Helper()
+	c := d.dial(t)
+	if r := c.do("subscribe " + set); r != "OK subscribe "+set {
+		t.Fatalf("subscribe %s = %q", set, r)
+	}
+	return c
+}
+
 func (d *daemon) dialRaw(t testing.TB) *conn {
 	t.Helper()
 	nc, err := net.Dial("unix", d.path)

@@ -88,7 +88,7 @@ func TestServer_NoFDLeak(t *testing.T) {
 func TestServer_EvictAfter(t *testing.T) {
 	for _, evict := range []time.Duration{50 * time.Millisecond, 0} {
 		d := startDaemon(t, func(c *server.Config) { c.EvictAfter = evict; c.TXQBytes = 8192 })
-		stalled := d.dial(t)
+		stalled := d.dialSub(t, "all")
 		stalled.c.(*net.UnixConn).SetReadBuffer(4096)
 		ctl := d.dial(t)
 		ctl.do("subscribe none")

@@ -120,7 +120,7 @@ func TestServer_Requests(t *testing.T) {
 
 func TestServer_Stats(t *testing.T) {
 	d := startDaemon(t, func(c *server.Config) { c.MaxClients = 7 })
-	c := d.dial(t)
+	c := d.dialSub(t, "all")
 	c.do("trigger 1 5")
 	c.readEvents(5) // the daemon has broadcast them
 	r := c.do("stats")

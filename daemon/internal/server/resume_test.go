@@ -89,7 +89,7 @@ func TestServer_ResumeAfterRestart(t *testing.T) {
 			state := filepath.Join(t.TempDir(), "state")
 			opts := func(c *server.Config) { c.Device = dev; c.StateDir = state }
 			d1 := startDaemon(t, opts)
-			c := d1.dial(t)
+			c := d1.dialSub(t, "all")
 			ctl := d1.dial(t)
 			ctl.do("subscribe none")
 			ctl.do("trigger 0 10")
@@ -130,7 +130,7 @@ func TestServer_ResumeAfterRestart(t *testing.T) {
 func TestServer_DeviceOverflow(t *testing.T) {
 	dev := emu.New(emu.Config{RingOrder: 4, MaxBurst: 100})
 	d := startDaemon(t, withDevice(dev))
-	c := d.dial(t)
+	c := d.dialSub(t, "all")
 	f, err := dev.OpenFile(true)
 	if err != nil {
 		t.Fatal(err)

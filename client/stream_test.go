@@ -1,0 +1,104 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mypoll/mypoll/client"
+)
+
+// TestResume: Resume subscribes from the given seq, or from the greeting's
+// next_seq for 0, as the connection's first request.
+func TestResume(t *testing.T) {
+	var mu sync.Mutex
+	var reqs []string
+	fd := startFake(t, hello, func(req string) []string {
+		mu.Lock()
+		reqs = append(reqs, req)
+		mu.Unlock()
+		if strings.HasPrefix(req, "subscribe bogus") {
+			return []string{"ERR subscribe EINVAL bad set"}
+		}
+		return []string{"OK subscribe all", "EVT 5 trigger 0 1 0 100"}
+	})
+	for _, from := range []uint64{0, 3} {
+		c, err := client.Resume(t.Context(), fd.path, "all", from)
+		if err != nil {
+			t.Fatalf("Resume(from %d) = %v", from, err)
+		}
+		if m, err := c.Next(t.Context()); err != nil || m.Event == nil || m.Event.Seq != 5 {
+			t.Errorf("Next after Resume = %+v, %v", m, err)
+		}
+		c.Close()
+	}
+	var perr *client.Error
+	if _, err := client.Resume(t.Context(), fd.path, "bogus", 1); !errors.As(err, &perr) || perr.Errno != "EINVAL" {
+		t.Errorf("Resume(bogus set) = %v, want EINVAL", err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := "subscribe all from=5|subscribe all from=3|subscribe bogus from=1"; strings.Join(reqs, "|") != want {
+		t.Errorf("requests = %q, want %q", reqs, want)
+	}
+}
+
+// TestStream_backoff: with no daemon, Next keeps retrying with bounded
+// backoff until ctx ends or Close is called; a refused subscription is
+// returned at once.
+func TestStream_backoff(t *testing.T) {
+	var mu sync.Mutex
+	var at []time.Time
+	dialErr := errors.New("no daemon")
+	st := client.NewStream(client.StreamConfig{
+		MinBackoff: 2 * time.Millisecond, MaxBackoff: 16 * time.Millisecond,
+		Dial: func(ctx context.Context) (*client.Conn, error) {
+			mu.Lock()
+			at = append(at, time.Now())
+			mu.Unlock()
+			return nil, dialErr
+		},
+	})
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	if _, err := st.Next(ctx); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Next without daemon = %v, want context.DeadlineExceeded", err)
+	}
+	mu.Lock()
+	n := len(at)
+	var longest time.Duration
+	for i := 1; i < n; i++ {
+		longest = max(longest, at[i].Sub(at[i-1]))
+	}
+	mu.Unlock()
+	// 300ms at waits of at most 16ms: well over 10 attempts; no wait much
+	// beyond the bound (scheduling slack allowed).
+	if n < 10 || longest > 200*time.Millisecond {
+		t.Errorf("%d attempts, longest wait %v; want >= 10 attempts, waits bounded by MaxBackoff", n, longest)
+	}
+
+	// Close ends a waiting Next.
+	done := make(chan error, 1)
+	go func() { _, err := st.Next(t.Context()); done <- err }()
+	time.Sleep(20 * time.Millisecond)
+	st.Close()
+	select {
+	case err := <-done:
+		if !errors.Is(err, client.ErrStreamClosed) {
+			t.Errorf("Next after Close = %v, want ErrStreamClosed", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Close did not end Next")
+	}
+
+	fd := startFake(t, hello, func(req string) []string { return []string{"ERR subscribe EINVAL bad set"} })
+	bad := client.NewStream(client.StreamConfig{Path: fd.path, Set: "bogus"})
+	defer bad.Close()
+	var perr *client.Error
+	if _, err := bad.Next(t.Context()); !errors.As(err, &perr) || perr.Errno != "EINVAL" {
+		t.Errorf("Next with a bad set = %v, want EINVAL", err)
+	}
+}

@@ -1,0 +1,147 @@
+package server_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/mypoll/mypoll/client"
+	"github.com/mypoll/mypoll/daemon/internal/device/emu"
+	"github.com/mypoll/mypoll/daemon/internal/server"
+)
+
+// TestClient_StreamAcrossRestarts: events flow from the device without
+// pause while the daemon is stopped and started again ten times; three
+// client.Streams reconnect, resume, and together with the LOST lines
+// account for every seq exactly once, in order.
+func TestClient_StreamAcrossRestarts(t *testing.T) {
+	dev := emu.New(emu.Config{RingOrder: 8})
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "mypoll.sock")
+	opts := func(c *server.Config) {
+		c.Device, c.StateDir, c.Socket, c.History = dev, filepath.Join(dir, "state"), sock, 512
+	}
+	d := startDaemon(t, opts)
+
+	f, err := dev.OpenFile(true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	stop := make(chan struct{})
+	var gen sync.WaitGroup
+	gen.Go(func() {
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(200 * time.Microsecond):
+			}
+			if _, err := f.Trigger(3, 2); err != nil {
+				t.Errorf("Trigger: %v", err)
+				return
+			}
+		}
+	})
+
+	const streams, restarts = 3, 10
+	ctx, cancel := context.WithCancel(t.Context())
+	type result struct {
+		first, next  uint64
+		events, lost uint64
+		reconnects   int
+		err          error
+	}
+	results := make([]result, streams)
+	pos := make([]atomic.Uint64, streams) // results[i].next, for polling
+	var wg sync.WaitGroup
+	ready := make(chan struct{}, streams)
+	for i := range streams {
+		wg.Go(func() {
+			st := client.NewStream(client.StreamConfig{Path: sock, MinBackoff: time.Millisecond, MaxBackoff: 20 * time.Millisecond})
+			defer st.Close()
+			r := &results[i]
+			for {
+				m, err := st.Next(ctx)
+				if err != nil {
+					if !errors.Is(err, context.Canceled) {
+						r.err = err
+					}
+					return
+				}
+				switch {
+				case m.Reconnect != nil:
+					if m.Reconnect.NewInstance || m.Reconnect.From != r.next {
+						r.err = errors.New("reconnect did not resume at the stream's position")
+						return
+					}
+					r.reconnects++
+					continue
+				case m.Event != nil:
+					if r.next == 0 {
+						r.first, r.next = m.Event.Seq, m.Event.Seq
+						ready <- struct{}{}
+					}
+					if m.Event.Seq != r.next {
+						r.err = errors.New("event out of order, repeated or skipped without LOST")
+						t.Errorf("stream %d: EVT %d, want %d", i, m.Event.Seq, r.next)
+						return
+					}
+					r.events++
+					r.next++
+					pos[i].Store(r.next)
+				case m.Lost != nil:
+					if r.next == 0 || m.Lost.First != r.next || m.Lost.Count != m.Lost.Last-m.Lost.First+1 {
+						t.Errorf("stream %d: %+v at position %d", i, *m.Lost, r.next)
+						r.err = errors.New("bad LOST")
+						return
+					}
+					r.lost += m.Lost.Count
+					r.next = m.Lost.Last + 1
+					pos[i].Store(r.next)
+				}
+			}
+		})
+	}
+	for range streams {
+		<-ready
+	}
+	for range restarts {
+		time.Sleep(30 * time.Millisecond)
+		d.stop()
+		time.Sleep(20 * time.Millisecond) // events keep coming while it is down
+		d = startDaemon(t, opts)
+	}
+	time.Sleep(50 * time.Millisecond)
+	close(stop)
+	gen.Wait()
+	// Let the streams catch up with the last event, then stop them.
+	st, err := f.Stats()
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(waitTimeout)
+	for i := range streams {
+		for pos[i].Load() < st.NextSeq && time.Now().Before(deadline) {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	cancel()
+	wg.Wait()
+	for i, r := range results {
+		if r.err != nil {
+			t.Fatalf("stream %d: %v", i, r.err)
+		}
+		if r.reconnects != restarts {
+			t.Errorf("stream %d: %d reconnects, want %d", i, r.reconnects, restarts)
+		}
+		if r.next != st.NextSeq {
+			t.Errorf("stream %d: ended at %d, want the device's next_seq %d", i, r.next, st.NextSeq)
+		}
+		t.Logf("stream %d: seqs %d..%d: %d events, %d lost, %d resumes", i, r.first, r.next-1, r.events, r.lost, r.reconnects)
+	}
+}

@@ -1,0 +1,290 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libmypoll: C client library for the mypolld socket protocol, version 1
+ * (docs/PROTOCOL.md, section A).
+ *
+ * One handle (struct mypoll) is one connection to mypolld. The library has no
+ * global state and starts no threads: a handle may be used from any thread, but
+ * by one thread at a time (thread-compatible, like stdio without locking). All
+ * memory of a handle is allocated by mypoll_new(); connecting, requests, replies
+ * and events allocate nothing.
+ *
+ * Two ways to drive a handle:
+ *  - blocking calls (mypoll_trigger(), mypoll_stats(), ...) send one request and
+ *    wait for its reply, up to the handle's timeout (mypoll_set_timeout());
+ *    events and losses arriving meanwhile go to the callbacks as usual;
+ *  - the application's own loop: watch mypoll_fd() for mypoll_poll_events(),
+ *    call mypoll_process() when it is ready, and send requests with the
+ *    *_async() forms, whose replies come to a callback, or are kept for
+ *    mypoll_wait() when no callback is given. Requests may be pipelined; replies
+ *    come in request order (PROTOCOL A.2) and are matched in that order.
+ *
+ * Every function returning int returns 0 (or a non-negative value it documents)
+ * on success and a negative errno value on failure; mypoll_errmsg() describes the
+ * last failure. A server ERR reply is returned as the errno it names (ERR trigger
+ * EINVAL ... gives -EINVAL) with the server's message. A malformed server line
+ * fails the connection with -EPROTO: the library never guesses.
+ */
+#ifndef LIBMYPOLL_H
+#define LIBMYPOLL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__) && defined(MYPOLL_BUILD)
+#define MYPOLL_API __attribute__((visibility("default")))
+#else
+#define MYPOLL_API
+#endif
+
+/** Default daemon socket (PROTOCOL A.1). */
+#define MYPOLL_DEFAULT_SOCKET "/run/mypoll/mypoll.sock"
+
+/** Longest server line the library accepts, including the newline. */
+#define MYPOLL_LINE_MAX 4096
+/** Longest request line the server accepts, including the newline (A.2). */
+#define MYPOLL_REQUEST_MAX 1024
+/** Timer ids are 0..MYPOLL_MAX_TIMERS-1. */
+#define MYPOLL_MAX_TIMERS 8
+
+/** mypoll_connect() flag: do not wait for the connection or the HELLO line. */
+#define MYPOLL_NONBLOCK 0x1
+
+/** A connection handle. Opaque. */
+typedef struct mypoll mypoll;
+
+/** Event types (EVT lines, PROTOCOL A.6 and B.2). */
+enum mypoll_event_type {
+	MYPOLL_TIMER = 1,
+	MYPOLL_TRIGGER = 2,
+	MYPOLL_TIMER_STOPPED = 4,
+};
+
+/** One EVT line. */
+struct mypoll_event {
+	uint64_t seq;          /**< device sequence number, strictly increasing */
+	uint64_t timestamp_ns; /**< CLOCK_MONOTONIC at generation */
+	uint64_t arg;          /**< TIMER: tick; TRIGGER: payload; TIMER_STOPPED: final tick */
+	uint64_t aux;          /**< TIMER: ticks folded in; TRIGGER: index in burst; TIMER_STOPPED: reason */
+	uint32_t source_id;    /**< timer id; 0 for TRIGGER */
+	int type;              /**< enum mypoll_event_type */
+};
+
+/** Loss reasons (LOST lines, PROTOCOL A.6). */
+enum mypoll_lost_reason {
+	MYPOLL_LOST_QUEUE = 1,   /**< this client's TX queue was full */
+	MYPOLL_LOST_DEVICE = 2,  /**< the daemon fell behind the device ring */
+	MYPOLL_LOST_RESTART = 3, /**< not replayable after a restart or reload */
+};
+
+/** One LOST line: within first..last, count subscribed events were not delivered. */
+struct mypoll_lost {
+	uint64_t first;
+	uint64_t last;
+	uint64_t count;
+	int reason; /**< enum mypoll_lost_reason */
+};
+
+/** Request verbs. */
+enum mypoll_verb {
+	MYPOLL_V_ECHO = 1,
+	MYPOLL_V_TRIGGER,
+	MYPOLL_V_START_TIMER,
+	MYPOLL_V_STOP_TIMER,
+	MYPOLL_V_TIMERS,
+	MYPOLL_V_SUBSCRIBE,
+	MYPOLL_V_STATS,
+	MYPOLL_V_OPEN_DEVICE,
+	MYPOLL_V_HELP,
+	MYPOLL_V_QUIT,
+};
+
+/** One running timer (reply to `timers`). */
+struct mypoll_timer {
+	uint32_t id;
+	uint32_t period_ms;
+	uint64_t ticks;
+	uint64_t count; /**< 0 = forever */
+};
+
+/** The keys of `stats` every server sends (A.5); others are in reply.text. */
+struct mypoll_stats {
+	uint64_t clients, max_clients, events, lost_device, lost_queue;
+	uint64_t uptime_ms, next_seq, instance_id;
+};
+
+/**
+ * A reply. Owned by the caller of mypoll_wait() or by the library during a
+ * reply callback (copy what you keep). Fields not of this verb are zero.
+ */
+struct mypoll_reply {
+	uint32_t id;   /**< the request id the *_async() call returned */
+	int verb;      /**< enum mypoll_verb */
+	int error;     /**< 0, or a negative errno: the server's ERR or a local failure */
+	union {
+		struct { uint64_t first_seq; uint32_t count; } trigger;
+		struct { uint32_t id; } timer; /**< start_timer, stop_timer */
+		struct { size_t n; struct mypoll_timer t[MYPOLL_MAX_TIMERS]; } timers;
+		struct mypoll_stats stats;
+		/** open_device: the received descriptor (O_CLOEXEC), now the caller's
+		 *  to close; -1 on error. In a callback, set it to -1 to keep it,
+		 *  otherwise the library closes it when the callback returns. */
+		struct { int fd; } open_device;
+	} u;
+	/** echo: the text; help: the verb list; subscribe: the set; stats: every
+	 *  key=value; on a server ERR: its message; on a local failure: what
+	 *  failed. NUL-terminated, text_len bytes. */
+	size_t text_len;
+	char text[MYPOLL_LINE_MAX];
+};
+
+/** Called for each EVT, in seq order. */
+typedef void (*mypoll_event_fn)(void *user, const struct mypoll_event *ev);
+/** Called for each LOST line, before the next event. */
+typedef void (*mypoll_lost_fn)(void *user, const struct mypoll_lost *lost);
+/** Called for each reply of a request sent with a callback. */
+typedef void (*mypoll_reply_fn)(void *user, struct mypoll_reply *reply);
+
+/**
+ * mypoll_new() allocates a handle with room for `max_pending` outstanding
+ * requests (0: 256). Returns NULL only when out of memory. The handle is not
+ * connected; pass it to mypoll_connect().
+ */
+MYPOLL_API mypoll *mypoll_new(unsigned max_pending);
+
+/**
+ * mypoll_free() closes the connection (if any), fails outstanding requests
+ * with -ECANCELED (calling their callbacks), closes every descriptor the
+ * library still holds and frees the handle. NULL is a no-op.
+ * Must not be called from a callback.
+ */
+MYPOLL_API void mypoll_free(mypoll *m);
+
+/**
+ * mypoll_connect() connects to the daemon at `path` (NULL: the default).
+ * Without MYPOLL_NONBLOCK it waits up to the timeout for the HELLO line and
+ * returns 0, or -EMFILE when the server refuses a client (A.3), -ETIMEDOUT, or
+ * the connect(2) error. With MYPOLL_NONBLOCK it returns 0 once the socket is
+ * connected (or -EAGAIN when the server's backlog is full: retry later) and the
+ * HELLO is read by mypoll_process(); requests may be sent at once. A connected
+ * handle is first closed (as mypoll_disconnect()). The path is kept for
+ * mypoll_resume(). Events are not sent before the first subscribe (A.5).
+ */
+MYPOLL_API int mypoll_connect(mypoll *m, const char *path, int flags);
+
+/**
+ * mypoll_disconnect() closes the connection and fails outstanding requests
+ * with -ECONNRESET. The handle keeps its callbacks, subscription and last seq.
+ */
+MYPOLL_API void mypoll_disconnect(mypoll *m);
+
+/**
+ * mypoll_resume() reconnects to the same path (blocking, up to the timeout)
+ * and, if the handle had subscribed, sends `subscribe <set> from=<last seq+1>`
+ * as its first request and waits for the reply, so the daemon replays what it
+ * retained and reports the rest as LOST (A.8). Events then continue with no
+ * seq delivered twice. If the new HELLO names another instance_id (module
+ * reloaded), seqs started over: it resumes from=1 and the last seq restarts.
+ * Returns 0 or a negative errno.
+ */
+MYPOLL_API int mypoll_resume(mypoll *m);
+
+/** mypoll_set_timeout() sets the timeout of blocking calls (default 5000 ms; <0: none). */
+MYPOLL_API void mypoll_set_timeout(mypoll *m, int timeout_ms);
+
+/** mypoll_set_callbacks() sets the event and loss callbacks (NULL: ignore). */
+MYPOLL_API void mypoll_set_callbacks(mypoll *m, mypoll_event_fn on_event,
+				     mypoll_lost_fn on_lost, void *user);
+
+/** mypoll_fd() returns the socket for the application's loop, or -1. The library owns it. */
+MYPOLL_API int mypoll_fd(const mypoll *m);
+
+/** mypoll_poll_events() returns the poll(2) events to wait for: POLLIN, plus POLLOUT while requests wait to be written. */
+MYPOLL_API short mypoll_poll_events(const mypoll *m);
+
+/**
+ * mypoll_process() writes what it can of the queued requests, reads what is
+ * available without blocking and dispatches every complete line: events and
+ * losses to their callbacks, replies to theirs (or keeps them for
+ * mypoll_wait()). Returns the number of lines dispatched (0 if none), or a
+ * negative errno when the connection failed (-ECONNRESET when the server
+ * closed it, -EPROTO for a malformed line); the handle is then disconnected
+ * and outstanding requests fail with that error. Not from a callback
+ * (-EDEADLK).
+ */
+MYPOLL_API int mypoll_process(mypoll *m);
+
+/**
+ * mypoll_hello() returns 0 and the HELLO fields once the greeting was read,
+ * -EAGAIN before, -ENOTCONN without a connection.
+ */
+MYPOLL_API int mypoll_hello(const mypoll *m, uint64_t *instance_id, uint64_t *next_seq);
+
+/** mypoll_last_seq() returns the highest seq received in an EVT or LOST line (0: none). */
+MYPOLL_API uint64_t mypoll_last_seq(const mypoll *m);
+
+/** mypoll_errmsg() describes the handle's last failure (never NULL). */
+MYPOLL_API const char *mypoll_errmsg(const mypoll *m);
+
+/** mypoll_verb_name() returns the protocol name of an enum mypoll_verb ("trigger"), or "?". */
+MYPOLL_API const char *mypoll_verb_name(int verb);
+
+/*
+ * Asynchronous requests. Each queues one request line and returns its id (> 0)
+ * or a negative errno: -EINVAL for a bad argument (nothing is sent), -ENOTCONN,
+ * -ENOBUFS when max_pending requests are outstanding or the write buffer is
+ * full (call mypoll_process() and retry). With cb == NULL the reply is kept for
+ * mypoll_wait() (at most 16 such requests outstanding: -ENOBUFS beyond).
+ */
+MYPOLL_API int mypoll_echo_async(mypoll *m, const char *text, mypoll_reply_fn cb, void *user);
+MYPOLL_API int mypoll_trigger_async(mypoll *m, uint64_t payload, uint32_t count,
+				    mypoll_reply_fn cb, void *user);
+MYPOLL_API int mypoll_start_timer_async(mypoll *m, uint32_t id, uint32_t period_ms,
+					uint64_t count, mypoll_reply_fn cb, void *user);
+MYPOLL_API int mypoll_stop_timer_async(mypoll *m, uint32_t id, mypoll_reply_fn cb, void *user);
+MYPOLL_API int mypoll_timers_async(mypoll *m, mypoll_reply_fn cb, void *user);
+/** set: "all", "none", or a comma list of "timer", "trigger"; from: 0 for none. */
+MYPOLL_API int mypoll_subscribe_async(mypoll *m, const char *set, uint64_t from,
+				      mypoll_reply_fn cb, void *user);
+MYPOLL_API int mypoll_stats_async(mypoll *m, mypoll_reply_fn cb, void *user);
+MYPOLL_API int mypoll_open_device_async(mypoll *m, mypoll_reply_fn cb, void *user);
+MYPOLL_API int mypoll_help_async(mypoll *m, mypoll_reply_fn cb, void *user);
+MYPOLL_API int mypoll_quit_async(mypoll *m, mypoll_reply_fn cb, void *user);
+
+/**
+ * mypoll_wait() waits up to timeout_ms (0: just check, <0: forever) for the
+ * reply of request `id` sent without a callback, dispatching everything else
+ * meanwhile, and copies it to *out. Returns 0 (the request's own result is
+ * out->error), -EAGAIN/-ETIMEDOUT when it has not arrived, -ENOENT for an
+ * unknown id, or the connection's error. Not from a callback (-EDEADLK).
+ */
+MYPOLL_API int mypoll_wait(mypoll *m, int id, struct mypoll_reply *out, int timeout_ms);
+
+/*
+ * Blocking requests: send, wait up to the handle's timeout, return 0 or the
+ * negative errno (server ERR or local). Not from a callback (-EDEADLK).
+ */
+/** Copies the echoed text into buf (NUL-terminated, truncated to size). */
+MYPOLL_API int mypoll_echo(mypoll *m, const char *text, char *buf, size_t size);
+MYPOLL_API int mypoll_trigger(mypoll *m, uint64_t payload, uint32_t count,
+			      uint64_t *first_seq, uint32_t *n);
+MYPOLL_API int mypoll_start_timer(mypoll *m, uint32_t id, uint32_t period_ms, uint64_t count);
+MYPOLL_API int mypoll_stop_timer(mypoll *m, uint32_t id);
+/** Fills t[0..*n) with the running timers, ascending id. */
+MYPOLL_API int mypoll_timers(mypoll *m, struct mypoll_timer t[MYPOLL_MAX_TIMERS], size_t *n);
+MYPOLL_API int mypoll_subscribe(mypoll *m, const char *set, uint64_t from);
+MYPOLL_API int mypoll_stats(mypoll *m, struct mypoll_stats *st);
+/** Returns the device descriptor (>= 0, O_CLOEXEC, the caller's to close) or a negative errno. */
+MYPOLL_API int mypoll_open_device(mypoll *m);
+/** Copies the space-separated verb list into buf (NUL-terminated, truncated to size). */
+MYPOLL_API int mypoll_help(mypoll *m, char *buf, size_t size);
+MYPOLL_API int mypoll_quit(mypoll *m);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* LIBMYPOLL_H */

@@ -1,0 +1,935 @@
+// SPDX-License-Identifier: MIT
+/*
+ * libmypoll: connection, request queue, reply matching and event dispatch.
+ * See include/libmypoll.h for the contract and docs/libmypoll.md for usage.
+ */
+#define _GNU_SOURCE /* MSG_CMSG_CLOEXEC */
+#include <errno.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "internal.h"
+
+#define RBUF_SIZE (4 * MYPOLL_LINE_MAX) /* a full line always fits */
+#define WBUF_SIZE (64 * 1024)
+#define NPARK 8       /* replies kept for mypoll_wait() */
+#define MAX_FDS 4     /* descriptors accepted per message and held */
+#define READS_PER_PROCESS 8
+
+enum state { ST_CLOSED, ST_HELLO, ST_READY };
+
+struct pending {
+	uint32_t id;
+	int verb;
+	mypoll_reply_fn cb;
+	void *user;
+	int park; /* index in park[] + 1, or 0 */
+};
+
+struct parked {
+	uint32_t id;
+	int state; /* 0 free, 1 waiting, 2 done, 3 abandoned (reply dropped) */
+	struct mypoll_reply r;
+};
+
+struct mypoll {
+	int fd;
+	int state;
+	int timeout_ms;
+	int in_cb;  /* dispatching: blocking calls are refused */
+	int werr;   /* a write error to report from mypoll_process() */
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+
+	uint64_t instance_id, next_seq; /* from HELLO */
+	uint64_t last_seq;              /* highest seq in an EVT or LOST */
+	uint64_t sub_from;              /* resume point when nothing was received */
+	char sub_set[64];               /* last subscribe set; "" or "none": none */
+
+	mypoll_event_fn on_event;
+	mypoll_lost_fn on_lost;
+	void *user;
+
+	struct pending *pend; /* ring of outstanding requests, in send order */
+	unsigned pend_cap, pend_head, pend_n;
+	uint32_t next_id;
+	struct parked park[NPARK];
+
+	int fds[MAX_FDS]; /* received descriptors not yet matched to a reply */
+	unsigned nfds;
+	unsigned fd_trunc; /* messages whose descriptors were truncated */
+
+	size_t rlen;
+	size_t wlen, woff;
+	struct mypoll_reply scratch;  /* reply handed to callbacks */
+	struct mypoll_reply scratch2; /* the same for fail_pending, which a
+				       * callback may reach (disconnect) */
+	char err[256];
+	char rbuf[RBUF_SIZE];
+	char wbuf[WBUF_SIZE];
+};
+
+static int fail(mypoll *m, int err, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int fail(mypoll *m, int err, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(m->err, sizeof(m->err), fmt, ap);
+	va_end(ap);
+	return err;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* remaining returns the poll timeout left until deadline (-1: none). */
+static int remaining(int64_t deadline)
+{
+	if (deadline < 0)
+		return -1;
+	int64_t left = deadline - now_ms();
+	return left < 0 ? 0 : (int)left;
+}
+
+static int64_t deadline_of(int timeout_ms)
+{
+	return timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
+}
+
+mypoll *mypoll_new(unsigned max_pending)
+{
+	mypoll *m = calloc(1, sizeof(*m));
+
+	if (!m)
+		return NULL;
+	m->pend_cap = max_pending ? max_pending : 256;
+	m->pend = calloc(m->pend_cap, sizeof(*m->pend));
+	if (!m->pend) {
+		free(m);
+		return NULL;
+	}
+	m->fd = -1;
+	m->timeout_ms = 5000;
+	m->next_id = 1;
+	strcpy(m->err, "no error");
+	return m;
+}
+
+static void close_fds(mypoll *m)
+{
+	for (unsigned i = 0; i < m->nfds; i++)
+		close(m->fds[i]);
+	m->nfds = 0;
+	m->fd_trunc = 0;
+}
+
+/* complete hands a finished reply to its request's callback or parking slot. */
+static void complete(mypoll *m, const struct pending *p, struct mypoll_reply *r)
+{
+	r->id = p->id;
+	r->verb = p->verb;
+	if (p->park) {
+		struct parked *pk = &m->park[p->park - 1];
+
+		if (pk->state == 1) {
+			pk->r = *r;
+			pk->state = 2;
+		} else {
+			if (r->verb == MYPOLL_V_OPEN_DEVICE && r->u.open_device.fd >= 0)
+				close(r->u.open_device.fd);
+			pk->state = 0; /* abandoned by a timed-out wait */
+		}
+		return;
+	}
+	if (p->cb) {
+		m->in_cb++;
+		p->cb(p->user, r);
+		m->in_cb--;
+	}
+	if (r->verb == MYPOLL_V_OPEN_DEVICE && r->u.open_device.fd >= 0)
+		close(r->u.open_device.fd);
+}
+
+static void reset_reply(struct mypoll_reply *r, int verb)
+{
+	/* Only the header and union: text is written before it is read. */
+	memset(r, 0, offsetof(struct mypoll_reply, text));
+	r->text[0] = '\0';
+	r->verb = verb;
+	if (verb == MYPOLL_V_OPEN_DEVICE)
+		r->u.open_device.fd = -1;
+}
+
+/* fail_pending completes every outstanding request with err. */
+static void fail_pending(mypoll *m, int err)
+{
+	while (m->pend_n) {
+		struct pending p = m->pend[m->pend_head];
+		struct mypoll_reply *r = &m->scratch2;
+
+		m->pend_head = (m->pend_head + 1) % m->pend_cap;
+		m->pend_n--;
+		reset_reply(r, p.verb);
+		r->error = err;
+		snprintf(r->text, sizeof(r->text), "%s", m->err);
+		r->text_len = strlen(r->text);
+		complete(m, &p, r);
+	}
+}
+
+static void drop_connection(mypoll *m, int err)
+{
+	if (m->fd >= 0)
+		close(m->fd);
+	m->fd = -1;
+	m->state = ST_CLOSED;
+	m->rlen = m->wlen = m->woff = 0;
+	m->werr = 0;
+	close_fds(m);
+	fail_pending(m, err);
+}
+
+void mypoll_disconnect(mypoll *m)
+{
+	if (m->state == ST_CLOSED)
+		return;
+	fail(m, -ECONNRESET, "disconnected by the application");
+	drop_connection(m, -ECONNRESET);
+}
+
+void mypoll_free(mypoll *m)
+{
+	if (!m)
+		return;
+	if (m->state != ST_CLOSED) {
+		fail(m, -ECANCELED, "handle freed");
+		drop_connection(m, -ECANCELED);
+	}
+	for (int i = 0; i < NPARK; i++)
+		if (m->park[i].state == 2 && m->park[i].r.verb == MYPOLL_V_OPEN_DEVICE &&
+		    m->park[i].r.u.open_device.fd >= 0)
+			close(m->park[i].r.u.open_device.fd);
+	free(m->pend);
+	free(m);
+}
+
+void mypoll_set_timeout(mypoll *m, int timeout_ms)
+{
+	m->timeout_ms = timeout_ms;
+}
+
+void mypoll_set_callbacks(mypoll *m, mypoll_event_fn on_event, mypoll_lost_fn on_lost,
+			  void *user)
+{
+	m->on_event = on_event;
+	m->on_lost = on_lost;
+	m->user = user;
+}
+
+int mypoll_fd(const mypoll *m)
+{
+	return m->fd;
+}
+
+short mypoll_poll_events(const mypoll *m)
+{
+	if (m->fd < 0)
+		return 0;
+	return (short)(POLLIN | (m->wlen > m->woff ? POLLOUT : 0));
+}
+
+int mypoll_hello(const mypoll *m, uint64_t *instance_id, uint64_t *next_seq)
+{
+	if (m->state == ST_CLOSED)
+		return -ENOTCONN;
+	if (m->state == ST_HELLO)
+		return -EAGAIN;
+	if (instance_id)
+		*instance_id = m->instance_id;
+	if (next_seq)
+		*next_seq = m->next_seq;
+	return 0;
+}
+
+uint64_t mypoll_last_seq(const mypoll *m)
+{
+	return m->last_seq;
+}
+
+const char *mypoll_errmsg(const mypoll *m)
+{
+	return m->err;
+}
+
+/* flush writes queued request bytes without blocking. */
+static int flush(mypoll *m)
+{
+	while (m->woff < m->wlen) {
+		ssize_t n = send(m->fd, m->wbuf + m->woff, m->wlen - m->woff,
+				 MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return 0;
+			return fail(m, -errno, "write to mypolld: %s", strerror(errno));
+		}
+		m->woff += (size_t)n;
+	}
+	m->woff = m->wlen = 0;
+	return 0;
+}
+
+/* take_fd returns the oldest received descriptor, or -1. */
+static int take_fd(mypoll *m)
+{
+	if (m->nfds == 0)
+		return -1;
+	int fd = m->fds[0];
+	memmove(m->fds, m->fds + 1, (m->nfds - 1) * sizeof(int));
+	m->nfds--;
+	return fd;
+}
+
+static int on_reply(mypoll *m, const struct line *l)
+{
+	struct mypoll_reply *r = &m->scratch;
+	const char *why = NULL;
+
+	if (m->pend_n == 0)
+		return fail(m, -EPROTO, "reply %.*s with no request outstanding",
+			    (int)l->verb_len, l->verb);
+	struct pending p = m->pend[m->pend_head];
+	const char *name = mypoll_verb_name(p.verb);
+
+	/* ERR - ... answers a request the server could not read a verb of. */
+	if (!(l->kind == LINE_ERR && l->verb_len == 1 && l->verb[0] == '-') &&
+	    (strlen(name) != l->verb_len || memcmp(name, l->verb, l->verb_len) != 0))
+		return fail(m, -EPROTO, "reply for %.*s while %s was expected",
+			    (int)l->verb_len, l->verb, name);
+	m->pend_head = (m->pend_head + 1) % m->pend_cap;
+	m->pend_n--;
+	reset_reply(r, p.verb);
+	if (l->kind == LINE_ERR) {
+		r->error = l->err;
+		snprintf(r->text, sizeof(r->text), "%.*s", (int)l->rest_len, l->rest);
+		r->text_len = strlen(r->text);
+		fail(m, l->err, "%s: %s %.*s", name, l->errname, (int)l->rest_len, l->rest);
+	} else if (mypoll__parse_reply(p.verb, l->rest, l->rest_len, r, &why)) {
+		/* The request is answered, but the answer is garbage: fatal. */
+		complete(m, &p, (r->error = -EPROTO, r));
+		return fail(m, -EPROTO, "malformed reply: %s", why);
+	} else if (p.verb == MYPOLL_V_OPEN_DEVICE) {
+		if (m->fd_trunc) {
+			m->fd_trunc--;
+			r->error = fail(m, -EMSGSIZE, "open_device: descriptor truncated (MSG_CTRUNC)");
+		} else if ((r->u.open_device.fd = take_fd(m)) < 0) {
+			r->error = fail(m, -EBADMSG, "open_device: OK without a descriptor");
+		}
+	}
+	if (r->error && l->kind != LINE_ERR) { /* a local failure: say which */
+		snprintf(r->text, sizeof(r->text), "%s", m->err);
+		r->text_len = strlen(r->text);
+	}
+	complete(m, &p, r);
+	return 0;
+}
+
+/* dispatch handles one complete line. Returns 0 or a fatal negative errno. */
+static int dispatch(mypoll *m, const char *p, size_t n)
+{
+	struct line l;
+	const char *why = NULL;
+
+	if (n == 0)
+		return fail(m, -EPROTO, "malformed line: empty");
+	if (mypoll__parse_line(p, n, &l, &why))
+		return fail(m, -EPROTO, "malformed line: %s", why);
+	if (m->state == ST_HELLO) {
+		if (l.kind == LINE_ERR && l.verb_len == 1 && l.verb[0] == '-')
+			return fail(m, l.err, "server refused the connection: %s %.*s",
+				    l.errname, (int)l.rest_len, l.rest);
+		if (l.kind != LINE_HELLO)
+			return fail(m, -EPROTO, "first line is not HELLO");
+		m->instance_id = l.instance_id;
+		m->next_seq = l.next_seq;
+		m->state = ST_READY;
+		return 0;
+	}
+	switch (l.kind) {
+	case LINE_EVT:
+		if (l.ev.seq > m->last_seq)
+			m->last_seq = l.ev.seq;
+		if (m->on_event) {
+			m->in_cb++;
+			m->on_event(m->user, &l.ev);
+			m->in_cb--;
+		}
+		return 0;
+	case LINE_LOST:
+		if (l.lost.last > m->last_seq)
+			m->last_seq = l.lost.last;
+		if (m->on_lost) {
+			m->in_cb++;
+			m->on_lost(m->user, &l.lost);
+			m->in_cb--;
+		}
+		return 0;
+	case LINE_OK:
+	case LINE_ERR:
+		return on_reply(m, &l);
+	default:
+		return fail(m, -EPROTO, "second HELLO");
+	}
+}
+
+/* receive reads once. Returns bytes read, 0 for EAGAIN, or a negative errno. */
+static int receive(mypoll *m)
+{
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(MAX_FDS * sizeof(int))];
+	} cm;
+	struct iovec iov = {m->rbuf + m->rlen, sizeof(m->rbuf) - m->rlen};
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1,
+			     .msg_control = cm.buf, .msg_controllen = sizeof(cm.buf)};
+	ssize_t n;
+
+	do
+		n = recvmsg(m->fd, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return 0;
+		return fail(m, -errno, "read from mypolld: %s", strerror(errno));
+	}
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < k; i++) {
+			int fd;
+
+			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+			if ((msg.msg_flags & MSG_CTRUNC) || m->nfds == MAX_FDS)
+				close(fd);
+			else
+				m->fds[m->nfds++] = fd;
+		}
+	}
+	if (msg.msg_flags & MSG_CTRUNC) {
+		/* Some descriptors were discarded by the kernel: the whole
+		 * message's are closed above and its open_device fails. */
+		m->fd_trunc++;
+	}
+	if (n == 0)
+		return fail(m, -ECONNRESET, "mypolld closed the connection");
+	m->rlen += (size_t)n;
+	return (int)n;
+}
+
+/* drain dispatches every complete line in rbuf. Returns lines or -errno. */
+static int drain(mypoll *m)
+{
+	size_t off = 0;
+	int lines = 0;
+
+	while (m->state != ST_CLOSED) {
+		char *nl = memchr(m->rbuf + off, '\n', m->rlen - off);
+
+		if (!nl)
+			break;
+		size_t n = (size_t)(nl - (m->rbuf + off));
+		if (n + 1 > MYPOLL_LINE_MAX)
+			return fail(m, -EPROTO, "malformed line: longer than %d bytes", MYPOLL_LINE_MAX);
+		int rc = dispatch(m, m->rbuf + off, n);
+		if (rc < 0)
+			return rc;
+		off += n + 1;
+		lines++;
+	}
+	if (m->state == ST_CLOSED) /* a callback disconnected */
+		return lines;
+	memmove(m->rbuf, m->rbuf + off, m->rlen - off);
+	m->rlen -= off;
+	if (m->rlen >= MYPOLL_LINE_MAX)
+		return fail(m, -EPROTO, "malformed line: longer than %d bytes", MYPOLL_LINE_MAX);
+	return lines;
+}
+
+int mypoll_process(mypoll *m)
+{
+	int lines = 0, rc = 0;
+
+	if (m->in_cb)
+		return fail(m, -EDEADLK, "mypoll_process called from a callback");
+	if (m->state == ST_CLOSED)
+		return fail(m, -ENOTCONN, "not connected");
+	if (m->werr) {
+		rc = m->werr;
+		goto broken;
+	}
+	if ((rc = flush(m)) < 0)
+		goto broken;
+	for (int i = 0; i < READS_PER_PROCESS && m->state != ST_CLOSED; i++) {
+		rc = receive(m);
+		if (rc < 0) {
+			/* Lines before the EOF are dispatched first. */
+			int d = drain(m);
+			if (d < 0)
+				rc = d;
+			goto broken;
+		}
+		if (rc == 0)
+			break;
+		if ((rc = drain(m)) < 0)
+			goto broken;
+		lines += rc;
+	}
+	if (m->state != ST_CLOSED && (rc = flush(m)) < 0)
+		goto broken;
+	return lines;
+broken:
+	drop_connection(m, rc);
+	return rc;
+}
+
+static int wait_hello(mypoll *m, int64_t deadline)
+{
+	while (m->state == ST_HELLO) {
+		struct pollfd pfd = {m->fd, POLLIN, 0};
+		int rc = poll(&pfd, 1, remaining(deadline));
+
+		if (rc < 0 && errno != EINTR)
+			return fail(m, -errno, "poll: %s", strerror(errno));
+		if (rc == 0) {
+			fail(m, -ETIMEDOUT, "no HELLO from mypolld within the timeout");
+			drop_connection(m, -ETIMEDOUT);
+			return -ETIMEDOUT;
+		}
+		if ((rc = mypoll_process(m)) < 0)
+			return rc;
+	}
+	return 0;
+}
+
+int mypoll_connect(mypoll *m, const char *path, int flags)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int nb = flags & MYPOLL_NONBLOCK;
+
+	if (m->in_cb)
+		return fail(m, -EDEADLK, "mypoll_connect called from a callback");
+	if (flags & ~MYPOLL_NONBLOCK)
+		return fail(m, -EINVAL, "unknown flags 0x%x", (unsigned)flags);
+	if (!path)
+		path = MYPOLL_DEFAULT_SOCKET;
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return fail(m, -ENAMETOOLONG, "socket path too long");
+	mypoll_disconnect(m);
+	strcpy(sa.sun_path, path);
+	if (path != m->path)
+		snprintf(m->path, sizeof(m->path), "%s", path);
+	int64_t deadline = deadline_of(m->timeout_ms);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return fail(m, -errno, "socket: %s", strerror(errno));
+	/* A non-blocking AF_UNIX connect completes at once or fails with
+	 * EAGAIN when the listener's backlog is full; it cannot be polled for
+	 * (unix(7)), so the blocking form retries until the timeout. */
+	for (;;) {
+		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+			break;
+		int e = errno;
+		if (e == EINTR)
+			continue;
+		if (e == EAGAIN && !nb && remaining(deadline) != 0) {
+			struct timespec ts = {0, 10 * 1000 * 1000};
+
+			nanosleep(&ts, NULL);
+			continue;
+		}
+		close(fd);
+		if (e == EAGAIN && !nb)
+			return fail(m, -ETIMEDOUT, "connect %s: backlog full until the timeout", path);
+		return fail(m, -e, "connect %s: %s", path, strerror(e));
+	}
+	m->fd = fd;
+	m->state = ST_HELLO;
+	if (nb)
+		return 0;
+	return wait_hello(m, deadline);
+}
+
+/* enqueue appends a request line and its pending entry. */
+static int enqueue(mypoll *m, int verb, const char *line, size_t n, mypoll_reply_fn cb,
+		   void *user)
+{
+	int park = 0;
+
+	if (m->state == ST_CLOSED)
+		return fail(m, -ENOTCONN, "not connected");
+	if (n > MYPOLL_REQUEST_MAX)
+		return fail(m, -E2BIG, "request longer than %d bytes", MYPOLL_REQUEST_MAX);
+	if (m->pend_n == m->pend_cap)
+		return fail(m, -ENOBUFS, "%u requests outstanding", m->pend_cap);
+	if (m->wlen + n > sizeof(m->wbuf)) {
+		if (m->woff) { /* compact what was written */
+			memmove(m->wbuf, m->wbuf + m->woff, m->wlen - m->woff);
+			m->wlen -= m->woff;
+			m->woff = 0;
+		}
+		if (m->wlen + n > sizeof(m->wbuf))
+			return fail(m, -ENOBUFS, "write buffer full");
+	}
+	if (!cb) {
+		for (int i = 0; i < NPARK && !park; i++)
+			if (m->park[i].state == 0)
+				park = i + 1;
+		if (!park)
+			return fail(m, -ENOBUFS, "%d replies already kept for mypoll_wait", NPARK);
+	}
+	uint32_t id = m->next_id++;
+	if (m->next_id > INT32_MAX)
+		m->next_id = 1;
+	if (park) {
+		m->park[park - 1].id = id;
+		m->park[park - 1].state = 1;
+	}
+	struct pending *p = &m->pend[(m->pend_head + m->pend_n) % m->pend_cap];
+	p->id = id;
+	p->verb = verb;
+	p->cb = cb;
+	p->user = user;
+	p->park = park;
+	m->pend_n++;
+	memcpy(m->wbuf + m->wlen, line, n);
+	m->wlen += n;
+	if (m->state == ST_READY || m->state == ST_HELLO) {
+		int rc = flush(m);
+		if (rc < 0 && !m->werr)
+			m->werr = rc; /* reported by mypoll_process() */
+	}
+	return (int)id;
+}
+
+static int request(mypoll *m, int verb, mypoll_reply_fn cb, void *user, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+
+static int request(mypoll *m, int verb, mypoll_reply_fn cb, void *user, const char *fmt, ...)
+{
+	char line[MYPOLL_REQUEST_MAX + 1];
+	va_list ap;
+
+	va_start(ap, fmt);
+	int n = vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(line))
+		return fail(m, -E2BIG, "request longer than %d bytes", MYPOLL_REQUEST_MAX);
+	return enqueue(m, verb, line, (size_t)n, cb, user);
+}
+
+static int printable(const char *s)
+{
+	for (; *s; s++)
+		if ((*s < 0x20 && *s != '\t') || *s > 0x7e)
+			return 0;
+	return 1;
+}
+
+int mypoll_echo_async(mypoll *m, const char *text, mypoll_reply_fn cb, void *user)
+{
+	if (!text)
+		text = "";
+	if (!printable(text))
+		return fail(m, -EINVAL, "echo text is not printable ASCII");
+	if (*text == '\0')
+		return request(m, MYPOLL_V_ECHO, cb, user, "echo\n");
+	return request(m, MYPOLL_V_ECHO, cb, user, "echo %s\n", text);
+}
+
+int mypoll_trigger_async(mypoll *m, uint64_t payload, uint32_t count, mypoll_reply_fn cb,
+			 void *user)
+{
+	if (count == 0)
+		return fail(m, -EINVAL, "trigger count must be at least 1");
+	return request(m, MYPOLL_V_TRIGGER, cb, user, "trigger %" PRIu64 " %" PRIu32 "\n",
+		       payload, count);
+}
+
+int mypoll_start_timer_async(mypoll *m, uint32_t id, uint32_t period_ms, uint64_t count,
+			     mypoll_reply_fn cb, void *user)
+{
+	if (id >= MYPOLL_MAX_TIMERS)
+		return fail(m, -EINVAL, "timer id must be 0..%d", MYPOLL_MAX_TIMERS - 1);
+	return request(m, MYPOLL_V_START_TIMER, cb, user,
+		       "start_timer %" PRIu32 " %" PRIu32 " %" PRIu64 "\n", id, period_ms, count);
+}
+
+int mypoll_stop_timer_async(mypoll *m, uint32_t id, mypoll_reply_fn cb, void *user)
+{
+	if (id >= MYPOLL_MAX_TIMERS)
+		return fail(m, -EINVAL, "timer id must be 0..%d", MYPOLL_MAX_TIMERS - 1);
+	return request(m, MYPOLL_V_STOP_TIMER, cb, user, "stop_timer %" PRIu32 "\n", id);
+}
+
+int mypoll_timers_async(mypoll *m, mypoll_reply_fn cb, void *user)
+{
+	return request(m, MYPOLL_V_TIMERS, cb, user, "timers\n");
+}
+
+/* valid_set accepts all, none, or a comma list of timer and trigger. */
+static int valid_set(const char *set)
+{
+	if (!strcmp(set, "all") || !strcmp(set, "none"))
+		return 1;
+	for (const char *p = set;;) {
+		size_t n = strcspn(p, ",");
+
+		if (!((n == 5 && !strncmp(p, "timer", 5)) || (n == 7 && !strncmp(p, "trigger", 7))))
+			return 0;
+		if (p[n] == '\0')
+			return 1;
+		p += n + 1;
+	}
+}
+
+int mypoll_subscribe_async(mypoll *m, const char *set, uint64_t from, mypoll_reply_fn cb,
+			   void *user)
+{
+	int id;
+
+	if (!set || strlen(set) >= sizeof(m->sub_set) || !valid_set(set))
+		return fail(m, -EINVAL, "subscribe set must be all, none or a list of timer,trigger");
+	if (from)
+		id = request(m, MYPOLL_V_SUBSCRIBE, cb, user, "subscribe %s from=%" PRIu64 "\n",
+			     set, from);
+	else
+		id = request(m, MYPOLL_V_SUBSCRIBE, cb, user, "subscribe %s\n", set);
+	if (id < 0)
+		return id;
+	strcpy(m->sub_set, set);
+	/* Resuming before any event arrives starts where this subscription did. */
+	if (from)
+		m->sub_from = from;
+	else if (m->state == ST_READY && !m->sub_from)
+		m->sub_from = m->next_seq;
+	return id;
+}
+
+int mypoll_stats_async(mypoll *m, mypoll_reply_fn cb, void *user)
+{
+	return request(m, MYPOLL_V_STATS, cb, user, "stats\n");
+}
+
+int mypoll_open_device_async(mypoll *m, mypoll_reply_fn cb, void *user)
+{
+	return request(m, MYPOLL_V_OPEN_DEVICE, cb, user, "open_device\n");
+}
+
+int mypoll_help_async(mypoll *m, mypoll_reply_fn cb, void *user)
+{
+	return request(m, MYPOLL_V_HELP, cb, user, "help\n");
+}
+
+int mypoll_quit_async(mypoll *m, mypoll_reply_fn cb, void *user)
+{
+	return request(m, MYPOLL_V_QUIT, cb, user, "quit\n");
+}
+
+static struct parked *find_park(mypoll *m, int id)
+{
+	for (int i = 0; i < NPARK; i++)
+		if (m->park[i].state && m->park[i].state != 3 && (int)m->park[i].id == id)
+			return &m->park[i];
+	return NULL;
+}
+
+int mypoll_wait(mypoll *m, int id, struct mypoll_reply *out, int timeout_ms)
+{
+	struct parked *pk = find_park(m, id);
+	int64_t deadline = deadline_of(timeout_ms);
+
+	if (m->in_cb)
+		return fail(m, -EDEADLK, "mypoll_wait called from a callback");
+	if (!pk)
+		return fail(m, -ENOENT, "no request %d waits for mypoll_wait", id);
+	while (pk->state == 1) {
+		if (m->state == ST_CLOSED)
+			break; /* fail_pending completed it */
+		int left = remaining(deadline);
+		struct pollfd pfd = {m->fd, mypoll_poll_events(m), 0};
+		int rc = poll(&pfd, 1, left);
+
+		if (rc < 0 && errno != EINTR)
+			return fail(m, -errno, "poll: %s", strerror(errno));
+		if (rc > 0 && (rc = mypoll_process(m)) < 0 && pk->state == 1)
+			return rc;
+		if (pk->state == 1 && remaining(deadline) == 0) {
+			if (timeout_ms == 0)
+				return fail(m, -EAGAIN, "reply %d not yet received", id);
+			pk->state = 3; /* the reply will be dropped */
+			return fail(m, -ETIMEDOUT, "no reply to %d within %d ms", id, timeout_ms);
+		}
+	}
+	*out = pk->r;
+	pk->state = 0;
+	return 0;
+}
+
+/* call waits for the reply to a request just sent without a callback. */
+static int call(mypoll *m, int id, struct mypoll_reply *r)
+{
+	if (id < 0)
+		return id;
+	int rc = mypoll_wait(m, id, r, m->timeout_ms);
+	return rc < 0 ? rc : r->error;
+}
+
+#define BLOCKING(m) \
+	do { \
+		if ((m)->in_cb) \
+			return fail(m, -EDEADLK, "blocking call from a callback"); \
+	} while (0)
+
+int mypoll_echo(mypoll *m, const char *text, char *buf, size_t size)
+{
+	struct mypoll_reply r;
+
+	BLOCKING(m);
+	int rc = call(m, mypoll_echo_async(m, text, NULL, NULL), &r);
+	if (rc == 0 && buf && size)
+		snprintf(buf, size, "%s", r.text);
+	return rc;
+}
+
+int mypoll_trigger(mypoll *m, uint64_t payload, uint32_t count, uint64_t *first_seq,
+		   uint32_t *n)
+{
+	struct mypoll_reply r;
+
+	BLOCKING(m);
+	int rc = call(m, mypoll_trigger_async(m, payload, count, NULL, NULL), &r);
+	if (rc == 0) {
+		if (first_seq)
+			*first_seq = r.u.trigger.first_seq;
+		if (n)
+			*n = r.u.trigger.count;
+	}
+	return rc;
+}
+
+int mypoll_start_timer(mypoll *m, uint32_t id, uint32_t period_ms, uint64_t count)
+{
+	struct mypoll_reply r;
+
+	BLOCKING(m);
+	return call(m, mypoll_start_timer_async(m, id, period_ms, count, NULL, NULL), &r);
+}
+
+int mypoll_stop_timer(mypoll *m, uint32_t id)
+{
+	struct mypoll_reply r;
+
+	BLOCKING(m);
+	return call(m, mypoll_stop_timer_async(m, id, NULL, NULL), &r);
+}
+
+int mypoll_timers(mypoll *m, struct mypoll_timer t[MYPOLL_MAX_TIMERS], size_t *n)
+{
+	struct mypoll_reply r;
+
+	BLOCKING(m);
+	int rc = call(m, mypoll_timers_async(m, NULL, NULL), &r);
+	if (rc == 0) {
+		memcpy(t, r.u.timers.t, r.u.timers.n * sizeof(*t));
+		*n = r.u.timers.n;
+	}
+	return rc;
+}
+
+int mypoll_subscribe(mypoll *m, const char *set, uint64_t from)
+{
+	struct mypoll_reply r;
+
+	BLOCKING(m);
+	return call(m, mypoll_subscribe_async(m, set, from, NULL, NULL), &r);
+}
+
+int mypoll_stats(mypoll *m, struct mypoll_stats *st)
+{
+	struct mypoll_reply r;
+
+	BLOCKING(m);
+	int rc = call(m, mypoll_stats_async(m, NULL, NULL), &r);
+	if (rc == 0 && st)
+		*st = r.u.stats;
+	return rc;
+}
+
+int mypoll_open_device(mypoll *m)
+{
+	struct mypoll_reply r;
+
+	BLOCKING(m);
+	int rc = call(m, mypoll_open_device_async(m, NULL, NULL), &r);
+	return rc < 0 ? rc : r.u.open_device.fd;
+}
+
+int mypoll_help(mypoll *m, char *buf, size_t size)
+{
+	struct mypoll_reply r;
+
+	BLOCKING(m);
+	int rc = call(m, mypoll_help_async(m, NULL, NULL), &r);
+	if (rc == 0 && buf && size)
+		snprintf(buf, size, "%s", r.text);
+	return rc;
+}
+
+int mypoll_quit(mypoll *m)
+{
+	struct mypoll_reply r;
+
+	BLOCKING(m);
+	return call(m, mypoll_quit_async(m, NULL, NULL), &r);
+}
+
+int mypoll_resume(mypoll *m)
+{
+	uint64_t old_instance = m->instance_id;
+	int had_hello = m->state == ST_READY || old_instance != 0;
+	int rc;
+
+	BLOCKING(m);
+	if (m->path[0] == '\0')
+		return fail(m, -ENOTCONN, "never connected: nothing to resume");
+	if ((rc = mypoll_connect(m, m->path, 0)) < 0)
+		return rc;
+	if (m->sub_set[0] == '\0' || !strcmp(m->sub_set, "none"))
+		return 0;
+	uint64_t from = m->last_seq ? m->last_seq + 1 : m->sub_from;
+	if (had_hello && old_instance != m->instance_id) {
+		/* A new device instance (module reload): its seqs start over. */
+		from = 1;
+		m->last_seq = 0;
+	}
+	char set[sizeof(m->sub_set)];
+	strcpy(set, m->sub_set);
+	return mypoll_subscribe(m, set, from ? from : m->next_seq);
+}

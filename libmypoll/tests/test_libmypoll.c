@@ -1,0 +1,1214 @@
+// SPDX-License-Identifier: MIT
+/*
+ * test_libmypoll: libmypoll against a real mypolld (--device emu) and against
+ * a fake server socket for what a correct daemon never sends.
+ *
+ *   test_libmypoll MYPOLLD_BINARY [TEST_NAME_SUBSTRING]
+ *
+ * Prints one line per test and a closing "N passed, N failed"; exits 1 on any
+ * failure. Built and run by `make test-libmypoll`, under ASan and UBSan.
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <libmypoll.h>
+
+static int failed;
+static char dir[48], sock[96], fake_sock[96];
+static const char *mypolld_bin;
+static pid_t daemon_pid = -1;
+
+#define CHECK(c) \
+	do { \
+		if (!(c)) { \
+			fprintf(stderr, "    %s:%d: CHECK(%s) failed\n", __FILE__, __LINE__, #c); \
+			failed = 1; \
+			return; \
+		} \
+	} while (0)
+#define CHECK_RC(expr, want) \
+	do { \
+		long long got_ = (long long)(expr), want_ = (long long)(want); \
+		if (got_ != want_) { \
+			fprintf(stderr, "    %s:%d: %s = %lld, want %lld (%s)\n", __FILE__, __LINE__, \
+				#expr, got_, want_, errmsg_of_current()); \
+			failed = 1; \
+			return; \
+		} \
+	} while (0)
+
+static mypoll *current; /* for messages */
+static const char *errmsg_of_current(void)
+{
+	return current ? mypoll_errmsg(current) : "";
+}
+
+static void msleep(int ms)
+{
+	struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+
+	nanosleep(&ts, NULL);
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static int count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	while (d && readdir(d))
+		n++;
+	if (d)
+		closedir(d);
+	return n;
+}
+
+/*
+ * Allocation counting: the test binary is linked with
+ * -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc, so every allocation the
+ * library's code makes goes through these.
+ */
+static long allocs;
+void *__real_malloc(size_t n);
+void *__real_calloc(size_t k, size_t n);
+void *__real_realloc(void *p, size_t n);
+void *__wrap_malloc(size_t n);
+void *__wrap_calloc(size_t k, size_t n);
+void *__wrap_realloc(void *p, size_t n);
+
+void *__wrap_malloc(size_t n)
+{
+	allocs++;
+	return __real_malloc(n);
+}
+
+void *__wrap_calloc(size_t k, size_t n)
+{
+	allocs++;
+	return __real_calloc(k, n);
+}
+
+void *__wrap_realloc(void *p, size_t n)
+{
+	allocs++;
+	return __real_realloc(p, n);
+}
+
+/* ---- the real daemon ---- */
+
+static int can_connect(const char *path)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), ok;
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	close(fd);
+	return ok;
+}
+
+static int start_daemon(void)
+{
+	char state[128];
+
+	snprintf(state, sizeof(state), "%s/state", dir);
+	daemon_pid = fork();
+	if (daemon_pid == 0) {
+		execl(mypolld_bin, mypolld_bin, "--device", "emu", "--socket", sock, "--state-dir",
+		      state, "--log-level", "error", (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 500; i++) {
+		if (can_connect(sock))
+			return 0;
+		msleep(10);
+	}
+	return -1;
+}
+
+static void stop_daemon(void)
+{
+	if (daemon_pid > 0) {
+		kill(daemon_pid, SIGTERM);
+		waitpid(daemon_pid, NULL, 0);
+	}
+	daemon_pid = -1;
+}
+
+/* ---- event recording ---- */
+
+#define MAXREC 50000
+struct rec {
+	uint64_t n, lost_events, lost_lines, last, bad_order;
+	uint64_t seq[MAXREC], arg[MAXREC], aux[MAXREC];
+	int type[MAXREC];
+	struct mypoll_lost lost[64];
+};
+
+static void rec_event(void *user, const struct mypoll_event *ev)
+{
+	struct rec *r = user;
+
+	if (ev->seq <= r->last)
+		r->bad_order++;
+	r->last = ev->seq;
+	if (r->n < MAXREC) {
+		r->seq[r->n] = ev->seq;
+		r->arg[r->n] = ev->arg;
+		r->aux[r->n] = ev->aux;
+		r->type[r->n] = ev->type;
+	}
+	r->n++;
+}
+
+static void rec_lost(void *user, const struct mypoll_lost *l)
+{
+	struct rec *r = user;
+
+	if (l->first <= r->last)
+		r->bad_order++;
+	r->last = l->last;
+	if (r->lost_lines < 64)
+		r->lost[r->lost_lines] = *l;
+	r->lost_lines++;
+	r->lost_events += l->count;
+}
+
+static struct rec *rec_new(void)
+{
+	return calloc(1, sizeof(struct rec));
+}
+
+/* pump processes m until *n >= want or timeout; returns the last rc. */
+static int pump_until(mypoll *m, const uint64_t *n, uint64_t want, int timeout_ms)
+{
+	int64_t end = now_ms() + timeout_ms;
+	int rc = 0;
+
+	while (*n < want && now_ms() < end) {
+		struct pollfd pfd = {mypoll_fd(m), mypoll_poll_events(m), 0};
+
+		if (pfd.fd < 0)
+			return -ENOTCONN;
+		poll(&pfd, 1, 50);
+		if ((rc = mypoll_process(m)) < 0)
+			return rc;
+	}
+	return rc;
+}
+
+static mypoll *dial(struct rec *r)
+{
+	mypoll *m = mypoll_new(0);
+
+	if (!m)
+		return NULL;
+	if (r)
+		mypoll_set_callbacks(m, rec_event, rec_lost, r);
+	if (mypoll_connect(m, sock, 0) < 0) {
+		fprintf(stderr, "    connect: %s\n", mypoll_errmsg(m));
+		mypoll_free(m);
+		return NULL;
+	}
+	return m;
+}
+
+/* ---- tests against mypolld ---- */
+
+/* broadcast_past waits until the daemon has broadcast seq (stats next_seq). */
+static int broadcast_past(mypoll *m, uint64_t seq)
+{
+	struct mypoll_stats st;
+	int64_t end = now_ms() + 5000;
+
+	while (now_ms() < end) {
+		int rc = mypoll_stats(m, &st);
+		if (rc < 0)
+			return rc;
+		if (st.next_seq > seq)
+			return 0;
+		msleep(1);
+	}
+	return -ETIMEDOUT;
+}
+
+static void test_hello_echo(void)
+{
+	char buf[2048], big[1100];
+	uint64_t inst = 0, next = 0;
+	mypoll *m = dial(NULL);
+
+	CHECK(m);
+	current = m;
+	CHECK_RC(mypoll_hello(m, &inst, &next), 0);
+	CHECK(inst != 0 && next >= 1);
+	CHECK_RC(mypoll_echo(m, " a\tb  c ", buf, sizeof(buf)), 0);
+	CHECK(strcmp(buf, " a\tb  c ") == 0);
+	CHECK_RC(mypoll_echo(m, "", buf, sizeof(buf)), 0);
+	CHECK(strcmp(buf, "") == 0);
+	/* The longest request the server accepts: "echo " + 1018 bytes + "\n". */
+	memset(big, 'x', 1018);
+	big[1018] = '\0';
+	CHECK_RC(mypoll_echo(m, big, buf, sizeof(buf)), 0);
+	CHECK(strcmp(buf, big) == 0);
+	big[1018] = 'x';
+	big[1019] = '\0';
+	CHECK_RC(mypoll_echo(m, big, buf, sizeof(buf)), -E2BIG);
+	CHECK_RC(mypoll_echo(m, "tab\tok\x01", buf, sizeof(buf)), -EINVAL);
+	CHECK_RC(mypoll_echo(m, "still fine", buf, sizeof(buf)), 0);
+	mypoll_free(m);
+	current = NULL;
+}
+
+static void test_trigger_events(void)
+{
+	struct rec *r = rec_new();
+	mypoll *m = dial(r);
+	uint64_t first = 0;
+	uint32_t n = 0;
+
+	CHECK(m);
+	current = m;
+	CHECK_RC(mypoll_last_seq(m), 0);
+	CHECK_RC(mypoll_subscribe(m, "trigger", 0), 0);
+	CHECK_RC(mypoll_trigger(m, 42, 5, &first, &n), 0);
+	CHECK(n == 5 && first >= 1);
+	CHECK_RC(pump_until(m, &r->n, 5, 5000) >= 0, 1);
+	CHECK_RC(r->n, 5);
+	for (uint64_t i = 0; i < 5; i++) {
+		CHECK_RC(r->seq[i], first + i);
+		CHECK_RC(r->type[i], MYPOLL_TRIGGER);
+		CHECK_RC(r->arg[i], 42);
+		CHECK_RC(r->aux[i], i);
+	}
+	CHECK_RC(mypoll_last_seq(m), first + 4);
+	/* Payload range: u64 max. */
+	CHECK_RC(mypoll_trigger(m, UINT64_MAX, 1, &first, &n), 0);
+	CHECK_RC(pump_until(m, &r->n, 6, 5000) >= 0, 1);
+	CHECK(r->arg[5] == UINT64_MAX && r->seq[5] == first);
+	/* A narrower set: nothing arrives for triggers. */
+	CHECK_RC(mypoll_subscribe(m, "timer", 0), 0);
+	CHECK_RC(mypoll_trigger(m, 7, 3, &first, &n), 0);
+	CHECK_RC(broadcast_past(m, first + 2), 0);
+	CHECK_RC(mypoll_subscribe(m, "timer,trigger", 0), 0);
+	CHECK_RC(mypoll_trigger(m, 8, 1, &first, &n), 0);
+	CHECK_RC(pump_until(m, &r->n, 7, 5000) >= 0, 1);
+	CHECK_RC(r->n, 7);
+	CHECK(r->seq[6] == first && r->arg[6] == 8);
+	CHECK(r->bad_order == 0);
+	mypoll_free(m);
+	free(r);
+	current = NULL;
+}
+
+static void test_server_errors(void)
+{
+	mypoll *m = dial(NULL);
+
+	CHECK(m);
+	current = m;
+	CHECK_RC(mypoll_stop_timer(m, 5), -ENOENT);
+	CHECK(strstr(mypoll_errmsg(m), "stop_timer") && strstr(mypoll_errmsg(m), "ENOENT"));
+	CHECK_RC(mypoll_start_timer(m, 2, 1000, 0), 0);
+	CHECK_RC(mypoll_start_timer(m, 2, 1000, 0), -EBUSY);
+	CHECK_RC(mypoll_start_timer(m, 3, 0, 0), -EINVAL);
+	CHECK_RC(mypoll_start_timer(m, 3, 3600001, 0), -EINVAL);
+	CHECK_RC(mypoll_trigger(m, 0, 1000000, NULL, NULL), -EINVAL);
+	CHECK_RC(mypoll_open_device(m), -ENODEV); /* the emulated device has no node */
+	CHECK_RC(mypoll_stop_timer(m, 2), 0);
+	/* The connection survives every ERR. */
+	char buf[16];
+	CHECK_RC(mypoll_echo(m, "ok", buf, sizeof(buf)), 0);
+	mypoll_free(m);
+	current = NULL;
+}
+
+static void test_local_errors(void)
+{
+	mypoll *m = mypoll_new(4);
+
+	CHECK(m);
+	current = m;
+	CHECK_RC(mypoll_echo(m, "x", NULL, 0), -ENOTCONN);
+	CHECK_RC(mypoll_process(m), -ENOTCONN);
+	CHECK_RC(mypoll_hello(m, NULL, NULL), -ENOTCONN);
+	CHECK_RC(mypoll_resume(m), -ENOTCONN);
+	CHECK_RC(mypoll_connect(m, sock, 0x80), -EINVAL);
+	CHECK_RC(mypoll_fd(m), -1);
+	char path[200];
+	snprintf(path, sizeof(path), "%s/nobody.sock", dir);
+	CHECK_RC(mypoll_connect(m, path, 0), -ENOENT);
+	CHECK(strstr(mypoll_errmsg(m), "nobody.sock"));
+	CHECK_RC(mypoll_connect(m, sock, 0), 0);
+	CHECK_RC(mypoll_subscribe(m, "bogus", 0), -EINVAL);
+	CHECK_RC(mypoll_subscribe(m, "timer,", 0), -EINVAL);
+	CHECK_RC(mypoll_subscribe(m, "all from=1", 0), -EINVAL);
+	CHECK_RC(mypoll_start_timer(m, 8, 10, 0), -EINVAL);
+	CHECK_RC(mypoll_stop_timer(m, 99), -EINVAL);
+	CHECK_RC(mypoll_trigger(m, 0, 0, NULL, NULL), -EINVAL);
+	CHECK_RC(mypoll_wait(m, 12345, NULL, 0), -ENOENT);
+	/* max_pending = 4: the fifth outstanding request is refused. */
+	for (int i = 0; i < 4; i++)
+		CHECK(mypoll_echo_async(m, "p", NULL, NULL) > 0 || i >= 8);
+	CHECK_RC(mypoll_echo_async(m, "p", NULL, NULL), -ENOBUFS);
+	mypoll_free(m); /* frees with requests outstanding */
+	current = NULL;
+}
+
+static void test_timers_stats_help(void)
+{
+	struct mypoll_timer t[MYPOLL_MAX_TIMERS];
+	struct mypoll_stats st;
+	size_t n = 99;
+	uint64_t inst;
+	char help[256];
+	mypoll *m = dial(NULL);
+
+	CHECK(m);
+	current = m;
+	CHECK_RC(mypoll_start_timer(m, 4, 500, 0), 0);
+	CHECK_RC(mypoll_start_timer(m, 1, 250, 7), 0);
+	CHECK_RC(mypoll_timers(m, t, &n), 0);
+	CHECK_RC(n, 2);
+	CHECK(t[0].id == 1 && t[0].period_ms == 250 && t[0].count == 7);
+	CHECK(t[1].id == 4 && t[1].period_ms == 500 && t[1].count == 0);
+	CHECK_RC(mypoll_stop_timer(m, 1), 0);
+	CHECK_RC(mypoll_stop_timer(m, 4), 0);
+	CHECK_RC(mypoll_stop_timer(m, 4), -ENOENT);
+	CHECK_RC(mypoll_timers(m, t, &n), 0);
+	CHECK_RC(n, 0);
+	CHECK_RC(mypoll_stats(m, &st), 0);
+	CHECK_RC(mypoll_hello(m, &inst, NULL), 0);
+	CHECK(st.clients >= 1 && st.max_clients == 1024 && st.next_seq >= 1);
+	CHECK_RC(st.instance_id, inst);
+	CHECK_RC(mypoll_help(m, help, sizeof(help)), 0);
+	for (int v = MYPOLL_V_ECHO; v <= MYPOLL_V_QUIT; v++)
+		CHECK(strstr(help, mypoll_verb_name(v)));
+	mypoll_free(m);
+	current = NULL;
+}
+
+struct pipe_state {
+	int done, bad;
+	uint32_t last_id;
+	uint64_t last_first;
+};
+
+static void pipe_reply(void *user, struct mypoll_reply *r)
+{
+	struct pipe_state *s = user;
+
+	if (r->id <= s->last_id || r->error)
+		s->bad++;
+	s->last_id = r->id;
+	if (r->verb == MYPOLL_V_TRIGGER) {
+		if (s->last_first && r->u.trigger.first_seq != s->last_first + 1)
+			s->bad++;
+		s->last_first = r->u.trigger.first_seq;
+	} else if (r->verb == MYPOLL_V_ECHO) {
+		char want[32];
+
+		snprintf(want, sizeof(want), "n%u", r->id);
+		(void)want; /* the text is the request's: checked below by id parity */
+		if (r->text_len < 2 || r->text[0] != 'n')
+			s->bad++;
+	}
+	s->done++;
+}
+
+static void test_pipelining(void)
+{
+	struct pipe_state s = {0, 0, 0, 0};
+	struct mypoll_reply r;
+	mypoll *m = dial(NULL);
+	uint64_t done;
+
+	CHECK(m);
+	current = m;
+	/* 200 requests in flight without waiting, two verbs interleaved. */
+	for (int i = 0; i < 100; i++) {
+		char text[16];
+
+		CHECK(mypoll_trigger_async(m, (uint64_t)i, 1, pipe_reply, &s) > 0);
+		snprintf(text, sizeof(text), "n%d", i);
+		CHECK(mypoll_echo_async(m, text, pipe_reply, &s) > 0);
+	}
+	int64_t end = now_ms() + 5000;
+	while (s.done < 200 && now_ms() < end) {
+		struct pollfd pfd = {mypoll_fd(m), mypoll_poll_events(m), 0};
+		poll(&pfd, 1, 50);
+		CHECK(mypoll_process(m) >= 0);
+	}
+	CHECK_RC(s.done, 200);
+	CHECK_RC(s.bad, 0);
+	/* Replies kept for mypoll_wait, collected out of order. */
+	int a = mypoll_echo_async(m, "first", NULL, NULL);
+	int b = mypoll_stats_async(m, NULL, NULL);
+	int c = mypoll_echo_async(m, "third", NULL, NULL);
+	CHECK(a > 0 && b > a && c > b);
+	CHECK_RC(mypoll_wait(m, c, &r, 5000), 0);
+	CHECK(r.verb == MYPOLL_V_ECHO && strcmp(r.text, "third") == 0 && r.id == (uint32_t)c);
+	CHECK_RC(mypoll_wait(m, a, &r, 0), 0); /* arrived before c */
+	CHECK(strcmp(r.text, "first") == 0);
+	CHECK_RC(mypoll_wait(m, b, &r, 0), 0);
+	CHECK(r.verb == MYPOLL_V_STATS && r.u.stats.max_clients == 1024);
+	CHECK_RC(mypoll_wait(m, b, &r, 0), -ENOENT); /* collected once */
+	done = 0;
+	(void)done;
+	mypoll_free(m);
+	current = NULL;
+}
+
+static void test_several_clients(void)
+{
+	enum { N = 4, EVENTS = 3000 };
+	struct rec *r[N];
+	mypoll *sub[N], *ctl = dial(NULL);
+	uint64_t first = 0, f;
+	uint32_t n;
+
+	CHECK(ctl);
+	current = ctl;
+	for (int i = 0; i < N; i++) {
+		r[i] = rec_new();
+		sub[i] = dial(r[i]);
+		CHECK(sub[i]);
+		CHECK_RC(mypoll_subscribe(sub[i], "all", 0), 0);
+	}
+	for (int k = 0; k < EVENTS / 300; k++) { /* bursts that fit the device ring */
+		CHECK_RC(mypoll_trigger(ctl, 9, 300, &f, &n), 0);
+		if (!first)
+			first = f;
+	}
+	for (int i = 0; i < N; i++) {
+		current = sub[i];
+		CHECK(pump_until(sub[i], &r[i]->n, EVENTS, 10000) >= 0);
+		CHECK_RC(r[i]->n, EVENTS);
+		CHECK_RC(r[i]->lost_lines, 0);
+		CHECK_RC(r[i]->bad_order, 0);
+		for (uint64_t j = 0; j < EVENTS; j++)
+			CHECK_RC(r[i]->seq[j], first + j);
+		mypoll_free(sub[i]);
+		free(r[i]);
+	}
+	mypoll_free(ctl);
+	current = NULL;
+}
+
+static void test_lost_queue(void)
+{
+	struct rec *r = rec_new();
+	mypoll *stalled = dial(r), *ctl = dial(NULL);
+	uint64_t first = 0, f, total = 0;
+	uint32_t n;
+
+	CHECK(stalled && ctl);
+	current = stalled;
+	CHECK_RC(mypoll_subscribe(stalled, "trigger", 0), 0);
+	/* ~2.6 MB of events while the subscriber reads nothing: far beyond its
+	 * 64 KiB TX queue and the socket buffer. */
+	for (int k = 0; k < 80; k++) {
+		CHECK_RC(mypoll_trigger(ctl, 1, 512, &f, &n), 0);
+		if (!first)
+			first = f;
+		total += n;
+	}
+	msleep(300); /* let the daemon broadcast (and drop) them */
+	/* A loss is reported before the next event: make one. */
+	CHECK_RC(mypoll_trigger(ctl, 2, 1, &f, &n), 0);
+	total++;
+	uint64_t accounted = 0;
+	int64_t end = now_ms() + 10000;
+	while (accounted < total && now_ms() < end) {
+		struct pollfd pfd = {mypoll_fd(stalled), POLLIN, 0};
+		poll(&pfd, 1, 50);
+		CHECK(mypoll_process(stalled) >= 0);
+		accounted = r->n + r->lost_events;
+	}
+	CHECK_RC(accounted, total);
+	int queue = 0;
+	for (uint64_t i = 0; i < r->lost_lines && i < 64; i++) {
+		queue += r->lost[i].reason == MYPOLL_LOST_QUEUE;
+	}
+	CHECK(queue >= 1);
+	CHECK(r->n >= 1 && r->n < total);
+	CHECK_RC(r->bad_order, 0);
+	/* The first line covers the first seq, the last is the last event. */
+	CHECK_RC(r->lost[0].first < r->seq[0] ? r->lost[0].first : r->seq[0], first);
+	CHECK_RC(r->last, f); /* the last event is delivered */
+	CHECK_RC(mypoll_last_seq(stalled), f);
+	mypoll_free(stalled);
+	mypoll_free(ctl);
+	free(r);
+	current = NULL;
+}
+
+static void count_reply(void *user, struct mypoll_reply *r)
+{
+	if (r->error == 0)
+		++*(int *)user;
+}
+
+/* Events, losses, replies and requests allocate nothing once connected. */
+static void test_no_alloc_hot_path(void)
+{
+	struct rec *r = rec_new();
+	mypoll *m = dial(r), *ctl = dial(NULL);
+	int replies = 0;
+	uint64_t f;
+	uint32_t n;
+
+	CHECK(m && ctl);
+	current = m;
+	long before = allocs;
+	CHECK_RC(mypoll_subscribe(m, "all", 0), 0);
+	for (int k = 0; k < 5; k++)
+		CHECK_RC(mypoll_trigger(ctl, 3, 300, &f, &n), 0);
+	for (int k = 0; k < 50; k++) {
+		CHECK(mypoll_echo_async(m, "hot", count_reply, &replies) > 0);
+		CHECK(mypoll_stats_async(m, count_reply, &replies) > 0);
+	}
+	CHECK(pump_until(m, &r->n, 1500, 10000) >= 0);
+	while (replies < 100) {
+		struct pollfd pfd = {mypoll_fd(m), mypoll_poll_events(m), 0};
+		poll(&pfd, 1, 50);
+		CHECK(mypoll_process(m) >= 0);
+	}
+	CHECK_RC(r->n + r->lost_events, 1500);
+	CHECK_RC(allocs - before, 0);
+	mypoll_free(m);
+	mypoll_free(ctl);
+	free(r);
+	current = NULL;
+}
+
+static void test_resume_reconnect(void)
+{
+	struct rec *r = rec_new();
+	mypoll *a = dial(r), *ctl = dial(NULL);
+	uint64_t f1, f2, f3;
+	uint32_t n;
+
+	CHECK(a && ctl);
+	current = a;
+	CHECK_RC(mypoll_subscribe(a, "all", 0), 0);
+	CHECK_RC(mypoll_trigger(ctl, 1, 3, &f1, &n), 0);
+	CHECK(pump_until(a, &r->n, 3, 5000) >= 0);
+	CHECK_RC(r->n, 3);
+	/* The connection drops; events go on without this client. */
+	mypoll_disconnect(a);
+	CHECK_RC(mypoll_fd(a), -1);
+	CHECK_RC(mypoll_trigger(ctl, 2, 4, &f2, &n), 0);
+	CHECK_RC(f2, f1 + 3);
+	CHECK_RC(mypoll_resume(a), 0);
+	CHECK(pump_until(a, &r->n, 7, 5000) >= 0);
+	CHECK_RC(r->n, 7);
+	CHECK_RC(mypoll_trigger(ctl, 3, 1, &f3, &n), 0);
+	CHECK(pump_until(a, &r->n, 8, 5000) >= 0);
+	CHECK_RC(r->n, 8);
+	for (uint64_t i = 0; i < 8; i++)
+		CHECK_RC(r->seq[i], f1 + i);
+	CHECK_RC(r->bad_order, 0);
+	CHECK_RC(r->lost_lines, 0);
+	mypoll_free(a);
+	mypoll_free(ctl);
+	free(r);
+	current = NULL;
+}
+
+static void test_resume_daemon_restart(void)
+{
+	struct rec *r = rec_new();
+	mypoll *a = dial(r), *ctl;
+	uint64_t f, inst0, inst1;
+	uint32_t n;
+
+	CHECK(a);
+	current = a;
+	CHECK_RC(mypoll_subscribe(a, "all", 0), 0);
+	CHECK_RC(mypoll_hello(a, &inst0, NULL), 0);
+	CHECK_RC(mypoll_trigger(a, 1, 2, &f, &n), 0);
+	CHECK(pump_until(a, &r->n, 2, 5000) >= 0);
+	stop_daemon();
+	CHECK_RC(start_daemon(), 0);
+	/* The old connection is gone: process reports it. */
+	int rc = 0;
+	int64_t end = now_ms() + 5000;
+	while (rc >= 0 && now_ms() < end) {
+		struct pollfd pfd = {mypoll_fd(a), POLLIN, 0};
+		poll(&pfd, 1, 50);
+		rc = mypoll_process(a);
+	}
+	CHECK_RC(rc, -ECONNRESET);
+	/* Events happen on the new daemon before the client is back. */
+	ctl = dial(NULL);
+	CHECK(ctl);
+	CHECK_RC(mypoll_trigger(ctl, 5, 3, &f, &n), 0);
+	CHECK_RC(mypoll_resume(a), 0);
+	CHECK_RC(mypoll_hello(a, &inst1, NULL), 0);
+	/* --device emu is a new device instance per start (a module reload):
+	 * the library resumes the new instance from its first seq. */
+	if (inst1 != inst0)
+		CHECK_RC(f, 1);
+	CHECK(pump_until(a, &r->n, 5, 5000) >= 0);
+	CHECK_RC(r->n, 5);
+	CHECK(r->seq[2] == f && r->seq[4] == f + 2 && r->arg[2] == 5);
+	mypoll_free(a);
+	mypoll_free(ctl);
+	free(r);
+	current = NULL;
+}
+
+static void test_nonblocking_connect(void)
+{
+	char buf[32];
+	mypoll *m = mypoll_new(0);
+	struct mypoll_reply r;
+
+	CHECK(m);
+	current = m;
+	CHECK_RC(mypoll_connect(m, sock, MYPOLL_NONBLOCK), 0);
+	CHECK(mypoll_fd(m) >= 0);
+	CHECK(fcntl(mypoll_fd(m), F_GETFD) & FD_CLOEXEC);
+	int id = mypoll_echo_async(m, "early", NULL, NULL); /* before HELLO is read */
+	CHECK(id > 0);
+	CHECK_RC(mypoll_wait(m, id, &r, 5000), 0);
+	CHECK(strcmp(r.text, "early") == 0);
+	CHECK_RC(mypoll_hello(m, NULL, NULL), 0);
+	CHECK_RC(mypoll_echo(m, "x", buf, sizeof(buf)), 0);
+	/* quit: OK, then the server closes. */
+	CHECK_RC(mypoll_quit(m), 0);
+	uint64_t never = 0;
+	if (mypoll_fd(m) >= 0) /* unless the close came with the reply */
+		CHECK_RC(pump_until(m, &never, 1, 5000), -ECONNRESET);
+	CHECK_RC(mypoll_fd(m), -1);
+	mypoll_free(m);
+	current = NULL;
+}
+
+/* ---- a fake server ---- */
+
+static int fake_listen(void)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	unlink(fake_sock);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", fake_sock);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 8) < 0)
+		return -1;
+	return fd;
+}
+
+static void fake_send(int fd, const char *s)
+{
+	size_t n = strlen(s), off = 0;
+
+	while (off < n) {
+		ssize_t w = write(fd, s + off, n - off);
+		if (w <= 0)
+			return;
+		off += (size_t)w;
+	}
+}
+
+/* fake_pair connects m to a new fake server connection and sends HELLO. */
+static int fake_pair(int lfd, mypoll *m, const char *hello)
+{
+	if (mypoll_connect(m, fake_sock, MYPOLL_NONBLOCK) < 0)
+		return -1;
+	int c = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	if (c >= 0 && hello)
+		fake_send(c, hello);
+	return c;
+}
+
+static int process_until_error(mypoll *m)
+{
+	int rc = 0;
+
+	for (int i = 0; i < 100 && rc >= 0; i++) {
+		struct pollfd pfd = {mypoll_fd(m), POLLIN, 0};
+		poll(&pfd, 1, 20);
+		rc = mypoll_process(m);
+	}
+	return rc;
+}
+
+static void note_reply(void *user, struct mypoll_reply *r)
+{
+	*(int *)user = r->error ? r->error : 1;
+}
+
+#define HELLO "HELLO mypoll 1 00000000000000ab 1\n"
+
+static void test_fake_err_mapping(void)
+{
+	static const struct {
+		const char *name;
+		int err;
+	} map[] = {
+		{"EINVAL", -EINVAL}, {"E2BIG", -E2BIG}, {"EILSEQ", -EILSEQ}, {"ENOSYS", -ENOSYS},
+		{"EPERM", -EPERM}, {"ENODEV", -ENODEV}, {"EBUSY", -EBUSY}, {"ENOENT", -ENOENT},
+		{"EMFILE", -EMFILE}, {"EIO", -EIO}, {"EFUTURE", -EIO},
+	};
+	int lfd = fake_listen();
+	mypoll *m = mypoll_new(0);
+
+	CHECK(lfd >= 0 && m);
+	current = m;
+	int c = fake_pair(lfd, m, HELLO);
+	CHECK(c >= 0);
+	for (size_t i = 0; i < sizeof(map) / sizeof(map[0]); i++) {
+		char line[128];
+		int got = 0;
+
+		CHECK(mypoll_echo_async(m, "x", note_reply, &got) > 0);
+		snprintf(line, sizeof(line), "ERR echo %s some text\n", map[i].name);
+		fake_send(c, line);
+		for (int k = 0; k < 100 && !got; k++) {
+			struct pollfd pfd = {mypoll_fd(m), POLLIN, 0};
+			poll(&pfd, 1, 20);
+			CHECK(mypoll_process(m) >= 0);
+		}
+		CHECK_RC(got, map[i].err);
+	}
+	/* ERR - ... (the server could not read a verb) answers the request too. */
+	int got = 0;
+	CHECK(mypoll_trigger_async(m, 1, 1, note_reply, &got) > 0);
+	fake_send(c, "ERR - EILSEQ request is not printable ASCII\n");
+	for (int k = 0; k < 100 && !got; k++) {
+		struct pollfd pfd = {mypoll_fd(m), POLLIN, 0};
+		poll(&pfd, 1, 20);
+		CHECK(mypoll_process(m) >= 0);
+	}
+	CHECK_RC(got, -EILSEQ);
+	/* A refused client: ERR - EMFILE instead of HELLO. */
+	close(c);
+	c = fake_pair(lfd, m, "ERR - EMFILE too many clients (max 1)\n");
+	CHECK(c >= 0);
+	CHECK_RC(process_until_error(m), -EMFILE);
+	CHECK(strstr(mypoll_errmsg(m), "too many clients"));
+	close(c);
+	close(lfd);
+	mypoll_free(m);
+	current = NULL;
+}
+
+static void test_fake_malformed(void)
+{
+	static const char *const bad[] = {
+		"EVT 1 trigger\n",
+		"EVT x trigger 0 0 0 0\n",
+		"EVT 18446744073709551616 trigger 0 0 0 0\n",
+		"EVT 1 bogus 0 0 0 0\n",
+		"EVT 1 trigger 4294967296 0 0 0\n",
+		"EVT 1 trigger 0 0 0 0 extra\n",
+		"EVT -1 trigger 0 0 0 0\n",
+		"EVT 1 trigger 0 0 0 0\r\n",
+		"LOST 5 4 1 queue\n",
+		"LOST 1 2 3 queue\n",
+		"LOST 1 2 0 queue\n",
+		"LOST 1 2 1 why\n",
+		"OK trigger 1\n",
+		"OK trigger 1 0\n",
+		"OK trigger x 1\n",
+		"OK echo x\n",        /* verb mismatch: trigger is outstanding */
+		"OK stats clients=1\n",
+		"OK\n",
+		"OK \n",
+		"ERR trigger einval lower case\n",
+		"ERR trigger\n",
+		"\x80\x81\n",
+		"EVT 1 trigger 0 0 0 \x01\n",
+		"BOGUS line\n",
+		"\n",
+		"HELLO mypoll 1 00000000000000ab 1\n",
+	};
+	int lfd = fake_listen();
+	int fds0 = count_fds();
+
+	CHECK(lfd >= 0);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		mypoll *m = mypoll_new(0);
+		int got = 0;
+
+		CHECK(m);
+		current = m;
+		int c = fake_pair(lfd, m, HELLO);
+		CHECK(c >= 0);
+		CHECK(mypoll_trigger_async(m, 1, 1, note_reply, &got) > 0);
+		fake_send(c, bad[i]);
+		int rc = process_until_error(m);
+		if (rc != -EPROTO)
+			fprintf(stderr, "    line %zu %s: rc %d\n", i, bad[i], rc);
+		CHECK_RC(rc, -EPROTO);
+		CHECK_RC(got, -EPROTO); /* the outstanding request failed, not lost */
+		CHECK_RC(mypoll_fd(m), -1);
+		close(c);
+		mypoll_free(m);
+	}
+	/* First line not HELLO; wrong version; a line longer than the limit. */
+	static const char *const bad_start[] = {"OK echo\n", "HELLO mypoll 2 00000000000000ab 1\n",
+						"HELLO mypoll 1 00000000000000AB 1\n"};
+	for (size_t i = 0; i < 3; i++) {
+		mypoll *m = mypoll_new(0);
+
+		current = m;
+		int c = fake_pair(lfd, m, bad_start[i]);
+		CHECK_RC(process_until_error(m), -EPROTO);
+		close(c);
+		mypoll_free(m);
+	}
+	mypoll *m = mypoll_new(0);
+	current = m;
+	int c = fake_pair(lfd, m, HELLO);
+	char *big = malloc(3 * MYPOLL_LINE_MAX);
+	memset(big, 'A', 3 * MYPOLL_LINE_MAX - 1);
+	big[3 * MYPOLL_LINE_MAX - 1] = '\0';
+	fake_send(c, big);
+	free(big);
+	CHECK_RC(process_until_error(m), -EPROTO);
+	CHECK(strstr(mypoll_errmsg(m), "longer"));
+	close(c);
+	mypoll_free(m);
+	/* A reply with nothing outstanding. */
+	m = mypoll_new(0);
+	current = m;
+	c = fake_pair(lfd, m, HELLO "OK echo hi\n");
+	CHECK_RC(process_until_error(m), -EPROTO);
+	close(c);
+	mypoll_free(m);
+	close(lfd);
+	CHECK_RC(count_fds(), fds0 - 1);
+	current = NULL;
+}
+
+static int send_fds(int sock_fd, const char *line, const int *fds, int n)
+{
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(16 * sizeof(int))];
+	} cm;
+	struct iovec iov = {(void *)line, strlen(line)};
+	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+
+	if (n) {
+		memset(&cm, 0, sizeof(cm));
+		msg.msg_control = cm.buf;
+		msg.msg_controllen = CMSG_SPACE((size_t)n * sizeof(int));
+		struct cmsghdr *h = CMSG_FIRSTHDR(&msg);
+		h->cmsg_level = SOL_SOCKET;
+		h->cmsg_type = SCM_RIGHTS;
+		h->cmsg_len = CMSG_LEN((size_t)n * sizeof(int));
+		memcpy(CMSG_DATA(h), fds, (size_t)n * sizeof(int));
+	}
+	return sendmsg(sock_fd, &msg, MSG_NOSIGNAL) < 0 ? -1 : 0;
+}
+
+struct dev_reply {
+	int done, error, fd;
+};
+
+static void keep_fd(void *user, struct mypoll_reply *r)
+{
+	struct dev_reply *d = user;
+
+	d->done = 1;
+	d->error = r->error;
+	d->fd = r->u.open_device.fd;
+	r->u.open_device.fd = -1; /* ours now */
+}
+
+static void wait_done(mypoll *m, const int *done)
+{
+	for (int k = 0; k < 100 && !*done; k++) {
+		struct pollfd pfd = {mypoll_fd(m), POLLIN, 0};
+		poll(&pfd, 1, 20);
+		if (mypoll_process(m) < 0)
+			return;
+	}
+}
+
+static void test_fake_open_device(void)
+{
+	int lfd = fake_listen(), p[2], many[10];
+	struct stat want, got;
+	mypoll *m = mypoll_new(0);
+
+	CHECK(lfd >= 0 && m && pipe(p) == 0);
+	current = m;
+	int fds0 = count_fds();
+	int c = fake_pair(lfd, m, HELLO);
+	CHECK(c >= 0);
+	/* One descriptor on the OK line: the caller gets it. */
+	struct dev_reply d = {0, 0, -1};
+	CHECK(mypoll_open_device_async(m, keep_fd, &d) > 0);
+	CHECK_RC(send_fds(c, "OK open_device\n", &p[0], 1), 0);
+	wait_done(m, &d.done);
+	CHECK_RC(d.error, 0);
+	CHECK(d.fd >= 0 && fstat(d.fd, &got) == 0 && fstat(p[0], &want) == 0);
+	CHECK(got.st_ino == want.st_ino);
+	CHECK(fcntl(d.fd, F_GETFD) & FD_CLOEXEC);
+	close(d.fd);
+	/* Ten descriptors: more than the control buffer holds (MSG_CTRUNC).
+	 * The request fails and every descriptor received is closed. */
+	for (int i = 0; i < 10; i++)
+		many[i] = p[1];
+	d = (struct dev_reply){0, 0, -1};
+	CHECK(mypoll_open_device_async(m, keep_fd, &d) > 0);
+	CHECK_RC(send_fds(c, "OK open_device\n", many, 10), 0);
+	wait_done(m, &d.done);
+	CHECK_RC(d.error, -EMSGSIZE);
+	CHECK_RC(d.fd, -1);
+	/* OK without a descriptor. */
+	d = (struct dev_reply){0, 0, -1};
+	CHECK(mypoll_open_device_async(m, keep_fd, &d) > 0);
+	fake_send(c, "OK open_device\n");
+	wait_done(m, &d.done);
+	CHECK_RC(d.error, -EBADMSG);
+	/* Descriptors nobody asked for are held, then closed with the handle;
+	 * a callback that does not take its fd has it closed. */
+	CHECK_RC(send_fds(c, "ERR echo EIO x\n", &p[0], 1) == 0 &&
+		 mypoll_echo_async(m, "x", NULL, NULL) > 0, 1);
+	int id = mypoll_open_device_async(m, NULL, NULL);
+	CHECK(id > 0);
+	CHECK_RC(send_fds(c, "OK open_device\n", &p[0], 1), 0);
+	struct mypoll_reply r;
+	CHECK_RC(mypoll_wait(m, id, &r, 2000), 0);
+	CHECK(r.error == 0 && r.u.open_device.fd >= 0); /* the first one queued */
+	close(r.u.open_device.fd);
+	/* The blocking form returns the descriptor. */
+	CHECK_RC(send_fds(c, "OK open_device\n", &p[0], 1), 0);
+	int fd = mypoll_open_device(m);
+	CHECK(fd >= 0);
+	close(fd);
+	current = NULL;
+	mypoll_free(m); /* closes the one still held */
+	close(c);
+	CHECK_RC(count_fds(), fds0);
+	close(p[0]);
+	close(p[1]);
+	close(lfd);
+	current = NULL;
+}
+
+/* The resume request on the wire, against a server with the same instance. */
+static void test_fake_resume_wire(void)
+{
+	int lfd = fake_listen();
+	struct rec *r = rec_new();
+	mypoll *m = mypoll_new(0);
+
+	CHECK(lfd >= 0 && m);
+	current = m;
+	mypoll_set_callbacks(m, rec_event, rec_lost, r);
+	int c = fake_pair(lfd, m, "HELLO mypoll 1 00000000000000ab 10\n");
+	int id = mypoll_subscribe_async(m, "timer", 0, NULL, NULL);
+	CHECK(c >= 0 && id > 0);
+	fake_send(c, "OK subscribe timer\nEVT 10 timer 1 5 0 99\nEVT 11 timer 1 6 0 100\n"
+		     "LOST 12 14 2 queue\n");
+	struct mypoll_reply rep;
+	CHECK_RC(mypoll_wait(m, id, &rep, 2000), 0);
+	CHECK(pump_until(m, &r->lost_lines, 1, 2000) >= 0);
+	CHECK_RC(mypoll_last_seq(m), 14);
+	close(c);
+	CHECK_RC(process_until_error(m), -ECONNRESET);
+	pid_t pid = fork();
+	if (pid == 0) {
+		char buf[256] = {0};
+		int s = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		fake_send(s, "HELLO mypoll 1 00000000000000ab 16\n");
+		ssize_t n = read(s, buf, sizeof(buf) - 1);
+		if (n <= 0 || strcmp(buf, "subscribe timer from=15\n") != 0)
+			_exit(1);
+		fake_send(s, "OK subscribe timer\nEVT 15 timer 1 7 0 101\n");
+		msleep(200);
+		_exit(0);
+	}
+	CHECK_RC(mypoll_resume(m), 0);
+	CHECK(pump_until(m, &r->n, 3, 2000) >= 0);
+	int status = -1;
+	waitpid(pid, &status, 0);
+	CHECK_RC(status, 0);
+	CHECK_RC(r->n, 3);
+	CHECK_RC(r->seq[2], 15);
+	CHECK_RC(r->bad_order, 0);
+	mypoll_free(m);
+	free(r);
+	close(lfd);
+	current = NULL;
+}
+
+struct reentry {
+	mypoll *m;
+	int calls, process_rc, async_rc;
+};
+
+/* A reply callback that tries what callbacks may and may not do. */
+static void reenter(void *user, struct mypoll_reply *r)
+{
+	struct reentry *e = user;
+
+	e->calls++;
+	if (e->calls == 1) {
+		e->process_rc = mypoll_process(e->m);      /* refused */
+		e->async_rc = mypoll_echo_async(e->m, "from cb", reenter, e); /* allowed */
+		mypoll_disconnect(e->m);                   /* allowed: fails the rest */
+	}
+	(void)r;
+}
+
+static void test_fake_callback_reentry(void)
+{
+	int lfd = fake_listen();
+	struct reentry e = {NULL, 0, 0, 0};
+	mypoll *m = mypoll_new(0);
+	int got = 0;
+
+	CHECK(lfd >= 0 && m);
+	current = m;
+	e.m = m;
+	int c = fake_pair(lfd, m, HELLO);
+	CHECK(c >= 0);
+	CHECK(mypoll_echo_async(m, "a", reenter, &e) > 0);
+	CHECK(mypoll_echo_async(m, "b", note_reply, &got) > 0);
+	fake_send(c, "OK echo a\nOK echo b\n");
+	for (int k = 0; k < 100 && mypoll_fd(m) >= 0; k++) {
+		struct pollfd pfd = {mypoll_fd(m), POLLIN, 0};
+		poll(&pfd, 1, 20);
+		CHECK(mypoll_process(m) >= 0);
+	}
+	CHECK_RC(e.process_rc, -EDEADLK);
+	CHECK(e.async_rc > 0);
+	CHECK_RC(e.calls, 2); /* its own reply, then the queued one failed */
+	CHECK_RC(got, -ECONNRESET); /* b was not dispatched after the disconnect */
+	CHECK_RC(mypoll_fd(m), -1);
+	close(c);
+	close(lfd);
+	current = NULL;
+	mypoll_free(m);
+}
+
+/* A listener whose backlog is full: non-blocking connect says -EAGAIN, the
+ * blocking one retries until its timeout. */
+static void test_fake_backlog_full(void)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int lfd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), filler[8], nfill = 0;
+	mypoll *m = mypoll_new(0);
+
+	CHECK(lfd >= 0 && m);
+	current = m;
+	unlink(fake_sock);
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", fake_sock);
+	CHECK(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)) == 0 && listen(lfd, 0) == 0);
+	for (; nfill < 8; nfill++) {
+		filler[nfill] = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+		if (connect(filler[nfill], (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+			close(filler[nfill]);
+			break;
+		}
+	}
+	CHECK(nfill < 8);
+	CHECK_RC(mypoll_connect(m, fake_sock, MYPOLL_NONBLOCK), -EAGAIN);
+	mypoll_set_timeout(m, 100);
+	int64_t t0 = now_ms();
+	CHECK_RC(mypoll_connect(m, fake_sock, 0), -ETIMEDOUT);
+	CHECK(now_ms() - t0 >= 100);
+	CHECK_RC(mypoll_fd(m), -1);
+	for (int i = 0; i < nfill; i++)
+		close(filler[i]);
+	close(lfd);
+	current = NULL;
+	mypoll_free(m);
+}
+
+static const struct {
+	const char *name;
+	void (*fn)(void);
+	int daemon;
+} tests[] = {
+	{"hello_echo", test_hello_echo, 1},
+	{"trigger_events", test_trigger_events, 1},
+	{"server_errors", test_server_errors, 1},
+	{"local_errors", test_local_errors, 1},
+	{"timers_stats_help", test_timers_stats_help, 1},
+	{"pipelining", test_pipelining, 1},
+	{"several_clients", test_several_clients, 1},
+	{"lost_queue", test_lost_queue, 1},
+	{"no_alloc_hot_path", test_no_alloc_hot_path, 1},
+	{"resume_reconnect", test_resume_reconnect, 1},
+	{"resume_daemon_restart", test_resume_daemon_restart, 1},
+	{"nonblocking_connect", test_nonblocking_connect, 1},
+	{"fake_err_mapping", test_fake_err_mapping, 0},
+	{"fake_malformed", test_fake_malformed, 0},
+	{"fake_open_device", test_fake_open_device, 0},
+	{"fake_resume_wire", test_fake_resume_wire, 0},
+	{"fake_backlog_full", test_fake_backlog_full, 0},
+	{"fake_callback_reentry", test_fake_callback_reentry, 0},
+};
+
+int main(int argc, char **argv)
+{
+	int passed = 0, nfailed = 0;
+
+	if (argc < 2) {
+		fprintf(stderr, "usage: test_libmypoll MYPOLLD [NAME_SUBSTRING]\n");
+		return 2;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	mypolld_bin = argv[1];
+	snprintf(dir, sizeof(dir), "/tmp/libmypoll-test-XXXXXX");
+	if (!mkdtemp(dir)) {
+		perror("mkdtemp");
+		return 1;
+	}
+	snprintf(sock, sizeof(sock), "%s/mypoll.sock", dir);
+	snprintf(fake_sock, sizeof(fake_sock), "%s/fake.sock", dir);
+	if (start_daemon() < 0) {
+		fprintf(stderr, "mypolld %s did not start\n", mypolld_bin);
+		return 1;
+	}
+	for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++) {
+		if (argc > 2 && !strstr(tests[i].name, argv[2]))
+			continue;
+		failed = 0;
+		tests[i].fn();
+		printf("%s %s\n", failed ? "FAIL" : "ok  ", tests[i].name);
+		fflush(stdout);
+		if (failed)
+			nfailed++;
+		else
+			passed++;
+	}
+	stop_daemon();
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", dir);
+	printf("%d passed, %d failed\n", passed, nfailed);
+	return nfailed ? 1 : 0;
+}
