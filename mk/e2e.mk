@@ -24,9 +24,10 @@ bench-guest: image
 	MYPOLL_OUT=$(abspath $(OUT)) $(GO) run ./tests/guestbench
 
 ## test-image: the end-to-end suite against a kernel + image built elsewhere (Buildroot, Yocto): KERNEL=Image INITRD=rootfs.cpio | ROOTFS=rootfs.ext4 [APPEND=...] [SOCKET=/run/mypoll/mypoll.sock] [RUN=regexp]
-# MYPOLL_IMAGE=1: the image's init system runs mypolld; tests that need the
-# harness to own the daemon or the module skip and say why (tests/image_test.go).
-test-image: $(OUT)/guest/mypollprobe
+# MYPOLL_IMAGE=1: the image's init system runs mypolld; the test tools are
+# copied in; tests that need the harness to own the daemon or the module skip
+# and say why (tests/image_test.go).
+test-image: $(OUT)/guest/mypollprobe $(OUT)/guest/mypoll-listen $(OUT)/guest/mypoll-trigger
 	@[ -n "$(KERNEL)" ] && [ -n "$(INITRD)$(ROOTFS)" ] || { echo "usage: make test-image KERNEL=<arm64 Image> INITRD=<cpio> | ROOTFS=<ext4/qcow2 image> [APPEND='...']"; exit 2; }
 	MYPOLL_REQUIRE_VM=1 MYPOLL_IMAGE=1 MYPOLL_OUT=$(abspath $(OUT)) MYPOLL_KERNEL=$(abspath $(KERNEL)) \
 	  $(if $(INITRD),MYPOLL_INITRD=$(abspath $(INITRD))) \

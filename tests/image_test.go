@@ -18,8 +18,9 @@ import (
 // harness agent, loads the module (from the image's /lib/modules) and
 // starts mypolld (with the image's /etc/default/mypolld), so:
 //   - boot waits for the daemon's socket instead of asking the agent;
-//   - mypollprobe, a test tool no image ships, is copied into the guest
-//     from $MYPOLL_OUT/guest (make test-image builds it);
+//   - the test tools no image ships (mypollprobe, the libmypoll examples)
+//     are copied into the guest's /bin from $MYPOLL_OUT/guest (make
+//     test-image builds them);
 //   - "start" after a kill runs the image's SysV script or systemctl;
 //   - "restart" with other flags writes them to /etc/default/mypolld and
 //     runs the SysV script (restart with the harness defaults puts the
@@ -39,11 +40,12 @@ func imageSkip(t *testing.T, why string) {
 	}
 }
 
-// guestProbe is where the tests run mypollprobe in the guest.
-const guestProbe = "/bin/mypollprobe"
+// imageTools are the test tools copied from $MYPOLL_OUT/guest into the
+// image's /bin, where the tests run them.
+var imageTools = []string{"mypollprobe", "mypoll-listen", "mypoll-trigger"}
 
-// imageReady waits for the daemon the image's init started and copies
-// mypollprobe into the guest.
+// imageReady waits for the daemon the image's init started and copies the
+// test tools into the guest.
 func (g *guest) imageReady(t *testing.T) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 2*g.wait)
@@ -63,14 +65,18 @@ func (g *guest) imageReady(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	data, err := os.ReadFile(filepath.Join(out, "guest", "mypollprobe"))
-	if err != nil {
-		t.Fatalf("mypollprobe for the guest (make test-image builds it): %v", err)
+	for _, tool := range imageTools {
+		data, err := os.ReadFile(filepath.Join(out, "guest", tool))
+		if err != nil {
+			t.Fatalf("%s for the guest (make test-image builds it): %v", tool, err)
+		}
+		if err := g.vm.Put(t.Context(), "/bin/"+tool, data); err != nil {
+			t.Fatalf("copy %s into the image: %v", tool, err)
+		}
+		if code := g.exec(t, "chmod", "0755", "/bin/"+tool); code != 0 {
+			t.Fatalf("chmod /bin/%s in the image: exit %d", tool, code)
+		}
 	}
-	if err := g.vm.Put(t.Context(), guestProbe, data); err != nil {
-		t.Fatalf("copy mypollprobe into the image: %v", err)
-	}
-	g.exec(t, "chmod", "0755", guestProbe)
 }
 
 // sysvScript is the image's SysV script for mypolld (BusyBox init).
