@@ -339,8 +339,8 @@ func kbuildModule(t *testing.T) string {
 }
 
 // TestBuildroot_Tree: the Kconfig, defconfig and board files name files that
-// exist, every package is in Config.in, and the readme holds the qemu line
-// that post-image.sh turns into start-qemu.sh.
+// exist, every package is in Config.in, and the readme names each defconfig
+// (TestBuildroot_PostImage checks its qemu lines).
 func TestBuildroot_Tree(t *testing.T) {
 	cfg := read(t, "br2-external/Config.in")
 	srcRe := regexp.MustCompile(`source "\$BR2_EXTERNAL_MYPOLL_PATH/([^"]+)"`)
@@ -378,8 +378,8 @@ func TestBuildroot_Tree(t *testing.T) {
 				t.Errorf("%s lacks %s", name, want)
 			}
 		}
-		if !regexp.MustCompile(`(?m)^\s*qemu-system-aarch64 .* # ` + regexp.QuoteMeta(name) + `$`).MatchString(readme) {
-			t.Errorf("readme.txt has no qemu command line tagged # %s", name)
+		if !strings.Contains(readme, name) {
+			t.Errorf("readme.txt does not mention %s", name)
 		}
 	}
 	if !strings.Contains(readme, "name=mypoll.test") {

@@ -252,6 +252,7 @@ func TestDaemon(t *testing.T) {
 	})
 
 	sub("control group", func(t *testing.T) {
+		g.imageSkipUnlessSysV(t, "restarts mypolld with --socket-mode 0666, which mypolld.socket sets under systemd")
 		// Everyone may connect (0666); only root and group 4242 may control.
 		g.daemon(t, "restart", append(defaultDaemonArgs, "--socket-mode", "0666", "--control-group", "4242")...)
 		defer g.daemon(t, "restart", defaultDaemonArgs...)
@@ -305,6 +306,12 @@ func TestDaemon(t *testing.T) {
 		}
 		if got == 0 {
 			t.Fatalf("no reply flushed")
+		}
+		if imageMode {
+			// Only the agent sees the exit status of a daemon it started.
+			g.imageDaemonGone(t)
+			t.Logf("%d of %d replies flushed; mypolld exited (status not visible in an image)", got, n)
+			return
 		}
 		st := g.daemon(t, "status")
 		for deadline := time.Now().Add(g.wait); st.State == "running" && time.Now().Before(deadline); {

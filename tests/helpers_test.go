@@ -2,10 +2,12 @@ package tests_test
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -14,8 +16,9 @@ import (
 	"github.com/mypoll/mypoll/qemu"
 )
 
-// sock is where the agent starts mypolld in the guest.
-const sock = "/run/mypoll/mypoll.sock"
+// sock is where mypolld listens in the guest: where the agent starts it, or
+// where the image's init system does (make test-image SOCKET=...).
+var sock = cmp.Or(os.Getenv("MYPOLL_GUEST_SOCKET"), "/run/mypoll/mypoll.sock")
 
 // defaultDaemonArgs are the agent's default mypolld flags when the module
 // is loaded.
@@ -38,7 +41,9 @@ func boot(t *testing.T, smp int) *guest {
 		mult = 1
 	}
 	g := &guest{vm: vm, wait: time.Duration(float64(30*time.Second) * mult)}
-	if st, err := vm.Daemon(t.Context(), "status"); err != nil || st.State != "running" {
+	if imageMode {
+		g.imageReady(t)
+	} else if st, err := vm.Daemon(t.Context(), "status"); err != nil || st.State != "running" {
 		t.Fatalf("mypolld in the guest: %+v, %v", st, err)
 	}
 	return g
@@ -97,6 +102,17 @@ func (g *guest) triggerDirect(t *testing.T, count int) uint64 {
 
 func (g *guest) daemon(t *testing.T, action string, args ...string) qemu.DaemonStatus {
 	t.Helper()
+	if imageMode {
+		switch action {
+		case "start":
+			g.imageStartDaemon(t)
+		case "restart":
+			g.imageRestartDaemon(t, args)
+		default:
+			t.Fatalf("daemon %s: the image's init system owns mypolld (imageSkip this test)", action)
+		}
+		return qemu.DaemonStatus{State: "running"}
+	}
 	st, err := g.vm.Daemon(t.Context(), action, args...)
 	if err != nil {
 		t.Fatalf("daemon %s %v: %v", action, args, err)

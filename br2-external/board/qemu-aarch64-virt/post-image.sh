@@ -1,23 +1,61 @@
 #!/bin/sh
-# Post-image script of mypoll_qemu_aarch64_virt_defconfig: writes
-# $BINARIES_DIR/start-qemu.sh from the qemu command line in readme.txt (the
-# line ending in "# <defconfig name>"). Buildroot's board/qemu/post-image.sh
-# only reads its own board/qemu/*/readme.txt, so it cannot find ours.
-# Arguments: $1 images dir (unused), $2 the defconfig path (BR2_DEFCONFIG).
+# Post-image script of the mypoll defconfigs (and of any defconfig derived
+# from them, whatever its name): writes $BINARIES_DIR/start-qemu.sh, which
+# boots the images just built on QEMU's aarch64 "virt" machine. The command
+# line is derived from the root filesystem the configuration builds
+# (BR2_CONFIG): rootfs.ext4 (or ext2/ext3) as a virtio disk, or rootfs.cpio[.*]
+# as an initramfs; readme.txt shows both lines. Buildroot's own
+# board/qemu/post-image.sh only reads its board/qemu/*/readme.txt.
+# Arguments: $1 the images dir (BINARIES_DIR is used when it is set).
 set -eu
 
-BOARD_DIR="$(dirname "$0")"
-DEFCONFIG_NAME="$(basename "${2:-mypoll_qemu_aarch64_virt_defconfig}")"
-START_QEMU_SCRIPT="${BINARIES_DIR:?}/start-qemu.sh"
-
-QEMU_CMD_LINE="$(sed -n "s|^ *\(qemu-system-.*\) # ${DEFCONFIG_NAME}\$|\1|p" \
-	"${BOARD_DIR}/readme.txt")"
-if [ -z "${QEMU_CMD_LINE}" ]; then
-	echo "post-image: no qemu command line for ${DEFCONFIG_NAME} in readme.txt" >&2
+die() {
+	echo "post-image: $*" >&2
 	exit 1
+}
+
+IMAGES="${BINARIES_DIR:-${1:-}}"
+if [ -z "${IMAGES}" ] || [ ! -d "${IMAGES}" ]; then
+	die "no images directory (BINARIES_DIR or \$1)"
 fi
-# The script lives next to the kernel and the rootfs image.
-QEMU_CMD_LINE="$(printf '%s\n' "${QEMU_CMD_LINE}" | sed 's|output/images/||g')"
+START_QEMU_SCRIPT="${IMAGES}/start-qemu.sh"
+
+# enabled SYMBOL: BR2_SYMBOL=y in BR2_CONFIG (without a .config, whatever
+# image exists decides).
+enabled() {
+	if [ -n "${BR2_CONFIG:-}" ]; then
+		grep -q "^$1=y\$" "${BR2_CONFIG}"
+	else
+		return 0
+	fi
+}
+
+# first_image NAME...: the first of the images that exists.
+first_image() {
+	for f in "$@"; do
+		if [ -e "${IMAGES}/$f" ]; then
+			echo "$f"
+			return 0
+		fi
+	done
+	return 1
+}
+
+[ -e "${IMAGES}/Image" ] || die "no kernel ${IMAGES}/Image"
+if enabled BR2_TARGET_ROOTFS_EXT2 &&
+	DISK="$(first_image rootfs.ext4 rootfs.ext3 rootfs.ext2)"; then
+	ROOT_ARGS="-append \"rootwait root=/dev/vda console=ttyAMA0\" -drive file=${DISK},if=none,format=raw,id=hd0 -device virtio-blk-device,drive=hd0"
+elif enabled BR2_TARGET_ROOTFS_CPIO &&
+	CPIO="$(first_image rootfs.cpio rootfs.cpio.gz rootfs.cpio.bz2 \
+		rootfs.cpio.lz4 rootfs.cpio.lzma rootfs.cpio.lzo rootfs.cpio.xz \
+		rootfs.cpio.zst)"; then
+	ROOT_ARGS="-initrd ${CPIO} -append \"console=ttyAMA0\""
+else
+	die "no rootfs.ext2/3/4 or rootfs.cpio image in ${IMAGES} to boot"
+fi
+
+# The socket backs the virtio-serial port "mypoll.test" the test agent serves.
+QEMU_CMD_LINE="qemu-system-aarch64 -M virt -cpu cortex-a53 -nographic -smp 1 -m 512 -kernel Image ${ROOT_ARGS} -netdev user,id=eth0 -device virtio-net-device,netdev=eth0 -device virtio-serial-device -chardev socket,id=mypolltest,path=mypoll-test.sock,server=on,wait=off -device virtserialport,chardev=mypolltest,name=mypoll.test"
 
 cat >"${START_QEMU_SCRIPT}" <<SCRIPT
 #!/bin/sh
@@ -29,3 +67,4 @@ export PATH
 exec ${QEMU_CMD_LINE} "\$@"
 SCRIPT
 chmod +x "${START_QEMU_SCRIPT}"
+echo "post-image: wrote ${START_QEMU_SCRIPT}"
