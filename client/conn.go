@@ -217,26 +217,63 @@ type rightsReader struct {
 	oob []byte
 }
 
+// Read reads like recvmsg(2) and queues the descriptors that came with the
+// bytes. The daemon passes one descriptor per message; more, control data
+// truncated by the kernel (MSG_CTRUNC: r.oob too small) or a control
+// message that does not parse is a protocol error: every descriptor that
+// was received is closed, none is queued, and the error ends the
+// connection; the bytes that came with them are dropped, so the reply they
+// carry fails with the error instead of succeeding without its descriptor.
 func (r *rightsReader) Read(p []byte) (int, error) {
-	n, oobn, _, _, err := r.uc.ReadMsgUnix(p, r.oob)
+	n, oobn, flags, _, err := r.uc.ReadMsgUnix(p, r.oob)
 	n = max(n, 0) // ReadMsgUnix reports -1 with some errors
-	if oobn > 0 {
-		var fds []int
-		if msgs, perr := syscall.ParseSocketControlMessage(r.oob[:oobn]); perr == nil {
-			for _, m := range msgs {
-				if got, err := syscall.ParseUnixRights(&m); err == nil {
-					fds = append(fds, got...)
-				}
-			}
-		}
-		for _, fd := range fds {
-			syscall.CloseOnExec(fd)
-		}
-		r.c.mu.Lock()
-		r.c.fds = append(r.c.fds, fds...)
-		r.c.mu.Unlock()
+	if oobn == 0 && flags&syscall.MSG_CTRUNC == 0 {
+		return n, err
 	}
+	fds, ferr := parseRights(r.oob[:oobn])
+	switch {
+	case ferr != nil:
+	case flags&syscall.MSG_CTRUNC != 0:
+		ferr = errors.New("control data truncated")
+	case len(fds) > 1:
+		ferr = fmt.Errorf("%d descriptors in one message, want 1", len(fds))
+	}
+	if ferr != nil {
+		for _, fd := range fds {
+			_ = syscall.Close(fd)
+		}
+		return 0, fmt.Errorf("%w: receive descriptor: %w", ErrProtocol, ferr)
+	}
+	for _, fd := range fds {
+		syscall.CloseOnExec(fd)
+	}
+	r.c.mu.Lock()
+	r.c.fds = append(r.c.fds, fds...)
+	r.c.mu.Unlock()
 	return n, err
+}
+
+// parseRights returns the descriptors of the SCM_RIGHTS messages in oob,
+// skipping other control messages. On a malformed message it returns the
+// descriptors found so far with the error, for the caller to close.
+func parseRights(oob []byte) ([]int, error) {
+	msgs, err := syscall.ParseSocketControlMessage(oob)
+	if err != nil {
+		return nil, fmt.Errorf("parse control message: %w", err)
+	}
+	var fds []int
+	for i := range msgs {
+		h := msgs[i].Header
+		if h.Level != syscall.SOL_SOCKET || h.Type != syscall.SCM_RIGHTS {
+			continue
+		}
+		got, err := syscall.ParseUnixRights(&msgs[i])
+		fds = append(fds, got...)
+		if err != nil {
+			return fds, fmt.Errorf("parse SCM_RIGHTS: %w", err)
+		}
+	}
+	return fds, nil
 }
 
 // signal wakes a waiting Next; c.mu is held.

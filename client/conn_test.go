@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"path/filepath"
 	"reflect"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -387,5 +389,69 @@ func TestConn_Close(t *testing.T) {
 	}
 	if _, err := c.Do(t.Context(), "echo"); !errors.Is(err, client.ErrClosed) {
 		t.Errorf("Do() after Close = %v, want ErrClosed", err)
+	}
+}
+
+// TestConn_receiveFDs: a descriptor passed with "OK open_device" becomes the
+// reply's file; more than one, or more than the control buffer holds
+// (MSG_CTRUNC), ends the connection with ErrProtocol and closes every
+// descriptor received. Each descriptor is a copy of a pipe's write end, so
+// the read end sees EOF only once the client has closed them all.
+func TestConn_receiveFDs(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		n    int // copies of the write end sent with the reply
+		ok   bool
+	}{
+		{"one", 1, true},
+		{"two", 2, false},
+		{"truncated", 20, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			reqs := make(chan string, 1)
+			fd := startFake(t, hello, func(req string) []string { reqs <- req; return nil })
+			c := dial(t, fd.path)
+			sc := (<-fd.conns).(*net.UnixConn)
+			pr, pw, err := os.Pipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer pr.Close()
+			type result struct {
+				f   *os.File
+				err error
+			}
+			res := make(chan result, 1)
+			go func() {
+				f, err := c.OpenDevice(t.Context())
+				res <- result{f, err}
+			}()
+			if req := <-reqs; req != "open_device" {
+				t.Fatalf("request %q, want open_device", req)
+			}
+			rights := make([]int, tc.n)
+			for i := range rights {
+				rights[i] = int(pw.Fd())
+			}
+			if _, _, err := sc.WriteMsgUnix([]byte("OK open_device\n"), syscall.UnixRights(rights...), nil); err != nil {
+				t.Fatalf("WriteMsgUnix: %v", err)
+			}
+			_ = pw.Close()
+			r := <-res
+			switch {
+			case tc.ok && r.err != nil:
+				t.Fatalf("OpenDevice() = %v, want a file", r.err)
+			case tc.ok:
+				_ = r.f.Close()
+			case !errors.Is(r.err, client.ErrProtocol):
+				t.Fatalf("OpenDevice() = %v, %v; want ErrProtocol", r.f, r.err)
+			}
+			if err := pr.SetReadDeadline(time.Now().Add(10 * time.Second)); err != nil {
+				t.Fatal(err)
+			}
+			if n, err := pr.Read(make([]byte, 1)); err != io.EOF {
+				t.Errorf("read end = %d, %v; want EOF (a received descriptor was not closed)", n, err)
+			}
+		})
 	}
 }

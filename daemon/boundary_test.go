@@ -4,9 +4,13 @@ package daemon_test
 
 import (
 	"encoding/json"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -53,6 +57,54 @@ func TestBoundaries(t *testing.T) {
 				t.Errorf("%s imports %s: only %s may", p.ImportPath, imp, sysPkg)
 			}
 		}
+	}
+}
+
+// TestWireText: the daemon writes protocol lines only through proto's
+// encoders, so no string literal in a non-test file of the daemon's
+// packages (daemon/internal/... and daemon/cmd/mypolld) outside proto starts
+// like a server line. Clients and test tools under daemon/cmd read and
+// write the wire themselves and are not checked.
+func TestWireText(t *testing.T) {
+	const (
+		module   = "github.com/mypoll/mypoll/"
+		protoPkg = module + "daemon/internal/proto"
+	)
+	prefixes := []string{"OK ", "ERR ", "EVT ", "LOST ", "HELLO "}
+	checked := 0
+	for _, p := range listPackages(t) {
+		if p.ImportPath == protoPkg ||
+			!strings.HasPrefix(p.ImportPath, module+"daemon/internal/") && p.ImportPath != module+"daemon/cmd/mypolld" {
+			continue
+		}
+		fset := token.NewFileSet()
+		for _, name := range p.GoFiles {
+			f, err := parser.ParseFile(fset, filepath.Join(p.Dir, name), nil, parser.SkipObjectResolution)
+			if err != nil {
+				t.Fatal(err)
+			}
+			checked++
+			ast.Inspect(f, func(n ast.Node) bool {
+				lit, ok := n.(*ast.BasicLit)
+				if !ok || lit.Kind != token.STRING {
+					return true
+				}
+				v, err := strconv.Unquote(lit.Value)
+				if err != nil {
+					t.Errorf("%s: %v", fset.Position(lit.Pos()), err)
+					return true
+				}
+				for _, pre := range prefixes {
+					if strings.HasPrefix(v, pre) {
+						t.Errorf("%s: string literal %s writes wire text; use a proto encoder", fset.Position(lit.Pos()), lit.Value)
+					}
+				}
+				return true
+			})
+		}
+	}
+	if checked < 20 {
+		t.Fatalf("checked %d files; the test is not looking at the daemon", checked)
 	}
 }
 

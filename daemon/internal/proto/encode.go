@@ -11,9 +11,6 @@ import (
 // capacity. Text that may come from a peer (details, messages, verbs) is
 // sanitized: bytes that are not printable ASCII become '?'.
 
-// ProtocolVersion is the protocol version sent in HELLO.
-const ProtocolVersion = 1
-
 // AppendHello appends the greeting "HELLO mypoll 1 <instance_id> <next_seq>",
 // instance_id as 16 lowercase hex digits (PROTOCOL.md A.3).
 func AppendHello(dst []byte, instanceID, nextSeq uint64) []byte {
@@ -79,7 +76,7 @@ func AppendOKSubscribe(dst []byte, s Set) []byte {
 // TimerInfo is one running timer in the timers reply.
 type TimerInfo struct {
 	ID       uint32
-	PeriodMS uint32
+	PeriodMS uint64
 	Ticks    uint64
 	Count    uint64 // 0 = forever
 }
@@ -102,33 +99,34 @@ func AppendOKTimers(dst []byte, timers []TimerInfo) []byte {
 }
 
 // Stat is one key=value pair of the stats reply. Key must be a snake_case
-// word; Value is sanitized and must not contain spaces to stay one token.
+// word; Value is written in decimal, or with Hex as 16 lowercase hex digits
+// (instance_id, as in HELLO).
 type Stat struct {
 	Key   string
-	Value []byte
+	Value uint64
+	Hex   bool
 }
 
-// AppendOKStats appends "OK stats <key>=<value> ...". Spaces in values are
-// written as '_' so that every pair stays one token.
+// AppendOKStats appends "OK stats <key>=<value> ...". Bytes of a key that are
+// not printable ASCII become '?' and spaces '_', so every pair stays one
+// token.
 func AppendOKStats(dst []byte, stats []Stat) []byte {
 	dst = append(dst, "OK stats"...)
 	for _, s := range stats {
 		dst = append(dst, ' ')
 		dst = appendSanitized(dst, []byte(s.Key), true)
 		dst = append(dst, '=')
-		dst = appendSanitized(dst, s.Value, true)
+		if s.Hex {
+			dst = appendHex16(dst, s.Value)
+		} else {
+			dst = strconv.AppendUint(dst, s.Value, 10)
+		}
 	}
 	return append(dst, '\n')
 }
 
-// AppendStatUint appends v in decimal; AppendStatHex as 16 hex digits (for
-// instance_id, as in HELLO). They build Stat values without fmt.
-func AppendStatUint(dst []byte, v uint64) []byte { return strconv.AppendUint(dst, v, 10) }
-
-// AppendStatHex appends v as 16 lowercase hex digits.
-func AppendStatHex(dst []byte, v uint64) []byte { return appendHex16(dst, v) }
-
-// AppendOKHelp appends "OK help <verb> <verb> ..." with every verb of Verbs.
+// AppendOKHelp appends "OK help <verb> <verb> ..." with every verb, in the
+// order of the Verb constants.
 func AppendOKHelp(dst []byte) []byte {
 	dst = append(dst, "OK help"...)
 	for v := VerbEcho; v < verbEnd; v++ {

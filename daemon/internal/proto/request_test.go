@@ -168,7 +168,7 @@ func TestParseRequest_allocs(t *testing.T) {
 
 func TestVerb(t *testing.T) {
 	var names []string
-	for _, v := range proto.Verbs() {
+	for v := proto.Verb(1); v.String() != "-"; v++ {
 		names = append(names, v.String())
 		req, perr := proto.ParseRequest([]byte(v.String() + " 1 1"))
 		// Every listed verb must parse as itself (possibly with EINVAL for
@@ -179,13 +179,13 @@ func TestVerb(t *testing.T) {
 	}
 	want := "echo trigger start_timer stop_timer timers subscribe stats open_device help quit"
 	if got := strings.Join(names, " "); got != want {
-		t.Errorf("Verbs() = %q, want %q", got, want)
+		t.Errorf("verbs = %q, want %q", got, want)
 	}
 	if got := string(proto.AppendOKHelp(nil)); got != "OK help "+want+"\n" {
 		t.Errorf("AppendOKHelp() = %q, want %q", got, "OK help "+want+"\n")
 	}
 	var control []string
-	for _, v := range proto.Verbs() {
+	for v := proto.Verb(1); v.String() != "-"; v++ {
 		if v.Control() {
 			control = append(control, v.String())
 		}

@@ -5,7 +5,7 @@ import "github.com/mypoll/mypoll/daemon/internal/devabi"
 // Verb is a request's command (PROTOCOL.md A.5). The zero Verb is not valid.
 type Verb uint8
 
-// The verbs of protocol version 1, in the order Verbs returns them.
+// The verbs of protocol version 1, in the order of the help reply.
 const (
 	VerbEcho Verb = iota + 1
 	VerbTrigger
@@ -46,16 +46,6 @@ func (v Verb) String() string {
 // policy (PROTOCOL.md A.7): trigger, start_timer and stop_timer.
 func (v Verb) Control() bool {
 	return v == VerbTrigger || v == VerbStartTimer || v == VerbStopTimer
-}
-
-// Verbs returns every verb, in the fixed order of the help reply. The
-// caller owns the returned slice.
-func Verbs() []Verb {
-	vs := make([]Verb, 0, verbEnd-1)
-	for v := VerbEcho; v < verbEnd; v++ {
-		vs = append(vs, v)
-	}
-	return vs
 }
 
 // lookupVerb returns the verb named tok, or 0. The switch on string(tok)

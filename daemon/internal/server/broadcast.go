@@ -41,17 +41,6 @@ func (b *eventBatch) reset() {
 
 func (b *eventBatch) line(i int) []byte { return b.buf[b.off[i]:b.off[i+1]] }
 
-// category maps an event type to the subscription set it belongs to.
-func category(t devabi.EventType) proto.Set {
-	switch t {
-	case devabi.EvTimer, devabi.EvTimerStopped:
-		return proto.SetTimer
-	case devabi.EvTrigger:
-		return proto.SetTrigger
-	}
-	return 0
-}
-
 // openDevice opens the configured device read-write and positions its
 // cursor: where the previous daemon stopped when the persisted state names
 // the same device instance, else at the oldest retained record.
@@ -168,7 +157,7 @@ func (s *Server) broadcast(buf []byte) {
 			s.overflow(ev)
 			continue
 		}
-		cat := category(ev.Type)
+		cat := proto.SetOf(ev.Type)
 		if cat == 0 {
 			s.log.Warn("skipping device record of unknown type", "seq", ev.Seq, "type", uint16(ev.Type))
 			continue
@@ -307,7 +296,7 @@ func (s *Server) pumpReplay(c *client) bool {
 			c.replayIdx++
 			continue
 		}
-		if c.sub&category(e.ev.Type) == 0 {
+		if !c.sub.Matches(e.ev.Type) {
 			c.minSeq = e.ev.Seq + 1
 			c.replayIdx++
 			continue

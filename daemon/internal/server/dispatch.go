@@ -3,7 +3,6 @@ package server
 import (
 	"errors"
 	"fmt"
-	"strconv"
 	"syscall"
 
 	"github.com/mypoll/mypoll/daemon/internal/devabi"
@@ -45,14 +44,7 @@ func (s *Server) handleRequest(c *client, line []byte) {
 	case proto.VerbOpenDevice:
 		s.openDeviceFor(c)
 	case proto.VerbHelp:
-		d := s.scratch[len(s.scratch):]
-		for i, v := range proto.Verbs() {
-			if i > 0 {
-				d = append(d, ' ')
-			}
-			d = append(d, v.String()...)
-		}
-		c.reply(proto.AppendOKDetail(s.scratch[:0], req.Verb, append([]byte(nil), d...)))
+		c.reply(proto.AppendOKHelp(s.scratch[:0]))
 	case proto.VerbQuit:
 		c.reply(proto.AppendOK(s.scratch[:0], req.Verb))
 		c.quitting = true
@@ -64,11 +56,6 @@ func (s *Server) handleRequest(c *client, line []byte) {
 
 func (s *Server) replyErr(c *client, v proto.Verb, errno proto.Errno, msg string) {
 	c.reply(proto.AppendErr(s.scratch[:0], &proto.Error{Verb: []byte(v.String()), Errno: errno, Msg: msg}))
-}
-
-// replyDetail queues "OK <verb> <detail>" built by fill.
-func (s *Server) replyDetail(c *client, v proto.Verb, detail []byte) {
-	c.reply(proto.AppendOKDetail(s.scratch[:0], v, detail))
 }
 
 // haveDevice replies ENODEV and reports false when there is no device.
@@ -120,10 +107,7 @@ func (s *Server) trigger(c *client, req proto.Request) {
 		s.deviceErr(c, req.Verb, err, "", "")
 		return
 	}
-	d := strconv.AppendUint(s.scratch[len(s.scratch):], first, 10)
-	d = append(d, ' ')
-	d = strconv.AppendUint(d, uint64(req.Count), 10)
-	s.replyDetail(c, req.Verb, append([]byte(nil), d...))
+	c.reply(proto.AppendOKTrigger(s.scratch[:0], first, req.Count))
 }
 
 func (s *Server) startTimer(c *client, req proto.Request) {
@@ -142,7 +126,7 @@ func (s *Server) startTimer(c *client, req proto.Request) {
 		s.deviceErr(c, req.Verb, err, fmt.Sprintf("timer %d already running", req.ID), "")
 		return
 	}
-	s.replyDetail(c, req.Verb, strconv.AppendUint(nil, uint64(req.ID), 10))
+	c.reply(proto.AppendOKUint(s.scratch[:0], req.Verb, uint64(req.ID)))
 }
 
 func (s *Server) stopTimer(c *client, req proto.Request) {
@@ -153,11 +137,12 @@ func (s *Server) stopTimer(c *client, req proto.Request) {
 		s.deviceErr(c, req.Verb, err, "", fmt.Sprintf("timer %d not running", req.ID))
 		return
 	}
-	s.replyDetail(c, req.Verb, strconv.AppendUint(nil, uint64(req.ID), 10))
+	c.reply(proto.AppendOKUint(s.scratch[:0], req.Verb, uint64(req.ID)))
 }
 
 func (s *Server) timers(c *client) {
-	var d []byte
+	var buf [devabi.MaxTimers]proto.TimerInfo
+	running := buf[:0]
 	if s.dev != nil && !s.devR.gone {
 		for id := range uint32(devabi.MaxTimers) {
 			t, err := s.dev.TimerGet(id)
@@ -168,31 +153,29 @@ func (s *Server) timers(c *client) {
 			if t.Active == 0 {
 				continue
 			}
-			if len(d) > 0 {
-				d = append(d, ' ')
-			}
-			d = strconv.AppendUint(d, uint64(id), 10)
-			d = append(d, ':')
-			d = strconv.AppendUint(d, t.PeriodNS/1e6, 10)
-			d = append(d, ':')
-			d = strconv.AppendUint(d, t.Ticks, 10)
-			d = append(d, ':')
-			d = strconv.AppendUint(d, t.Count, 10)
+			running = append(running, proto.TimerInfo{ID: id, PeriodMS: t.PeriodNS / 1e6, Ticks: t.Ticks, Count: t.Count})
 		}
 	}
-	if len(d) == 0 {
-		c.reply(proto.AppendOK(s.scratch[:0], proto.VerbTimers))
-		return
-	}
-	s.replyDetail(c, proto.VerbTimers, d)
+	c.reply(proto.AppendOKTimers(s.scratch[:0], running))
 }
 
 func (s *Server) stats(c *client) {
-	d := fmt.Appendf(nil, "clients=%d max_clients=%d events=%d lost_device=%d lost_queue=%d uptime_ms=%d next_seq=%d instance_id=%016x history=%d accepted=%d client_id=%d peer_pid=%d peer_uid=%d",
-		len(s.clients), s.cfg.MaxClients, s.counter.events, s.counter.lostDevice, s.counter.lostQueue,
-		s.uptime().Milliseconds(), s.helloNextSeq(), s.info.InstanceID, s.hist.end-s.hist.first,
-		s.counter.accepted, c.id, c.peer.PID, c.peer.UID)
-	s.replyDetail(c, proto.VerbStats, d)
+	stats := [...]proto.Stat{
+		{Key: "clients", Value: uint64(len(s.clients))},
+		{Key: "max_clients", Value: uint64(s.cfg.MaxClients)},
+		{Key: "events", Value: s.counter.events},
+		{Key: "lost_device", Value: s.counter.lostDevice},
+		{Key: "lost_queue", Value: s.counter.lostQueue},
+		{Key: "uptime_ms", Value: uint64(s.uptime().Milliseconds())},
+		{Key: "next_seq", Value: s.helloNextSeq()},
+		{Key: "instance_id", Value: s.info.InstanceID, Hex: true},
+		{Key: "history", Value: uint64(s.hist.end - s.hist.first)},
+		{Key: "accepted", Value: s.counter.accepted},
+		{Key: "client_id", Value: c.id},
+		{Key: "peer_pid", Value: uint64(c.peer.PID)},
+		{Key: "peer_uid", Value: uint64(c.peer.UID)},
+	}
+	c.reply(proto.AppendOKStats(s.scratch[:0], stats[:]))
 }
 
 // subscribe sets the client's event set and, with from=, starts a replay
@@ -202,7 +185,7 @@ func (s *Server) stats(c *client) {
 // never a seq twice, never one out of order (A.6).
 func (s *Server) subscribe(c *client, req proto.Request) {
 	c.sub = req.Set
-	c.reply(proto.AppendOKDetail(s.scratch[:0], req.Verb, []byte(req.Set.String())))
+	c.reply(proto.AppendOKSubscribe(s.scratch[:0], req.Set))
 	if !req.HasFrom || c.closed {
 		return
 	}

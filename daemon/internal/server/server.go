@@ -14,6 +14,7 @@ import (
 	"github.com/mypoll/mypoll/daemon/internal/devabi"
 	"github.com/mypoll/mypoll/daemon/internal/device"
 	"github.com/mypoll/mypoll/daemon/internal/loop"
+	"github.com/mypoll/mypoll/daemon/internal/proto"
 	"github.com/mypoll/mypoll/daemon/internal/sys"
 )
 
@@ -254,7 +255,7 @@ func (s *Server) handleAccept(int, uint32) error {
 		}
 		s.counter.accepted++
 		if len(s.clients) >= s.cfg.MaxClients || s.draining {
-			s.refuse(fd, s.refusalLine())
+			s.refuse(fd, s.refusalMsg())
 			continue
 		}
 		s.addClient(fd)
@@ -262,17 +263,19 @@ func (s *Server) handleAccept(int, uint32) error {
 	return nil
 }
 
-func (s *Server) refusalLine() string {
+func (s *Server) refusalMsg() string {
 	if s.draining {
-		return "ERR - EMFILE daemon is shutting down\n"
+		return "daemon is shutting down"
 	}
-	return fmt.Sprintf("ERR - EMFILE too many clients (max %d)\n", s.cfg.MaxClients)
+	return fmt.Sprintf("too many clients (max %d)", s.cfg.MaxClients)
 }
 
-// refuse sends one line on a fresh connection and closes it. A fresh socket
-// has an empty send buffer, so the non-blocking write does not fall short.
-func (s *Server) refuse(fd int, line string) {
-	if _, err := sys.Write(fd, []byte(line)); err != nil {
+// refuse sends "ERR - EMFILE <msg>" on a fresh connection and closes it. A
+// fresh socket has an empty send buffer, so the non-blocking write does not
+// fall short.
+func (s *Server) refuse(fd int, msg string) {
+	line := proto.AppendErr(s.scratch[:0], &proto.Error{Errno: proto.EMFILE, Msg: msg})
+	if _, err := sys.Write(fd, line); err != nil {
 		s.log.Debug("refusal not sent", "error", err)
 	}
 	_ = sys.Close(fd)
@@ -286,7 +289,7 @@ func (s *Server) shedConnection() {
 		_ = sys.Close(s.reserveFD)
 		s.reserveFD = -1
 		if fd, err := sys.Accept(s.lfd); err == nil {
-			s.refuse(fd, "ERR - EMFILE daemon is out of file descriptors\n")
+			s.refuse(fd, "daemon is out of file descriptors")
 		}
 		if fd, err := sys.OpenNull(); err == nil {
 			s.reserveFD = fd

@@ -69,16 +69,7 @@ func EpollDel(epfd, fd int) error {
 
 func epollCtl(epfd, op, fd int, events uint32, data uint64) error {
 	ev := toUnix(events, data)
-	for {
-		err := unix.EpollCtl(epfd, op, fd, &ev)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return wrap("epoll_ctl", err)
-		}
-		return nil
-	}
+	return retryErr("epoll_ctl", func() error { return unix.EpollCtl(epfd, op, fd, &ev) })
 }
 
 // EpollWait waits up to msec milliseconds (-1: forever, 0: poll) for events

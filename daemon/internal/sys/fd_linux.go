@@ -10,6 +10,8 @@ import (
 // (EAGAIN). It is a syscall.Errno, so errors.Is(err, syscall.EAGAIN) holds too.
 var ErrWouldBlock error = unix.EAGAIN
 
+// wrap is the package's one error wrapper: EAGAIN becomes the bare
+// ErrWouldBlock, anything else an *os.SyscallError naming op.
 func wrap(op string, err error) error {
 	if err == unix.EAGAIN {
 		return ErrWouldBlock
@@ -17,48 +19,47 @@ func wrap(op string, err error) error {
 	return os.NewSyscallError(op, err)
 }
 
+// retry calls f again while it fails with EINTR (signal(7): a handler
+// installed without SA_RESTART interrupts a blocking call) and wraps any
+// other failure with wrap(op, err). On failure it returns f's value as is
+// (-1 for the fd of a failed open). f does not escape, so the closure
+// costs no allocation.
+func retry[T any](op string, f func() (T, error)) (T, error) {
+	for {
+		v, err := f()
+		switch err {
+		case nil:
+			return v, nil
+		case unix.EINTR:
+			continue
+		}
+		return v, wrap(op, err)
+	}
+}
+
+// retryErr is retry for a call that returns only an error.
+func retryErr(op string, f func() error) error {
+	_, err := retry(op, func() (struct{}, error) { return struct{}{}, f() })
+	return err
+}
+
 // Read reads from fd into p. It returns ErrWouldBlock when fd is non-blocking
 // and has no data, and (0, nil) at end of file.
 func Read(fd int, p []byte) (int, error) {
-	for {
-		n, err := unix.Read(fd, p)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return 0, wrap("read", err)
-		}
-		return n, nil
+	n, err := retry("read", func() (int, error) { return unix.Read(fd, p) })
+	if err != nil {
+		return 0, err
 	}
+	return n, nil
 }
 
 // Write writes p to fd once and returns the count written (possibly short).
 func Write(fd int, p []byte) (int, error) {
-	for {
-		n, err := unix.Write(fd, p)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return 0, wrap("write", err)
-		}
-		return n, nil
+	n, err := retry("write", func() (int, error) { return unix.Write(fd, p) })
+	if err != nil {
+		return 0, err
 	}
-}
-
-// Writev writes the buffers to fd in one writev(2) call and returns the
-// count written (possibly short). Empty buffers are allowed.
-func Writev(fd int, bufs [][]byte) (int, error) {
-	for {
-		n, err := unix.Writev(fd, bufs)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return 0, wrap("writev", err)
-		}
-		return n, nil
-	}
+	return n, nil
 }
 
 // Close closes fd. It is never retried (close(2): the fd is gone even on

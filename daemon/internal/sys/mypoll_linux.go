@@ -1,7 +1,6 @@
 package sys
 
 import (
-	"os"
 	"time"
 	"unsafe"
 
@@ -18,31 +17,18 @@ func OpenDevice(path string, write bool) (int, error) {
 	if write {
 		flags = unix.O_RDWR
 	}
-	for {
-		fd, err := unix.Open(path, flags|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return -1, os.NewSyscallError("open", err)
-		}
-		return fd, nil
-	}
+	return openFile(path, flags|unix.O_NONBLOCK|unix.O_CLOEXEC)
 }
 
 // ioctl issues ioctl(fd, req, arg) where arg points at a struct of the
 // size encoded in req (or is 0 for _IO requests). It retries EINTR.
 func ioctl(fd int, req uint, arg unsafe.Pointer) error {
-	for {
-		_, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), uintptr(req), uintptr(arg))
-		if e == unix.EINTR {
-			continue
-		}
-		if e != 0 {
-			return os.NewSyscallError("ioctl", e)
+	return retryErr("ioctl", func() error {
+		if _, _, e := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), uintptr(req), uintptr(arg)); e != 0 {
+			return e
 		}
 		return nil
-	}
+	})
 }
 
 // IoctlGetInfo performs MYPOLL_IOC_GET_INFO on fd.
@@ -106,21 +92,19 @@ func IoctlResetStats(fd int) error {
 // retries EINTR with the remaining time.
 func PollIn(fd int, timeout time.Duration) (bool, error) {
 	deadline := time.Now().Add(timeout)
-	for {
+	fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	n, err := retry("poll", func() (int, error) {
+		// After EINTR the wait resumes with what is left of timeout.
 		ms := int(time.Until(deadline).Milliseconds())
 		if ms < 0 || timeout == 0 {
 			ms = 0
 		}
-		fds := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-		n, err := unix.Poll(fds, ms)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return false, os.NewSyscallError("poll", err)
-		}
-		return n > 0 && fds[0].Revents&(unix.POLLIN|unix.POLLHUP|unix.POLLERR) != 0, nil
+		return unix.Poll(fds, ms)
+	})
+	if err != nil {
+		return false, err
 	}
+	return n > 0 && fds[0].Revents&(unix.POLLIN|unix.POLLHUP|unix.POLLERR) != 0, nil
 }
 
 // Monotonic returns CLOCK_MONOTONIC, the clock of the device's record

@@ -35,28 +35,6 @@ func ListenUnix(path string, backlog int) (int, error) {
 	return fd, nil
 }
 
-// ConnectUnix returns a non-blocking, close-on-exec AF_UNIX stream socket
-// connected to the listener at path. Connecting an AF_UNIX stream socket
-// completes at once or fails: ErrWouldBlock means the listener's backlog is
-// full, ECONNREFUSED that nobody listens. The caller owns the fd.
-func ConnectUnix(path string) (int, error) {
-	fd, err := unix.Socket(unix.AF_UNIX, unix.SOCK_STREAM|sockFlags, 0)
-	if err != nil {
-		return -1, wrap("socket", err)
-	}
-	for {
-		err = unix.Connect(fd, &unix.SockaddrUnix{Name: path})
-		if err != unix.EINTR {
-			break
-		}
-	}
-	if err != nil {
-		unix.Close(fd)
-		return -1, wrap("connect", err)
-	}
-	return fd, nil
-}
-
 // Accept accepts one connection on listening socket lfd and returns its
 // non-blocking, close-on-exec fd, which the caller owns. It returns
 // ErrWouldBlock when no connection is pending. EINTR and ECONNABORTED (the
@@ -64,16 +42,19 @@ func ConnectUnix(path string) (int, error) {
 // error matching syscall.EMFILE or syscall.ENFILE; the connection stays
 // queued, so the listener stays readable and the caller must shed or pause.
 func Accept(lfd int) (int, error) {
-	for {
-		fd, _, err := unix.Accept4(lfd, sockFlags)
-		switch err {
-		case nil:
-			return fd, nil
-		case unix.EINTR, unix.ECONNABORTED:
-			continue
+	fd, err := retry("accept4", func() (int, error) {
+		for {
+			// The connection was reset while queued (accept(2)): take the next.
+			fd, _, err := unix.Accept4(lfd, sockFlags)
+			if err != unix.ECONNABORTED {
+				return fd, err
+			}
 		}
-		return -1, wrap("accept4", err)
+	})
+	if err != nil {
+		return -1, err
 	}
+	return fd, nil
 }
 
 // Socketpair returns a connected pair of non-blocking, close-on-exec
@@ -84,24 +65,6 @@ func Socketpair() (a, b int, err error) {
 		return -1, -1, wrap("socketpair", err)
 	}
 	return fds[0], fds[1], nil
-}
-
-// SetSendBuffer sets SO_SNDBUF of socket fd. The kernel doubles the value
-// and clamps it to [SOCK_MIN_SNDBUF, wmem_max] (socket(7)).
-func SetSendBuffer(fd, bytes int) error {
-	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, bytes); err != nil {
-		return wrap("setsockopt", err)
-	}
-	return nil
-}
-
-// SetRecvBuffer sets SO_RCVBUF of socket fd, doubled and clamped like
-// SetSendBuffer.
-func SetRecvBuffer(fd, bytes int) error {
-	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, bytes); err != nil {
-		return wrap("setsockopt", err)
-	}
-	return nil
 }
 
 // Peer holds the credentials of a socket peer as they were when it called
@@ -139,16 +102,20 @@ func peerGroups(fd int) ([]uint32, error) {
 	groups := make([]uint32, 16)
 	for {
 		size := uint32(len(groups) * 4)
-		_, _, errno := unix.Syscall6(unix.SYS_GETSOCKOPT, uintptr(fd), unix.SOL_SOCKET, unix.SO_PEERGROUPS,
-			uintptr(unsafe.Pointer(&groups[0])), uintptr(unsafe.Pointer(&size)), 0)
-		switch errno {
-		case 0:
+		err := retryErr("getsockopt", func() error {
+			_, _, errno := unix.Syscall6(unix.SYS_GETSOCKOPT, uintptr(fd), unix.SOL_SOCKET, unix.SO_PEERGROUPS,
+				uintptr(unsafe.Pointer(&groups[0])), uintptr(unsafe.Pointer(&size)), 0)
+			if errno != 0 {
+				return errno
+			}
+			return nil
+		})
+		switch {
+		case err == nil:
 			return groups[:size/4], nil
-		case unix.EINTR:
-			continue
-		case unix.ENOPROTOOPT:
+		case errors.Is(err, unix.ENOPROTOOPT):
 			return nil, nil
-		case unix.ERANGE:
+		case errors.Is(err, unix.ERANGE):
 			n := int(size / 4)
 			if n <= len(groups) || n > maxPeerGroups {
 				return nil, fmt.Errorf("read peer groups: kernel asked for %d groups", n)
@@ -156,7 +123,7 @@ func peerGroups(fd int) ([]uint32, error) {
 			groups = make([]uint32, n)
 			continue
 		}
-		return nil, wrap("getsockopt", errno)
+		return nil, err
 	}
 }
 
@@ -190,17 +157,18 @@ func Sendv(fd int, bufs [][]byte) (int, error) {
 	var msg unix.Msghdr
 	msg.Iov = &iov[0]
 	msg.SetIovlen(n)
-	for {
+	sent, err := retry("sendmsg", func() (int, error) {
 		r, _, errno := unix.Syscall(unix.SYS_SENDMSG, uintptr(fd), uintptr(unsafe.Pointer(&msg)),
 			unix.MSG_NOSIGNAL|unix.MSG_DONTWAIT)
-		switch errno {
-		case 0:
-			return int(r), nil
-		case unix.EINTR:
-			continue
+		if errno != 0 {
+			return 0, errno
 		}
-		return 0, wrap("sendmsg", errno)
+		return int(r), nil
+	})
+	if err != nil {
+		return 0, err
 	}
+	return sent, nil
 }
 
 // SendFD sends p and a copy of passFD (SCM_RIGHTS, unix(7)) on stream
@@ -210,97 +178,11 @@ func Sendv(fd int, bufs [][]byte) (int, error) {
 // or ErrWouldBlock when nothing could be sent.
 func SendFD(fd int, p []byte, passFD int) (int, error) {
 	oob := unix.UnixRights(passFD)
-	for {
-		n, err := unix.SendmsgN(fd, p, oob, nil, unix.MSG_NOSIGNAL)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return 0, wrap("sendmsg", err)
-		}
-		return n, nil
-	}
-}
-
-// maxRecvFDs is how many fds RecvFD makes room for: one is accepted, the
-// room for more lets it see (and close) extra fds instead of having them
-// silently truncated.
-const maxRecvFDs = 4
-
-// Errors RecvFD returns, wrapped, after closing the fds it received: the
-// peer sent more fds than one, or more control data than fits (MSG_CTRUNC),
-// or control data that does not parse.
-var (
-	ErrTooManyFDs    = errors.New("more than one fd received")
-	ErrControlTrunc  = errors.New("control message truncated")
-	errBadControlMsg = errors.New("malformed control message")
-)
-
-// RecvFD reads into p from stream socket fd with recvmsg(2) and
-// MSG_CMSG_CLOEXEC, and returns the count read and the fd passed with those
-// bytes (SCM_RIGHTS), or -1 when none came. The caller owns the returned fd.
-// At end of stream it returns (0, -1, nil); with nothing to read,
-// ErrWouldBlock. When more than one fd came, or the control data was
-// truncated (MSG_CTRUNC) or malformed, it closes every fd received and
-// returns the count read with an error matching ErrTooManyFDs or
-// ErrControlTrunc: the bytes were consumed.
-func RecvFD(fd int, p []byte) (n int, passFD int, err error) {
-	var oobBuf [64]byte
-	oob := oobBuf[:unix.CmsgSpace(maxRecvFDs*4)]
-	var oobn, flags int
-	for {
-		n, oobn, flags, _, err = unix.Recvmsg(fd, p, oob, unix.MSG_CMSG_CLOEXEC)
-		if err != unix.EINTR {
-			break
-		}
-	}
+	n, err := retry("sendmsg", func() (int, error) { return unix.SendmsgN(fd, p, oob, nil, unix.MSG_NOSIGNAL) })
 	if err != nil {
-		return 0, -1, wrap("recvmsg", err)
+		return 0, err
 	}
-	if oobn == 0 && flags&unix.MSG_CTRUNC == 0 {
-		return n, -1, nil
-	}
-	fds, perr := parseRights(oob[:oobn])
-	switch {
-	case perr != nil:
-		err = perr
-	case flags&unix.MSG_CTRUNC != 0:
-		err = ErrControlTrunc
-	case len(fds) > 1:
-		err = ErrTooManyFDs
-	}
-	if err != nil {
-		for _, f := range fds {
-			unix.Close(f)
-		}
-		return n, -1, fmt.Errorf("receive fd: %w", err)
-	}
-	if len(fds) == 0 {
-		return n, -1, nil
-	}
-	return n, fds[0], nil
-}
-
-// parseRights returns every fd in the SCM_RIGHTS messages of oob. On a
-// parse error it still returns the fds it found, so the caller can close
-// them.
-func parseRights(oob []byte) ([]int, error) {
-	msgs, err := unix.ParseSocketControlMessage(oob)
-	if err != nil {
-		return nil, errBadControlMsg
-	}
-	var fds []int
-	for i := range msgs {
-		if msgs[i].Header.Level != unix.SOL_SOCKET || msgs[i].Header.Type != unix.SCM_RIGHTS {
-			continue
-		}
-		got, err := unix.ParseUnixRights(&msgs[i])
-		fds = append(fds, got...)
-		if err != nil {
-			return fds, errBadControlMsg
-		}
-	}
-	return fds, nil
+	return n, nil
 }
 
 // listenFDsStart is SD_LISTEN_FDS_START (sd-daemon.h): passed fds begin at 3.
