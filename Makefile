@@ -6,6 +6,11 @@ OUT     ?= out
 GO      ?= go
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 
+# The output dir holds a Debian chroot and kernel trees: a go.mod there makes
+# it a module of its own, so the repository's `./...` patterns never walk it
+# (5.8 s instead of 0.3 s per go command once the chroot exists).
+$(shell mkdir -p $(OUT) && { test -f $(OUT)/go.mod || echo 'module mypoll.invalid/out' > $(OUT)/go.mod; })
+
 # Filled in by the fragments.
 DEPS_APT      :=
 TEST_TARGETS  :=
