@@ -142,11 +142,13 @@ func bbVars(t *testing.T, rel string) map[string]string {
 var (
 	brPackages = map[string]string{ // package -> variable prefix
 		"mypolld":          "MYPOLLD",
+		"mypoll-bridge":    "MYPOLL_BRIDGE",
 		"mypoll-kmod":      "MYPOLL_KMOD",
 		"mypoll-testagent": "MYPOLL_TESTAGENT",
 	}
 	goRecipes = []string{
 		"meta-mypoll/recipes-mypoll/mypolld/mypolld_git.bb",
+		"meta-mypoll/recipes-mypoll/mypoll-bridge/mypoll-bridge_git.bb",
 		"meta-mypoll/recipes-mypoll/mypoll-testagent/mypoll-testagent_git.bb",
 	}
 	modRecipe = "meta-mypoll/recipes-kernel/mypoll-mod/mypoll-mod_git.bb"
@@ -162,7 +164,7 @@ func brVars(t *testing.T, pkg string) (map[string]string, string) {
 // is static, and the rsync exclusions keep what the build needs.
 func TestBuildroot_GoPackages(t *testing.T) {
 	mod, _ := goModule(t)
-	for _, pkg := range []string{"mypolld", "mypoll-testagent"} {
+	for _, pkg := range []string{"mypolld", "mypoll-testagent", "mypoll-bridge"} {
 		t.Run(pkg, func(t *testing.T) {
 			v, p := brVars(t, pkg)
 			if got := v[p+"_GOMOD"]; got != mod {
