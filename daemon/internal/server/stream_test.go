@@ -136,8 +136,11 @@ func TestClient_StreamAcrossRestarts(t *testing.T) {
 		if r.err != nil {
 			t.Fatalf("stream %d: %v", i, r.err)
 		}
-		if r.reconnects != restarts {
-			t.Errorf("stream %d: %d reconnects, want %d", i, r.reconnects, restarts)
+		// A stream whose backoff outlasts a daemon's 30 ms life (a loaded
+		// machine) reconnects once across two restarts: fewer reconnects
+		// are fine, the seq checks above still hold for what it missed.
+		if r.reconnects < 1 || r.reconnects > restarts {
+			t.Errorf("stream %d: %d reconnects, want 1..%d", i, r.reconnects, restarts)
 		}
 		if r.next != st.NextSeq {
 			t.Errorf("stream %d: ended at %d, want the device's next_seq %d", i, r.next, st.NextSeq)
