@@ -245,6 +245,7 @@ func (c *Consumer) WaitCovered(device string, first, last uint64) (string, uint6
 			miss = m
 		}
 		if time.Now().After(deadline) {
+			c.CheckWellFormed()
 			c.t.Fatalf("device %s: seqs %d..%d not covered after %v (first missing %d; instances %v)",
 				device, first, last, Timeout, miss, c.Instances(device))
 		}
@@ -263,6 +264,7 @@ func (c *Consumer) WaitCoveredInstance(device, inst string, first, last uint64) 
 			return lost
 		}
 		if time.Now().After(deadline) {
+			c.CheckWellFormed()
 			c.t.Fatalf("device %s instance %s: seqs %d..%d not covered after %v (first missing %d)",
 				device, inst, first, last, Timeout, miss)
 		}
