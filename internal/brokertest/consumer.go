@@ -49,6 +49,7 @@ type Consumer struct {
 	status  map[string]string  // device -> last retained status
 	replies map[string]string  // request id -> reply
 	bad     []string
+	conns   []string // connection history, for failure messages
 }
 
 // NewConsumer connects a consumer to the brokers (tried in turn, with
@@ -72,7 +73,17 @@ func NewConsumerTLS(t testing.TB, tlsCfg *tls.Config, brokers ...string) *Consum
 		opts.SetTLSConfig(tlsCfg)
 	}
 	topics := map[string]byte{"mypoll/+/evt/#": 1, "mypoll/+/lost": 1, "mypoll/+/status": 1, "mypoll/+/reply": 1}
-	opts.SetOnConnectHandler(func(cl mqtt.Client) { cl.SubscribeMultiple(topics, c.handle) })
+	note := func(s string) {
+		c.mu.Lock()
+		c.conns = append(c.conns, time.Now().Format("15:04:05.000")+" "+s)
+		c.mu.Unlock()
+	}
+	opts.SetOnConnectHandler(func(cl mqtt.Client) {
+		r := cl.OptionsReader()
+		note(fmt.Sprintf("connected to %v", r.Servers()))
+		cl.SubscribeMultiple(topics, c.handle)
+	})
+	opts.SetConnectionLostHandler(func(_ mqtt.Client, err error) { note(fmt.Sprintf("connection lost: %v", err)) })
 	c.cli = mqtt.NewClient(opts)
 	if tok := c.cli.Connect(); !tok.WaitTimeout(Timeout) || tok.Error() != nil {
 		t.Fatalf("consumer connect: %v", tok.Error())
@@ -245,8 +256,7 @@ func (c *Consumer) WaitCovered(device string, first, last uint64) (string, uint6
 			miss = m
 		}
 		if time.Now().After(deadline) {
-			c.CheckWellFormed()
-			c.t.Fatalf("device %s: seqs %d..%d not covered after %v (first missing %d; instances %v)",
+			c.fail("device %s: seqs %d..%d not covered after %v (first missing %d; instances %v)",
 				device, first, last, Timeout, miss, c.Instances(device))
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -264,8 +274,7 @@ func (c *Consumer) WaitCoveredInstance(device, inst string, first, last uint64) 
 			return lost
 		}
 		if time.Now().After(deadline) {
-			c.CheckWellFormed()
-			c.t.Fatalf("device %s instance %s: seqs %d..%d not covered after %v (first missing %d)",
+			c.fail("device %s instance %s: seqs %d..%d not covered after %v (first missing %d)",
 				device, inst, first, last, Timeout, miss)
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -315,6 +324,17 @@ func (c *Consumer) CheckWellFormed() {
 	for _, b := range c.bad {
 		c.t.Errorf("malformed message: %s", b)
 	}
+}
+
+// fail ends the test with msg, the malformed messages and the consumer's
+// connection history.
+func (c *Consumer) fail(format string, a ...any) {
+	c.t.Helper()
+	c.CheckWellFormed()
+	c.mu.Lock()
+	conns := strings.Join(c.conns, "; ")
+	c.mu.Unlock()
+	c.t.Fatalf(format+" (consumer: %s)", append(a, conns)...)
 }
 
 // WaitStatus waits until the device's last status contains substr.
