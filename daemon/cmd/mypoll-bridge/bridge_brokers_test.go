@@ -4,12 +4,9 @@ package main
 
 import (
 	"fmt"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
-
-	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/mypoll/mypoll/internal/brokertest"
 )
@@ -153,20 +150,18 @@ func TestBridge_RemoteRequests(t *testing.T) {
 	}
 	// The allowed trigger made 3 events; the refused timer made none: the
 	// next trigger gets seq 4.
-	inst, _ := c.WaitCovered("dev-cmd", 1, 3)
+	c.WaitCovered("dev-cmd", 1, 3)
 	if last := d.trigger(1); last != 4 {
 		t.Errorf("next seq after the remote requests = %d, want 4 (start_timer was not forwarded)", last)
 	}
 	c.WaitCovered("dev-cmd", 1, 4)
-	_ = inst
 	c.CheckWellFormed()
-	_ = mqtt.ErrNotConnected
-	_ = strings.Contains
 }
 
 // checkNoBridgeLoss: under a flood mypolld itself may report losses (its
-// device ring or this client's TX queue during a replay: reasons device,
-// queue, restart); the bridge must add none, and most events must arrive.
+// device ring, or this client's TX queue when the bridge reads slower than
+// the flood comes, live or while catching up: reasons device, queue,
+// restart); the bridge must add none, and most events must arrive.
 func checkNoBridgeLoss(t *testing.T, c *brokertest.Consumer, device, inst string, lost, last uint64) {
 	t.Helper()
 	for _, l := range c.Losses(device, inst) {
