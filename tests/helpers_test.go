@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mypoll/mypoll/qemu"
+	"github.com/mypoll/mypoll/qemu/qemutest"
 )
 
 // sock is where mypolld listens in the guest: where the agent starts it, or
@@ -33,9 +34,9 @@ type guest struct {
 
 func boot(t *testing.T, smp int) *guest {
 	t.Helper()
-	cfg := qemu.DefaultConfig(t)
+	cfg := qemutest.DefaultConfig(t)
 	cfg.SMP = smp
-	vm := qemu.StartT(t, cfg)
+	vm := qemutest.StartT(t, cfg)
 	mult := cfg.TimeoutMult
 	if mult <= 0 {
 		mult = 1
