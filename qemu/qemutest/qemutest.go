@@ -1,8 +1,3 @@
-// Package qemutest ties qemu VMs to Go tests: DefaultConfig finds the VM
-// from the environment and skips the test without one (unless
-// MYPOLL_REQUIRE_VM=1), StartT boots it for the test and checks the guest
-// kernel at cleanup. It is the only part of the harness that imports
-// testing; the library itself is in package qemu.
 package qemutest
 
 import (
