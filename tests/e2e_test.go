@@ -290,16 +290,15 @@ func TestDaemon(t *testing.T) {
 		time.Sleep(time.Second) // let replies pile up (nothing below depends on how many)
 		g.signal(t, "TERM")
 		got := 0
-		c.nc.SetReadDeadline(time.Now().Add(c.wait))
 		for {
-			l, err := c.r.ReadString('\n')
+			l, err := c.ReadLine()
 			if err == io.EOF {
 				break
 			}
 			if err != nil {
 				t.Fatalf("read after SIGTERM: %v", err)
 			}
-			if want := fmt.Sprintf("OK echo %d %s\n", got, payload); l != want {
+			if want := fmt.Sprintf("OK echo %d %s", got, payload); l != want {
 				t.Fatalf("reply %d = %.30q, want %.30q", got, l, want)
 			}
 			got++

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mypoll/mypoll/client"
 	"github.com/mypoll/mypoll/internal/linetest"
 )
 
@@ -139,5 +140,38 @@ func TestConn_failures(t *testing.T) {
 		if got := fatal(t, tc.f); !strings.HasPrefix(got, tc.want) {
 			t.Errorf("%s: Fatalf(%q), want %q", tc.name, got, tc.want)
 		}
+	}
+}
+
+func TestStreamLog(t *testing.T) {
+	ev := func(seq uint64) client.StreamMessage { return client.StreamMessage{Event: &client.Event{Seq: seq}} }
+	lost := func(first, last, count uint64) client.StreamMessage {
+		return client.StreamMessage{Lost: &client.Lost{First: first, Last: last, Count: count, Reason: "restart"}}
+	}
+	resume := func(from uint64, newInstance bool) client.StreamMessage {
+		return client.StreamMessage{Reconnect: &client.Reconnect{From: from, NewInstance: newInstance}}
+	}
+	var l linetest.StreamLog
+	for i, m := range []client.StreamMessage{ev(4), ev(5), resume(6, false), lost(6, 9, 4), ev(10)} {
+		if err := l.Add(m); err != nil {
+			t.Fatalf("Add(#%d) = %v", i, err)
+		}
+	}
+	want := linetest.StreamLog{First: 4, Next: 11, Events: 3, Lost: 4, LostLines: 1, Resumes: 1}
+	if l != want {
+		t.Fatalf("log = %+v, want %+v", l, want)
+	}
+	for _, m := range []client.StreamMessage{ev(10), ev(12), lost(12, 13, 2), lost(11, 13, 2), lost(11, 10, 0), resume(10, false), resume(11, true)} {
+		before := l
+		if err := l.Add(m); err == nil {
+			t.Errorf("Add(%+v %+v %+v) at seq 11 accepted", m.Event, m.Lost, m.Reconnect)
+		}
+		if l != before {
+			t.Errorf("a refused message changed the log: %+v, was %+v", l, before)
+		}
+	}
+	var fresh linetest.StreamLog
+	if err := fresh.Add(lost(1, 2, 2)); err == nil {
+		t.Errorf("LOST before any event accepted with no known start")
 	}
 }
