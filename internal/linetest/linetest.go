@@ -228,3 +228,27 @@ func Seqs[T ~int | ~uint64](from, to T) []string {
 	}
 	return s
 }
+
+// QueueLoss checks the lines a client read while it was too slow: events
+// strictly increasing from seq from on, every gap a well-formed
+// "LOST ... queue" range. It returns how many events the LOST lines
+// reported.
+func QueueLoss(t TB, evs []Evt, from uint64) (lost uint64) {
+	t.Helper()
+	next := from
+	for _, e := range evs {
+		if e.Lost {
+			if e.Reason != "queue" || e.First < next || e.Last < e.First || e.Count == 0 || e.Count > e.Last-e.First+1 {
+				t.Fatalf("bad LOST %+v (next expected seq %d)", e, next)
+			}
+			lost += e.Count
+			next = e.Last + 1
+			continue
+		}
+		if e.Seq < next {
+			t.Fatalf("EVT seq %d after seq %d: not increasing", e.Seq, next-1)
+		}
+		next = e.Seq + 1
+	}
+	return lost
+}

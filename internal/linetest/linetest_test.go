@@ -69,6 +69,9 @@ func TestConn(t *testing.T) {
 		t.Fatalf("Do(quit) = %q", r)
 	}
 	c.ExpectEOF()
+	if lost := linetest.QueueLoss(t, []linetest.Evt{{Seq: 3}, {Lost: true, First: 5, Last: 9, Count: 4, Reason: "queue"}, {Seq: 10}}, 3); lost != 4 {
+		t.Errorf("QueueLoss() = %d, want 4", lost)
+	}
 	if got := linetest.Seqs(3, 5); !slices.Equal(got, []string{"3", "4", "5"}) {
 		t.Errorf("Seqs(3, 5) = %q", got)
 	}
@@ -129,6 +132,12 @@ func TestConn_failures(t *testing.T) {
 			c := linetest.New(tb, serve(t, nil), 50*time.Millisecond)
 			c.Greet()
 			c.Line()
+		}},
+		{"queue loss out of order", "EVT seq 4 after seq 6: not increasing", func(tb linetest.TB) {
+			linetest.QueueLoss(tb, []linetest.Evt{{Seq: 3}, {Lost: true, First: 4, Last: 6, Count: 3, Reason: "queue"}, {Seq: 4}}, 3)
+		}},
+		{"queue loss of the wrong reason", "bad LOST", func(tb linetest.TB) {
+			linetest.QueueLoss(tb, []linetest.Evt{{Lost: true, First: 4, Last: 6, Count: 3, Reason: "device"}}, 3)
 		}},
 		{"no EOF", `read after close = "OK quit", <nil>; want EOF`, func(tb linetest.TB) {
 			c := linetest.New(tb, serve(t, map[string][]string{"quit": {"OK quit"}}), time.Second)

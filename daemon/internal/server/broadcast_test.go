@@ -147,23 +147,7 @@ func TestServer_StalledClient(t *testing.T) {
 	}
 	// The stalled client now reads: events it got plus LOST counts cover
 	// every seq exactly once, in order, and the losses are reported as queue.
-	evs := stalled.Events(total)
-	next := uint64(1)
-	var lost uint64
-	for _, e := range evs {
-		if e.Lost {
-			if e.Reason != "queue" || e.First < next || e.Last < e.First || e.Count == 0 || e.Count > e.Last-e.First+1 {
-				t.Fatalf("bad LOST %+v (next expected seq %d)", e, next)
-			}
-			lost += e.Count
-			next = e.Last + 1
-			continue
-		}
-		if e.Seq < next {
-			t.Fatalf("EVT seq %d after seq %d: not increasing", e.Seq, next-1)
-		}
-		next = e.Seq + 1
-	}
+	lost := linetest.QueueLoss(t, stalled.Events(total), 1)
 	if lost == 0 {
 		t.Fatalf("stalled client lost nothing: the test did not stall it")
 	}

@@ -105,18 +105,29 @@ func TestServer_DeviceOverflow(t *testing.T) {
 	dev := emu.New(emu.Config{RingOrder: 4, MaxBurst: 100})
 	d := startDaemon(t, withDevice(dev))
 	c := d.dialSub(t, "all")
+	overflowDevice(t, dev)
+	c.Expect(deviceOverflowLines()...)
+	if r := c.Do("stats"); !strings.Contains(r, " lost_device=34 ") {
+		t.Errorf("stats = %q, want lost_device=34", r)
+	}
+}
+
+// overflowDevice triggers one burst of 50 events on dev, whose ring must
+// hold 16 (RingOrder 4): it lands in the ring at once, and the daemon can
+// read at most the newest 16, so a subscriber gets deviceOverflowLines.
+func overflowDevice(t *testing.T, dev *emu.Device) {
+	t.Helper()
 	f, err := dev.OpenFile(true)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	// One burst of 50 lands in the ring at once; the daemon can read at
-	// most the newest 16.
 	if _, err := f.Trigger(1, 50); err != nil {
 		t.Fatal(err)
 	}
-	c.Expect(append([]string{"LOST 1 34 34 device"}, linetest.Seqs(35, 50)...)...)
-	if r := c.Do("stats"); !strings.Contains(r, " lost_device=34 ") {
-		t.Errorf("stats = %q, want lost_device=34", r)
-	}
+}
+
+// deviceOverflowLines is what a subscriber reads after overflowDevice.
+func deviceOverflowLines() []string {
+	return append([]string{"LOST 1 34 34 device"}, linetest.Seqs(35, 50)...)
 }

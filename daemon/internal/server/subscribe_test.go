@@ -50,15 +50,8 @@ func TestServer_NoEventsBeforeSubscribe(t *testing.T) {
 		d := startDaemon(t, withDevice(dev))
 		silent := d.dial(t)
 		sub := d.dialSub(t, "all")
-		f, err := dev.OpenFile(true)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
-		if _, err := f.Trigger(1, 50); err != nil {
-			t.Fatal(err)
-		}
-		sub.Expect(append([]string{"LOST 1 34 34 device"}, linetest.Seqs(35, 50)...)...)
+		overflowDevice(t, dev)
+		sub.Expect(deviceOverflowLines()...)
 		silent.Send("echo sync")
 		if r, skipped := silent.Reply(); r != "OK echo sync" || len(skipped) > 0 {
 			t.Fatalf("unsubscribed client: echo -> %q after %q; want no EVT or LOST", r, skipped)
