@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/mypoll/mypoll/client"
 )
 
 // fake is a tiny stand-in for mypolld on a unix socket in t.TempDir(): it
@@ -399,5 +401,18 @@ func TestRun_passThrough(t *testing.T) {
 	want := []string{"start_timer 9 4000000 1", "subscribe all from=0", "subscribe nonsense"}
 	if got := f.requests(); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("requests = %q, want %q", got, want)
+	}
+}
+
+// TestRun_defaultSocket: without --socket or MYPOLL_SOCKET, mypollctl
+// dials client.DefaultSocket, and the manual names that path.
+func TestRun_defaultSocket(t *testing.T) {
+	t.Setenv("MYPOLL_SOCKET", "")
+	got := runCtl(t, t.Context(), "--timeout", "1s", "stats")
+	if !strings.HasPrefix(got.stderr, "mypollctl: cannot connect to "+client.DefaultSocket+": ") && got.code != 0 {
+		t.Errorf("stats with no --socket = %d, %q; want it to dial %s", got.code, got.stderr, client.DefaultSocket)
+	}
+	if !strings.Contains(manual, client.DefaultSocket) {
+		t.Errorf("the manual does not name the default socket %s", client.DefaultSocket)
 	}
 }
