@@ -20,6 +20,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/mypoll/mypoll/client"
 	"github.com/mypoll/mypoll/daemon/internal/version"
 )
 
@@ -161,7 +162,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, int) {
 	o := &options{}
 	fs := flag.NewFlagSet("mypoll-bridge", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	fs.StringVar(&o.socket, "socket", "/run/mypoll/mypoll.sock", "")
+	fs.StringVar(&o.socket, "socket", client.DefaultSocket, "")
 	fs.Var(&o.brokers, "broker", "")
 	fs.StringVar(&o.deviceID, "device-id", "", "")
 	fs.StringVar(&o.prefix, "topic-prefix", "mypoll", "")

@@ -17,6 +17,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/mypoll/mypoll/client"
 	"github.com/mypoll/mypoll/daemon/internal/device"
 	"github.com/mypoll/mypoll/daemon/internal/device/emu"
 	"github.com/mypoll/mypoll/daemon/internal/server"
@@ -120,7 +121,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, int) {
 	o := &options{}
 	fs := flag.NewFlagSet("mypolld", flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	fs.StringVar(&o.socket, "socket", server.DefaultSocket, "")
+	fs.StringVar(&o.socket, "socket", client.DefaultSocket, "")
 	fs.StringVar(&o.socketMode, "socket-mode", "0660", "")
 	fs.StringVar(&o.socketGroup, "socket-group", "", "")
 	fs.StringVar(&o.device, "device", "/dev/mypoll", "")
