@@ -40,6 +40,10 @@ type Conn struct {
 	closeOnce sync.Once
 }
 
+// DefaultSocket is where mypolld listens unless told otherwise and where
+// its clients connect by default (PROTOCOL.md A.1).
+const DefaultSocket = "/run/mypoll/mypoll.sock"
+
 // Dial connects to the daemon's socket at path and reads its greeting. If
 // the daemon refuses the client ("ERR - EMFILE too many clients"), Dial
 // returns that reply as an *Error. ctx bounds the connect and the greeting.

@@ -455,3 +455,78 @@ func TestConn_receiveFDs(t *testing.T) {
 		})
 	}
 }
+
+// TestConn_passThrough checks the request lines of the calls that leave
+// range checks to the daemon, and the reply detail SubscribeTo returns.
+func TestConn_passThrough(t *testing.T) {
+	reqs := make(chan string, 8)
+	fd := startFake(t, hello, func(req string) []string {
+		reqs <- req
+		verb, rest, _ := strings.Cut(req, " ")
+		if verb == "start_timer" && strings.Fields(rest)[1] == "0" {
+			return []string{"ERR start_timer EINVAL period_ms must be 1..3600000"}
+		}
+		if verb == "subscribe" {
+			return []string{"OK subscribe timer,trigger"}
+		}
+		return echoHandler(req)
+	})
+	c := dial(t, fd.path)
+	ctx := t.Context()
+	zero, five := uint64(0), uint64(5)
+	for _, tc := range []struct {
+		name, want string
+		call       func() error
+		errno      string
+	}{
+		{"StartTimerMS", "start_timer 3 250 10", func() error { return c.StartTimerMS(ctx, 3, 250, 10) }, ""},
+		{"StartTimerMS(0 ms)", "start_timer 9 0 0", func() error { return c.StartTimerMS(ctx, 9, 0, 0) }, "EINVAL"},
+		{"StartTimer", "start_timer 1 7200000 2", func() error { return c.StartTimer(ctx, 1, 2*time.Hour, 2) }, ""},
+		{"SubscribeTo(from=0)", "subscribe trigger,timer from=0", func() error {
+			got, err := c.SubscribeTo(ctx, client.Subscription{Set: "trigger,timer", From: &zero})
+			if err == nil && got != "timer,trigger" {
+				return fmt.Errorf("reply detail %q, want %q", got, "timer,trigger")
+			}
+			return err
+		}, ""},
+		{"SubscribeTo(no from)", "subscribe all", func() error { _, err := c.SubscribeTo(ctx, client.Subscription{Set: "all"}); return err }, ""},
+		{"SubscribeTo(from=5)", "subscribe none from=5", func() error {
+			_, err := c.SubscribeTo(ctx, client.Subscription{Set: "none", From: &five})
+			return err
+		}, ""},
+		{"Subscribe(from 0)", "subscribe all", func() error { return c.Subscribe(ctx, "all", 0) }, ""},
+	} {
+		err := tc.call()
+		var e *client.Error
+		switch {
+		case tc.errno == "" && err != nil:
+			t.Errorf("%s = %v, want nil", tc.name, err)
+		case tc.errno != "" && (!errors.As(err, &e) || e.Errno != tc.errno):
+			t.Errorf("%s = %v, want *Error %s", tc.name, err, tc.errno)
+		}
+		if got := <-reqs; got != tc.want {
+			t.Errorf("%s sent %q, want %q", tc.name, got, tc.want)
+		}
+	}
+	if _, err := c.SubscribeTo(ctx, client.Subscription{Set: "a\nb"}); err == nil {
+		t.Errorf("SubscribeTo(set with a newline) succeeded")
+	}
+}
+
+func TestEvent_StopReason(t *testing.T) {
+	for _, tc := range []struct {
+		ev   client.Event
+		want string
+	}{
+		{client.Event{Type: "timer_stopped", Aux: 0}, "stop"},
+		{client.Event{Type: "timer_stopped", Aux: 1}, "count"},
+		{client.Event{Type: "timer_stopped", Aux: 2}, "closed"},
+		{client.Event{Type: "timer_stopped", Aux: 9}, "9"},
+		{client.Event{Type: "timer", Aux: 1}, ""},
+		{client.Event{Type: "trigger"}, ""},
+	} {
+		if got := tc.ev.StopReason(); got != tc.want {
+			t.Errorf("%+v.StopReason() = %q, want %q", tc.ev, got, tc.want)
+		}
+	}
+}

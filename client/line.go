@@ -68,6 +68,26 @@ type Event struct {
 	TimestampNS uint64
 }
 
+// StopReason names the reason a timer_stopped event carries in Aux
+// (PROTOCOL.md B.2, MYPOLL_STOP_REASON_*): "stop" (stopped by a request),
+// "count" (its count was reached) or "closed" (its owner's file was
+// released); an unknown value is given in decimal. It is "" for the other
+// event types.
+func (e Event) StopReason() string {
+	if e.Type != "timer_stopped" {
+		return ""
+	}
+	switch e.Aux {
+	case 0:
+		return "stop"
+	case 1:
+		return "count"
+	case 2:
+		return "closed"
+	}
+	return strconv.FormatUint(e.Aux, 10)
+}
+
 // Lost reports events that were not delivered: "LOST <first> <last> <count>
 // <reason>": within seqs First..Last, Count matching events were lost.
 // Reason is "queue" (this client was too slow), "device" (the daemon fell

@@ -58,7 +58,15 @@ func (c *Conn) StartTimer(ctx context.Context, id uint32, period time.Duration, 
 	if period <= 0 || period%time.Millisecond != 0 {
 		return fmt.Errorf("timer period %v: must be a positive whole number of milliseconds", period)
 	}
-	line := fmt.Sprintf("start_timer %d %d %d", id, period.Milliseconds(), count)
+	return c.StartTimerMS(ctx, id, uint64(period.Milliseconds()), count)
+}
+
+// StartTimerMS is StartTimer with the period in milliseconds, sent as given:
+// the daemon checks the ranges (id 0..7, period 1..3600000) and answers an
+// *Error with Errno "EINVAL" for a value out of range, as it does for any
+// client.
+func (c *Conn) StartTimerMS(ctx context.Context, id uint32, periodMS, count uint64) error {
+	line := fmt.Sprintf("start_timer %d %d %d", id, periodMS, count)
 	_, err := c.doVerb(ctx, "start_timer", line)
 	return err
 }
@@ -113,15 +121,36 @@ func parseTimers(detail string) ([]Timer, error) {
 // replays the retained events with seq >= from (PROTOCOL.md A.8); 0 means
 // live events only.
 func (c *Conn) Subscribe(ctx context.Context, set string, from uint64) error {
-	if err := checkText("subscription set", set); err != nil {
-		return err
-	}
-	line := "subscribe " + set
+	s := Subscription{Set: set}
 	if from > 0 {
-		line += " from=" + strconv.FormatUint(from, 10)
+		s.From = &from
 	}
-	_, err := c.doVerb(ctx, "subscribe", line)
+	_, err := c.SubscribeTo(ctx, s)
 	return err
+}
+
+// Subscription is one subscribe request (PROTOCOL.md A.5, A.8).
+type Subscription struct {
+	// Set is "all", "none", or a comma list of "timer" and "trigger".
+	Set string
+	// From, when not nil, is sent as from=<seq>, 0 included: the daemon
+	// replays the retained events with seq >= *From before live ones.
+	From *uint64
+}
+
+// SubscribeTo sends the subscribe request s and returns the set as the
+// daemon's reply names it. The set is passed through for the daemon to
+// judge; an unknown one gives an *Error with Errno "EINVAL".
+func (c *Conn) SubscribeTo(ctx context.Context, s Subscription) (string, error) {
+	if err := checkText("subscription set", s.Set); err != nil {
+		return "", err
+	}
+	line := "subscribe " + s.Set
+	if s.From != nil {
+		line += " from=" + strconv.FormatUint(*s.From, 10)
+	}
+	r, err := c.doVerb(ctx, "subscribe", line)
+	return r.Detail, err
 }
 
 // Stats returns the daemon's counters as key=value pairs (at least

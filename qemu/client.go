@@ -20,7 +20,9 @@ import (
 // ErrNotConnected is returned by ops before Connect succeeded.
 var ErrNotConnected = errors.New("not connected to the agent")
 
-// ErrRemote is wrapped by errors the agent reported (an ERR reply).
+// ErrRemote is wrapped by errors the agent reported (an ERR reply). It is
+// deliberately the very sentinel the agent protocol uses, re-exported, so
+// that errors.Is matches what the protocol code wraps.
 var ErrRemote = wire.ErrRemote
 
 // Connect (re)connects to the agent: it dials the port's socket, runs the
@@ -74,7 +76,7 @@ func (vm *VM) Connect(ctx context.Context) error {
 	}
 	vm.mu.Lock()
 	vm.sess = sess
-	vm.ready = ready
+	vm.ready = Ready(ready)
 	if first {
 		vm.readyAt = time.Since(vm.started)
 	}
@@ -359,7 +361,17 @@ func (vm *VM) Signal(ctx context.Context, target, sig string) ([]int, error) {
 }
 
 // DaemonStatus is the agent's view of mypolld.
-type DaemonStatus = wire.DaemonStatus
+type DaemonStatus struct {
+	PID    int
+	Socket string
+	Args   []string
+	// ReadyMS is how long the socket took to accept after the start.
+	ReadyMS int64
+	// ReadyUptimeMS is the guest's CLOCK_BOOTTIME when the socket accepted.
+	ReadyUptimeMS int64
+	// State is "running" or "stopped".
+	State string
+}
 
 // Daemon starts, stops or restarts /bin/mypolld in the guest ("status"
 // reports). start and restart return once the daemon's socket accepts;
@@ -376,11 +388,11 @@ func (vm *VM) Daemon(ctx context.Context, action string, args ...string) (Daemon
 	if err != nil {
 		return DaemonStatus{}, err
 	}
-	var st DaemonStatus
+	var st wire.DaemonStatus
 	if err := json.Unmarshal([]byte(text), &st); err != nil {
 		return DaemonStatus{}, vm.phaseErr("daemon "+action, fmt.Errorf("bad reply %q: %w", text, err))
 	}
-	return st, nil
+	return DaemonStatus(st), nil
 }
 
 // Insmod loads a kernel module from a guest path with parameters.
@@ -396,16 +408,16 @@ func (vm *VM) Rmmod(ctx context.Context, name string) error {
 }
 
 // Ping asks the agent for its current state.
-func (vm *VM) Ping(ctx context.Context) (wire.Ready, error) {
+func (vm *VM) Ping(ctx context.Context) (Ready, error) {
 	text, err := vm.simple(ctx, "ping", wire.OpPing, nil)
 	if err != nil {
-		return wire.Ready{}, err
+		return Ready{}, err
 	}
 	var r wire.Ready
 	if err := json.Unmarshal([]byte(text), &r); err != nil {
-		return r, vm.phaseErr("ping", fmt.Errorf("bad reply %q: %w", text, err))
+		return Ready{}, vm.phaseErr("ping", fmt.Errorf("bad reply %q: %w", text, err))
 	}
-	return r, nil
+	return Ready(r), nil
 }
 
 // KernelLog returns the whole kernel log since boot, one "[secs] text"
@@ -430,17 +442,18 @@ func (vm *VM) KernelLogSince(ctx context.Context, cursor uint64) (string, uint64
 }
 
 // Poweroff asks the agent to power off and waits for QEMU to exit; after
-// PoweroffTimeout it kills QEMU and returns an error. Under StartT it first
-// checks the kernel log (a complaint fails the test, not the power-off).
+// PoweroffTimeout it kills QEMU and returns an error. It first runs
+// Config.BeforePoweroff (qemutest.StartT checks the kernel log there: a
+// complaint fails the test, not the power-off).
 func (vm *VM) Poweroff(ctx context.Context) error {
 	select {
 	case <-vm.exited:
 		return nil
 	default:
 	}
-	if vm.beforePoweroff != nil && vm.sessionUp() {
+	if vm.cfg.BeforePoweroff != nil && vm.sessionUp() {
 		octx, ocancel := vm.phaseCtx(ctx, vm.cfg.budget(vm.cfg.OpTimeout, DefaultOpTimeout))
-		vm.beforePoweroff(octx)
+		vm.cfg.BeforePoweroff(octx, vm)
 		ocancel()
 	}
 	ctx, cancel := vm.phaseCtx(ctx, vm.cfg.budget(vm.cfg.PoweroffTimeout, DefaultPoweroffTimeout))

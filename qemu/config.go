@@ -2,6 +2,7 @@ package qemu
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -22,6 +23,10 @@ const (
 	DefaultOpTimeout       = 30 * time.Second
 	DefaultPoweroffTimeout = 10 * time.Second
 )
+
+// RequireVM reports whether MYPOLL_REQUIRE_VM=1: a missing VM is then a
+// failure, not a skip (make test sets it).
+func RequireVM() bool { return os.Getenv("MYPOLL_REQUIRE_VM") == "1" }
 
 // ErrNoVM is wrapped by ConfigFromEnv when no VM can be configured (no
 // kernel, image or QEMU binary).
@@ -57,9 +62,14 @@ type Config struct {
 	// BootTimeout bounds QEMU start to agent READY; OpTimeout each op but
 	// EXEC; PoweroffTimeout POWEROFF to QEMU exit. Zero: the defaults.
 	BootTimeout, OpTimeout, PoweroffTimeout time.Duration
-	// Deadline, when set, bounds every phase (StartT sets it from the test
-	// deadline, with a margin for cleanup).
+	// Deadline, when set, bounds every phase (qemutest.StartT sets it from
+	// the test deadline, with a margin for cleanup).
 	Deadline time.Time
+	// BeforePoweroff, when set, runs at the start of every Poweroff while
+	// the agent is connected (also the one Shutdown makes), with ctx bounded
+	// by OpTimeout: the last moment the guest can be asked anything, such
+	// as its kernel log (qemutest.StartT checks it there).
+	BeforePoweroff func(ctx context.Context, vm *VM)
 }
 
 // RootArgs is the Append text for a rootfs on Disk.

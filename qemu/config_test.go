@@ -158,18 +158,3 @@ func TestCheckKernelLog(t *testing.T) {
 		}
 	}
 }
-
-func TestDefaultConfig_SkipsWithoutVM(t *testing.T) {
-	clearEnv(t)
-	t.Setenv("MYPOLL_OUT", t.TempDir()) // no kernel.env, no image
-	t.Setenv("MYPOLL_REQUIRE_VM", "")
-	var skipped bool
-	t.Run("vm", func(t *testing.T) {
-		defer func() { skipped = t.Skipped() }()
-		qemu.DefaultConfig(t)
-		t.Errorf("DefaultConfig returned without a VM configured")
-	})
-	if !skipped {
-		t.Errorf("DefaultConfig without a VM did not skip")
-	}
-}

@@ -6,10 +6,12 @@
 // Fetch, Put, Signal, Daemon, KernelLog, Insmod, Rmmod and Poweroff, plus
 // Forward to expose a guest socket on the host.
 //
-// StartT ties a VM to a test: timeouts derive from the test deadline times
-// MYPOLL_TIMEOUT_MULT, the console log is kept, and cleanup powers off and
-// fails the test on kernel complaints. Without a configured VM it skips,
-// unless MYPOLL_REQUIRE_VM=1.
+// It does not import testing: package qemutest ties a VM to a test
+// (timeouts from the test deadline times MYPOLL_TIMEOUT_MULT, the console
+// log kept, a cleanup that powers off and fails the test on kernel
+// complaints, a skip without a configured VM unless MYPOLL_REQUIRE_VM=1).
+// Exported signatures use only this package's own types: the agent
+// protocol (qemu/internal/wire) stays internal.
 //
 // It must not know the daemon's protocol or the kernel module's ABI: it
 // moves bytes between the test and the guest.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/mypoll/mypoll/qemu"
 	"github.com/mypoll/mypoll/qemu/internal/wire"
+	"github.com/mypoll/mypoll/qemu/qemutest"
 )
 
 var boots = flag.Int("boots", 3, "TestBootTime: number of boots to take the median of")
@@ -22,9 +23,9 @@ const echoSocket = "/run/mypoll-agent/echo.sock"
 
 // TestVM boots one VM and exercises every op against it.
 func TestVM(t *testing.T) {
-	cfg := qemu.DefaultConfig(t)
+	cfg := qemutest.DefaultConfig(t)
 	mult := max(cfg.TimeoutMult, 1)
-	vm := qemu.StartT(t, cfg)
+	vm := qemutest.StartT(t, cfg)
 	ready := vm.Ready()
 	t.Logf("boot to ready: %v (guest uptime %d ms, timings %v, daemon %q)",
 		vm.BootTime().Round(time.Millisecond), ready.UptimeMS, ready.Timings, ready.Daemon)
@@ -354,7 +355,7 @@ func TestBootTime(t *testing.T) {
 	var times, daemon []time.Duration
 	for i := range *boots {
 		t.Run(fmt.Sprint(i), func(t *testing.T) {
-			vm := qemu.StartT(t, qemu.DefaultConfig(t))
+			vm := qemutest.StartT(t, qemutest.DefaultConfig(t))
 			times = append(times, vm.BootTime())
 			if _, err := vm.Exec(t.Context(), []string{vm.Ready().Agent, "tool", "exit", "0"}, nil); err != nil {
 				t.Errorf("first exec: %v", err)

@@ -59,16 +59,12 @@ type VM struct {
 	consolePath string
 	consoleDone chan struct{}
 
-	// beforePoweroff, set by StartT before use, runs at the start of a
-	// Poweroff while the agent is connected.
-	beforePoweroff func(context.Context)
-
 	mu       sync.Mutex
 	tail     []string // last console lines
 	trouble  []string // console lines that match a complaint
 	ignore   []string // substrings that excuse a complaint
 	sess     *yamux.Session
-	ready    wire.Ready
+	ready    Ready
 	readyAt  time.Duration // QEMU start to first READY
 	connects int
 }
@@ -284,6 +280,33 @@ func (vm *VM) cleanupFiles() {
 	_ = os.RemoveAll(vm.sockDir)
 }
 
+// Shutdown ends the VM for good: it powers the guest off when the agent is
+// connected (Poweroff, bounded by OpTimeout) and otherwise, or when that
+// fails, kills QEMU; then it waits until the console has been read to the
+// end, so CheckConsole sees every line. It returns Poweroff's error. Files
+// stay for the caller to read: Close removes them.
+func (vm *VM) Shutdown() error {
+	var err error
+	select {
+	case <-vm.exited:
+	default:
+		if vm.sessionUp() {
+			ctx, cancel := context.WithTimeout(context.Background(), vm.cfg.budget(vm.cfg.OpTimeout, DefaultOpTimeout))
+			err = vm.Poweroff(ctx)
+			cancel()
+		}
+	}
+	vm.Kill()
+	<-vm.consoleDone
+	return err
+}
+
+func (vm *VM) sessionUp() bool {
+	vm.mu.Lock()
+	defer vm.mu.Unlock()
+	return vm.sess != nil && !vm.sess.IsClosed()
+}
+
 // Close kills QEMU if it still runs and removes the socket directory
 // (with the console log if it lives there).
 func (vm *VM) Close() error {
@@ -299,8 +322,29 @@ func (vm *VM) BootTime() time.Duration {
 	return vm.readyAt
 }
 
+// Ready is what the guest agent reports about itself, in its READY line at
+// each handshake and in reply to Ping.
+type Ready struct {
+	// UptimeMS is the guest's CLOCK_BOOTTIME at READY in milliseconds.
+	UptimeMS int64
+	// Session counts the handshakes served since the agent started (1 = first).
+	Session int
+	// Discarded is how many stale bytes the guest skipped before the HELLO.
+	Discarded int64
+	// EOFReads counts reads that returned 0 (no host connected) before the HELLO.
+	EOFReads int64
+	// Mode is "init" (PID 1) or "service".
+	Mode string
+	// Timings holds named guest boot phases in milliseconds (mounts, modules...).
+	Timings map[string]int64
+	// Agent is the agent's own path in the guest (tools: "<Agent> tool ...").
+	Agent string
+	// Daemon is the state of mypolld ("running", "absent", "off", "failed: ...").
+	Daemon string
+}
+
 // Ready returns the guest's READY payload of the last handshake.
-func (vm *VM) Ready() wire.Ready {
+func (vm *VM) Ready() Ready {
 	vm.mu.Lock()
 	defer vm.mu.Unlock()
 	return vm.ready

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mypoll/mypoll/internal/linetest"
 )
 
 // TestDaemon drives mypolld on the real /dev/mypoll in the aarch64 guest,
@@ -189,22 +191,7 @@ func TestDaemon(t *testing.T) {
 				}
 			}
 		}
-		var lost uint64
-		next := first
-		for _, e := range stalled.events(total) {
-			if e.lost {
-				if e.reason != "queue" || e.first < next {
-					t.Fatalf("stalled client: %+v (next seq %d)", e, next)
-				}
-				lost += e.count
-				next = e.last + 1
-				continue
-			}
-			if e.seq < next {
-				t.Fatalf("stalled client: seq %d after %d", e.seq, next-1)
-			}
-			next = e.seq + 1
-		}
+		lost := linetest.QueueLoss(t, stalled.Events(total), first)
 		if lost == 0 {
 			t.Fatalf("the stalled client lost nothing: it was not stalled")
 		}
@@ -290,16 +277,15 @@ func TestDaemon(t *testing.T) {
 		time.Sleep(time.Second) // let replies pile up (nothing below depends on how many)
 		g.signal(t, "TERM")
 		got := 0
-		c.nc.SetReadDeadline(time.Now().Add(c.wait))
 		for {
-			l, err := c.r.ReadString('\n')
+			l, err := c.ReadLine()
 			if err == io.EOF {
 				break
 			}
 			if err != nil {
 				t.Fatalf("read after SIGTERM: %v", err)
 			}
-			if want := fmt.Sprintf("OK echo %d %s\n", got, payload); l != want {
+			if want := fmt.Sprintf("OK echo %d %s", got, payload); l != want {
 				t.Fatalf("reply %d = %.30q, want %.30q", got, l, want)
 			}
 			got++

@@ -1,11 +1,9 @@
 package tests_test
 
 import (
-	"bufio"
 	"cmp"
 	"context"
 	"encoding/json"
-	"fmt"
 	"net"
 	"os"
 	"strconv"
@@ -13,12 +11,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mypoll/mypoll/client"
+	"github.com/mypoll/mypoll/internal/linetest"
 	"github.com/mypoll/mypoll/qemu"
+	"github.com/mypoll/mypoll/qemu/qemutest"
 )
 
 // sock is where mypolld listens in the guest: where the agent starts it, or
 // where the image's init system does (make test-image SOCKET=...).
-var sock = cmp.Or(os.Getenv("MYPOLL_GUEST_SOCKET"), "/run/mypoll/mypoll.sock")
+var sock = cmp.Or(os.Getenv("MYPOLL_GUEST_SOCKET"), client.DefaultSocket)
 
 // defaultDaemonArgs are the agent's default mypolld flags when the module
 // is loaded.
@@ -33,9 +34,9 @@ type guest struct {
 
 func boot(t *testing.T, smp int) *guest {
 	t.Helper()
-	cfg := qemu.DefaultConfig(t)
+	cfg := qemutest.DefaultConfig(t)
 	cfg.SMP = smp
-	vm := qemu.StartT(t, cfg)
+	vm := qemutest.StartT(t, cfg)
 	mult := cfg.TimeoutMult
 	if mult <= 0 {
 		mult = 1
@@ -128,11 +129,13 @@ func (g *guest) signal(t *testing.T, sig string) {
 }
 
 // conn is a protocol client over the harness's proxied connection: exactly
-// what a client on the board sees, minus descriptor passing.
+// what a client on the board sees, minus descriptor passing. It is the
+// shared line client (internal/linetest) with the greeting split into
+// fields.
 type conn struct {
+	*linetest.Conn
 	t     *testing.T
 	nc    net.Conn
-	r     *bufio.Reader
 	hello []string
 	wait  time.Duration
 }
@@ -145,9 +148,8 @@ func (g *guest) dial(t *testing.T) *conn {
 	if err != nil {
 		t.Fatalf("dial %s in the guest: %v", sock, err)
 	}
-	t.Cleanup(func() { nc.Close() })
-	c := &conn{t: t, nc: nc, r: bufio.NewReaderSize(nc, 1<<16), wait: g.wait}
-	h := c.line()
+	c := &conn{Conn: linetest.New(t, nc, g.wait), t: t, nc: nc, wait: g.wait}
+	h := c.Greet()
 	c.hello = strings.Fields(h)
 	if len(c.hello) != 5 || c.hello[0] != "HELLO" || c.hello[1] != "mypoll" || c.hello[2] != "1" {
 		t.Fatalf("greeting = %q", h)
@@ -166,37 +168,8 @@ func (g *guest) dialSub(t *testing.T, set string) *conn {
 	return c
 }
 
-func (c *conn) send(lines ...string) {
-	c.t.Helper()
-	c.nc.SetWriteDeadline(time.Now().Add(c.wait))
-	if _, err := c.nc.Write([]byte(strings.Join(lines, "\n") + "\n")); err != nil {
-		c.t.Fatalf("write: %v", err)
-	}
-}
-
-func (c *conn) line() string {
-	c.t.Helper()
-	c.nc.SetReadDeadline(time.Now().Add(c.wait))
-	l, err := c.r.ReadString('\n')
-	if err != nil {
-		c.t.Fatalf("read: %v (partial %q)", err, l)
-	}
-	return strings.TrimSuffix(l, "\n")
-}
-
-// do sends a request and returns its reply, skipping EVT and LOST lines.
-func (c *conn) do(req string) string {
-	c.t.Helper()
-	c.send(req)
-	for {
-		l := c.line()
-		if strings.HasPrefix(l, "OK ") || strings.HasPrefix(l, "ERR ") {
-			return l
-		}
-	}
-}
-
-// evt is a parsed EVT or LOST line.
+// evt is a parsed EVT or LOST line: linetest.Evt under the field names
+// these tests (and any new ones) use.
 type evt struct {
 	lost               bool
 	seq, src, arg, aux uint64
@@ -205,76 +178,31 @@ type evt struct {
 	reason             string
 }
 
-func parse(t *testing.T, l string) evt {
-	t.Helper()
-	f := strings.Fields(l)
-	u := func(s string) uint64 {
-		v, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			t.Fatalf("bad number in %q", l)
-		}
-		return v
-	}
-	switch {
-	case len(f) == 7 && f[0] == "EVT":
-		u(f[6])
-		return evt{seq: u(f[1]), typ: f[2], src: u(f[3]), arg: u(f[4]), aux: u(f[5])}
-	case len(f) == 5 && f[0] == "LOST":
-		return evt{lost: true, first: u(f[1]), last: u(f[2]), count: u(f[3]), reason: f[4]}
-	}
-	t.Fatalf("not an EVT or LOST line: %q", l)
-	return evt{}
+func fromLinetest(e linetest.Evt) evt {
+	return evt{lost: e.Lost, seq: e.Seq, src: e.Src, arg: e.Arg, aux: e.Aux, typ: e.Type,
+		first: e.First, last: e.Last, count: e.Count, reason: e.Reason}
 }
 
-// next reads the next EVT or LOST line.
-func (c *conn) next() evt {
-	c.t.Helper()
-	return parse(c.t, c.line())
-}
+func parse(t *testing.T, l string) evt { t.Helper(); return fromLinetest(linetest.ParseEvt(t, l)) }
 
-// events reads lines until n events are accounted for (delivered or in
-// LOST counts).
+// send, line, do, next, events and expect are linetest's Send, Line, Do,
+// Next, Events and Expect under the names these tests use.
+func (c *conn) send(lines ...string)  { c.t.Helper(); c.Send(lines...) }
+func (c *conn) line() string          { c.t.Helper(); return c.Line() }
+func (c *conn) do(req string) string  { c.t.Helper(); return c.Do(req) }
+func (c *conn) next() evt             { c.t.Helper(); return fromLinetest(c.Next()) }
+func (c *conn) expect(want ...string) { c.t.Helper(); c.Expect(want...) }
+
 func (c *conn) events(n uint64) []evt {
 	c.t.Helper()
 	var out []evt
-	var got uint64
-	for got < n {
-		e := c.next()
-		out = append(out, e)
-		if e.lost {
-			got += e.count
-		} else {
-			got++
-		}
+	for _, e := range c.Events(n) {
+		out = append(out, fromLinetest(e))
 	}
 	return out
 }
 
-// expect reads lines and compares them with want: seq numbers for events,
-// full lines for LOST.
-func (c *conn) expect(want ...string) {
-	c.t.Helper()
-	for _, w := range want {
-		l := c.line()
-		if strings.HasPrefix(w, "LOST ") {
-			if l != w {
-				c.t.Fatalf("got %q, want %q", l, w)
-			}
-			continue
-		}
-		if e := parse(c.t, l); e.lost || fmt.Sprint(e.seq) != w {
-			c.t.Fatalf("got %q, want EVT seq %s", l, w)
-		}
-	}
-}
-
-func seqs(from, to uint64) []string {
-	var s []string
-	for i := from; i <= to; i++ {
-		s = append(s, fmt.Sprint(i))
-	}
-	return s
-}
+func seqs(from, to uint64) []string { return linetest.Seqs(from, to) }
 
 func u64(t *testing.T, s string) uint64 {
 	t.Helper()

@@ -3,7 +3,6 @@ package tests_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"math/rand/v2"
 	"strings"
 	"sync"
@@ -12,15 +11,13 @@ import (
 	"time"
 
 	"github.com/mypoll/mypoll/client"
+	"github.com/mypoll/mypoll/internal/linetest"
 )
 
 // streamLog is what one resuming client saw, checked as it arrives.
 type streamLog struct {
-	first, next  uint64 // first seq seen; the seq the next line must start at
-	events, lost uint64
-	lostLines    int
-	resumes      int
-	err          error
+	linetest.StreamLog
+	err error
 }
 
 // TestResumeUnderLoad (issue 9): mypolld is SIGKILLed and restarted
@@ -73,8 +70,8 @@ func TestResumeUnderLoad(t *testing.T) {
 	})
 
 	logs := make([]streamLog, clients)
-	pos := make([]atomic.Uint64, clients)    // logs[i].next, for polling
-	resumed := make([]atomic.Int64, clients) // logs[i].resumes, for polling
+	pos := make([]atomic.Uint64, clients)    // logs[i].Next, for polling
+	resumed := make([]atomic.Int64, clients) // logs[i].Resumes, for polling
 	var wg sync.WaitGroup
 	for i := range clients {
 		st := client.NewStream(client.StreamConfig{
@@ -89,7 +86,7 @@ func TestResumeUnderLoad(t *testing.T) {
 			},
 		})
 		l := &logs[i]
-		l.first, l.next = start, start
+		l.First, l.Next = start, start
 		pos[i].Store(start)
 		wg.Go(func() {
 			defer st.Close()
@@ -101,33 +98,12 @@ func TestResumeUnderLoad(t *testing.T) {
 					}
 					return
 				}
-				switch {
-				case m.Reconnect != nil:
-					r := m.Reconnect
-					if r.NewInstance || r.From != l.next {
-						l.err = fmt.Errorf("reconnect %+v, stream at seq %d", r, l.next)
-						return
-					}
-					l.resumes++
-					resumed[i].Store(int64(l.resumes))
-				case m.Event != nil:
-					if m.Event.Seq != l.next {
-						l.err = fmt.Errorf("EVT %d where seq %d was due: out of order, repeated or skipped without LOST", m.Event.Seq, l.next)
-						return
-					}
-					l.events++
-					l.next++
-				case m.Lost != nil:
-					lo := m.Lost
-					if lo.First != l.next || lo.Last < lo.First || lo.Count != lo.Last-lo.First+1 {
-						l.err = fmt.Errorf("LOST %+v where seq %d was due", *lo, l.next)
-						return
-					}
-					l.lost += lo.Count
-					l.lostLines++
-					l.next = lo.Last + 1
+				if err := l.Add(m); err != nil {
+					l.err = err
+					return
 				}
-				pos[i].Store(l.next)
+				resumed[i].Store(int64(l.Resumes))
+				pos[i].Store(l.Next)
 			}
 		})
 	}
@@ -178,18 +154,18 @@ func TestResumeUnderLoad(t *testing.T) {
 			t.Errorf("client %d: %v", i, l.err)
 			continue
 		}
-		resumes += l.resumes
-		if l.next != end {
-			t.Errorf("client %d ended at seq %d, the device's next_seq is %d", i, l.next, end)
+		resumes += l.Resumes
+		if l.Next != end {
+			t.Errorf("client %d ended at seq %d, the device's next_seq is %d", i, l.Next, end)
 		}
-		if l.resumes != kills {
-			t.Errorf("client %d resumed %d times, want %d (one per kill)", i, l.resumes, kills)
+		if l.Resumes != kills {
+			t.Errorf("client %d resumed %d times, want %d (one per kill)", i, l.Resumes, kills)
 		}
-		if l.lost == 0 {
+		if l.Lost == 0 {
 			t.Errorf("client %d was told of no loss: the long outage did not overflow the ring", i)
 		}
 		t.Logf("client %d: seqs %d..%d: %d events, %d lost in %d LOST lines, %d resumes",
-			i, l.first, l.next-1, l.events, l.lost, l.lostLines, l.resumes)
+			i, l.First, l.Next-1, l.Events, l.Lost, l.LostLines, l.Resumes)
 	}
 	t.Logf("%d resumes under load (%d clients x %d SIGKILLs), %d triggers by the load: none out of order, repeated or unaccounted",
 		resumes, clients, kills, triggers.Load())

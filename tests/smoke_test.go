@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mypoll/mypoll/qemu"
+	"github.com/mypoll/mypoll/qemu/qemutest"
 )
 
 // TestSmoke needs nothing in the guest but the agent and a running mypolld
@@ -15,8 +15,8 @@ import (
 // (make test-image), where the init system, not the agent, starts the
 // daemon: greeting, a round trip, a trigger seen as an event, and stats.
 func TestSmoke(t *testing.T) {
-	cfg := qemu.DefaultConfig(t)
-	vm := qemu.StartT(t, cfg)
+	cfg := qemutest.DefaultConfig(t)
+	vm := qemutest.StartT(t, cfg)
 	path := sock
 	if p := os.Getenv("MYPOLL_GUEST_SOCKET"); p != "" {
 		path = p

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/mypoll/mypoll/qemu"
+	"github.com/mypoll/mypoll/qemu/qemutest"
 )
 
 // Guest test binaries the image build (GUEST_BINS in mk/kmod.mk) installs.
@@ -38,10 +39,10 @@ const compatTests = "TestABISizes|TestIoctl_|TestRead_Sizes|TestRead_Faults|Test
 // kernel trouble in the guest's log. MYPOLL_KTEST_RUN passes a -test.run
 // filter to the torture suite.
 func TestGuest(t *testing.T) {
-	cfg := qemu.DefaultConfig(t)
+	cfg := qemutest.DefaultConfig(t)
 	cfg.SMP = 2
 	cfg.Append = strings.TrimSpace(cfg.Append + " slub_debug=FZPU mypolltest.daemon=off mypolltest.ko_params=test_hooks=1")
-	vm := qemu.StartT(t, cfg)
+	vm := qemutest.StartT(t, cfg)
 	t.Logf("guest booted in %v", vm.BootTime())
 
 	// One EXEC must finish within yamux's StreamCloseTimeout (5 minutes:

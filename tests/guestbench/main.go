@@ -14,6 +14,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/mypoll/mypoll/client"
 	"github.com/mypoll/mypoll/qemu"
 )
 
@@ -70,7 +71,7 @@ func run() error {
 		argv []string
 	}{
 		{"C reference daemon", []string{"/bin/mypollbench-lat", "fan", "/tmp/cref.sock", "16", "500", "2", "/bin/mypollbench-crefd"}},
-		{"mypolld (real module)", []string{"/bin/mypollbench-lat", "fan", "/run/mypoll/mypoll.sock", "16", "500", "2"}},
+		{"mypolld (real module)", []string{"/bin/mypollbench-lat", "fan", client.DefaultSocket, "16", "500", "2"}},
 	}
 	for rep := range 3 {
 		for _, r := range rows {

@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mypoll/mypoll/client"
 	"github.com/mypoll/mypoll/daemon/internal/cli"
 	"github.com/mypoll/mypoll/daemon/internal/version"
 )
@@ -155,7 +156,7 @@ func main() {
 func parseFlags(cmd *cli.Command, args []string) (*options, int) {
 	o := &options{}
 	fs := cmd.Flags
-	fs.StringVar(&o.socket, "socket", "/run/mypoll/mypoll.sock", "")
+	fs.StringVar(&o.socket, "socket", client.DefaultSocket, "")
 	fs.Var(&o.brokers, "broker", "")
 	fs.StringVar(&o.deviceID, "device-id", "", "")
 	fs.StringVar(&o.prefix, "topic-prefix", "mypoll", "")

@@ -32,8 +32,6 @@ const (
 	exitConnect = 3
 )
 
-const defaultSocket = "/run/mypoll/mypoll.sock"
-
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
@@ -76,6 +74,7 @@ type cmd struct {
 	parse    func(a *args) error             // checks positional arguments before connecting, or nil
 	raw      bool                            // arguments are text: no flag parsing
 	offline  bool                            // needs no connection
+	long     bool                            // runs until stopped: bounds its own requests with e.request
 	run      func(ctx context.Context, e *env, a *args) error
 }
 
@@ -112,8 +111,8 @@ var cmds = []cmd{
 	{name: "timers", run: runTimers},
 	{name: "stats", run: runStats},
 	{name: "subscribe", min: 1, max: 1, flags: fromFlag, run: runSubscribe},
-	{name: "listen", flags: listenFlags, run: runListen},
-	{name: "open-device", flags: openDeviceFlags, run: runOpenDevice},
+	{name: "listen", flags: listenFlags, long: true, run: runListen},
+	{name: "open-device", flags: openDeviceFlags, long: true, run: runOpenDevice},
 	{name: "help", run: runHelp},
 	{name: "version", offline: true, run: runVersion},
 }
@@ -139,7 +138,7 @@ func listenFlags(fs *flag.FlagSet, a *args) {
 // returns the exit code. stdin is not read by any command yet.
 func run(ctx context.Context, argv []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	_ = stdin
-	o := opts{socket: defaultSocket, timeout: 5 * time.Second}
+	o := opts{socket: client.DefaultSocket, timeout: 5 * time.Second}
 	if s := os.Getenv("MYPOLL_SOCKET"); s != "" {
 		o.socket = s
 	}
@@ -183,7 +182,13 @@ func run(ctx context.Context, argv []string, stdin io.Reader, stdout, stderr io.
 		defer conn.Close()
 		e.conn = conn
 	}
-	if err := c.run(ctx, e, &a); err != nil {
+	run := func(ctx context.Context) error { return c.run(ctx, e, &a) }
+	if c.long {
+		err = run(ctx)
+	} else {
+		err = e.request(ctx, run)
+	}
+	if err != nil {
 		return e.fail(err, c.name)
 	}
 	return exitOK
@@ -342,7 +347,8 @@ func (e *env) print(text string, obj any) {
 	e.out.w.WriteByte('\n')
 }
 
-// request runs fn with the --timeout applied.
+// request runs fn with the --timeout applied: run calls it for every
+// command but the long ones, which call it for each request they make.
 func (e *env) request(ctx context.Context, fn func(ctx context.Context) error) error {
 	ctx, cancel := e.withTimeout(ctx)
 	defer cancel()
@@ -358,15 +364,13 @@ func parseEcho(a *args) error {
 
 func runEcho(ctx context.Context, e *env, a *args) error {
 	text := strings.Join(a.pos, " ")
-	return e.request(ctx, func(ctx context.Context) error {
-		got, err := e.conn.Echo(ctx, text)
-		if err == nil {
-			e.print(got, struct {
-				Text string `json:"text"`
-			}{got})
-		}
-		return err
-	})
+	got, err := e.conn.Echo(ctx, text)
+	if err == nil {
+		e.print(got, struct {
+			Text string `json:"text"`
+		}{got})
+	}
+	return err
 }
 
 // parsePayload parses decimal or 0x hex (not octal: "010" is ten).
@@ -394,18 +398,16 @@ func parseTrigger(a *args) error {
 }
 
 func runTrigger(ctx context.Context, e *env, a *args) error {
-	return e.request(ctx, func(ctx context.Context) error {
-		first, n, err := e.conn.Trigger(ctx, a.payload, uint32(a.count))
-		if err != nil {
-			return err
-		}
-		text := fmt.Sprintf("triggered %d event(s): seq %d..%d", n, first, first+uint64(n)-1)
-		e.print(text, struct {
-			FirstSeq uint64 `json:"first_seq"`
-			Count    uint32 `json:"count"`
-		}{first, n})
-		return nil
-	})
+	first, n, err := e.conn.Trigger(ctx, a.payload, uint32(a.count))
+	if err != nil {
+		return err
+	}
+	text := fmt.Sprintf("triggered %d event(s): seq %d..%d", n, first, first+uint64(n)-1)
+	e.print(text, struct {
+		FirstSeq uint64 `json:"first_seq"`
+		Count    uint32 `json:"count"`
+	}{first, n})
+	return nil
 }
 
 func parseID(cmd, s string) (uint64, error) {
@@ -433,26 +435,20 @@ func parseStartTimer(a *args) error {
 }
 
 func runStartTimer(ctx context.Context, e *env, a *args) error {
-	return e.request(ctx, func(ctx context.Context) error {
-		// The raw request lets the daemon judge the ranges (one message).
-		r, err := e.conn.Do(ctx, fmt.Sprintf("start_timer %d %d %d", a.id, a.periodMS, a.count))
-		if err != nil {
-			return err
-		}
-		if r.Verb != "start_timer" {
-			return fmt.Errorf("%w: reply OK %s", client.ErrProtocol, r.Verb)
-		}
-		forever := "until stopped"
-		if a.count > 0 {
-			forever = fmt.Sprintf("for %d ticks", a.count)
-		}
-		e.print(fmt.Sprintf("timer %d started: every %d ms, %s", a.id, a.periodMS, forever), struct {
-			ID       uint64 `json:"id"`
-			PeriodMS uint64 `json:"period_ms"`
-			Count    uint64 `json:"count"`
-		}{a.id, a.periodMS, a.count})
-		return nil
-	})
+	// The daemon judges the ranges, so its message is the one shown.
+	if err := e.conn.StartTimerMS(ctx, uint32(a.id), a.periodMS, a.count); err != nil {
+		return err
+	}
+	forever := "until stopped"
+	if a.count > 0 {
+		forever = fmt.Sprintf("for %d ticks", a.count)
+	}
+	e.print(fmt.Sprintf("timer %d started: every %d ms, %s", a.id, a.periodMS, forever), struct {
+		ID       uint64 `json:"id"`
+		PeriodMS uint64 `json:"period_ms"`
+		Count    uint64 `json:"count"`
+	}{a.id, a.periodMS, a.count})
+	return nil
 }
 
 func parseStopTimer(a *args) error {
@@ -462,16 +458,14 @@ func parseStopTimer(a *args) error {
 }
 
 func runStopTimer(ctx context.Context, e *env, a *args) error {
-	return e.request(ctx, func(ctx context.Context) error {
-		if err := e.conn.StopTimer(ctx, uint32(a.id)); err != nil {
-			return err
-		}
-		e.print(fmt.Sprintf("timer %d stopped", a.id), struct {
-			ID      uint64 `json:"id"`
-			Stopped bool   `json:"stopped"`
-		}{a.id, true})
-		return nil
-	})
+	if err := e.conn.StopTimer(ctx, uint32(a.id)); err != nil {
+		return err
+	}
+	e.print(fmt.Sprintf("timer %d stopped", a.id), struct {
+		ID      uint64 `json:"id"`
+		Stopped bool   `json:"stopped"`
+	}{a.id, true})
+	return nil
 }
 
 type timerRecord struct {
@@ -482,88 +476,80 @@ type timerRecord struct {
 }
 
 func runTimers(ctx context.Context, e *env, _ *args) error {
-	return e.request(ctx, func(ctx context.Context) error {
-		timers, err := e.conn.Timers(ctx)
-		if err != nil {
-			return err
-		}
-		recs := make([]timerRecord, 0, len(timers))
-		var text strings.Builder
-		if len(timers) == 0 {
-			text.WriteString("no timers running")
-		} else {
-			fmt.Fprintf(&text, "%-3s %10s %12s %12s", "ID", "PERIOD_MS", "TICKS", "COUNT")
-		}
-		for _, t := range timers {
-			r := timerRecord{t.ID, t.Period.Milliseconds(), t.Ticks, t.Count}
-			recs = append(recs, r)
-			count := strconv.FormatUint(t.Count, 10)
-			if t.Count == 0 {
-				count = "forever"
-			}
-			fmt.Fprintf(&text, "\n%-3d %10d %12d %12s", r.ID, r.PeriodMS, r.Ticks, count)
-		}
-		e.print(text.String(), struct {
-			Timers []timerRecord `json:"timers"`
-		}{recs})
-		return nil
-	})
-}
-
-func runStats(ctx context.Context, e *env, _ *args) error {
-	return e.request(ctx, func(ctx context.Context) error {
-		stats, err := e.conn.Stats(ctx)
-		if err != nil {
-			return err
-		}
-		keys := make([]string, 0, len(stats))
-		obj := make(map[string]any, len(stats))
-		for k, v := range stats {
-			keys = append(keys, k)
-			// Canonical decimals become JSON numbers; the rest (hex ids)
-			// stay strings.
-			if n, err := strconv.ParseUint(v, 10, 64); err == nil && strconv.FormatUint(n, 10) == v {
-				obj[k] = n
-			} else {
-				obj[k] = v
-			}
-		}
-		slices.Sort(keys)
-		var text strings.Builder
-		for i, k := range keys {
-			if i > 0 {
-				text.WriteByte('\n')
-			}
-			text.WriteString(k + "=" + stats[k])
-		}
-		e.print(text.String(), obj)
-		return nil
-	})
-}
-
-func runSubscribe(ctx context.Context, e *env, a *args) error {
-	return e.request(ctx, func(ctx context.Context) error {
-		return e.subscribe(ctx, a.pos[0], a, true)
-	})
-}
-
-// subscribe sends subscribe and prints the reply when show is set.
-func (e *env) subscribe(ctx context.Context, set string, a *args, show bool) error {
-	line := "subscribe " + set
-	if a.hasFrom {
-		line += " from=" + strconv.FormatUint(a.from, 10)
-	}
-	r, err := e.conn.Do(ctx, line)
+	timers, err := e.conn.Timers(ctx)
 	if err != nil {
 		return err
 	}
-	if r.Verb != "subscribe" {
-		return fmt.Errorf("%w: reply OK %s", client.ErrProtocol, r.Verb)
+	recs := make([]timerRecord, 0, len(timers))
+	var text strings.Builder
+	if len(timers) == 0 {
+		text.WriteString("no timers running")
+	} else {
+		fmt.Fprintf(&text, "%-3s %10s %12s %12s", "ID", "PERIOD_MS", "TICKS", "COUNT")
+	}
+	for _, t := range timers {
+		r := timerRecord{t.ID, t.Period.Milliseconds(), t.Ticks, t.Count}
+		recs = append(recs, r)
+		count := strconv.FormatUint(t.Count, 10)
+		if t.Count == 0 {
+			count = "forever"
+		}
+		fmt.Fprintf(&text, "\n%-3d %10d %12d %12s", r.ID, r.PeriodMS, r.Ticks, count)
+	}
+	e.print(text.String(), struct {
+		Timers []timerRecord `json:"timers"`
+	}{recs})
+	return nil
+}
+
+func runStats(ctx context.Context, e *env, _ *args) error {
+	stats, err := e.conn.Stats(ctx)
+	if err != nil {
+		return err
+	}
+	keys := make([]string, 0, len(stats))
+	obj := make(map[string]any, len(stats))
+	for k, v := range stats {
+		keys = append(keys, k)
+		// Canonical decimals become JSON numbers; the rest (hex ids)
+		// stay strings.
+		if n, err := strconv.ParseUint(v, 10, 64); err == nil && strconv.FormatUint(n, 10) == v {
+			obj[k] = n
+		} else {
+			obj[k] = v
+		}
+	}
+	slices.Sort(keys)
+	var text strings.Builder
+	for i, k := range keys {
+		if i > 0 {
+			text.WriteByte('\n')
+		}
+		text.WriteString(k + "=" + stats[k])
+	}
+	e.print(text.String(), obj)
+	return nil
+}
+
+func runSubscribe(ctx context.Context, e *env, a *args) error {
+	return e.subscribe(ctx, a.pos[0], a, true)
+}
+
+// subscribe sends subscribe, with from= when --from was given (even 0:
+// the daemon judges it), and prints the reply when show is set.
+func (e *env) subscribe(ctx context.Context, set string, a *args, show bool) error {
+	s := client.Subscription{Set: set}
+	if a.hasFrom {
+		s.From = &a.from
+	}
+	got, err := e.conn.SubscribeTo(ctx, s)
+	if err != nil {
+		return err
 	}
 	if show {
-		e.print("OK subscribe "+r.Detail, struct {
+		e.print("OK subscribe "+got, struct {
 			Subscribed string `json:"subscribed"`
-		}{r.Detail})
+		}{got})
 	}
 	return nil
 }
@@ -640,8 +626,12 @@ func (e *env) printMessage(m client.StreamMessage) {
 	switch {
 	case m.Event != nil:
 		ev := m.Event
-		e.print(fmt.Sprintf("EVT %d %s source=%d arg=%d aux=%d ts=%dns",
-			ev.Seq, ev.Type, ev.SourceID, ev.Arg, ev.Aux, ev.TimestampNS), eventRecord{
+		aux := fmt.Sprintf("aux=%d", ev.Aux)
+		if r := ev.StopReason(); r != "" {
+			aux = "reason=" + r // PROTOCOL.md B.2: aux is the reason
+		}
+		e.print(fmt.Sprintf("EVT %d %s source=%d arg=%d %s ts=%dns",
+			ev.Seq, ev.Type, ev.SourceID, ev.Arg, aux, ev.TimestampNS), eventRecord{
 			Kind: "event", Seq: ev.Seq, Type: ev.Type, SourceID: ev.SourceID,
 			Arg: ev.Arg, Aux: ev.Aux, TimestampNS: ev.TimestampNS,
 		})
@@ -737,16 +727,14 @@ func lostText(l *client.Lost) string {
 }
 
 func runHelp(ctx context.Context, e *env, _ *args) error {
-	return e.request(ctx, func(ctx context.Context) error {
-		verbs, err := e.conn.Help(ctx)
-		if err != nil {
-			return err
-		}
-		e.print(strings.Join(verbs, " "), struct {
-			Verbs []string `json:"verbs"`
-		}{verbs})
-		return nil
-	})
+	verbs, err := e.conn.Help(ctx)
+	if err != nil {
+		return err
+	}
+	e.print(strings.Join(verbs, " "), struct {
+		Verbs []string `json:"verbs"`
+	}{verbs})
+	return nil
 }
 
 func runVersion(_ context.Context, e *env, _ *args) error {

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/mypoll/mypoll/client"
 )
 
 // fake is a tiny stand-in for mypolld on a unix socket in t.TempDir(): it
@@ -312,7 +314,7 @@ func TestRun_listen(t *testing.T) {
 EVT 4 trigger source=0 arg=42 aux=0 ts=2000ns
 LOST 5..15: 11 events not delivered (queue: this client was too slow)
 LOST 16: 1 event not delivered (device: the daemon fell behind the device)
-EVT 17 timer_stopped source=1 arg=8 aux=0 ts=3000ns
+EVT 17 timer_stopped source=1 arg=8 reason=stop ts=3000ns
 `},
 		{true, `{"kind":"event","seq":3,"type":"timer","source_id":1,"arg":7,"aux":0,"timestamp_ns":1000}
 {"kind":"event","seq":4,"type":"trigger","source_id":0,"arg":42,"aux":0,"timestamp_ns":2000}
@@ -355,5 +357,62 @@ func TestRun_listenDaemonCloses(t *testing.T) {
 	want := []string{"subscribe all", "subscribe timer from=9"}
 	if got := f.requests(); strings.Join(got, "\n") != strings.Join(want, "\n") {
 		t.Errorf("requests = %q, want %q", got, want)
+	}
+}
+
+// TestRun_listenStopReason: listen names the reason of a timer_stopped
+// event (PROTOCOL.md B.2) instead of printing aux; --json keeps aux.
+func TestRun_listenStopReason(t *testing.T) {
+	f := startFake(t, hello, func(req string) []string {
+		return []string{
+			"OK subscribe all", "EVT 6 timer_stopped 2 3 1 10", "EVT 7 timer_stopped 4 1 2 20",
+			"EVT 8 timer_stopped 5 9 0 30", "EVT 9 timer_stopped 6 9 7 40", "EVT 10 timer 1 4 1 50", "CLOSE",
+		}
+	})
+	got := runCtl(t, t.Context(), "--socket", f.path, "listen")
+	want := `EVT 6 timer_stopped source=2 arg=3 reason=count ts=10ns
+EVT 7 timer_stopped source=4 arg=1 reason=closed ts=20ns
+EVT 8 timer_stopped source=5 arg=9 reason=stop ts=30ns
+EVT 9 timer_stopped source=6 arg=9 reason=7 ts=40ns
+EVT 10 timer source=1 arg=4 aux=1 ts=50ns
+`
+	if got.code != 1 || got.stdout != want {
+		t.Errorf("listen = %d, stdout\n%s\nwant 1 (daemon closed) and\n%s", got.code, got.stdout, want)
+	}
+	got = runCtl(t, t.Context(), "--socket", f.path, "--json", "listen")
+	if first, _, _ := strings.Cut(got.stdout, "\n"); first != `{"kind":"event","seq":6,"type":"timer_stopped","source_id":2,"arg":3,"aux":1,"timestamp_ns":10}` {
+		t.Errorf("listen --json first line = %s, want aux kept", first)
+	}
+}
+
+// TestRun_passThrough: values the daemon range-checks reach it unchanged,
+// and --from 0 is sent, not dropped.
+func TestRun_passThrough(t *testing.T) {
+	f := startFake(t, hello, daemonReplies)
+	for _, args := range [][]string{
+		{"start-timer", "9", "4000000", "1"},
+		{"subscribe", "all", "--from", "0"},
+		{"subscribe", "nonsense"},
+	} {
+		if got := runCtl(t, t.Context(), append([]string{"--socket", f.path}, args...)...); got.code != 0 {
+			t.Errorf("run(%q) = %d, %q", args, got.code, got.stderr)
+		}
+	}
+	want := []string{"start_timer 9 4000000 1", "subscribe all from=0", "subscribe nonsense"}
+	if got := f.requests(); strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("requests = %q, want %q", got, want)
+	}
+}
+
+// TestRun_defaultSocket: without --socket or MYPOLL_SOCKET, mypollctl
+// dials client.DefaultSocket, and the manual names that path.
+func TestRun_defaultSocket(t *testing.T) {
+	t.Setenv("MYPOLL_SOCKET", "")
+	got := runCtl(t, t.Context(), "--timeout", "1s", "stats")
+	if !strings.HasPrefix(got.stderr, "mypollctl: cannot connect to "+client.DefaultSocket+": ") && got.code != 0 {
+		t.Errorf("stats with no --socket = %d, %q; want it to dial %s", got.code, got.stderr, client.DefaultSocket)
+	}
+	if !strings.Contains(manual, client.DefaultSocket) {
+		t.Errorf("the manual does not name the default socket %s", client.DefaultSocket)
 	}
 }

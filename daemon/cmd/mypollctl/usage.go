@@ -52,8 +52,10 @@ COMMANDS
         SIGTERM. With --from, first replay the retained events with seq >=
         SEQ (after a reconnect, pass the last seq you saw plus one): the
         daemon answers, replays, then sends live events, strictly increasing,
-        never a seq twice. Events that could not be delivered are reported
-        as a gap:
+        never a seq twice. A timer_stopped event names why the timer
+        stopped in place of aux: reason=stop (stop-timer), reason=count
+        (its COUNT was reached) or reason=closed (its owner closed the
+        device). Events that could not be delivered are reported as a gap:
             LOST 120..130: 11 events not delivered (queue: this client was too slow)
         Reasons: queue (this client read too slowly), device (the daemon fell
         behind the device), restart (lost across a daemon restart or module

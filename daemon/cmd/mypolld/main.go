@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mypoll/mypoll/client"
 	"github.com/mypoll/mypoll/daemon/internal/cli"
 	"github.com/mypoll/mypoll/daemon/internal/device"
 	"github.com/mypoll/mypoll/daemon/internal/device/emu"
@@ -115,7 +116,7 @@ func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 func parseFlags(cmd *cli.Command, args []string) (*options, int) {
 	o := &options{}
 	fs := cmd.Flags
-	fs.StringVar(&o.socket, "socket", server.DefaultSocket, "")
+	fs.StringVar(&o.socket, "socket", client.DefaultSocket, "")
 	fs.StringVar(&o.socketMode, "socket-mode", "0660", "")
 	fs.StringVar(&o.socketGroup, "socket-group", "", "")
 	fs.StringVar(&o.device, "device", "/dev/mypoll", "")

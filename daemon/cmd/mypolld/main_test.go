@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"net"
@@ -13,6 +12,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mypoll/mypoll/internal/linetest"
 )
 
 const waitTimeout = 20 * time.Second
@@ -90,30 +91,10 @@ func runProc(t *testing.T, args ...string) (int, string) {
 	return code, p.stderr.String()
 }
 
-func dial(t *testing.T, path string) (net.Conn, *bufio.Reader) {
+// dial connects once the daemon listens, and reads the greeting.
+func dial(t *testing.T, path string) *linetest.Conn {
 	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for {
-		nc, err := net.Dial("unix", path)
-		if err == nil {
-			t.Cleanup(func() { nc.Close() })
-			nc.SetDeadline(time.Now().Add(waitTimeout))
-			return nc, bufio.NewReader(nc)
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("dial %s: %v", path, err)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-func readLine(t *testing.T, r *bufio.Reader) string {
-	t.Helper()
-	l, err := r.ReadString('\n')
-	if err != nil {
-		t.Fatalf("read: %v (partial %q)", err, l)
-	}
-	return strings.TrimSuffix(l, "\n")
+	return linetest.Dial(t, path, waitTimeout)
 }
 
 func TestMypolld_Usage(t *testing.T) {
@@ -159,8 +140,7 @@ func TestMypolld_StaleAndLiveSocket(t *testing.T) {
 	l.(*net.UnixListener).SetUnlinkOnClose(false)
 	l.Close()
 	p := startProc(t, nil, nil, "--device", "emu", "--socket", sock, "--state-dir", "")
-	_, r := dial(t, sock)
-	if h := readLine(t, r); !strings.HasPrefix(h, "HELLO mypoll 1 ") {
+	if h := dial(t, sock).Hello; !strings.HasPrefix(h, "HELLO mypoll 1 ") {
 		t.Fatalf("greeting on replaced stale socket = %q", h)
 	}
 	if fi, err := os.Stat(sock); err != nil || fi.Mode().Perm() != 0o660 {
@@ -171,8 +151,7 @@ func TestMypolld_StaleAndLiveSocket(t *testing.T) {
 	if code != 1 || !strings.Contains(out, "another daemon is accepting") {
 		t.Errorf("second daemon: exit %d %q; want exit 1, socket in use", code, out)
 	}
-	_, r2 := dial(t, sock)
-	if h := readLine(t, r2); !strings.HasPrefix(h, "HELLO") {
+	if h := dial(t, sock).Hello; !strings.HasPrefix(h, "HELLO") {
 		t.Errorf("first daemon no longer serving after the second failed: %q", h)
 	}
 	// A regular file at the path is never removed.
@@ -196,8 +175,7 @@ func TestMypolld_SIGTERMDrain(t *testing.T) {
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "mypoll.sock")
 	p := startProc(t, nil, nil, "--device", "emu", "--socket", sock, "--state-dir", filepath.Join(dir, "state"))
-	nc, r := dial(t, sock)
-	readLine(t, r)
+	c := dial(t, sock)
 	// Pipeline more than the TX queue and socket buffer hold, not reading.
 	payload := strings.Repeat("x", 900)
 	var b strings.Builder
@@ -206,19 +184,19 @@ func TestMypolld_SIGTERMDrain(t *testing.T) {
 	for i := range n {
 		fmt.Fprintf(&b, "echo %d %s\n", i, payload)
 	}
-	go nc.Write([]byte(b.String()))
+	go c.Net().Write([]byte(b.String()))
 	time.Sleep(300 * time.Millisecond) // let the daemon fill its queue (no assertion depends on this)
 	p.cmd.Process.Signal(syscall.SIGTERM)
-	if l := readLine(t, r); l != "OK subscribe none" {
+	if l := c.Line(); l != "OK subscribe none" {
 		t.Fatalf("first reply %q", l)
 	}
 	got := 0
 	for {
-		l, err := r.ReadString('\n')
+		l, err := c.ReadLine()
 		if err != nil {
 			break
 		}
-		if want := fmt.Sprintf("OK echo %d %s\n", got, payload); l != want {
+		if want := fmt.Sprintf("OK echo %d %s", got, payload); l != want {
 			t.Fatalf("reply %d = %.30q, want %.30q", got, l, want)
 		}
 		got++
@@ -262,8 +240,7 @@ func TestMypolld_NotifyAndActivation(t *testing.T) {
 	if err != nil || string(buf[:n]) != "READY=1" {
 		t.Fatalf("notify = %q, %v; want READY=1", buf[:n], err)
 	}
-	_, r := dial(t, sock)
-	if h := readLine(t, r); !strings.HasPrefix(h, "HELLO") {
+	if h := dial(t, sock).Hello; !strings.HasPrefix(h, "HELLO") {
 		t.Fatalf("greeting on activated socket = %q", h)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "unused.sock")); !os.IsNotExist(err) {
@@ -299,21 +276,14 @@ func TestMypolld_FDExhaustion(t *testing.T) {
 	dir := t.TempDir()
 	sock := filepath.Join(dir, "mypoll.sock")
 	p := startProc(t, []string{"MYPOLLD_TEST_NOFILE=24"}, nil, "--device", "emu", "--socket", sock, "--state-dir", "")
-	first, r := dial(t, sock)
-	readLine(t, r)
+	first := dial(t, sock)
 	var served, refused int
 	for range 40 {
-		nc, err := net.Dial("unix", sock)
-		if err != nil {
-			t.Fatalf("dial: %v", err)
-		}
-		defer nc.Close()
-		nc.SetDeadline(time.Now().Add(waitTimeout))
-		l, err := bufio.NewReader(nc).ReadString('\n')
+		l, err := linetest.DialRaw(t, sock, waitTimeout).ReadLine()
 		switch {
 		case strings.HasPrefix(l, "HELLO "):
 			served++
-		case l == "ERR - EMFILE daemon is out of file descriptors\n":
+		case l == "ERR - EMFILE daemon is out of file descriptors":
 			refused++
 		default:
 			t.Fatalf("client got %q, %v", l, err)
@@ -327,9 +297,9 @@ func TestMypolld_FDExhaustion(t *testing.T) {
 	if used := cpuTime(t, p.cmd.Process.Pid) - before; used > 100*time.Millisecond {
 		t.Errorf("daemon used %v CPU in 500ms while idle at its fd limit: spinning", used)
 	}
-	fmt.Fprintf(first, "echo alive\n")
+	first.Send("echo alive")
 	for {
-		l := readLine(t, r)
+		l := first.Line()
 		if l == "OK echo alive" {
 			break
 		}

@@ -134,7 +134,7 @@ func trigger(args []string) (any, error) {
 // itself as that user first.
 func request(args []string) (any, error) {
 	fs := flag.NewFlagSet("request", flag.ExitOnError)
-	sock := fs.String("socket", "/run/mypoll/mypoll.sock", "")
+	sock := fs.String("socket", client.DefaultSocket, "")
 	uid := fs.Int("uid", -1, "")
 	gid := fs.Int("gid", -1, "")
 	groups := fs.String("groups", "", "")
@@ -194,7 +194,7 @@ type record struct {
 // tries control ioctls on the fd.
 func openDevice(args []string) (any, error) {
 	fs := flag.NewFlagSet("opendevice", flag.ExitOnError)
-	sock := fs.String("socket", "/run/mypoll/mypoll.sock", "")
+	sock := fs.String("socket", client.DefaultSocket, "")
 	fs.Parse(args)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
@@ -306,7 +306,7 @@ type benchOut struct {
 // measured in the same run.
 func bench(args []string) (any, error) {
 	fs := flag.NewFlagSet("bench", flag.ExitOnError)
-	sock := fs.String("socket", "/run/mypoll/mypoll.sock", "")
+	sock := fs.String("socket", client.DefaultSocket, "")
 	nclients := fs.Int("clients", 16, "")
 	seconds := fs.Float64("seconds", 3, "")
 	samples := fs.Int("samples", 300, "")

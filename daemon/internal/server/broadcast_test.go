@@ -10,55 +10,8 @@ import (
 	"time"
 
 	"github.com/mypoll/mypoll/daemon/internal/server"
+	"github.com/mypoll/mypoll/internal/linetest"
 )
-
-// evt is a parsed EVT or LOST line.
-type evt struct {
-	lost               bool
-	seq, arg, aux      uint64 // EVT
-	typ                string
-	first, last, count uint64 // LOST
-	reason             string
-}
-
-func parseEvt(t testing.TB, l string) evt {
-	t.Helper()
-	f := fields(l)
-	u := func(s string) uint64 {
-		v, err := strconv.ParseUint(s, 10, 64)
-		if err != nil {
-			t.Fatalf("bad number %q in %q", s, l)
-		}
-		return v
-	}
-	switch {
-	case f[0] == "EVT" && len(f) == 7:
-		u(f[3])
-		u(f[6])
-		return evt{seq: u(f[1]), typ: f[2], arg: u(f[4]), aux: u(f[5])}
-	case f[0] == "LOST" && len(f) == 5:
-		return evt{lost: true, first: u(f[1]), last: u(f[2]), count: u(f[3]), reason: f[4]}
-	}
-	t.Fatalf("not an EVT or LOST line: %q", l)
-	return evt{}
-}
-
-// readEvents reads lines until n events are accounted for (delivered or
-// reported in LOST counts).
-func (c *conn) readEvents(n uint64) (events []evt) {
-	c.t.Helper()
-	var got uint64
-	for got < n {
-		e := parseEvt(c.t, c.line())
-		events = append(events, e)
-		if e.lost {
-			got += e.count
-		} else {
-			got++
-		}
-	}
-	return events
-}
 
 func TestServer_BroadcastOrder(t *testing.T) {
 	d := startDaemon(t)
@@ -68,15 +21,15 @@ func TestServer_BroadcastOrder(t *testing.T) {
 		cs[i] = d.dialSub(t, "all")
 	}
 	ctl := d.dial(t)
-	ctl.do("subscribe none")
+	ctl.Do("subscribe none")
 	// Bursts from several controllers at once; the device orders them.
 	var wg sync.WaitGroup
 	for g := range 4 {
 		wg.Go(func() {
 			c := d.dial(t)
-			c.do("subscribe none")
+			c.Do("subscribe none")
 			for b := range bursts / 4 {
-				if r := c.do(fmt.Sprintf("trigger %d %d", g*1000+b, burst)); !strings.HasPrefix(r, "OK trigger ") {
+				if r := c.Do(fmt.Sprintf("trigger %d %d", g*1000+b, burst)); !strings.HasPrefix(r, "OK trigger ") {
 					t.Errorf("trigger -> %q", r)
 				}
 			}
@@ -86,12 +39,12 @@ func TestServer_BroadcastOrder(t *testing.T) {
 	const total = bursts * burst
 	var ref []evt
 	for i, c := range cs {
-		evs := c.readEvents(total)
+		evs := c.Events(total)
 		for j, e := range evs {
-			if e.lost {
+			if e.Lost {
 				t.Fatalf("client %d: %v at %d: nothing may be lost here", i, e, j)
 			}
-			if e.seq != uint64(j+1) || e.typ != "trigger" {
+			if e.Seq != uint64(j+1) || e.Type != "trigger" {
 				t.Fatalf("client %d event %d = %+v, want seq %d trigger", i, j, e, j+1)
 			}
 		}
@@ -110,34 +63,34 @@ func TestServer_BroadcastOrder(t *testing.T) {
 func TestServer_SubscribeSets(t *testing.T) {
 	d := startDaemon(t)
 	trig := d.dial(t)
-	trig.do("subscribe trigger")
+	trig.Do("subscribe trigger")
 	none := d.dial(t)
-	none.do("subscribe none")
+	none.Do("subscribe none")
 	tim := d.dial(t)
-	tim.do("subscribe timer")
+	tim.Do("subscribe timer")
 	ctl := d.dial(t)
-	ctl.do("subscribe none")
-	ctl.do("trigger 9 2")
-	ctl.do("start_timer 1 1 2") // two ticks, then timer_stopped
+	ctl.Do("subscribe none")
+	ctl.Do("trigger 9 2")
+	ctl.Do("start_timer 1 1 2") // two ticks, then timer_stopped
 	// The timer subscriber sees exactly the timer's records.
 	var got []string
 	for len(got) < 3 {
-		e := parseEvt(t, tim.line())
-		got = append(got, e.typ)
+		e := linetest.ParseEvt(t, tim.Line())
+		got = append(got, e.Type)
 	}
 	if want := []string{"timer", "timer", "timer_stopped"}; strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("timer subscriber got %v, want %v", got, want)
 	}
 	for range 2 {
-		if e := parseEvt(t, trig.line()); e.typ != "trigger" || e.arg != 9 {
+		if e := linetest.ParseEvt(t, trig.Line()); e.Type != "trigger" || e.Arg != 9 {
 			t.Errorf("trigger subscriber got %+v", e)
 		}
 	}
 	// Nothing else is pending for the trigger or none subscribers: the
 	// next line each gets is the reply to a fresh echo.
 	for _, c := range []*conn{trig, none} {
-		c.send("echo sync")
-		if r, skipped := c.reply(); r != "OK echo sync" || len(skipped) > 0 {
+		c.Send("echo sync")
+		if r, skipped := c.Reply(); r != "OK echo sync" || len(skipped) > 0 {
 			t.Errorf("echo sync -> %q after unexpected lines %q", r, skipped)
 		}
 	}
@@ -149,13 +102,13 @@ func TestServer_StalledClient(t *testing.T) {
 	d := startDaemon(t)
 	stalled := d.dialSub(t, "all")
 	// Shrink the stalled client's socket buffers so its TX queue fills fast.
-	stalled.c.(interface{ SetReadBuffer(int) error }).SetReadBuffer(4096)
+	stalled.Net().(interface{ SetReadBuffer(int) error }).SetReadBuffer(4096)
 	healthy := make([]*conn, 15)
 	for i := range healthy {
 		healthy[i] = d.dialSub(t, "all")
 	}
 	ctl := d.dial(t)
-	ctl.do("subscribe none")
+	ctl.Do("subscribe none")
 	const total, burst = 20000, 100
 	var wg sync.WaitGroup
 	results := make([][]evt, len(healthy))
@@ -163,7 +116,7 @@ func TestServer_StalledClient(t *testing.T) {
 	for i, c := range healthy {
 		wg.Go(func() {
 			for range total / burst {
-				results[i] = append(results[i], c.readEvents(burst)...)
+				results[i] = append(results[i], c.Events(burst)...)
 				progress[i].Add(burst)
 			}
 		})
@@ -177,7 +130,7 @@ func TestServer_StalledClient(t *testing.T) {
 				time.Sleep(100 * time.Microsecond)
 			}
 		}
-		if r := ctl.do(fmt.Sprintf("trigger 1 %d", burst)); !strings.HasPrefix(r, "OK trigger") {
+		if r := ctl.Do(fmt.Sprintf("trigger 1 %d", burst)); !strings.HasPrefix(r, "OK trigger") {
 			t.Fatalf("trigger -> %q", r)
 		}
 	}
@@ -187,34 +140,18 @@ func TestServer_StalledClient(t *testing.T) {
 			t.Fatalf("healthy client %d: %d lines, want %d events", i, len(evs), total)
 		}
 		for j, e := range evs {
-			if e.lost || e.seq != uint64(j+1) {
+			if e.Lost || e.Seq != uint64(j+1) {
 				t.Fatalf("healthy client %d line %d = %+v, want EVT seq %d", i, j, e, j+1)
 			}
 		}
 	}
 	// The stalled client now reads: events it got plus LOST counts cover
 	// every seq exactly once, in order, and the losses are reported as queue.
-	evs := stalled.readEvents(total)
-	next := uint64(1)
-	var lost uint64
-	for _, e := range evs {
-		if e.lost {
-			if e.reason != "queue" || e.first < next || e.last < e.first || e.count == 0 || e.count > e.last-e.first+1 {
-				t.Fatalf("bad LOST %+v (next expected seq %d)", e, next)
-			}
-			lost += e.count
-			next = e.last + 1
-			continue
-		}
-		if e.seq < next {
-			t.Fatalf("EVT seq %d after seq %d: not increasing", e.seq, next-1)
-		}
-		next = e.seq + 1
-	}
+	lost := linetest.QueueLoss(t, stalled.Events(total), 1)
 	if lost == 0 {
 		t.Fatalf("stalled client lost nothing: the test did not stall it")
 	}
-	r := ctl.do("stats")
+	r := ctl.Do("stats")
 	if !strings.Contains(r, fmt.Sprintf(" lost_queue=%d ", lost)) {
 		t.Errorf("stats = %q, want lost_queue=%d", r, lost)
 	}
@@ -226,10 +163,10 @@ func TestServer_RepliesUnderBackpressure(t *testing.T) {
 	d := startDaemon(t, func(c *server.Config) { c.TXQBytes = 8192 })
 	c := d.dialSub(t, "all")
 	ctl := d.dial(t)
-	ctl.do("subscribe none")
+	ctl.Do("subscribe none")
 	// Fill c's queue with events it does not read yet.
 	for range 20 {
-		ctl.do("trigger 0 1000")
+		ctl.Do("trigger 0 1000")
 	}
 	const n = 3000
 	var b strings.Builder
@@ -237,10 +174,10 @@ func TestServer_RepliesUnderBackpressure(t *testing.T) {
 		fmt.Fprintf(&b, "echo %d\n", i)
 	}
 	done := make(chan struct{})
-	go func() { defer close(done); c.sendRaw(b.String()) }()
+	go func() { defer close(done); c.SendRaw(b.String()) }()
 	next := 0
 	for next < n {
-		l := c.line()
+		l := c.Line()
 		if strings.HasPrefix(l, "EVT ") || strings.HasPrefix(l, "LOST ") {
 			continue
 		}

@@ -1,8 +1,6 @@
 package server_test
 
 import (
-	"bufio"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,6 +12,7 @@ import (
 	"github.com/mypoll/mypoll/daemon/internal/device"
 	"github.com/mypoll/mypoll/daemon/internal/device/emu"
 	"github.com/mypoll/mypoll/daemon/internal/server"
+	"github.com/mypoll/mypoll/internal/linetest"
 )
 
 // waitTimeout bounds every wait for a line; generous for -race on a loaded
@@ -97,23 +96,16 @@ func withDevice(dev device.Device) func(*server.Config) {
 	return func(c *server.Config) { c.Device = dev }
 }
 
-// conn is a raw protocol client.
-type conn struct {
-	t     testing.TB
-	c     net.Conn
-	r     *bufio.Reader
-	hello string
-}
+// conn is the shared raw line client; evt a parsed EVT or LOST line.
+type (
+	conn = linetest.Conn
+	evt  = linetest.Evt
+)
 
 // dial connects and reads the greeting.
 func (d *daemon) dial(t testing.TB) *conn {
 	t.Helper()
-	c := d.dialRaw(t)
-	c.hello = c.line()
-	if !strings.HasPrefix(c.hello, "HELLO ") {
-		t.Fatalf("greeting = %q, want HELLO ...", c.hello)
-	}
-	return c
+	return linetest.Dial(t, d.path, waitTimeout)
 }
 
 // dialSub connects and subscribes to set (clients start subscribed to
@@ -121,79 +113,16 @@ func (d *daemon) dial(t testing.TB) *conn {
 func (d *daemon) dialSub(t testing.TB, set string) *conn {
 	t.Helper()
 	c := d.dial(t)
-	if r := c.do("subscribe " + set); r != "OK subscribe "+set {
+	if r := c.Do("subscribe " + set); r != "OK subscribe "+set {
 		t.Fatalf("subscribe %s = %q", set, r)
 	}
 	return c
 }
 
+// dialRaw connects and reads nothing.
 func (d *daemon) dialRaw(t testing.TB) *conn {
 	t.Helper()
-	nc, err := net.Dial("unix", d.path)
-	if err != nil {
-		t.Fatalf("dial %s: %v", d.path, err)
-	}
-	t.Cleanup(func() { nc.Close() })
-	return &conn{t: t, c: nc, r: bufio.NewReaderSize(nc, 1<<16)}
-}
-
-func (c *conn) send(lines ...string) {
-	c.t.Helper()
-	var b strings.Builder
-	for _, l := range lines {
-		b.WriteString(l)
-		b.WriteByte('\n')
-	}
-	c.sendRaw(b.String())
-}
-
-func (c *conn) sendRaw(s string) {
-	c.t.Helper()
-	c.c.SetWriteDeadline(time.Now().Add(waitTimeout))
-	if _, err := c.c.Write([]byte(s)); err != nil {
-		c.t.Fatalf("write: %v", err)
-	}
-}
-
-// line reads one line (without '\n').
-func (c *conn) line() string {
-	c.t.Helper()
-	c.c.SetReadDeadline(time.Now().Add(waitTimeout))
-	s, err := c.r.ReadString('\n')
-	if err != nil {
-		c.t.Fatalf("read line: %v (partial %q)", err, s)
-	}
-	return strings.TrimSuffix(s, "\n")
-}
-
-// reply reads lines until an OK or ERR line and returns it; EVT and LOST
-// lines before it are returned in skipped.
-func (c *conn) reply() (reply string, skipped []string) {
-	c.t.Helper()
-	for {
-		l := c.line()
-		if strings.HasPrefix(l, "OK ") || strings.HasPrefix(l, "ERR ") {
-			return l, skipped
-		}
-		skipped = append(skipped, l)
-	}
-}
-
-// do sends one request and returns its reply.
-func (c *conn) do(req string) string {
-	c.t.Helper()
-	c.send(req)
-	r, _ := c.reply()
-	return r
-}
-
-// expectEOF checks that the server closed the connection.
-func (c *conn) expectEOF() {
-	c.t.Helper()
-	c.c.SetReadDeadline(time.Now().Add(waitTimeout))
-	if s, err := c.r.ReadString('\n'); err == nil || s != "" {
-		c.t.Fatalf("read after close = %q, %v; want EOF", s, err)
-	}
+	return linetest.DialRaw(t, d.path, waitTimeout)
 }
 
 // fields splits a line on spaces.

@@ -18,13 +18,13 @@ func TestServer_MaxClients(t *testing.T) {
 	d := startDaemon(t, func(c *server.Config) { c.MaxClients = 3 })
 	cs := []*conn{d.dial(t), d.dial(t), d.dial(t)}
 	extra := d.dialRaw(t)
-	if l := extra.line(); l != "ERR - EMFILE too many clients (max 3)" {
+	if l := extra.Line(); l != "ERR - EMFILE too many clients (max 3)" {
 		t.Fatalf("4th client got %q, want ERR - EMFILE too many clients (max 3)", l)
 	}
-	extra.expectEOF()
+	extra.ExpectEOF()
 	// A slot frees when a client leaves.
-	cs[0].c.Close()
-	waitFor(t, func() bool { return strings.Contains(cs[1].do("stats"), " clients=2 ") })
+	cs[0].Net().Close()
+	waitFor(t, func() bool { return strings.Contains(cs[1].Do("stats"), " clients=2 ") })
 	d.dial(t)
 }
 
@@ -54,7 +54,7 @@ func waitFor(t testing.TB, cond func() bool) {
 func TestServer_NoFDLeak(t *testing.T) {
 	d := startDaemon(t)
 	probe := d.dial(t)
-	probe.do("subscribe none")
+	probe.Do("subscribe none")
 	before := openFDs(t)
 	const cycles = 10000
 	for i := range cycles {
@@ -75,10 +75,10 @@ func TestServer_NoFDLeak(t *testing.T) {
 		nc.Close()
 	}
 	waitFor(t, func() bool {
-		r := probe.do("stats")
+		r := probe.Do("stats")
 		return strings.Contains(r, " clients=1 ") && openFDs(t) == before
 	})
-	if r := probe.do("stats"); !strings.Contains(r, fmt.Sprintf(" accepted=%d ", cycles+1)) {
+	if r := probe.Do("stats"); !strings.Contains(r, fmt.Sprintf(" accepted=%d ", cycles+1)) {
 		t.Errorf("stats = %q, want accepted=%d", r, cycles+1)
 	}
 }
@@ -89,9 +89,9 @@ func TestServer_EvictAfter(t *testing.T) {
 	for _, evict := range []time.Duration{50 * time.Millisecond, 0} {
 		d := startDaemon(t, func(c *server.Config) { c.EvictAfter = evict; c.TXQBytes = 8192 })
 		stalled := d.dialSub(t, "all")
-		stalled.c.(*net.UnixConn).SetReadBuffer(4096)
+		stalled.Net().(*net.UnixConn).SetReadBuffer(4096)
 		ctl := d.dial(t)
-		ctl.do("subscribe none")
+		ctl.Do("subscribe none")
 		// Keep its queue overflowing: until it is evicted (bounded by
 		// waitTimeout), or, without eviction, for 300 ms after its first
 		// loss (six times the eviction delay of the other case). Counted
@@ -101,9 +101,9 @@ func TestServer_EvictAfter(t *testing.T) {
 		var firstLoss time.Time
 		deadline := time.Now().Add(waitTimeout)
 		for time.Now().Before(deadline) {
-			ctl.do("trigger 0 500")
+			ctl.Do("trigger 0 500")
 			time.Sleep(5 * time.Millisecond)
-			r = ctl.do("stats")
+			r = ctl.Do("stats")
 			if strings.Contains(r, " clients=1 ") {
 				break
 			}
@@ -120,8 +120,8 @@ func TestServer_EvictAfter(t *testing.T) {
 		}
 		if evict > 0 {
 			// It gets what was queued, then EOF.
-			stalled.c.SetReadDeadline(time.Now().Add(waitTimeout))
-			if _, err := io.Copy(io.Discard, stalled.c); err != nil {
+			stalled.Net().SetReadDeadline(time.Now().Add(waitTimeout))
+			if _, err := io.Copy(io.Discard, stalled.Net()); err != nil {
 				t.Errorf("evicted client: %v, want EOF", err)
 			}
 		}

@@ -117,7 +117,7 @@ func TestServer_OpenDevice(t *testing.T) {
 func TestServer_OpenDeviceEmu(t *testing.T) {
 	d := startDaemon(t)
 	c := d.dial(t)
-	if r := c.do("open_device"); !strings.HasPrefix(r, "ERR open_device ENODEV ") {
+	if r := c.Do("open_device"); !strings.HasPrefix(r, "ERR open_device ENODEV ") {
 		t.Errorf("open_device with emu = %q, want ENODEV", r)
 	}
 }

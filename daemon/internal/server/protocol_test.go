@@ -15,9 +15,9 @@ var helloRE = regexp.MustCompile(`^HELLO mypoll 1 ([0-9a-f]{16}) ([0-9]+)$`)
 func TestServer_Greeting(t *testing.T) {
 	d := startDaemon(t)
 	c := d.dial(t)
-	m := helloRE.FindStringSubmatch(c.hello)
+	m := helloRE.FindStringSubmatch(c.Hello)
 	if m == nil {
-		t.Fatalf("greeting = %q, want HELLO mypoll 1 <16 hex> <next_seq>", c.hello)
+		t.Fatalf("greeting = %q, want HELLO mypoll 1 <16 hex> <next_seq>", c.Hello)
 	}
 	f, _ := d.dev.OpenFile(false)
 	defer f.Close()
@@ -29,28 +29,28 @@ func TestServer_Greeting(t *testing.T) {
 		t.Errorf("next_seq on a fresh device = %s, want 1", m[2])
 	}
 	// next_seq follows the device.
-	if r := c.do("trigger 5 3"); r != "OK trigger 1 3" {
+	if r := c.Do("trigger 5 3"); r != "OK trigger 1 3" {
 		t.Fatalf("trigger 5 3 = %q, want OK trigger 1 3", r)
 	}
 	c2 := d.dial(t)
-	if m := helloRE.FindStringSubmatch(c2.hello); m == nil || m[2] != "4" {
-		t.Errorf("greeting after 3 events = %q, want next_seq 4", c2.hello)
+	if m := helloRE.FindStringSubmatch(c2.Hello); m == nil || m[2] != "4" {
+		t.Errorf("greeting after 3 events = %q, want next_seq 4", c2.Hello)
 	}
 }
 
 func TestServer_GreetingNoDevice(t *testing.T) {
 	d := startDaemon(t, withDevice(nil))
 	c := d.dial(t)
-	if c.hello != "HELLO mypoll 1 0000000000000000 1" {
-		t.Errorf("greeting without device = %q, want HELLO mypoll 1 0000000000000000 1", c.hello)
+	if c.Hello != "HELLO mypoll 1 0000000000000000 1" {
+		t.Errorf("greeting without device = %q, want HELLO mypoll 1 0000000000000000 1", c.Hello)
 	}
 	for _, req := range []string{"trigger", "start_timer 0 100", "stop_timer 0", "open_device"} {
 		verb := fields(req)[0]
-		if r := c.do(req); !strings.HasPrefix(r, "ERR "+verb+" ENODEV ") {
+		if r := c.Do(req); !strings.HasPrefix(r, "ERR "+verb+" ENODEV ") {
 			t.Errorf("%s without device = %q, want ERR %s ENODEV ...", req, r, verb)
 		}
 	}
-	if r := c.do("echo still here"); r != "OK echo still here" {
+	if r := c.Do("echo still here"); r != "OK echo still here" {
 		t.Errorf("echo = %q", r)
 	}
 }
@@ -60,8 +60,8 @@ func TestServer_GreetingNoDevice(t *testing.T) {
 func TestServer_Requests(t *testing.T) {
 	d := startDaemon(t)
 	c := d.dial(t)
-	c.send("subscribe none") // keep events out of this test's replies
-	if r, _ := c.reply(); r != "OK subscribe none" {
+	c.Send("subscribe none") // keep events out of this test's replies
+	if r, _ := c.Reply(); r != "OK subscribe none" {
 		t.Fatalf("subscribe none = %q", r)
 	}
 	tests := []struct {
@@ -105,7 +105,7 @@ func TestServer_Requests(t *testing.T) {
 		{strings.Repeat("v", 40) + " x", "ERR " + strings.Repeat("v", 32) + " ENOSYS "},
 	}
 	for _, tt := range tests {
-		got := c.do(tt.req)
+		got := c.Do(tt.req)
 		if strings.HasSuffix(tt.want, " ") && strings.HasPrefix(tt.want, "ERR ") {
 			if !strings.HasPrefix(got, tt.want) || len(got) == len(tt.want) {
 				t.Errorf("%q -> %q, want %q<message>", tt.req, got, tt.want)
@@ -121,9 +121,9 @@ func TestServer_Requests(t *testing.T) {
 func TestServer_Stats(t *testing.T) {
 	d := startDaemon(t, func(c *server.Config) { c.MaxClients = 7 })
 	c := d.dialSub(t, "all")
-	c.do("trigger 1 5")
-	c.readEvents(5) // the daemon has broadcast them
-	r := c.do("stats")
+	c.Do("trigger 1 5")
+	c.Events(5) // the daemon has broadcast them
+	r := c.Do("stats")
 	if !strings.HasPrefix(r, "OK stats ") {
 		t.Fatalf("stats = %q", r)
 	}
@@ -146,7 +146,7 @@ func TestServer_Stats(t *testing.T) {
 			t.Errorf("stats lacks %s: %q", k, r)
 		}
 	}
-	if m := helloRE.FindStringSubmatch(c.hello); kv["instance_id"] != m[1] {
+	if m := helloRE.FindStringSubmatch(c.Hello); kv["instance_id"] != m[1] {
 		t.Errorf("stats instance_id %s != HELLO's %s", kv["instance_id"], m[1])
 	}
 }
@@ -154,44 +154,44 @@ func TestServer_Stats(t *testing.T) {
 func TestServer_Framing(t *testing.T) {
 	d := startDaemon(t)
 	c := d.dial(t)
-	c.do("subscribe none")
+	c.Do("subscribe none")
 
 	// E2BIG once for an over-long line; the rest of it is discarded.
 	long := strings.Repeat("a", 3000)
-	c.sendRaw("echo " + long + "\n")
-	if r := c.line(); !strings.HasPrefix(r, "ERR - E2BIG ") {
+	c.SendRaw("echo " + long + "\n")
+	if r := c.Line(); !strings.HasPrefix(r, "ERR - E2BIG ") {
 		t.Fatalf("over-long request -> %q, want ERR - E2BIG ...", r)
 	}
-	if r := c.do("echo after"); r != "OK echo after" {
+	if r := c.Do("echo after"); r != "OK echo after" {
 		t.Fatalf("after E2BIG: echo -> %q (connection must stay usable, one ERR only)", r)
 	}
 	// Exactly 1024 bytes including '\n' is allowed; 1025 is not.
 	ok := "echo " + strings.Repeat("b", 1024-len("echo ")-1)
-	if r := c.do(ok); r != "OK "+ok {
+	if r := c.Do(ok); r != "OK "+ok {
 		t.Errorf("1024-byte request -> %.40q...", r)
 	}
-	if r := c.do(ok + "c"); !strings.HasPrefix(r, "ERR - E2BIG ") {
+	if r := c.Do(ok + "c"); !strings.HasPrefix(r, "ERR - E2BIG ") {
 		t.Errorf("1025-byte request -> %.40q, want E2BIG", r)
 	}
 	// Non-printable bytes.
 	for _, bad := range []string{"echo a\x00b", "echo \x7f", "echo caf\xc3\xa9", "\x01"} {
-		if r := c.do(bad); !strings.HasPrefix(r, "ERR - EILSEQ ") {
+		if r := c.Do(bad); !strings.HasPrefix(r, "ERR - EILSEQ ") {
 			t.Errorf("%q -> %q, want ERR - EILSEQ ...", bad, r)
 		}
 	}
 	// CRLF, empty lines, tabs.
-	c.sendRaw("\n\r\n  \necho crlf\r\n")
-	if r, _ := c.reply(); r != "OK echo crlf" {
+	c.SendRaw("\n\r\n  \necho crlf\r\n")
+	if r, _ := c.Reply(); r != "OK echo crlf" {
 		t.Errorf("CRLF request -> %q, want OK echo crlf", r)
 	}
-	c.sendRaw("trigger\t\t0x2\t  3\n")
-	if r, _ := c.reply(); !strings.HasPrefix(r, "OK trigger ") || !strings.HasSuffix(r, " 3") {
+	c.SendRaw("trigger\t\t0x2\t  3\n")
+	if r, _ := c.Reply(); !strings.HasPrefix(r, "OK trigger ") || !strings.HasSuffix(r, " 3") {
 		t.Errorf("tab-separated trigger -> %q", r)
 	}
 	// A request split across writes.
-	c.sendRaw("ec")
-	c.sendRaw("ho split\n")
-	if r, _ := c.reply(); r != "OK echo split" {
+	c.SendRaw("ec")
+	c.SendRaw("ho split\n")
+	if r, _ := c.Reply(); r != "OK echo split" {
 		t.Errorf("split request -> %q", r)
 	}
 }
@@ -206,12 +206,12 @@ func TestServer_Pipelining(t *testing.T) {
 		fmt.Fprintf(&b, "echo %d\n", i)
 	}
 	done := make(chan struct{})
-	go func() { defer close(done); c.sendRaw(b.String()) }()
-	if r := c.line(); r != "OK subscribe none" {
+	go func() { defer close(done); c.SendRaw(b.String()) }()
+	if r := c.Line(); r != "OK subscribe none" {
 		t.Fatalf("first reply = %q", r)
 	}
 	for i := range n {
-		if r, want := c.line(), "OK echo "+strconv.Itoa(i); r != want {
+		if r, want := c.Line(), "OK echo "+strconv.Itoa(i); r != want {
 			t.Fatalf("reply %d = %q, want %q", i, r, want)
 		}
 	}
@@ -221,12 +221,12 @@ func TestServer_Pipelining(t *testing.T) {
 func TestServer_Quit(t *testing.T) {
 	d := startDaemon(t)
 	c := d.dial(t)
-	c.send("echo one", "quit", "echo never")
-	if r := c.line(); r != "OK echo one" {
+	c.Send("echo one", "quit", "echo never")
+	if r := c.Line(); r != "OK echo one" {
 		t.Fatalf("reply 1 = %q", r)
 	}
 	for {
-		r := c.line()
+		r := c.Line()
 		if r == "OK quit" {
 			break
 		}
@@ -234,7 +234,7 @@ func TestServer_Quit(t *testing.T) {
 			t.Fatalf("reply 2 = %q, want OK quit", r)
 		}
 	}
-	c.expectEOF()
+	c.ExpectEOF()
 }
 
 // TestServer_HalfClose: a client that sends requests and shuts down its
@@ -242,12 +242,12 @@ func TestServer_Quit(t *testing.T) {
 func TestServer_HalfClose(t *testing.T) {
 	d := startDaemon(t)
 	c := d.dial(t)
-	c.send("subscribe none", "echo a", "echo b")
-	c.c.(interface{ CloseWrite() error }).CloseWrite()
+	c.Send("subscribe none", "echo a", "echo b")
+	c.Net().(interface{ CloseWrite() error }).CloseWrite()
 	for _, want := range []string{"OK subscribe none", "OK echo a", "OK echo b"} {
-		if r := c.line(); r != want {
+		if r := c.Line(); r != want {
 			t.Fatalf("reply = %q, want %q", r, want)
 		}
 	}
-	c.expectEOF()
+	c.ExpectEOF()
 }

@@ -8,34 +8,8 @@ import (
 
 	"github.com/mypoll/mypoll/daemon/internal/device/emu"
 	"github.com/mypoll/mypoll/daemon/internal/server"
+	"github.com/mypoll/mypoll/internal/linetest"
 )
-
-// expectEvents reads lines and checks they are exactly want (EVT seqs and
-// LOST lines written as "LOST first last count reason").
-func (c *conn) expectEvents(want ...string) {
-	c.t.Helper()
-	for _, w := range want {
-		l := c.line()
-		if strings.HasPrefix(w, "LOST ") {
-			if l != w {
-				c.t.Fatalf("got %q, want %q", l, w)
-			}
-			continue
-		}
-		e := parseEvt(c.t, l)
-		if e.lost || fmt.Sprint(e.seq) != w {
-			c.t.Fatalf("got %q, want EVT seq %s", l, w)
-		}
-	}
-}
-
-func seqs(from, to int) []string {
-	var s []string
-	for i := from; i <= to; i++ {
-		s = append(s, fmt.Sprint(i))
-	}
-	return s
-}
 
 // TestServer_ResumeFromHistory: a client that reconnects with
 // "subscribe all from=SEQ" gets the retained events it missed, and a LOST
@@ -43,32 +17,32 @@ func seqs(from, to int) []string {
 func TestServer_ResumeFromHistory(t *testing.T) {
 	d := startDaemon(t, func(c *server.Config) { c.History = 8 })
 	ctl := d.dial(t)
-	ctl.do("subscribe none")
-	ctl.do("trigger 0 20") // seqs 1..20; history keeps 13..20
-	ctl.do("echo barrier")
+	ctl.Do("subscribe none")
+	ctl.Do("trigger 0 20") // seqs 1..20; history keeps 13..20
+	ctl.Do("echo barrier")
 
 	c := d.dial(t)
-	c.send("subscribe all from=15")
-	if r := c.line(); r != "OK subscribe all" {
+	c.Send("subscribe all from=15")
+	if r := c.Line(); r != "OK subscribe all" {
 		t.Fatalf("subscribe from=15 -> %q", r)
 	}
-	c.expectEvents(seqs(15, 20)...)
-	ctl.do("trigger 0 2")
-	c.expectEvents("21", "22") // then live, no duplicates
+	c.Expect(linetest.Seqs(15, 20)...)
+	ctl.Do("trigger 0 2")
+	c.Expect("21", "22") // then live, no duplicates
 
 	old := d.dial(t)
-	old.send("subscribe trigger from=3")
-	if r := old.line(); r != "OK subscribe trigger" {
+	old.Send("subscribe trigger from=3")
+	if r := old.Line(); r != "OK subscribe trigger" {
 		t.Fatalf("subscribe from=3 -> %q", r)
 	}
-	old.expectEvents(append([]string{"LOST 3 14 12 restart"}, seqs(15, 22)...)...)
+	old.Expect(append([]string{"LOST 3 14 12 restart"}, linetest.Seqs(15, 22)...)...)
 
 	// A from= in the future waits for that seq.
 	fut := d.dial(t)
-	fut.send("subscribe all from=25")
-	fut.line()
-	ctl.do("trigger 0 4") // 23..26
-	fut.expectEvents("25", "26")
+	fut.Send("subscribe all from=25")
+	fut.Line()
+	ctl.Do("trigger 0 4") // 23..26
+	fut.Expect("25", "26")
 }
 
 // TestServer_ResumeAfterRestart: the daemon persists its position; a
@@ -91,9 +65,9 @@ func TestServer_ResumeAfterRestart(t *testing.T) {
 			d1 := startDaemon(t, opts)
 			c := d1.dialSub(t, "all")
 			ctl := d1.dial(t)
-			ctl.do("subscribe none")
-			ctl.do("trigger 0 10")
-			c.expectEvents(seqs(1, 10)...)
+			ctl.Do("subscribe none")
+			ctl.Do("trigger 0 10")
+			c.Expect(linetest.Seqs(1, 10)...)
 			d1.stop()
 
 			f, err := dev.OpenFile(true)
@@ -107,20 +81,20 @@ func TestServer_ResumeAfterRestart(t *testing.T) {
 
 			d2 := startDaemon(t, opts)
 			c2 := d2.dial(t)
-			c2.send("subscribe all from=11")
-			if r := c2.line(); r != "OK subscribe all" {
+			c2.Send("subscribe all from=11")
+			if r := c2.Line(); r != "OK subscribe all" {
 				t.Fatalf("subscribe -> %q", r)
 			}
 			last := 10 + tt.down
 			if tt.wantLost == "" {
-				c2.expectEvents(seqs(11, last)...)
+				c2.Expect(linetest.Seqs(11, last)...)
 			} else {
-				c2.expectEvents(append([]string{tt.wantLost}, seqs(35, last)...)...)
+				c2.Expect(append([]string{tt.wantLost}, linetest.Seqs(35, last)...)...)
 			}
 			ctl2 := d2.dial(t)
-			ctl2.do("subscribe none")
-			ctl2.do("trigger 0 1")
-			c2.expectEvents(fmt.Sprint(last + 1))
+			ctl2.Do("subscribe none")
+			ctl2.Do("trigger 0 1")
+			c2.Expect(fmt.Sprint(last + 1))
 		})
 	}
 }
@@ -131,18 +105,29 @@ func TestServer_DeviceOverflow(t *testing.T) {
 	dev := emu.New(emu.Config{RingOrder: 4, MaxBurst: 100})
 	d := startDaemon(t, withDevice(dev))
 	c := d.dialSub(t, "all")
+	overflowDevice(t, dev)
+	c.Expect(deviceOverflowLines()...)
+	if r := c.Do("stats"); !strings.Contains(r, " lost_device=34 ") {
+		t.Errorf("stats = %q, want lost_device=34", r)
+	}
+}
+
+// overflowDevice triggers one burst of 50 events on dev, whose ring must
+// hold 16 (RingOrder 4): it lands in the ring at once, and the daemon can
+// read at most the newest 16, so a subscriber gets deviceOverflowLines.
+func overflowDevice(t *testing.T, dev *emu.Device) {
+	t.Helper()
 	f, err := dev.OpenFile(true)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	// One burst of 50 lands in the ring at once; the daemon can read at
-	// most the newest 16.
 	if _, err := f.Trigger(1, 50); err != nil {
 		t.Fatal(err)
 	}
-	c.expectEvents(append([]string{"LOST 1 34 34 device"}, seqs(35, 50)...)...)
-	if r := c.do("stats"); !strings.Contains(r, " lost_device=34 ") {
-		t.Errorf("stats = %q, want lost_device=34", r)
-	}
+}
+
+// deviceOverflowLines is what a subscriber reads after overflowDevice.
+func deviceOverflowLines() []string {
+	return append([]string{"LOST 1 34 34 device"}, linetest.Seqs(35, 50)...)
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/mypoll/mypoll/client"
 	"github.com/mypoll/mypoll/daemon/internal/device/emu"
 	"github.com/mypoll/mypoll/daemon/internal/server"
+	"github.com/mypoll/mypoll/internal/linetest"
 )
 
 // TestClient_StreamAcrossRestarts: events flow from the device without
@@ -51,13 +52,11 @@ func TestClient_StreamAcrossRestarts(t *testing.T) {
 	const streams, restarts = 3, 10
 	ctx, cancel := context.WithCancel(t.Context())
 	type result struct {
-		first, next  uint64
-		events, lost uint64
-		reconnects   int
-		err          error
+		linetest.StreamLog
+		err error
 	}
 	results := make([]result, streams)
-	pos := make([]atomic.Uint64, streams) // results[i].next, for polling
+	pos := make([]atomic.Uint64, streams) // results[i].Next, for polling
 	var wg sync.WaitGroup
 	ready := make(chan struct{}, streams)
 	for i := range streams {
@@ -73,37 +72,15 @@ func TestClient_StreamAcrossRestarts(t *testing.T) {
 					}
 					return
 				}
-				switch {
-				case m.Reconnect != nil:
-					if m.Reconnect.NewInstance || m.Reconnect.From != r.next {
-						r.err = errors.New("reconnect did not resume at the stream's position")
-						return
-					}
-					r.reconnects++
-					continue
-				case m.Event != nil:
-					if r.next == 0 {
-						r.first, r.next = m.Event.Seq, m.Event.Seq
-						ready <- struct{}{}
-					}
-					if m.Event.Seq != r.next {
-						r.err = errors.New("event out of order, repeated or skipped without LOST")
-						t.Errorf("stream %d: EVT %d, want %d", i, m.Event.Seq, r.next)
-						return
-					}
-					r.events++
-					r.next++
-					pos[i].Store(r.next)
-				case m.Lost != nil:
-					if r.next == 0 || m.Lost.First != r.next || m.Lost.Count != m.Lost.Last-m.Lost.First+1 {
-						t.Errorf("stream %d: %+v at position %d", i, *m.Lost, r.next)
-						r.err = errors.New("bad LOST")
-						return
-					}
-					r.lost += m.Lost.Count
-					r.next = m.Lost.Last + 1
-					pos[i].Store(r.next)
+				seen := r.Next != 0
+				if err := r.Add(m); err != nil {
+					r.err = err
+					return
 				}
+				if !seen && r.Next != 0 {
+					ready <- struct{}{} // the first event
+				}
+				pos[i].Store(r.Next)
 			}
 		})
 	}
@@ -139,12 +116,12 @@ func TestClient_StreamAcrossRestarts(t *testing.T) {
 		// A stream whose backoff outlasts a daemon's 30 ms life (a loaded
 		// machine) reconnects once across two restarts: fewer reconnects
 		// are fine, the seq checks above still hold for what it missed.
-		if r.reconnects < 1 || r.reconnects > restarts {
-			t.Errorf("stream %d: %d reconnects, want 1..%d", i, r.reconnects, restarts)
+		if r.Resumes < 1 || r.Resumes > restarts {
+			t.Errorf("stream %d: %d reconnects, want 1..%d", i, r.Resumes, restarts)
 		}
-		if r.next != st.NextSeq {
-			t.Errorf("stream %d: ended at %d, want the device's next_seq %d", i, r.next, st.NextSeq)
+		if r.Next != st.NextSeq {
+			t.Errorf("stream %d: ended at %d, want the device's next_seq %d", i, r.Next, st.NextSeq)
 		}
-		t.Logf("stream %d: seqs %d..%d: %d events, %d lost, %d resumes", i, r.first, r.next-1, r.events, r.lost, r.reconnects)
+		t.Logf("stream %d: seqs %d..%d: %d events, %d lost, %d resumes", i, r.First, r.Next-1, r.Events, r.Lost, r.Resumes)
 	}
 }

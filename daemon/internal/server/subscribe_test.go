@@ -10,6 +10,7 @@ import (
 
 	"github.com/mypoll/mypoll/daemon/internal/device/emu"
 	"github.com/mypoll/mypoll/daemon/internal/server"
+	"github.com/mypoll/mypoll/internal/linetest"
 )
 
 // streamCheck checks one connection's EVT and LOST lines (PROTOCOL.md A.6):
@@ -23,11 +24,11 @@ type streamCheck struct {
 
 func (s *streamCheck) add(l string) evt {
 	s.t.Helper()
-	e := parseEvt(s.t, l)
-	first, last := e.seq, e.seq
-	if e.lost {
-		first, last = e.first, e.last
-		if last < first || e.count == 0 || e.count > last-first+1 {
+	e := linetest.ParseEvt(s.t, l)
+	first, last := e.Seq, e.Seq
+	if e.Lost {
+		first, last = e.First, e.Last
+		if last < first || e.Count == 0 || e.Count > last-first+1 {
 			s.t.Fatalf("%s: malformed %q", s.name, l)
 		}
 	} else {
@@ -49,57 +50,50 @@ func TestServer_NoEventsBeforeSubscribe(t *testing.T) {
 		d := startDaemon(t, withDevice(dev))
 		silent := d.dial(t)
 		sub := d.dialSub(t, "all")
-		f, err := dev.OpenFile(true)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer f.Close()
-		if _, err := f.Trigger(1, 50); err != nil {
-			t.Fatal(err)
-		}
-		sub.expectEvents(append([]string{"LOST 1 34 34 device"}, seqs(35, 50)...)...)
-		silent.send("echo sync")
-		if r, skipped := silent.reply(); r != "OK echo sync" || len(skipped) > 0 {
+		overflowDevice(t, dev)
+		sub.Expect(deviceOverflowLines()...)
+		silent.Send("echo sync")
+		if r, skipped := silent.Reply(); r != "OK echo sync" || len(skipped) > 0 {
 			t.Fatalf("unsubscribed client: echo -> %q after %q; want no EVT or LOST", r, skipped)
 		}
 	})
 	t.Run("queue overflow", func(t *testing.T) {
 		d := startDaemon(t, func(c *server.Config) { c.TXQBytes = 8192 })
 		silent := d.dial(t)
-		silent.c.(*net.UnixConn).SetReadBuffer(4096)
+		silent.Net().(*net.UnixConn).SetReadBuffer(4096)
 		sub := d.dialSub(t, "all")
 		// A subscriber that does not read gets LOST ... queue; the silent
 		// client, with the same small buffers, must get nothing.
 		stalled := d.dialSub(t, "all")
-		stalled.c.(*net.UnixConn).SetReadBuffer(4096)
+		stalled.Net().(*net.UnixConn).SetReadBuffer(4096)
 		ctl := d.dial(t)
 		const flood = 20000
 		for range flood / 100 {
-			if r := ctl.do("trigger 2 100"); !strings.HasPrefix(r, "OK trigger ") {
+			if r := ctl.Do("trigger 2 100"); !strings.HasPrefix(r, "OK trigger ") {
 				t.Fatalf("trigger -> %q", r)
 			}
-			for _, e := range sub.readEvents(100) {
-				if e.lost {
+			for _, e := range sub.Events(100) {
+				if e.Lost {
 					t.Fatalf("reading subscriber lost %+v", e)
 				}
 			}
 		}
 		sc := &streamCheck{t: t, name: "stalled"}
 		var lost uint64
-		for _, e := range stalled.readEvents(flood) {
-			if e.lost {
-				lost += e.count
+		for _, e := range stalled.Events(flood) {
+			if e.Lost {
+				lost += e.Count
 			}
 			sc.add(lineOf(e))
 		}
 		if lost == 0 {
 			t.Fatalf("the stalled subscriber lost nothing: the flood did not overflow a queue")
 		}
-		silent.send("echo sync")
-		if r, skipped := silent.reply(); r != "OK echo sync" || len(skipped) > 0 {
+		silent.Send("echo sync")
+		if r, skipped := silent.Reply(); r != "OK echo sync" || len(skipped) > 0 {
 			t.Fatalf("unsubscribed client: echo -> %q after %q; want no EVT or LOST", r, skipped)
 		}
-		if r := ctl.do("stats"); !strings.Contains(r, " lost_queue="+fmt.Sprint(lost)+" ") {
+		if r := ctl.Do("stats"); !strings.Contains(r, " lost_queue="+fmt.Sprint(lost)+" ") {
 			t.Errorf("stats = %q, want lost_queue=%d (the silent client lost nothing)", r, lost)
 		}
 	})
@@ -107,10 +101,10 @@ func TestServer_NoEventsBeforeSubscribe(t *testing.T) {
 
 // lineOf turns a parsed evt back into its wire form for streamCheck.
 func lineOf(e evt) string {
-	if e.lost {
-		return fmt.Sprintf("LOST %d %d %d %s", e.first, e.last, e.count, e.reason)
+	if e.Lost {
+		return fmt.Sprintf("LOST %d %d %d %s", e.First, e.Last, e.Count, e.Reason)
 	}
-	return fmt.Sprintf("EVT %d %s 0 %d %d 0", e.seq, e.typ, e.arg, e.aux)
+	return fmt.Sprintf("EVT %d %s 0 %d %d 0", e.Seq, e.Type, e.Arg, e.Aux)
 }
 
 // TestServer_ResumeFirstRequestOrdered: under a continuous event flow, a
@@ -129,7 +123,7 @@ func TestServer_ResumeFirstRequestOrdered(t *testing.T) {
 				return
 			default:
 			}
-			if r := ctl.do("trigger 7 3"); !strings.HasPrefix(r, "OK trigger ") {
+			if r := ctl.Do("trigger 7 3"); !strings.HasPrefix(r, "OK trigger ") {
 				t.Errorf("trigger -> %q", r)
 				return
 			}
@@ -142,24 +136,24 @@ func TestServer_ResumeFirstRequestOrdered(t *testing.T) {
 	for i := range iterations {
 		c := d.dial(t)
 		var next uint64
-		fmt.Sscanf(c.hello, "HELLO mypoll 1 %*s %d", &next)
+		fmt.Sscanf(c.Hello, "HELLO mypoll 1 %*s %d", &next)
 		back := rng.Uint64N(40)
 		from := max(next-min(back, next-1), 1)
-		c.send(fmt.Sprintf("subscribe all from=%d", from))
-		if r := c.line(); r != "OK subscribe all" {
+		c.Send(fmt.Sprintf("subscribe all from=%d", from))
+		if r := c.Line(); r != "OK subscribe all" {
 			t.Fatalf("iteration %d: first line after subscribe from=%d = %q, want the reply", i, from, r)
 		}
 		sc := &streamCheck{t: t, name: fmt.Sprintf("iteration %d", i), last: from - 1}
 		for sc.last < next+10 {
 			want := sc.last + 1
-			e := sc.add(c.line())
+			e := sc.add(c.Line())
 			// Every event is a trigger and history is large: nothing is
 			// skipped, so each line continues exactly where the last ended.
-			if e.lost || e.seq != want {
+			if e.Lost || e.Seq != want {
 				t.Fatalf("iteration %d: got %+v, want EVT %d", i, e, want)
 			}
 		}
-		c.c.Close()
+		c.Net().Close()
 	}
 }
 
@@ -170,32 +164,32 @@ func TestServer_LaterSubscribeFromNeverRepeats(t *testing.T) {
 	d := startDaemon(t)
 	ctl := d.dial(t)
 	c := d.dialSub(t, "trigger")
-	ctl.do("trigger 0 10") // 1..10
-	c.expectEvents(seqs(1, 10)...)
-	if r := c.do("subscribe all from=3"); r != "OK subscribe all" {
+	ctl.Do("trigger 0 10") // 1..10
+	c.Expect(linetest.Seqs(1, 10)...)
+	if r := c.Do("subscribe all from=3"); r != "OK subscribe all" {
 		t.Fatalf("subscribe all from=3 -> %q", r)
 	}
-	ctl.do("trigger 0 2") // 11..12
-	c.expectEvents("11", "12")
+	ctl.Do("trigger 0 2") // 11..12
+	c.Expect("11", "12")
 
 	// Events skipped while subscribed to none are above the last one sent:
 	// they are replayed.
-	c.do("subscribe none")
-	ctl.do("trigger 0 5") // 13..17
-	ctl.do("echo barrier")
-	c.send("subscribe all from=1")
-	if r, skipped := c.reply(); r != "OK subscribe all" || len(skipped) > 0 {
+	c.Do("subscribe none")
+	ctl.Do("trigger 0 5") // 13..17
+	ctl.Do("echo barrier")
+	c.Send("subscribe all from=1")
+	if r, skipped := c.Reply(); r != "OK subscribe all" || len(skipped) > 0 {
 		t.Fatalf("subscribe all from=1 -> %q after %q", r, skipped)
 	}
-	c.expectEvents(seqs(13, 17)...)
-	ctl.do("trigger 0 1")
-	c.expectEvents("18")
+	c.Expect(linetest.Seqs(13, 17)...)
+	ctl.Do("trigger 0 1")
+	c.Expect("18")
 
 	// A from= above the last sent seq still works as before.
-	c.send("subscribe all from=25")
-	c.line()
-	ctl.do("trigger 0 9") // 19..27
-	c.expectEvents("25", "26", "27")
+	c.Send("subscribe all from=25")
+	c.Line()
+	ctl.Do("trigger 0 9") // 19..27
+	c.Expect("25", "26", "27")
 }
 
 // TestServer_SubscribeFromStress: clients send subscribe requests (sets,
@@ -218,7 +212,7 @@ func TestServer_SubscribeFromStress(t *testing.T) {
 			if i%10 == 0 {
 				req = "trigger 1 200"
 			}
-			if r := ctl.do(req); !strings.HasPrefix(r, "OK trigger ") {
+			if r := ctl.Do(req); !strings.HasPrefix(r, "OK trigger ") {
 				t.Errorf("trigger -> %q", r)
 				return
 			}
@@ -243,9 +237,9 @@ func TestServer_SubscribeFromStress(t *testing.T) {
 					}
 					req += fmt.Sprintf(" from=%d", from)
 				}
-				c.send(req)
+				c.Send(req)
 				for {
-					l := c.line()
+					l := c.Line()
 					if strings.HasPrefix(l, "OK ") {
 						break
 					}
@@ -253,9 +247,9 @@ func TestServer_SubscribeFromStress(t *testing.T) {
 				}
 				// Read a few lines at the pace of a slow client.
 				for range rng.IntN(40) {
-					c.send("echo x")
+					c.Send("echo x")
 					for {
-						l := c.line()
+						l := c.Line()
 						if l == "OK echo x" {
 							break
 						}
@@ -290,9 +284,9 @@ func FuzzSubscribeFrom(f *testing.F) {
 		sets := []string{"all", "trigger", "none", "timer"}
 		// drain reads c's lines up to the reply to an echo.
 		drain := func() {
-			c.send("echo sync")
+			c.Send("echo sync")
 			for {
-				l := c.line()
+				l := c.Line()
 				if l == "OK echo sync" {
 					return
 				}
@@ -306,7 +300,7 @@ func FuzzSubscribeFrom(f *testing.F) {
 			op, arg := ops[i]%5, uint64(ops[i+1])
 			switch op {
 			case 0: // events through the daemon
-				if r := ctl.do(fmt.Sprintf("trigger 1 %d", 1+arg%100)); !strings.HasPrefix(r, "OK trigger ") {
+				if r := ctl.Do(fmt.Sprintf("trigger 1 %d", 1+arg%100)); !strings.HasPrefix(r, "OK trigger ") {
 					t.Fatalf("trigger -> %q", r)
 				}
 			case 1: // subscribe, from= near the last seq sent
@@ -315,7 +309,7 @@ func FuzzSubscribeFrom(f *testing.F) {
 					from := int64(sc.last) + int64(arg>>3) - 10
 					req += fmt.Sprintf(" from=%d", max(from, 0))
 				}
-				c.send(req)
+				c.Send(req)
 			case 2:
 				drain()
 			case 3: // a burst the daemon cannot read in time: device overflow
@@ -327,7 +321,7 @@ func FuzzSubscribeFrom(f *testing.F) {
 				df.Close()
 			case 4: // a flood c does not read: queue overflow
 				for range 1 + arg%4 {
-					ctl.do("trigger 3 200")
+					ctl.Do("trigger 3 200")
 				}
 			}
 		}
