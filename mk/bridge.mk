@@ -9,8 +9,21 @@ TEST_TARGETS += test-bridge
 
 ## test-bridge: mypoll-bridge against real mosquitto and nats-server on 127.0.0.1
 test-bridge:
-	$(GO) vet -tags brokers ./daemon/cmd/mypoll-bridge
+	$(GO) vet -tags brokers ./daemon/cmd/mypoll-bridge ./internal/brokertest
 	$(GO) test -race -count=1 -tags brokers -timeout 10m ./daemon/cmd/mypoll-bridge
+
+# The end-to-end test boots one VM (default kernel): mypolld on the real
+# module in the guest, its socket forwarded to the host, the bridge on the
+# host into mosquitto. Its own target (not test-e2e's kernel matrix), so
+# make test runs it once; it runs after test-e2e (not in TEST_ORDER).
+TEST_TARGETS += test-bridge-e2e
+.PHONY: test-bridge-e2e
+
+## test-bridge-e2e: mypoll-bridge on the host against mypolld on /dev/mypoll in the guest (forwarded socket), into mosquitto
+test-bridge-e2e: image
+	$(GO) vet -tags brokers ./tests/
+	MYPOLL_REQUIRE_VM=1 MYPOLL_OUT=$(abspath $(OUT)) \
+	  $(GO) test -count=1 -tags brokers -run '^TestBridgeE2E$$' -timeout 10m ./tests/
 
 BENCH_TARGETS += bench-bridge
 .PHONY: bench-bridge

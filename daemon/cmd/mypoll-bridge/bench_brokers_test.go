@@ -21,6 +21,8 @@ import (
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 
 	"github.com/mypoll/mypoll/client"
+
+	"github.com/mypoll/mypoll/internal/brokertest"
 )
 
 // counter subscribes to a topic filter and counts messages, noting when
@@ -147,25 +149,25 @@ func percentile(d []time.Duration, p float64) time.Duration {
 
 func TestBenchBridge(t *testing.T) {
 	const n = 20000
-	m := startMosquitto(t, "")
+	m := brokertest.StartMosquitto(t, "")
 	fmt.Printf("\nmypoll-bridge into mosquitto (%d events of ~120 bytes, 1 subscriber, same run)\n", n)
 	fmt.Printf("%-34s %12s %12s %8s\n", "", "bridge ev/s", "raw paho ev/s", "raw/bridge")
 	for _, qos := range []byte{1, 0} {
-		raw := rawRate(t, m.url(), qos, n, fmt.Sprintf("raw/q%d/evt/trigger", qos))
+		raw := rawRate(t, m.URL(), qos, n, fmt.Sprintf("raw/q%d/evt/trigger", qos))
 		dev := fmt.Sprintf("bench-q%d", qos)
-		c := newCounter(t, m.url(), "mypoll/"+dev+"/#")
+		c := newCounter(t, m.URL(), "mypoll/"+dev+"/#")
 		d := startDaemon(t)
-		b := startBridge(t, d, dev, []string{m.url()}, "--qos", strconv.Itoa(int(qos)), "--log-level", "warn")
-		waitLog(t, b.p.log, "") // started
+		b := startBridge(t, d, dev, []string{m.URL()}, "--qos", strconv.Itoa(int(qos)), "--log-level", "warn")
+		b.p.WaitLog(t, "") // started
 		time.Sleep(300 * time.Millisecond)
-		cpu0, _ := cpuAndRSS(b.p.cmd.Process.Pid)
+		cpu0, _ := cpuAndRSS(b.p.Cmd.Process.Pid)
 		start := time.Now()
 		d.triggerPaced(n, 200, 0)
 		c.wait(t, n+0) // events plus seqs in loss messages
 		// Only delivered events count: seqs inside mypolld's loss reports
 		// (its device ring or TX queue overrun by the flood) do not.
 		rate := float64(n-c.lost.Load()) / time.Since(start).Seconds()
-		cpu1, hwm := cpuAndRSS(b.p.cmd.Process.Pid)
+		cpu1, hwm := cpuAndRSS(b.p.Cmd.Process.Pid)
 		fmt.Printf("%-34s %12.0f %12.0f %8.2fx  (%d of the %d seqs reported lost by mypolld, not the bridge)\n",
 			fmt.Sprintf("throughput, QoS %d", qos), rate, raw, raw/rate, c.lost.Load(), n)
 		fmt.Printf("%-34s %12.2f us/event, peak RSS %d KiB\n", fmt.Sprintf("bridge CPU, QoS %d", qos), float64((cpu1-cpu0).Microseconds())/n, hwm)
@@ -175,9 +177,9 @@ func TestBenchBridge(t *testing.T) {
 	// receipt; the raw baseline is publish to receipt.
 	const k = 500
 	dev := "bench-lat"
-	c := newCounter(t, m.url(), "mypoll/"+dev+"/evt/#")
+	c := newCounter(t, m.URL(), "mypoll/"+dev+"/evt/#")
 	d := startDaemon(t)
-	startBridge(t, d, dev, []string{m.url()}, "--log-level", "warn")
+	startBridge(t, d, dev, []string{m.URL()}, "--log-level", "warn")
 	time.Sleep(300 * time.Millisecond)
 	ctl, err := client.Dial(t.Context(), d.sock)
 	if err != nil {
@@ -193,8 +195,8 @@ func TestBenchBridge(t *testing.T) {
 		}
 		lat = append(lat, c.waitSeq(t, seq).Sub(t0))
 	}
-	rc := newCounter(t, m.url(), "raw/lat")
-	pub := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(m.url()).SetClientID("raw-lat"))
+	rc := newCounter(t, m.URL(), "raw/lat")
+	pub := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(m.URL()).SetClientID("raw-lat"))
 	if tok := pub.Connect(); !tok.WaitTimeout(waitTimeout) || tok.Error() != nil {
 		t.Fatal(tok.Error())
 	}
@@ -215,13 +217,13 @@ func TestBenchBridge(t *testing.T) {
 	var ds []*daemon
 	for i := range fleetSize {
 		d := startDaemon(t)
-		b := startBridge(t, d, fmt.Sprintf("fleet-%03d", i), []string{m.url()}, "--log-level", "warn")
-		waitLog(t, b.p.log, "")
+		b := startBridge(t, d, fmt.Sprintf("fleet-%03d", i), []string{m.URL()}, "--log-level", "warn")
+		b.p.WaitLog(t, "")
 		ds = append(ds, d)
 	}
 	time.Sleep(time.Second)
 	var fleetN atomic.Uint64
-	sub := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(m.url()).SetClientID("fleet-count"))
+	sub := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(m.URL()).SetClientID("fleet-count"))
 	if tok := sub.Connect(); !tok.WaitTimeout(waitTimeout) || tok.Error() != nil {
 		t.Fatal(tok.Error())
 	}

@@ -7,8 +7,6 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -18,9 +16,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
-
 	"github.com/mypoll/mypoll/client"
+	"github.com/mypoll/mypoll/daemon/internal/cli"
 	"github.com/mypoll/mypoll/daemon/internal/version"
 )
 
@@ -146,8 +143,6 @@ type options struct {
 	caFile, certFile, keyFile                 string
 	username, passwordFile                    string
 	flushTimeout, keepAlive                   time.Duration
-	logLevel                                  string
-	logJSON, version                          bool
 }
 
 var deviceIDRE = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
@@ -158,10 +153,9 @@ func main() {
 	os.Exit(run(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
 
-func parseFlags(args []string, stderr io.Writer) (*options, int) {
+func parseFlags(cmd *cli.Command, args []string) (*options, int) {
 	o := &options{}
-	fs := flag.NewFlagSet("mypoll-bridge", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
+	fs := cmd.Flags
 	fs.StringVar(&o.socket, "socket", client.DefaultSocket, "")
 	fs.Var(&o.brokers, "broker", "")
 	fs.StringVar(&o.deviceID, "device-id", "", "")
@@ -177,20 +171,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, int) {
 	fs.StringVar(&o.passwordFile, "password-file", "", "")
 	fs.DurationVar(&o.flushTimeout, "flush-timeout", 5*time.Second, "")
 	fs.DurationVar(&o.keepAlive, "keepalive", 30*time.Second, "")
-	fs.StringVar(&o.logLevel, "log-level", "info", "")
-	fs.BoolVar(&o.logJSON, "log-json", false, "")
-	fs.BoolVar(&o.version, "version", false, "")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(stderr, usage)
-			return nil, 0
-		}
-		fmt.Fprintf(stderr, "mypoll-bridge: %v\nRun 'mypoll-bridge --help' for usage.\n", err)
-		return nil, 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "mypoll-bridge: unexpected argument %q\nRun 'mypoll-bridge --help' for usage.\n", fs.Arg(0))
-		return nil, 2
+	if code, ok := cmd.Parse(args); !ok {
+		return nil, code
 	}
 	return o, -1
 }
@@ -209,22 +191,12 @@ func validTopicPrefix(p string) bool {
 }
 
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	o, code := parseFlags(args, stderr)
+	cmd := cli.New("mypoll-bridge", usage, stdout, stderr)
+	o, code := parseFlags(cmd, args)
 	if o == nil {
 		return code
 	}
-	if o.version {
-		fmt.Fprintln(stdout, "mypoll-bridge", version.Version)
-		return 0
-	}
-	usageErr := func(format string, a ...any) int {
-		fmt.Fprintf(stderr, "mypoll-bridge: "+format+"\nRun 'mypoll-bridge --help' for usage.\n", a...)
-		return 2
-	}
-	level := hclog.LevelFromString(o.logLevel)
-	if level == hclog.NoLevel {
-		return usageErr("--log-level %q: want trace, debug, info, warn or error", o.logLevel)
-	}
+	usageErr := cmd.UsageError
 	if o.deviceID == "" {
 		h, err := os.Hostname()
 		if err != nil {
@@ -270,10 +242,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if (o.certFile == "") != (o.keyFile == "") {
 		return usageErr("--cert-file and --key-file go together")
 	}
-	log := hclog.New(&hclog.LoggerOptions{
-		Name: "mypoll-bridge", Level: level, JSONFormat: o.logJSON, Output: stderr,
-		DisableTime: os.Getenv("JOURNAL_STREAM") != "",
-	})
+	log := cmd.Logger()
 	tlsCfg, err := tlsConfig(o)
 	if err != nil {
 		log.Error("tls configuration", "error", err)

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/mypoll/mypoll/internal/brokertest"
 )
 
 // testPKI writes a CA, a server certificate for 127.0.0.1 and a client
@@ -83,10 +85,10 @@ func makePKI(t *testing.T, dir string) testPKI {
 // files, and delivers everything.
 func TestBridge_TLSClientCert(t *testing.T) {
 	pki := makePKI(t, t.TempDir())
-	m := startMosquitto(t, fmt.Sprintf("cafile %s\ncertfile %s\nkeyfile %s\nrequire_certificate true\n",
+	m := brokertest.StartMosquitto(t, fmt.Sprintf("cafile %s\ncertfile %s\nkeyfile %s\nrequire_certificate true\n",
 		pki.ca, pki.serverCert, pki.serverKey))
 	// A plain client is refused (the listener speaks TLS only).
-	plain := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(m.url()).SetClientID("plain").SetConnectTimeout(2 * time.Second))
+	plain := mqtt.NewClient(mqtt.NewClientOptions().AddBroker(m.URL()).SetClientID("plain").SetConnectTimeout(2 * time.Second))
 	if tok := plain.Connect(); tok.WaitTimeout(5*time.Second) && tok.Error() == nil {
 		plain.Disconnect(0)
 		t.Fatal("plain MQTT connect to the TLS listener succeeded")
@@ -98,16 +100,16 @@ func TestBridge_TLSClientCert(t *testing.T) {
 	pool := x509.NewCertPool()
 	caPEM, _ := os.ReadFile(pki.ca)
 	pool.AppendCertsFromPEM(caPEM)
-	sslURL := fmt.Sprintf("ssl://127.0.0.1:%d", m.port)
-	c := newConsumerTLS(t, &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, sslURL)
+	sslURL := fmt.Sprintf("ssl://127.0.0.1:%d", m.Port)
+	c := brokertest.NewConsumerTLS(t, &tls.Config{RootCAs: pool, Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, sslURL)
 	d := startDaemon(t)
-	b := startBridge(t, d, "dev-tls", []string{m.url()},
+	b := startBridge(t, d, "dev-tls", []string{m.URL()},
 		"--ca-file", pki.ca, "--cert-file", pki.clientCert, "--key-file", pki.clientKey)
-	c.waitStatus("dev-tls", `"online":true`)
+	c.WaitStatus("dev-tls", `"online":true`)
 	last := d.trigger(2000)
-	inst, lost := c.waitCovered("dev-tls", 1, last)
+	inst, lost := c.WaitCovered("dev-tls", 1, last)
 	checkNoBridgeLoss(t, c, "dev-tls", inst, lost, last)
 	b.stop()
-	c.waitStatus("dev-tls", `{"online":false}`)
-	c.checkWellFormed()
+	c.WaitStatus("dev-tls", `{"online":false}`)
+	c.CheckWellFormed()
 }

@@ -5,7 +5,6 @@ package main
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -15,9 +14,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/hashicorp/go-hclog"
-
 	"github.com/mypoll/mypoll/client"
+	"github.com/mypoll/mypoll/daemon/internal/cli"
 	"github.com/mypoll/mypoll/daemon/internal/device"
 	"github.com/mypoll/mypoll/daemon/internal/device/emu"
 	"github.com/mypoll/mypoll/daemon/internal/server"
@@ -111,16 +109,13 @@ type options struct {
 	maxClients, txqBytes, history   int
 	stateDir, controlGroup          string
 	evictAfter, drainTimeout        time.Duration
-	logLevel                        string
-	logJSON, version                bool
 }
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
-func parseFlags(args []string, stderr io.Writer) (*options, int) {
+func parseFlags(cmd *cli.Command, args []string) (*options, int) {
 	o := &options{}
-	fs := flag.NewFlagSet("mypolld", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
+	fs := cmd.Flags
 	fs.StringVar(&o.socket, "socket", client.DefaultSocket, "")
 	fs.StringVar(&o.socketMode, "socket-mode", "0660", "")
 	fs.StringVar(&o.socketGroup, "socket-group", "", "")
@@ -132,41 +127,19 @@ func parseFlags(args []string, stderr io.Writer) (*options, int) {
 	fs.StringVar(&o.controlGroup, "control-group", "", "")
 	fs.DurationVar(&o.evictAfter, "evict-after", 0, "")
 	fs.DurationVar(&o.drainTimeout, "drain-timeout", server.DefaultDrain, "")
-	fs.StringVar(&o.logLevel, "log-level", "info", "")
-	fs.BoolVar(&o.logJSON, "log-json", false, "")
-	fs.BoolVar(&o.version, "version", false, "")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(stderr, usage)
-			return nil, 0
-		}
-		fmt.Fprintf(stderr, "mypolld: %v\nRun 'mypolld --help' for usage.\n", err)
-		return nil, 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "mypolld: unexpected argument %q\nRun 'mypolld --help' for usage.\n", fs.Arg(0))
-		return nil, 2
+	if code, ok := cmd.Parse(args); !ok {
+		return nil, code
 	}
 	return o, -1
 }
 
 func run(args []string, stdout, stderr io.Writer) int {
-	o, code := parseFlags(args, stderr)
+	cmd := cli.New("mypolld", usage, stdout, stderr)
+	o, code := parseFlags(cmd, args)
 	if o == nil {
 		return code
 	}
-	if o.version {
-		fmt.Fprintf(stdout, "mypolld %s\n", version.Version)
-		return 0
-	}
-	usageErr := func(format string, a ...any) int {
-		fmt.Fprintf(stderr, "mypolld: "+format+"\nRun 'mypolld --help' for usage.\n", a...)
-		return 2
-	}
-	level := hclog.LevelFromString(o.logLevel)
-	if level == hclog.NoLevel {
-		return usageErr("--log-level %q: want trace, debug, info, warn or error", o.logLevel)
-	}
+	usageErr := cmd.UsageError
 	mode, err := strconv.ParseUint(o.socketMode, 8, 32)
 	if err != nil || mode > 0o777 {
 		return usageErr("--socket-mode %q: want octal permissions such as 0660", o.socketMode)
@@ -180,13 +153,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if o.maxClients < 1 {
 		return usageErr("--max-clients %d: want at least 1", o.maxClients)
 	}
-	log := hclog.New(&hclog.LoggerOptions{
-		Name:        "mypolld",
-		Level:       level,
-		JSONFormat:  o.logJSON,
-		Output:      stderr,
-		DisableTime: os.Getenv("JOURNAL_STREAM") != "" || os.Getenv("INVOCATION_ID") != "",
-	})
+	log := cmd.Logger()
 
 	cfg := server.Config{
 		Socket:       o.socket,
