@@ -3,9 +3,7 @@ package main
 import (
 	"bufio"
 	_ "embed"
-	"errors"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -57,20 +55,7 @@ func buildC(dir string) (ctools, error) {
 // startCref runs the C reference daemon on dir/cref.sock.
 func startCref(t ctools, dir string) (*daemon, error) {
 	sock := filepath.Join(dir, "cref.sock")
-	cmd := exec.Command(t.crefd, sock)
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		return nil, err
-	}
-	for range 500 {
-		if nc, err := net.Dial("unix", sock); err == nil {
-			nc.Close()
-			return &daemon{cmd: cmd, sock: sock}, nil
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	cmd.Process.Kill()
-	return nil, errors.New("crefd did not start")
+	return startServer(exec.Command(t.crefd, sock), sock)
 }
 
 // latRTT runs one lat round-trip mode and parses "<p50_ns> <p99_ns>".
@@ -102,16 +87,11 @@ func latSubs(t ctools, n int, sock string, files []*os.File) ([]*exec.Cmd, []*bu
 		if files != nil {
 			cmd.ExtraFiles = []*os.File{files[i]}
 		}
-		out, _ := cmd.StdoutPipe()
-		cmd.Stderr = os.Stderr
-		if err := cmd.Start(); err != nil {
+		r, err := startReady(cmd)
+		if err != nil {
 			return cmds, outs, err
 		}
-		r := bufio.NewReader(out)
 		cmds, outs = append(cmds, cmd), append(outs, r)
-		if l, err := r.ReadString('\n'); err != nil || l != "ready\n" {
-			return cmds, outs, fmt.Errorf("lat sub did not start: %q %v", l, err)
-		}
 	}
 	return cmds, outs, nil
 }
@@ -167,15 +147,9 @@ func measureEventLat(t ctools, sock string, n int) (p50, p99 time.Duration, err 
 // stamps each line into n socketpairs, n lat subscribers time it (one hop
 // where a daemon has two).
 func measureRawEventLat(t ctools, n int) (p50, p99 time.Duration, err error) {
-	readers := make([]*os.File, n)
-	writers := make([]*os.File, n)
-	for i := range n {
-		fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
-		if err != nil {
-			return 0, 0, err
-		}
-		readers[i] = os.NewFile(uintptr(fds[0]), "r")
-		writers[i] = os.NewFile(uintptr(fds[1]), "w")
+	readers, writers, err := socketpairs(n)
+	if err != nil {
+		return 0, 0, err
 	}
 	cmds, outs, err := latSubs(t, n, "", readers)
 	for _, r := range readers {

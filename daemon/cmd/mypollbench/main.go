@@ -26,7 +26,6 @@ package main
 import (
 	"bufio"
 	"bytes"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -172,7 +171,12 @@ type daemon struct {
 func startDaemon(bin, dir string, args ...string) (*daemon, error) {
 	sock := filepath.Join(dir, "mypoll.sock")
 	os.Remove(sock)
-	cmd := exec.Command(bin, append([]string{"--device", "emu", "--socket", sock, "--state-dir", "", "--log-level", "error"}, args...)...)
+	return startServer(exec.Command(bin, append([]string{"--device", "emu", "--socket", sock, "--state-dir", "", "--log-level", "error"}, args...)...), sock)
+}
+
+// startServer starts cmd, a daemon that listens on sock (mypolld or the C
+// reference), and waits until it accepts a connection.
+func startServer(cmd *exec.Cmd, sock string) (*daemon, error) {
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		return nil, err
@@ -185,12 +189,30 @@ func startDaemon(bin, dir string, args ...string) (*daemon, error) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	cmd.Process.Kill()
-	return nil, errors.New("daemon did not start")
+	cmd.Wait()
+	return nil, fmt.Errorf("%s did not start", filepath.Base(cmd.Path))
 }
 
 func (d *daemon) stop() {
 	d.cmd.Process.Signal(syscall.SIGTERM)
 	d.cmd.Wait()
+}
+
+// socketpairs returns n connected AF_UNIX stream pairs, the reading ends
+// for subscribers and the writing ends for a raw baseline writer.
+func socketpairs(n int) (readers, writers []*os.File, err error) {
+	for range n {
+		fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+		if err != nil {
+			for _, f := range append(readers, writers...) {
+				f.Close()
+			}
+			return nil, nil, err
+		}
+		readers = append(readers, os.NewFile(uintptr(fds[0]), "r"))
+		writers = append(writers, os.NewFile(uintptr(fds[1]), "w"))
+	}
+	return readers, writers, nil
 }
 
 // procStat returns a process's CPU time and resident set size.
@@ -220,19 +242,34 @@ func startSubs(self string, n int, extraArgs []string, files []*os.File) (*subs,
 		if files != nil {
 			cmd.ExtraFiles = []*os.File{files[i]}
 		}
-		out, _ := cmd.StdoutPipe()
-		cmd.Stderr = os.Stderr
-		if err := cmd.Start(); err != nil {
+		r, err := startReady(cmd)
+		if err != nil {
 			return nil, err
-		}
-		r := bufio.NewReader(out)
-		if l, err := r.ReadString('\n'); err != nil || l != "ready\n" {
-			return nil, fmt.Errorf("subscriber did not start: %q %v", l, err)
 		}
 		s.cmds = append(s.cmds, cmd)
 		s.outs = append(s.outs, r)
 	}
 	return s, nil
+}
+
+// startReady starts cmd, a subscriber (mypollbench sub or lat sub), and
+// waits for its "ready" line; the reader has the rest of its output.
+func startReady(cmd *exec.Cmd) (*bufio.Reader, error) {
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	r := bufio.NewReader(out)
+	if l, err := r.ReadString('\n'); err != nil || l != "ready\n" {
+		cmd.Process.Kill()
+		cmd.Wait()
+		return nil, fmt.Errorf("%s did not start: %q %v", strings.Join(cmd.Args[1:], " "), l, err)
+	}
+	return r, nil
 }
 
 // stop ends the subscribers and returns each one's delivered and lost counts.
@@ -370,15 +407,9 @@ func measureFanout(self, bin, dir string, n int, stall bool, rate int) (fanout, 
 }
 
 func measureRaw(self string, n int) (rate, cpuUS float64, err error) {
-	readers := make([]*os.File, n)
-	writers := make([]*os.File, n)
-	for i := range n {
-		fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
-		if err != nil {
-			return 0, 0, err
-		}
-		readers[i] = os.NewFile(uintptr(fds[0]), "r")
-		writers[i] = os.NewFile(uintptr(fds[1]), "w")
+	readers, writers, err := socketpairs(n)
+	if err != nil {
+		return 0, 0, err
 	}
 	s, err := startSubs(self, n, nil, readers)
 	if err != nil {

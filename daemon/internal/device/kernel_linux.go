@@ -20,14 +20,15 @@ func (d kernelDevice) Open(write bool) (File, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &kernelFile{fd: fd}, nil
+	return &kernelFile{fd: fd, nonblock: true}, nil
 }
 
 // kernelFile is one open of the module's device; every method is one
 // syscall on fd. Like the fd itself it is safe for concurrent use except
 // with Close.
 type kernelFile struct {
-	fd int // -1 after Close
+	fd       int  // -1 after Close
+	nonblock bool // opened O_NONBLOCK here: reads may skip the scheduler
 }
 
 var errClosed = os.NewSyscallError("ioctl", syscall.EBADF)
@@ -37,6 +38,9 @@ func (f *kernelFile) FD() int { return f.fd }
 func (f *kernelFile) Read(buf []byte) (int, error) {
 	if f.fd < 0 {
 		return 0, os.NewSyscallError("read", syscall.EBADF)
+	}
+	if f.nonblock {
+		return sys.ReadNonblock(f.fd, buf)
 	}
 	return sys.Read(f.fd, buf)
 }

@@ -4,8 +4,10 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
@@ -68,6 +70,8 @@ type source struct {
 type Loop struct {
 	log    hclog.Logger
 	epfd   int
+	epfile *os.File // owns epfd; the runtime poller parks Run on it
+	rawEp  syscall.RawConn
 	wakefd int
 	now    func() time.Duration // monotonic time since New; replaceable in tests
 
@@ -78,6 +82,10 @@ type Loop struct {
 	timers    timerHeap
 	timerSeq  uint64
 	onTurnEnd func()
+	nready    int           // events fetched by tryWait
+	waitErr   error         // epoll_wait's error in tryWait
+	deadline  time.Duration // the poller's read deadline (loop time), or noDeadline
+	tryWaitFn func(uintptr) bool
 	running   bool
 	closed    bool
 	spare     []func() // the previous post queue, kept for reuse
@@ -103,30 +111,51 @@ func New(log hclog.Logger) (*Loop, error) {
 	if log == nil {
 		log = hclog.NewNullLogger()
 	}
-	epfd, err := sys.EpollCreate()
-	if err != nil {
-		return nil, fmt.Errorf("create loop: %w", err)
+	l := &Loop{
+		log:      log,
+		events:   make([]sys.EpollEvent, batchSize),
+		deadline: noDeadline,
 	}
-	wakefd, err := sys.Eventfd()
-	if err != nil {
-		_ = sys.Close(epfd)
-		return nil, fmt.Errorf("create loop: %w", err)
-	}
-	if err := sys.EpollAdd(epfd, wakefd, sys.EventIn, uint64(makeID(wakefd, wakeGen))); err != nil {
-		_ = sys.Close(wakefd)
-		_ = sys.Close(epfd)
+	if err := l.open(); err != nil {
 		return nil, fmt.Errorf("create loop: %w", err)
 	}
 	start := time.Now()
-	l := &Loop{
-		log:    log,
-		epfd:   epfd,
-		wakefd: wakefd,
-		now:    func() time.Duration { return time.Since(start) },
-		events: make([]sys.EpollEvent, batchSize),
-	}
+	l.now = func() time.Duration { return time.Since(start) }
+	l.tryWaitFn = l.tryWait
 	binary.NativeEndian.PutUint64(l.one[:], 1)
 	return l, nil
+}
+
+// open creates the epoll fd, hands it to the runtime poller and registers
+// the wakeup eventfd; on failure nothing stays open.
+func (l *Loop) open() (err error) {
+	if l.epfd, err = sys.EpollCreate(); err != nil {
+		return err
+	}
+	if l.epfile, err = sys.EpollFile(l.epfd); err != nil {
+		_ = sys.Close(l.epfd)
+		return err
+	}
+	defer func() {
+		if err != nil {
+			_ = l.epfile.Close()
+		}
+	}()
+	// A deadline can be set only on a file the runtime poller watches.
+	if err = l.epfile.SetReadDeadline(time.Time{}); err != nil {
+		return err
+	}
+	if l.rawEp, err = l.epfile.SyscallConn(); err != nil {
+		return err
+	}
+	if l.wakefd, err = sys.Eventfd(); err != nil {
+		return err
+	}
+	if err = sys.EpollAdd(l.epfd, l.wakefd, sys.EventIn, uint64(makeID(l.wakefd, wakeGen))); err != nil {
+		_ = sys.Close(l.wakefd)
+		return err
+	}
+	return nil
 }
 
 // Add registers fd for the events mask (level-triggered) and returns its
@@ -220,7 +249,7 @@ func (l *Loop) wakeLocked() {
 		return
 	}
 	// EAGAIN means the counter is saturated: already readable.
-	if _, err := sys.Write(l.wakefd, l.one[:]); err != nil && err != sys.ErrWouldBlock {
+	if _, err := sys.WriteNonblock(l.wakefd, l.one[:]); err != nil && err != sys.ErrWouldBlock {
 		l.log.Debug("wake loop", "error", err)
 	}
 }
@@ -263,7 +292,7 @@ func (l *Loop) Run() error {
 // turn waits for and handles one batch of events, then the due timers and
 // the posted functions, then calls the turn-end hook.
 func (l *Loop) turn() error {
-	n, err := sys.EpollWait(l.epfd, l.events, l.timeout())
+	n, err := l.wait()
 	if err != nil {
 		return fmt.Errorf("wait for events: %w", err)
 	}
@@ -290,7 +319,7 @@ func (l *Loop) turn() error {
 		}
 	}
 	if woken {
-		if _, err := sys.Read(l.wakefd, l.drain[:]); err != nil && err != sys.ErrWouldBlock {
+		if _, err := sys.ReadNonblock(l.wakefd, l.drain[:]); err != nil && err != sys.ErrWouldBlock {
 			return fmt.Errorf("drain loop wakeup: %w", err)
 		}
 	}
@@ -307,19 +336,56 @@ func (l *Loop) turn() error {
 	return nil
 }
 
-// timeout returns the epoll_wait timeout in milliseconds until the first
-// deadline, rounded up so that the loop does not wake early and spin, or -1
-// when there is no timer.
-func (l *Loop) timeout() int {
-	if len(l.timers) == 0 {
-		return -1
+// noDeadline is Loop.deadline when the poller has no read deadline.
+const noDeadline = time.Duration(-1 << 63)
+
+// wait fetches the next batch of ready fds into l.events. When none is
+// ready it parks the goroutine in the Go runtime's poller, which watches
+// epfd, until one is or the first timer is due (then it returns 0).
+//
+// Why not block in epoll_wait(2) on the loop's own thread: a goroutine
+// that never passes through the scheduler but spends most of its time in
+// blocking syscalls looks to the runtime's sysmon like one that has run
+// for over 10 ms; sysmon then takes its P in every syscall it sees
+// (runtime.retake), so each wake-up moved the loop to another thread: two
+// futex calls and a thread hand-off per event, about half of mypolld's
+// event latency at light load. Parked in the poller, the loop goroutine
+// is rescheduled normally and wakes on the thread that polled.
+func (l *Loop) wait() (int, error) {
+	want := noDeadline
+	if len(l.timers) > 0 {
+		want = l.timers[0].when
+		if want <= l.now() {
+			return sys.EpollPoll(l.epfd, l.events) // a timer is due: no wait
+		}
 	}
-	d := l.timers[0].when - l.now()
-	if d <= 0 {
-		return 0
+	if want != l.deadline {
+		var t time.Time
+		if want != noDeadline {
+			t = time.Now().Add(want - l.now())
+		}
+		if err := l.epfile.SetReadDeadline(t); err != nil {
+			return 0, err
+		}
+		l.deadline = want
 	}
-	ms := (d + time.Millisecond - 1) / time.Millisecond
-	return int(min(ms, 1<<30))
+	// Read tries tryWait first and parks only when it reports nothing.
+	err := l.rawEp.Read(l.tryWaitFn)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return 0, nil
+	}
+	if err != nil {
+		return 0, err
+	}
+	return l.nready, l.waitErr
+}
+
+// tryWait is the poller's read attempt: a non-blocking epoll_wait. It
+// reports false (park and retry when epfd is readable) only when nothing
+// is ready and there was no error.
+func (l *Loop) tryWait(uintptr) bool {
+	l.nready, l.waitErr = sys.EpollPoll(l.epfd, l.events)
+	return l.nready > 0 || l.waitErr != nil
 }
 
 // runPosted runs the functions posted so far. Functions they post run on
@@ -351,7 +417,7 @@ func (l *Loop) Close() error {
 		return nil
 	}
 	l.closed = true
-	err := sys.Close(l.epfd)
+	err := l.epfile.Close()
 	l.mu.Lock()
 	l.wakeClosed = true
 	err2 := sys.Close(l.wakefd)

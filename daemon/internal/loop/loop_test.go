@@ -5,6 +5,8 @@ import (
 	"errors"
 	"os"
 	"slices"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -343,5 +345,55 @@ func TestLoop_RemoveDropsStale(t *testing.T) {
 	}
 	if err := l.Remove(ids[reused]); err != nil {
 		t.Errorf("Remove(new) = %v", err)
+	}
+}
+
+// TestLoop_IdleParks: an idle loop parks its goroutine in the runtime
+// poller and holds no OS thread. A loop blocked in epoll_wait(2) on its own
+// thread holds one each, and the runtime's sysmon then moves the loop to
+// another thread on wake-ups (a futex and a hand-off per event).
+func TestLoop_IdleParks(t *testing.T) {
+	threads := func() int {
+		b, err := os.ReadFile("/proc/self/status")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for l := range strings.Lines(string(b)) {
+			if v, ok := strings.CutPrefix(l, "Threads:"); ok {
+				n, err := strconv.Atoi(strings.TrimSpace(v))
+				if err != nil {
+					t.Fatal(err)
+				}
+				return n
+			}
+		}
+		t.Fatal("no Threads: line in /proc/self/status")
+		return 0
+	}
+	const loops = 64
+	before := threads()
+	type running struct {
+		l    *loop.Loop
+		wait func() error
+	}
+	var rs []running
+	for range loops {
+		l := newLoop(t)
+		ran := make(chan struct{})
+		l.Post(func() { close(ran) })
+		rs = append(rs, running{l, runAsync(t, l)})
+		<-ran
+	}
+	// Every loop has run a turn and is waiting again. A loop that blocks
+	// its thread lets sysmon start a new one within 10 ms.
+	time.Sleep(50 * time.Millisecond)
+	if after := threads(); after-before >= loops/2 {
+		t.Errorf("%d idle loops: %d threads, %d before; want them parked, not one blocked thread each", loops, after, before)
+	}
+	for _, r := range rs {
+		r.l.Stop()
+		if err := r.wait(); err != nil {
+			t.Errorf("Run() = %v", err)
+		}
 	}
 }

@@ -117,7 +117,7 @@ func (c *client) readRequests() {
 		if c.w == len(c.in) {
 			return // processInput left a full buffer: it is throttled
 		}
-		n, err := sys.Read(c.fd, c.in[c.w:])
+		n, err := sys.Recv(c.fd, c.in[c.w:])
 		if errors.Is(err, sys.ErrWouldBlock) {
 			return
 		}
@@ -340,7 +340,27 @@ func (s *Server) markDirty(c *client) {
 // flushDirty runs at the end of every loop turn: one write per client with
 // pending bytes, however many lines were queued this turn.
 func (s *Server) flushDirty() {
-	for i := 0; i < len(s.dirty); i++ {
+	if s.triggered {
+		// The records of this turn's triggers are in the device already:
+		// read them now, so that they leave in this flush, not one
+		// epoll_wait later; and send them before the trigger replies
+		// (their receivers were dirtied last), so that a subscriber's
+		// wake-up does not queue behind the publisher's.
+		s.triggered = false
+		if !s.devR.gone {
+			from := len(s.dirty)
+			_ = s.handleDevice(0, sys.EventIn)
+			s.flushFrom(from)
+		}
+	}
+	s.flushFrom(0)
+	s.checkDrained()
+}
+
+// flushFrom flushes s.dirty[from:], including clients dirtied meanwhile,
+// and truncates the list to from.
+func (s *Server) flushFrom(from int) {
+	for i := from; i < len(s.dirty); i++ {
 		c := s.dirty[i]
 		c.dirty = false
 		if !c.closed {
@@ -348,8 +368,7 @@ func (s *Server) flushDirty() {
 		}
 		s.dirty[i] = nil
 	}
-	s.dirty = s.dirty[:0]
-	s.checkDrained()
+	s.dirty = s.dirty[:from]
 }
 
 // addClient registers an accepted connection and greets it (A.3).

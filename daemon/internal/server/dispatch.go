@@ -108,6 +108,7 @@ func (s *Server) trigger(c *client, req proto.Request) {
 		return
 	}
 	c.reply(proto.AppendOKTrigger(s.scratch[:0], first, req.Count))
+	s.triggered = true
 }
 
 func (s *Server) startTimer(c *client, req proto.Request) {

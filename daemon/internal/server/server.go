@@ -44,9 +44,10 @@ type Server struct {
 	info devabi.Info
 	devR deviceReader
 
-	clients []*client // every live client; client.idx is its index
-	dirty   []*client // clients with unflushed TX or pending work this turn
-	nextID  uint64
+	clients   []*client // every live client; client.idx is its index
+	dirty     []*client // clients with unflushed TX or pending work this turn
+	triggered bool      // a trigger ran this turn: read the device before flushing
+	nextID    uint64
 
 	hist    history
 	state   stateFile

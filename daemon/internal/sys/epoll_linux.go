@@ -1,6 +1,9 @@
 package sys
 
 import (
+	"os"
+	"unsafe"
+
 	"golang.org/x/sys/unix"
 )
 
@@ -47,6 +50,44 @@ func EpollCreate() (int, error) {
 		return -1, wrap("epoll_create1", err)
 	}
 	return fd, nil
+}
+
+// EpollPoll is EpollWait with timeout 0: it never blocks, so it is issued
+// as a raw syscall, without telling the Go scheduler. A goroutine that
+// wakes from the runtime poller and enters a scheduler-visible syscall
+// first wakes the runtime's sysmon thread (a futex call and a context
+// switch on the event path); the daemon's non-blocking calls skip that.
+func EpollPoll(epfd int, evs []EpollEvent) (int, error) {
+	var raw [maxWaitEvents]unix.EpollEvent
+	m := min(len(evs), maxWaitEvents)
+	if m == 0 {
+		return 0, nil
+	}
+	r, _, errno := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&raw[0])), uintptr(m), 0, 0, 0)
+	switch errno {
+	case 0:
+	case unix.EINTR:
+		return 0, nil
+	default:
+		return 0, wrap("epoll_pwait", errno)
+	}
+	n := int(r)
+	for i := range n {
+		evs[i] = fromUnix(&raw[i])
+	}
+	return n, nil
+}
+
+// EpollFile makes epfd non-blocking and hands it to the Go runtime's
+// poller as an *os.File, which owns it from then on (close the file, not
+// the fd). A goroutine can then park until epfd has ready events
+// (RawConn.Read with an EpollWait of timeout 0) instead of blocking its
+// thread in epoll_wait; see package loop for why that matters.
+func EpollFile(epfd int) (*os.File, error) {
+	if err := unix.SetNonblock(epfd, true); err != nil {
+		return nil, wrap("fcntl(O_NONBLOCK)", err)
+	}
+	return os.NewFile(uintptr(epfd), "epoll"), nil
 }
 
 // EpollAdd registers fd with epoll instance epfd for events, tagged with

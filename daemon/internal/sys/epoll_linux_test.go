@@ -2,8 +2,10 @@ package sys_test
 
 import (
 	"errors"
+	"os"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/mypoll/mypoll/daemon/internal/sys"
 )
@@ -126,5 +128,56 @@ func TestEpollWait_Allocs(t *testing.T) {
 	})
 	if allocs != 0 {
 		t.Errorf("EpollWait allocates %v times per call, want 0", allocs)
+	}
+}
+
+func TestEpollPoll(t *testing.T) {
+	checkFDs(t)
+	epfd := newEpoll(t)
+	a, b := socketpair(t)
+	if err := sys.EpollAdd(epfd, a, sys.EventIn, 7); err != nil {
+		t.Fatalf("EpollAdd() = %v", err)
+	}
+	evs := make([]sys.EpollEvent, 4)
+	if n, err := sys.EpollPoll(epfd, evs); n != 0 || err != nil {
+		t.Fatalf("EpollPoll() with nothing ready = %d, %v; want 0, nil at once", n, err)
+	}
+	if _, err := sys.Write(b, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	n, err := sys.EpollPoll(epfd, evs)
+	if n != 1 || err != nil || evs[0].Data != 7 || evs[0].Events&sys.EventIn == 0 {
+		t.Fatalf("EpollPoll() = %d, %v, %+v; want one EventIn with data 7", n, err, evs[0])
+	}
+	if n, err := sys.EpollPoll(-1, evs); n != 0 || !errors.Is(err, syscall.EBADF) {
+		t.Fatalf("EpollPoll(-1) = %d, %v; want EBADF", n, err)
+	}
+}
+
+func TestEpollFile(t *testing.T) {
+	checkFDs(t)
+	epfd, err := sys.EpollCreate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := sys.EpollFile(epfd)
+	if err != nil {
+		t.Fatalf("EpollFile() = %v", err)
+	}
+	// Deadlines work only on a file the runtime poller watches.
+	if err := f.SetReadDeadline(time.Now().Add(time.Millisecond)); err != nil {
+		t.Fatalf("SetReadDeadline() = %v; want the epoll file in the runtime poller", err)
+	}
+	rc, err := f.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	tries := 0
+	err = rc.Read(func(uintptr) bool { tries++; return false })
+	if !errors.Is(err, os.ErrDeadlineExceeded) || tries == 0 {
+		t.Fatalf("Read on an idle epoll file = %v after %d tries; want a deadline error", err, tries)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatalf("Close() = %v", err)
 	}
 }

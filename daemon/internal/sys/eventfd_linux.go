@@ -22,7 +22,7 @@ func Eventfd() (int, error) {
 func EventfdSignal(fd int) error {
 	var b [8]byte
 	binary.NativeEndian.PutUint64(b[:], 1)
-	_, err := Write(fd, b[:])
+	_, err := WriteNonblock(fd, b[:])
 	if err == ErrWouldBlock {
 		return nil
 	}
@@ -33,7 +33,7 @@ func EventfdSignal(fd int) error {
 // (0, nil) when the counter was already 0.
 func EventfdDrain(fd int) (uint64, error) {
 	var b [8]byte
-	_, err := Read(fd, b[:])
+	_, err := ReadNonblock(fd, b[:])
 	if err == ErrWouldBlock {
 		return 0, nil
 	}

@@ -2,6 +2,7 @@ package sys
 
 import (
 	"os"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -51,6 +52,32 @@ func Read(fd int, p []byte) (int, error) {
 		return 0, err
 	}
 	return n, nil
+}
+
+// ReadNonblock is Read for an fd the caller knows is O_NONBLOCK. It never
+// blocks, so it is issued as a raw syscall without telling the Go
+// scheduler (see EpollPoll). On a blocking fd it would stall the runtime:
+// use Read.
+func ReadNonblock(fd int, p []byte) (int, error) {
+	return retry("read", func() (int, error) {
+		return rawRet(unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p))))
+	})
+}
+
+// WriteNonblock is Write for an fd the caller knows is O_NONBLOCK, issued
+// raw like ReadNonblock.
+func WriteNonblock(fd int, p []byte) (int, error) {
+	return retry("write", func() (int, error) {
+		return rawRet(unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p))))
+	})
+}
+
+// rawRet turns a raw syscall's results into a count or an errno.
+func rawRet(r, _ uintptr, errno unix.Errno) (int, error) {
+	if errno != 0 {
+		return 0, errno
+	}
+	return int(r), nil
 }
 
 // Write writes p to fd once and returns the count written (possibly short).

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/mypoll/mypoll/daemon/internal/sys"
 )
 
@@ -102,9 +104,17 @@ func TestPollIn(t *testing.T) {
 }
 
 func TestMonotonic(t *testing.T) {
-	a := sys.Monotonic()
-	b := sys.Monotonic()
-	if a <= 0 || b < a {
-		t.Fatalf("Monotonic() = %v then %v, want positive and non-decreasing", a, b)
+	// The device stamps records with CLOCK_MONOTONIC and so must
+	// Monotonic: a clock_gettime(2) between two calls lies between them.
+	for range 100 {
+		a := sys.Monotonic()
+		var ts unix.Timespec
+		if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+			t.Fatal(err)
+		}
+		b := sys.Monotonic()
+		if c := time.Duration(ts.Nano()); a <= 0 || c < a || b < c {
+			t.Fatalf("Monotonic() = %v, then clock_gettime(CLOCK_MONOTONIC) = %v, then Monotonic() = %v: want them in order", a, c, b)
+		}
 	}
 }

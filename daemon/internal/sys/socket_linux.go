@@ -132,6 +132,17 @@ func peerGroups(fd int) ([]uint32, error) {
 // with any short write.
 const maxIovecs = 16
 
+// Recv reads from stream socket fd into p with MSG_DONTWAIT, whatever the
+// fd's own mode, so it never blocks and is issued raw (see EpollPoll). It
+// returns ErrWouldBlock when there is no data and (0, nil) at end of
+// stream.
+func Recv(fd int, p []byte) (int, error) {
+	return retry("recvfrom", func() (int, error) {
+		return rawRet(unix.RawSyscall6(unix.SYS_RECVFROM, uintptr(fd), uintptr(unsafe.Pointer(unsafe.SliceData(p))), uintptr(len(p)),
+			unix.MSG_DONTWAIT, 0, 0))
+	})
+}
+
 // Sendv sends the buffers on stream socket fd in one sendmsg(2) with
 // MSG_NOSIGNAL|MSG_DONTWAIT and returns the count sent, possibly short (at
 // most the first 16 buffers are used). It returns ErrWouldBlock when the
@@ -158,12 +169,10 @@ func Sendv(fd int, bufs [][]byte) (int, error) {
 	msg.Iov = &iov[0]
 	msg.SetIovlen(n)
 	sent, err := retry("sendmsg", func() (int, error) {
-		r, _, errno := unix.Syscall(unix.SYS_SENDMSG, uintptr(fd), uintptr(unsafe.Pointer(&msg)),
-			unix.MSG_NOSIGNAL|unix.MSG_DONTWAIT)
-		if errno != 0 {
-			return 0, errno
-		}
-		return int(r), nil
+		// Raw: MSG_DONTWAIT never blocks, so the runtime need not know (see
+		// EpollPoll).
+		return rawRet(unix.RawSyscall(unix.SYS_SENDMSG, uintptr(fd), uintptr(unsafe.Pointer(&msg)),
+			unix.MSG_NOSIGNAL|unix.MSG_DONTWAIT))
 	})
 	if err != nil {
 		return 0, err

@@ -515,3 +515,44 @@ func TestListenFDs_NotActivated(t *testing.T) {
 		})
 	}
 }
+
+func TestRecv(t *testing.T) {
+	checkFDs(t)
+	a, b := socketpair(t)
+	buf := make([]byte, 16)
+	if n, err := sys.Recv(a, buf); n != 0 || err != sys.ErrWouldBlock {
+		t.Fatalf("Recv(empty) = %d, %v; want 0, ErrWouldBlock (bare)", n, err)
+	}
+	if _, err := sys.Write(b, []byte("ping\n")); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := sys.Recv(a, buf); n != 5 || err != nil || string(buf[:n]) != "ping\n" {
+		t.Fatalf("Recv() = %d %q, %v; want 5 %q, nil", n, buf[:n], err, "ping\n")
+	}
+	sys.Close(b)
+	if n, err := sys.Recv(a, buf); n != 0 || err != nil {
+		t.Fatalf("Recv(peer closed) = %d, %v; want 0, nil (end of stream)", n, err)
+	}
+	if _, err := sys.Recv(1<<20, buf); !errors.Is(err, syscall.EBADF) {
+		t.Fatalf("Recv(bad fd) = %v; want EBADF", err)
+	}
+}
+
+func TestReadWriteNonblock(t *testing.T) {
+	checkFDs(t)
+	a, b := socketpair(t)
+	if n, err := sys.WriteNonblock(a, []byte("abc")); n != 3 || err != nil {
+		t.Fatalf("WriteNonblock() = %d, %v; want 3, nil", n, err)
+	}
+	buf := make([]byte, 8)
+	if n, err := sys.ReadNonblock(b, buf); n != 3 || err != nil || string(buf[:n]) != "abc" {
+		t.Fatalf("ReadNonblock() = %d %q, %v; want 3 %q, nil", n, buf[:n], err, "abc")
+	}
+	if n, err := sys.ReadNonblock(b, buf); n != 0 || err != sys.ErrWouldBlock {
+		t.Fatalf("ReadNonblock(empty) = %d, %v; want 0, ErrWouldBlock", n, err)
+	}
+	var pe *os.SyscallError
+	if _, err := sys.ReadNonblock(1<<20, buf); !errors.As(err, &pe) || pe.Syscall != "read" || !errors.Is(err, syscall.EBADF) {
+		t.Fatalf("ReadNonblock(bad fd) = %v; want an os.SyscallError naming read, EBADF", err)
+	}
+}
