@@ -21,12 +21,10 @@ import (
 func TestHandleRequest_allocs(t *testing.T) {
 	dir := t.TempDir()
 	s, err := New(Config{
-		Socket:    filepath.Join(dir, "mypoll.sock"),
-		SocketGID: -1,
-		ListenFD:  -1,
-		Device:    emu.New(emu.Config{}),
-		StateDir:  filepath.Join(dir, "state"),
-		Log:       hclog.NewNullLogger(),
+		Socket:   filepath.Join(dir, "mypoll.sock"),
+		Device:   emu.New(emu.Config{}),
+		StateDir: filepath.Join(dir, "state"),
+		Log:      hclog.NewNullLogger(),
 	})
 	if err != nil {
 		t.Fatal(err)
