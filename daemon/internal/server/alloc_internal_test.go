@@ -61,7 +61,7 @@ func TestHandleRequest_allocs(t *testing.T) {
 		n := testing.AllocsPerRun(50, func() {
 			for i, line := range reqs {
 				s.handleRequest(c, line)
-				if got, _ := c.tx.Peek(); c.closed || !bytes.HasPrefix(got, []byte("OK ")) {
+				if got, _ := c.tx.Peek(); c.closed() || !bytes.HasPrefix(got, []byte("OK ")) {
 					t.Fatalf("handleRequest(%q) queued %q, want an OK line", lines[i], got)
 				}
 				c.tx.Clear()

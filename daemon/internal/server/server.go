@@ -173,7 +173,7 @@ func (s *Server) beginDrain() {
 	s.log.Info("shutting down: draining clients", "clients", len(s.clients), "timeout", s.cfg.DrainTimeout)
 	s.lst.stop()
 	for _, c := range s.clients {
-		c.stopReading()
+		c.syncInterest() // draining: no more input
 		s.markDirty(c)
 	}
 	s.lp.AfterFunc(s.cfg.DrainTimeout, func() {
