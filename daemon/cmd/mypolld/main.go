@@ -188,13 +188,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	}
 	cfg, log, err := o.config(stderr)
-	if err == nil {
-		err = openInputs(&cfg, o.device)
+	if err != nil {
+		return reportStartError(stderr, err)
 	}
-	var srv *server.Server
-	if err == nil {
-		srv, err = server.New(cfg)
+	if err := openInputs(&cfg, o.device); err != nil {
+		return reportStartError(stderr, err)
 	}
+	srv, err := server.New(cfg)
 	if err != nil {
 		return reportStartError(stderr, err)
 	}
