@@ -109,7 +109,7 @@ func (c *client) HandleEvent(_ int, events uint32) error {
 			return nil
 		}
 	}
-	if events&sys.EventHup != 0 {
+	if events&sys.EventHup != 0 && !c.closed() {
 		c.srv.closeClient(c, "peer hung up")
 		return nil
 	}
