@@ -39,7 +39,7 @@ func startSameDevice(t *testing.T) *sameDevice {
 
 func (d *sameDevice) start() {
 	d.t.Helper()
-	srv, err := server.New(server.Config{Socket: d.sock, SocketGID: -1, ListenFD: -1, Device: d.dev,
+	srv, err := server.New(server.Config{Socket: d.sock, History: server.DefaultHistory, Device: d.dev,
 		StateDir: d.state, Log: hclog.NewNullLogger()})
 	if err != nil {
 		d.t.Fatalf("server.New: %v", err)

@@ -24,7 +24,7 @@ func realDaemon(t *testing.T, opts ...func(*server.Config)) string {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := server.Config{
-		Socket: filepath.Join(dir, "mypoll.sock"), SocketGID: -1, ListenFD: -1,
+		Socket: filepath.Join(dir, "mypoll.sock"), History: server.DefaultHistory,
 		Device: emu.New(emu.Config{}), Log: hclog.NewNullLogger(),
 	}
 	for _, o := range opts {
@@ -169,7 +169,7 @@ func TestMypollctl_ListenResume(t *testing.T) {
 		dir := t.TempDir()
 		sock := filepath.Join(dir, "mypoll.sock")
 		cfg := server.Config{
-			Socket: sock, SocketGID: -1, ListenFD: -1, Device: dev,
+			Socket: sock, Device: dev, History: server.DefaultHistory,
 			StateDir: filepath.Join(dir, "state"), Log: hclog.NewNullLogger(),
 		}
 		start := func() (stop func()) {

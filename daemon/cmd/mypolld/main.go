@@ -14,6 +14,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
+
 	"github.com/mypoll/mypoll/client"
 	"github.com/mypoll/mypoll/daemon/internal/cli"
 	"github.com/mypoll/mypoll/daemon/internal/device"
@@ -106,7 +108,8 @@ SEE ALSO
 type options struct {
 	socket, socketMode, socketGroup string
 	device                          string
-	maxClients, txqBytes, history   int
+	maxClients, txqBytes            count
+	history                         int
 	stateDir, controlGroup          string
 	evictAfter, drainTimeout        time.Duration
 }
@@ -114,14 +117,14 @@ type options struct {
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
 func parseFlags(cmd *cli.Command, args []string) (*options, int) {
-	o := &options{}
+	o := &options{maxClients: server.DefaultMaxClients, txqBytes: server.DefaultTXQBytes}
 	fs := cmd.Flags
 	fs.StringVar(&o.socket, "socket", client.DefaultSocket, "")
 	fs.StringVar(&o.socketMode, "socket-mode", "0660", "")
 	fs.StringVar(&o.socketGroup, "socket-group", "", "")
 	fs.StringVar(&o.device, "device", "/dev/mypoll", "")
-	fs.IntVar(&o.maxClients, "max-clients", server.DefaultMaxClients, "")
-	fs.IntVar(&o.txqBytes, "txq-bytes", server.DefaultTXQBytes, "")
+	fs.Var(&o.maxClients, "max-clients", "")
+	fs.Var(&o.txqBytes, "txq-bytes", "")
 	fs.IntVar(&o.history, "history", server.DefaultHistory, "")
 	fs.StringVar(&o.stateDir, "state-dir", server.DefaultStateDir, "")
 	fs.StringVar(&o.controlGroup, "control-group", "", "")
@@ -133,35 +136,70 @@ func parseFlags(cmd *cli.Command, args []string) (*options, int) {
 	return o, -1
 }
 
+// count is a flag that takes a whole number of at least 1. server.Config
+// reads 0 as "the default"; on the command line 0 is a mistake, refused
+// here rather than silently replaced.
+type count int
+
+func (c *count) String() string { return strconv.Itoa(int(*c)) }
+
+func (c *count) Set(s string) error {
+	n, err := strconv.ParseInt(s, 0, strconv.IntSize)
+	if err != nil {
+		return errors.New("want a whole number")
+	}
+	if n < 1 {
+		return errors.New("want at least 1")
+	}
+	*c = count(n)
+	return nil
+}
+
+// usageError is a command line that names something mypolld cannot use
+// (exit 2).
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+// run is mypolld: flags to configuration, the device and the activated
+// socket, the server, signals, then serving until shutdown.
 func run(args []string, stdout, stderr io.Writer) int {
 	cmd := cli.New("mypolld", usage, stdout, stderr)
 	o, code := parseFlags(cmd, args)
 	if o == nil {
 		return code
 	}
-	usageErr := cmd.UsageError
+	cfg, log, err := o.config(cmd)
+	if err != nil {
+		return reportStartError(cmd, err)
+	}
+	if err := openInputs(&cfg, o.device); err != nil {
+		return reportStartError(cmd, err)
+	}
+	srv, err := server.New(cfg)
+	if err != nil {
+		return reportStartError(cmd, err)
+	}
+	defer srv.Close()
+	stopSignals := handleSignals(srv, log)
+	defer stopSignals()
+	return serve(srv, log, o.device)
+}
+
+// config turns the options into a validated server configuration and the
+// root logger (the command's --log-level and --log-json).
+func (o *options) config(cmd *cli.Command) (server.Config, hclog.Logger, error) {
 	mode, err := strconv.ParseUint(o.socketMode, 8, 32)
-	if err != nil || mode > 0o777 {
-		return usageErr("--socket-mode %q: want octal permissions such as 0660", o.socketMode)
-	}
-	if o.history < 0 {
-		return usageErr("--history %d: want 0 or more", o.history)
-	}
-	if o.txqBytes < server.MinTXQBytes {
-		return usageErr("--txq-bytes %d: want at least %d", o.txqBytes, server.MinTXQBytes)
-	}
-	if o.maxClients < 1 {
-		return usageErr("--max-clients %d: want at least 1", o.maxClients)
+	if err != nil {
+		return server.Config{}, nil, &usageError{fmt.Sprintf("--socket-mode %q: want octal permissions such as 0660", o.socketMode)}
 	}
 	log := cmd.Logger()
-
 	cfg := server.Config{
 		Socket:       o.socket,
 		SocketMode:   os.FileMode(mode),
-		SocketGID:    -1,
-		ListenFD:     -1,
-		MaxClients:   o.maxClients,
-		TXQBytes:     o.txqBytes,
+		SocketGroup:  o.socketGroup,
+		MaxClients:   int(o.maxClients),
+		TXQBytes:     int(o.txqBytes),
 		History:      o.history,
 		StateDir:     o.stateDir,
 		ControlGroup: o.controlGroup,
@@ -169,46 +207,78 @@ func run(args []string, stdout, stderr io.Writer) int {
 		DrainTimeout: o.drainTimeout,
 		Log:          log.Named("server"),
 	}
-	if cfg.History == 0 {
-		cfg.History = -1
+	if err := cfg.Validate(); err != nil {
+		return cfg, nil, err
 	}
-	if o.socketGroup != "" {
-		gid, err := server.LookupGroup(o.socketGroup)
-		if err != nil {
-			return usageErr("--socket-group %q: %v", o.socketGroup, err)
-		}
-		cfg.SocketGID = int(gid)
+	return cfg, log, nil
+}
+
+// openInputs opens the event device named by --device and adopts the
+// socket systemd passed, if any.
+func openInputs(cfg *server.Config, dev string) error {
+	var err error
+	if cfg.Device, err = openDevice(dev); err != nil {
+		return err
 	}
-	if cfg.Device, err = openDevice(o.device); err != nil {
-		fmt.Fprintf(stderr, "mypolld: %v\n", err)
-		return 1
-	}
-	if o.device != "emu" && o.device != "none" {
-		cfg.DevicePath = o.device // open_device passes this node to clients
+	if dev != "emu" && dev != "none" {
+		cfg.DevicePath = dev // open_device passes this node to clients
 	}
 	fds, err := sys.ListenFDs(true)
 	if err != nil {
-		fmt.Fprintf(stderr, "mypolld: socket activation: %v\n", err)
-		return 1
+		return fmt.Errorf("socket activation: %w", err)
 	}
 	if len(fds) > 0 {
 		if len(fds) != 1 || !sys.IsListeningUnixSocket(fds[0]) {
-			fmt.Fprintf(stderr, "mypolld: socket activation passed %d fds; want exactly one listening AF_UNIX stream socket\n", len(fds))
-			return 1
+			return fmt.Errorf("socket activation passed %d fds; want exactly one listening AF_UNIX stream socket", len(fds))
 		}
 		cfg.ListenFD = fds[0]
 	}
+	return nil
+}
 
-	srv, err := server.New(cfg)
-	if err != nil {
-		fmt.Fprintf(stderr, "mypolld: %v\n", err)
-		return 1
+// reportStartError prints why mypolld could not start and returns the exit
+// status: 2 for a value on the command line, 1 for anything else.
+func reportStartError(cmd *cli.Command, err error) int {
+	if ce, ok := errors.AsType[*server.ConfigError](err); ok {
+		why := "want " + ce.Want
+		if ce.Err != nil {
+			why = ce.Err.Error()
+		}
+		return cmd.UsageError("--%s %s: %s", flagName(ce.Field), ce.Value, why)
 	}
-	defer srv.Close()
+	if ue, ok := errors.AsType[*usageError](err); ok {
+		return cmd.UsageError("%s", ue.msg)
+	}
+	return cmd.StartError(err)
+}
 
+// flagName is the flag that sets a server.Config field.
+func flagName(field string) string {
+	switch field {
+	case "SocketMode":
+		return "socket-mode"
+	case "SocketGroup":
+		return "socket-group"
+	case "MaxClients":
+		return "max-clients"
+	case "TXQBytes":
+		return "txq-bytes"
+	case "History":
+		return "history"
+	case "EvictAfter":
+		return "evict-after"
+	case "DrainTimeout":
+		return "drain-timeout"
+	}
+	return field // not set from a flag
+}
+
+// handleSignals turns SIGTERM and SIGINT into a shutdown and SIGHUP into a
+// reload, with the matching sd_notify states. The returned function stops
+// the handling.
+func handleSignals(srv *server.Server, log hclog.Logger) (stop func()) {
 	sigs := make(chan os.Signal, 4)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP)
-	defer signal.Stop(sigs)
 	go func() {
 		for sig := range sigs {
 			if sig == syscall.SIGHUP {
@@ -223,8 +293,13 @@ func run(args []string, stdout, stderr io.Writer) int {
 			srv.Shutdown()
 		}
 	}()
+	return func() { signal.Stop(sigs) }
+}
 
-	log.Info("ready", "version", version.Version, "device", o.device, "pid", os.Getpid())
+// serve tells systemd the daemon is ready and runs the server until a
+// shutdown has drained it; it returns the exit status.
+func serve(srv *server.Server, log hclog.Logger, dev string) int {
+	log.Info("ready", "version", version.Version, "device", dev, "pid", os.Getpid())
 	if err := notify("READY=1"); err != nil {
 		log.Warn("sd_notify failed", "error", err)
 	}

@@ -117,6 +117,37 @@ func TestMypolld_Usage(t *testing.T) {
 	}
 }
 
+// TestMypolld_BadValues: a value the server cannot use is a usage error
+// naming the flag, found before anything is opened; 0 for a count is
+// refused, not read as the server's "default".
+func TestMypolld_BadValues(t *testing.T) {
+	dir := t.TempDir()
+	sock := filepath.Join(dir, "s")
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--max-clients", "0"}, `invalid value "0" for flag -max-clients: want at least 1`},
+		{[]string{"--txq-bytes", "0"}, `invalid value "0" for flag -txq-bytes: want at least 1`},
+		{[]string{"--txq-bytes", "100"}, "--txq-bytes 100: want at least 4096"},
+		{[]string{"--history", "-1"}, "--history -1: want 0 or more"},
+		{[]string{"--socket-mode", "01777"}, "--socket-mode 01777: want permission bits such as 0660"},
+		{[]string{"--drain-timeout", "-1s"}, "--drain-timeout -1s: want 0 (the default) or more"},
+		{[]string{"--evict-after", "-1s"}, "--evict-after -1s: want 0 (never) or more"},
+		// Checked when the server starts, after the device is open.
+		{[]string{"--device", "emu", "--socket-group", "mypoll-no-such-group"}, `--socket-group "mypoll-no-such-group": `},
+	}
+	for _, tc := range tests {
+		code, out := runProc(t, append(tc.args, "--socket", sock, "--state-dir", "")...)
+		if code != 2 || !strings.HasPrefix(out, "mypolld: "+tc.want) || !strings.Contains(out, "mypolld --help") {
+			t.Errorf("mypolld %v = exit %d %q, want exit 2, %q and a usage hint", tc.args, code, out, tc.want)
+		}
+		if _, err := os.Lstat(sock); !os.IsNotExist(err) {
+			t.Errorf("mypolld %v left %s behind: %v", tc.args, sock, err)
+		}
+	}
+}
+
 func TestMypolld_MissingDevice(t *testing.T) {
 	dir := t.TempDir()
 	code, out := runProc(t, "--device", filepath.Join(dir, "mypoll"), "--socket", filepath.Join(dir, "s"))

@@ -73,6 +73,13 @@ func (c *Command) UsageError(format string, a ...any) int {
 	return ExitUsage
 }
 
+// StartError prints "NAME: err" and returns 1, the exit status of a
+// start-up or runtime error (not the command line's fault).
+func (c *Command) StartError(err error) int {
+	fmt.Fprintf(c.stderr, "%s: %v\n", c.Name, err)
+	return 1
+}
+
 // Logger returns the root logger (named for the command) of --log-level
 // and --log-json, writing to stderr; without time stamps under systemd,
 // whose journal stamps each line. Call it after a successful Parse.

@@ -3,6 +3,7 @@ package cli_test
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 
@@ -57,6 +58,17 @@ func TestCommand_UsageError(t *testing.T) {
 	}
 	if want := "tool: --qos 2: want 0 or 1\nRun 'tool --help' for usage.\n"; stderr.String() != want {
 		t.Errorf("UsageError wrote %q, want %q", stderr.String(), want)
+	}
+}
+
+func TestCommand_StartError(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	c := cli.New("tool", "", &stdout, &stderr)
+	if code := c.StartError(errors.New("event device /dev/x: no such file")); code != 1 {
+		t.Errorf("StartError = %d, want 1", code)
+	}
+	if want := "tool: event device /dev/x: no such file\n"; stderr.String() != want || stdout.Len() != 0 {
+		t.Errorf("StartError wrote %q to stderr and %q to stdout, want %q on stderr only", stderr.String(), stdout.String(), want)
 	}
 }
 

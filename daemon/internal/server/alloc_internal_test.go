@@ -21,12 +21,10 @@ import (
 func TestHandleRequest_allocs(t *testing.T) {
 	dir := t.TempDir()
 	s, err := New(Config{
-		Socket:    filepath.Join(dir, "mypoll.sock"),
-		SocketGID: -1,
-		ListenFD:  -1,
-		Device:    emu.New(emu.Config{}),
-		StateDir:  filepath.Join(dir, "state"),
-		Log:       hclog.NewNullLogger(),
+		Socket:   filepath.Join(dir, "mypoll.sock"),
+		Device:   emu.New(emu.Config{}),
+		StateDir: filepath.Join(dir, "state"),
+		Log:      hclog.NewNullLogger(),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -63,7 +61,7 @@ func TestHandleRequest_allocs(t *testing.T) {
 		n := testing.AllocsPerRun(50, func() {
 			for i, line := range reqs {
 				s.handleRequest(c, line)
-				if got, _ := c.tx.Peek(); c.closed || !bytes.HasPrefix(got, []byte("OK ")) {
+				if got, _ := c.tx.Peek(); c.closed() || !bytes.HasPrefix(got, []byte("OK ")) {
 					t.Fatalf("handleRequest(%q) queued %q, want an OK line", lines[i], got)
 				}
 				c.tx.Clear()

@@ -198,7 +198,7 @@ func (s *Server) deliverBatch() {
 			continue
 		}
 		for j := range b.seq {
-			if c.closed {
+			if c.closed() {
 				break
 			}
 			s.deliver(c, b.line(j), b.seq[j], b.cat[j])
@@ -262,7 +262,7 @@ func (s *Server) overflow(ev devabi.Event) {
 // caught up with the history it switches to the live broadcast.
 func (s *Server) pumpReplay(c *client) bool {
 	progress := false
-	for c.replaying && !c.closed {
+	for c.replaying && !c.closed() {
 		if c.replayIdx < s.hist.first {
 			// The history moved on while this client was too slow.
 			oldest := s.hist.oldestSeq()

@@ -35,6 +35,26 @@ const inCap = 2 * proto.MaxLine
 // maxReadsPerWake bounds the reads for one client per loop turn (fairness).
 const maxReadsPerWake = 4
 
+// flushRounds bounds the rounds of one flush call: a round writes the
+// queue and refills it from owed LOST lines, the replay or throttled
+// input. A refill marks the client dirty again, so after the last round it
+// goes to the back of this turn's dirty list: a client replaying its whole
+// history yields to the other clients' flushes every flushRounds queues
+// instead of delaying them all behind it.
+const flushRounds = 16
+
+// phase is where a client is in its life. With the server's draining flag
+// and the TX queue's length it decides the client's epoll interest (see
+// interest); setPhase is how it changes.
+type phase uint8
+
+const (
+	phaseServing   phase = iota // requests are read and answered
+	phaseThrottled              // TX queue above high water: requests wait until it drains below low water
+	phaseQuitting               // quit or EOF: no more requests; closed once everything owed is sent
+	phaseClosed                 // unregistered and closed
+)
+
 // client is one connection. Only the loop goroutine touches it.
 type client struct {
 	srv  *Server
@@ -50,13 +70,9 @@ type client struct {
 	r, w int
 	fr   proto.Framer
 
-	mask       uint32 // current epoll interest
-	reading    bool   // requests are read (not throttled, not closing)
-	throttled  bool   // stopped reading because the TX queue is above high water
-	readEOF    bool   // peer shut down its write side
-	quitting   bool   // quit received: flush then close
-	closed     bool
-	dirty      bool
+	phase      phase
+	mask       uint32 // epoll interest last set: interest() when it was synced
+	dirty      bool   // in srv.dirty
 	canControl bool
 
 	sub    proto.Set
@@ -80,7 +96,7 @@ type client struct {
 
 // HandleEvent is the client's loop.Handler.
 func (c *client) HandleEvent(_ int, events uint32) error {
-	if c.closed {
+	if c.closed() {
 		return nil
 	}
 	if events&sys.EventErr != 0 {
@@ -89,11 +105,11 @@ func (c *client) HandleEvent(_ int, events uint32) error {
 	}
 	if events&sys.EventIn != 0 {
 		c.readRequests()
-		if c.closed {
+		if c.closed() {
 			return nil
 		}
 	}
-	if events&sys.EventHup != 0 && !c.closed {
+	if events&sys.EventHup != 0 && !c.closed() {
 		c.srv.closeClient(c, "peer hung up")
 		return nil
 	}
@@ -108,7 +124,7 @@ func (c *client) HandleEvent(_ int, events uint32) error {
 func (c *client) readRequests() {
 	s := c.srv
 	for range maxReadsPerWake {
-		if !c.reading {
+		if c.phase != phaseServing || s.draining {
 			return
 		}
 		if c.in == nil {
@@ -126,14 +142,12 @@ func (c *client) readRequests() {
 			return
 		}
 		if n == 0 {
-			c.readEOF = true
-			c.stopReading()
-			c.processInput()
+			c.processInput() // answer what came before EOF
 			if c.tx.Len() == 0 && c.gaps.empty() {
 				s.closeClient(c, "peer closed")
 				return
 			}
-			c.quitting = true // flush what is owed, then close
+			c.setPhase(phaseQuitting) // flush what is owed, then close
 			s.markDirty(c)
 			return
 		}
@@ -151,9 +165,9 @@ func (c *client) readRequests() {
 // processInput handles buffered request lines while replies fit.
 func (c *client) processInput() {
 	s := c.srv
-	for c.r < c.w && !c.closed && !c.quitting {
+	for c.r < c.w && c.phase == phaseServing {
 		if c.tx.Free() < replyReserve {
-			c.throttle()
+			c.setPhase(phaseThrottled)
 			return
 		}
 		line, n, kind := c.fr.Next(c.in[c.r:c.w])
@@ -192,19 +206,46 @@ func (c *client) reply(line []byte) {
 	c.srv.markDirty(c)
 }
 
-// throttle stops reading requests until the TX queue drains below low water.
-func (c *client) throttle() {
-	if c.throttled {
+func (c *client) closed() bool { return c.phase == phaseClosed }
+
+// setPhase moves c to p (a closed client stays closed) and syncs its epoll
+// interest.
+func (c *client) setPhase(p phase) {
+	if c.closed() || c.phase == p {
 		return
 	}
-	c.throttled = true
-	c.reading = false
-	c.srv.updateMask(c)
+	c.phase = p
+	c.syncInterest()
 }
 
-func (c *client) stopReading() {
-	c.reading = false
-	c.srv.updateMask(c)
+// interest is the epoll mask c's state calls for: input while it is
+// serving and the daemon is not draining, output while its TX queue holds
+// bytes.
+func (c *client) interest() uint32 {
+	var m uint32
+	if c.phase == phaseServing && !c.srv.draining {
+		m |= sys.EventIn
+	}
+	if c.tx.Len() > 0 {
+		m |= sys.EventOut
+	}
+	return m
+}
+
+// syncInterest is the one place a client's epoll mask changes: it sets
+// interest() if that differs from the mask last set.
+func (c *client) syncInterest() {
+	if c.closed() {
+		return
+	}
+	m := c.interest()
+	if m == c.mask {
+		return
+	}
+	c.mask = m
+	if err := c.srv.lp.Modify(c.lid, m); err != nil {
+		c.srv.log.Error("update client interest", "client_id", c.id, "error", err)
+	}
 }
 
 // lowWater is the TX length below which a throttled client is read again.
@@ -218,7 +259,7 @@ func (c *client) eventLimit() int { return c.tx.Cap() - replyReserve }
 // was closed.
 func (c *client) flush() bool {
 	s := c.srv
-	for range 16 {
+	for range flushRounds {
 		progressed := false
 		for c.tx.Len() > 0 {
 			n, full, err := c.send()
@@ -244,15 +285,12 @@ func (c *client) flush() bool {
 		if c.replaying && s.pumpReplay(c) {
 			progressed = true
 		}
-		if c.throttled && c.tx.Len() <= c.lowWater() {
-			c.throttled = false
-			if !c.readEOF && !c.quitting && !s.draining {
-				c.reading = true
-			}
+		if c.phase == phaseThrottled && c.tx.Len() <= c.lowWater() {
+			c.phase = phaseServing // the mask follows below
 			c.processInput()
 			progressed = true
 		}
-		if c.closed {
+		if c.closed() {
 			return false
 		}
 		if !progressed || c.tx.Len() == 0 && !c.replaying && c.gaps.empty() {
@@ -262,11 +300,11 @@ func (c *client) flush() bool {
 	if c.tx.Len() < c.lowWater() {
 		c.stallStart = 0
 	}
-	if c.quitting && c.tx.Len() == 0 && c.gaps.empty() && !c.replaying {
+	if c.phase == phaseQuitting && c.tx.Len() == 0 && c.gaps.empty() && !c.replaying {
 		s.closeClient(c, "quit")
 		return false
 	}
-	s.updateMask(c)
+	c.syncInterest()
 	return true
 }
 
@@ -309,29 +347,8 @@ func (c *client) send() (n int, full bool, err error) {
 	return n, n < len(a)+len(b), err
 }
 
-// updateMask syncs the epoll interest with the client's state.
-func (s *Server) updateMask(c *client) {
-	if c.closed {
-		return
-	}
-	var m uint32
-	if c.reading {
-		m |= sys.EventIn
-	}
-	if c.tx.Len() > 0 {
-		m |= sys.EventOut
-	}
-	if m == c.mask {
-		return
-	}
-	c.mask = m
-	if err := s.lp.Modify(c.lid, m); err != nil {
-		s.log.Error("update client interest", "client_id", c.id, "error", err)
-	}
-}
-
 func (s *Server) markDirty(c *client) {
-	if !c.dirty && !c.closed {
+	if !c.dirty && !c.closed() {
 		c.dirty = true
 		s.dirty = append(s.dirty, c)
 	}
@@ -363,7 +380,7 @@ func (s *Server) flushFrom(from int) {
 	for i := from; i < len(s.dirty); i++ {
 		c := s.dirty[i]
 		c.dirty = false
-		if !c.closed {
+		if !c.closed() {
 			c.flush()
 		}
 		s.dirty[i] = nil
@@ -381,15 +398,15 @@ func (s *Server) addClient(fd int) {
 	}
 	s.nextID++
 	c := &client{
-		srv:     s,
-		id:      s.nextID,
-		fd:      fd,
-		idx:     len(s.clients),
-		peer:    peer,
-		tx:      txq.New(s.cfg.TXQBytes),
-		reading: true,
-		mask:    sys.EventIn,
-		sub:     proto.SetNone, // no EVT or LOST before the first subscribe (A.5)
+		srv:   s,
+		id:    s.nextID,
+		fd:    fd,
+		idx:   len(s.clients),
+		peer:  peer,
+		tx:    txq.New(s.cfg.TXQBytes),
+		phase: phaseServing,
+		mask:  sys.EventIn,
+		sub:   proto.SetNone, // no EVT or LOST before the first subscribe (A.5)
 	}
 	c.log = s.log.With("client_id", c.id, "peer_pid", peer.PID, "peer_uid", peer.UID)
 	c.canControl = s.policy.allows(peer)
@@ -409,10 +426,10 @@ func (s *Server) addClient(fd int) {
 
 // closeClient unregisters and closes c; reason goes to the debug log.
 func (s *Server) closeClient(c *client, reason string) {
-	if c.closed {
+	if c.closed() {
 		return
 	}
-	c.closed = true
+	c.phase = phaseClosed
 	if err := s.lp.Remove(c.lid); err != nil {
 		s.log.Debug("unregister client", "client_id", c.id, "error", err)
 	}

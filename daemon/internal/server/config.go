@@ -1,19 +1,19 @@
 package server
 
 import (
-	"errors"
 	"fmt"
 	"io/fs"
 	"time"
 
 	"github.com/hashicorp/go-hclog"
 
+	mypollclient "github.com/mypoll/mypoll/client"
 	"github.com/mypoll/mypoll/daemon/internal/device"
 )
 
 // Defaults of PROTOCOL.md A.
 const (
-	DefaultSocket     = "/run/mypoll/mypoll.sock"
+	DefaultSocket     = mypollclient.DefaultSocket // one default path for daemon and clients
 	DefaultSocketMode = 0o660
 	DefaultMaxClients = 1024
 	DefaultTXQBytes   = 65536
@@ -26,17 +26,22 @@ const (
 	MinTXQBytes = 2 * replyReserve
 )
 
-// Config is what the server needs to run. The zero value of an optional
-// field means its default.
+// Config is what the server needs to run. Its zero value is valid: every
+// zero field means the default named in its comment, or "none". New checks
+// it with Validate.
 type Config struct {
-	// Socket is the listening socket's path. Ignored when ListenFD >= 0.
+	// Socket is the listening socket's path (default DefaultSocket). With
+	// ListenFD it only names the socket in logs.
 	Socket string
 	// SocketMode is the socket file's permission bits (default 0660).
 	SocketMode fs.FileMode
-	// SocketGID is the socket file's group; -1 keeps the daemon's group.
-	SocketGID int
-	// ListenFD, when >= 0, is an already listening socket (systemd socket
-	// activation); the server owns it from then on.
+	// SocketGroup, when non-empty, is the group (a name or a numeric gid,
+	// resolved with LookupGroup) the socket file is given; empty keeps the
+	// daemon's group.
+	SocketGroup string
+	// ListenFD, when non-zero, is an already listening socket (systemd
+	// socket activation passes fds from 3 on, so 0 means none); the server
+	// owns it from then on.
 	ListenFD int
 
 	// Device is the event device; nil means none (ENODEV for control).
@@ -45,30 +50,78 @@ type Config struct {
 	// empty when the device has none (emu): open_device gives ENODEV.
 	DevicePath string
 
-	MaxClients int // default DefaultMaxClients
-	TXQBytes   int // default DefaultTXQBytes
-	History    int // events kept for resume (default DefaultHistory; 0 keeps the default, negative disables)
-	StateDir   string
+	MaxClients int // clients served at once (default DefaultMaxClients)
+	TXQBytes   int // TX queue per client (default DefaultTXQBytes, at least MinTXQBytes)
+	History    int // events kept for subscribe from= (0 keeps none)
+	// StateDir is where the resume position is kept; empty keeps none.
+	StateDir string
 	// ControlGroup, when non-empty, restricts control requests to uid 0, the
 	// daemon's uid and members of this group (PROTOCOL.md A.7).
 	ControlGroup string
 	// EvictAfter disconnects a client whose TX queue has kept dropping
 	// events for this long; 0 never evicts.
 	EvictAfter time.Duration
-	// DrainTimeout bounds the flush of TX queues at shutdown.
+	// DrainTimeout bounds the flush of TX queues at shutdown (default
+	// DefaultDrain).
 	DrainTimeout time.Duration
 
-	Log hclog.Logger
-	// Now returns the current time (tests inject a clock).
+	Log hclog.Logger // default: discard
+	// Now returns the current time (tests inject a clock; default time.Now).
 	Now func() time.Time
-	// LookupGroup resolves a group name to its gid (default os/user).
+	// LookupGroup resolves a group name to its gid (default LookupGroup).
 	LookupGroup func(name string) (uint32, error)
 }
 
-// errConfig marks a bad configuration value.
-var errConfig = errors.New("invalid configuration")
+// ConfigError reports a Config field whose value the server cannot use.
+// Field is the Go field name, so that a command can name its own flag.
+type ConfigError struct {
+	Field string
+	Value string // the value as written, strings quoted
+	Want  string // what would be accepted, e.g. "at least 1"; or empty with Err
+	Err   error  // why the value was refused, when Want does not say
+}
 
-func (c *Config) setDefaults() error {
+func (e *ConfigError) Error() string {
+	if e.Err != nil {
+		return fmt.Sprintf("invalid configuration: %s %s: %v", e.Field, e.Value, e.Err)
+	}
+	return fmt.Sprintf("invalid configuration: %s %s: want %s", e.Field, e.Value, e.Want)
+}
+
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// Validate returns a *ConfigError for the first field that has no valid
+// meaning. It does no I/O: group names are resolved by New. New calls it;
+// a command calls it first to reject bad input before acquiring anything.
+func (c *Config) Validate() error {
+	bad := func(field string, value any, want string) error {
+		return &ConfigError{Field: field, Value: fmt.Sprint(value), Want: want}
+	}
+	switch {
+	case c.SocketMode&^fs.ModePerm != 0:
+		return bad("SocketMode", fmt.Sprintf("%#o", uint32(c.SocketMode)), "permission bits such as 0660")
+	case c.ListenFD < 0:
+		return bad("ListenFD", c.ListenFD, "0 (none) or an open fd")
+	case c.MaxClients < 0:
+		return bad("MaxClients", c.MaxClients, "at least 1")
+	case c.TXQBytes != 0 && c.TXQBytes < MinTXQBytes:
+		return bad("TXQBytes", c.TXQBytes, fmt.Sprintf("at least %d", MinTXQBytes))
+	case c.History < 0:
+		return bad("History", c.History, "0 or more")
+	case c.EvictAfter < 0:
+		return bad("EvictAfter", c.EvictAfter, "0 (never) or more")
+	case c.DrainTimeout < 0:
+		return bad("DrainTimeout", c.DrainTimeout, "0 (the default) or more")
+	}
+	return nil
+}
+
+// withDefaults returns c, validated, with every zero field that has a
+// default set to it.
+func (c Config) withDefaults() (Config, error) {
+	if err := c.Validate(); err != nil {
+		return c, err
+	}
 	if c.Socket == "" {
 		c.Socket = DefaultSocket
 	}
@@ -78,20 +131,8 @@ func (c *Config) setDefaults() error {
 	if c.MaxClients == 0 {
 		c.MaxClients = DefaultMaxClients
 	}
-	if c.MaxClients < 1 {
-		return fmt.Errorf("%w: max clients %d must be at least 1", errConfig, c.MaxClients)
-	}
 	if c.TXQBytes == 0 {
 		c.TXQBytes = DefaultTXQBytes
-	}
-	if c.TXQBytes < MinTXQBytes {
-		return fmt.Errorf("%w: TX queue of %d bytes is below the minimum %d", errConfig, c.TXQBytes, MinTXQBytes)
-	}
-	if c.History == 0 {
-		c.History = DefaultHistory
-	}
-	if c.History < 0 {
-		c.History = 0
 	}
 	if c.DrainTimeout == 0 {
 		c.DrainTimeout = DefaultDrain
@@ -105,5 +146,5 @@ func (c *Config) setDefaults() error {
 	if c.LookupGroup == nil {
 		c.LookupGroup = LookupGroup
 	}
-	return nil
+	return c, nil
 }

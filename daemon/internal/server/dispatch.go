@@ -47,8 +47,7 @@ func (s *Server) handleRequest(c *client, line []byte) {
 		c.reply(proto.AppendOKHelp(s.scratch[:0]))
 	case proto.VerbQuit:
 		c.reply(proto.AppendOK(s.scratch[:0], req.Verb))
-		c.quitting = true
-		c.stopReading()
+		c.setPhase(phaseQuitting)
 	default:
 		s.replyErr(c, req.Verb, proto.ENOSYS, "unknown command")
 	}
@@ -187,7 +186,7 @@ func (s *Server) stats(c *client) {
 func (s *Server) subscribe(c *client, req proto.Request) {
 	c.sub = req.Set
 	c.reply(proto.AppendOKSubscribe(s.scratch[:0], req.Set))
-	if !req.HasFrom || c.closed {
+	if !req.HasFrom || c.closed() {
 		return
 	}
 	from := max(req.From, 1, c.sent+1)

@@ -34,12 +34,11 @@ func startDaemon(t testing.TB, opts ...func(*server.Config)) *daemon {
 	dir := t.TempDir()
 	d := &daemon{t: t, dev: emu.New(emu.Config{}), path: filepath.Join(dir, "mypoll.sock")}
 	cfg := server.Config{
-		Socket:    d.path,
-		SocketGID: -1,
-		ListenFD:  -1,
-		Device:    d.dev,
-		StateDir:  filepath.Join(dir, "state"),
-		Log:       testLogger(t),
+		Socket:   d.path,
+		Device:   d.dev,
+		History:  server.DefaultHistory, // as mypolld's default
+		StateDir: filepath.Join(dir, "state"),
+		Log:      testLogger(t),
 	}
 	for _, o := range opts {
 		o(&cfg)
