@@ -579,7 +579,7 @@ func driver() int {
 				}
 				what := "--state-dir \"\" (no timers)"
 				if state != "" {
-					what = "with a state dir (resume state saved every 200 ms when dirty)"
+					what = "with a state dir (resume state saved within 200 ms of a change)"
 				}
 				fmt.Printf("    %-8s %8.3f ms CPU in 10 s (%.4f %% of one CPU), %s\n", p.name, float64(cpu)/1e6, float64(cpu)/float64(10*time.Second)*100, what)
 			}

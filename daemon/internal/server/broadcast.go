@@ -91,7 +91,7 @@ func (s *Server) openDevice() error {
 	s.hist.nextSeq = ri.Cursor
 	s.state.instanceID = s.info.InstanceID
 	s.state.lastSeq = ri.Cursor - 1
-	s.state.dirty = true
+	s.stateChanged()
 	id, err := s.lp.Add(f.FD(), sys.EventIn, loop.HandlerFunc(s.handleDevice))
 	if err != nil {
 		return fmt.Errorf("watch device: %w", err)
@@ -174,7 +174,7 @@ func (s *Server) broadcast(buf []byte) {
 	}
 	s.deliverBatch()
 	s.state.lastSeq = s.hist.nextSeq - 1
-	s.state.dirty = true
+	s.stateChanged()
 }
 
 // deliverBatch hands the encoded batch to the clients: the whole batch in

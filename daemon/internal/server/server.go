@@ -103,9 +103,6 @@ func New(cfg Config) (*Server, error) {
 
 // Run serves until Shutdown has drained the clients, or a fatal error.
 func (s *Server) Run() error {
-	if s.state.dir != "" {
-		s.lp.AfterFunc(stateInterval, s.persistTick)
-	}
 	err := s.lp.Run()
 	s.persist()
 	return err

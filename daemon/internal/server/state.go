@@ -7,7 +7,7 @@ import (
 	"time"
 )
 
-// stateInterval is how often the last broadcast seq is persisted. A crash
+// stateInterval is how soon a change of the last broadcast seq is persisted. A crash
 // loses at most this much progress, which a restart replays again from the
 // device (never skips): the state only ever lags.
 const stateInterval = 200 * time.Millisecond
@@ -22,6 +22,7 @@ type stateFile struct {
 	instanceID uint64
 	lastSeq    uint64
 	dirty      bool
+	armed      bool // a persistTick is scheduled
 }
 
 type savedState struct {
@@ -65,16 +66,35 @@ func (f *stateFile) save() error {
 	return nil
 }
 
-func (s *Server) persist() {
+// persist saves the state if it changed; it reports false when the save
+// failed (logged).
+func (s *Server) persist() bool {
 	if s.state.dir == "" || !s.state.dirty || s.dev == nil {
-		return
+		return true
 	}
 	if err := s.state.save(); err != nil {
 		s.log.Error("persist resume state", "error", err)
+		return false
+	}
+	return true
+}
+
+// stateChanged records that the resume position moved and schedules a
+// save within stateInterval. No tick is scheduled while nothing changes,
+// so an idle daemon does not wake for its state.
+func (s *Server) stateChanged() {
+	s.state.dirty = true
+	if s.state.dir != "" && !s.state.armed {
+		s.state.armed = true
+		s.lp.AfterFunc(stateInterval, s.persistTick)
 	}
 }
 
+// persistTick saves the state; a failed save is tried again a tick later.
 func (s *Server) persistTick() {
-	s.persist()
-	s.lp.AfterFunc(stateInterval, s.persistTick)
+	s.state.armed = false
+	if !s.persist() {
+		s.state.armed = true
+		s.lp.AfterFunc(stateInterval, s.persistTick)
+	}
 }
