@@ -78,6 +78,10 @@ OPTIONS
                           for DUR, e.g. 30s (default: never)
     --drain-timeout DUR   how long SIGTERM waits for TX queues to flush
                           (default 2s)
+    --busy-poll DUR       after handling events, keep polling for up to DUR
+                          (at most 1ms, e.g. 50us) before sleeping: lower
+                          latency for request/reply traffic, at up to DUR
+                          of CPU per wake-up (default 0: never spin)
     --log-level LEVEL     trace, debug, info, warn or error (default info)
     --log-json            log JSON lines instead of text
     --version             print the version and exit
@@ -112,6 +116,7 @@ type options struct {
 	history                         int
 	stateDir, controlGroup          string
 	evictAfter, drainTimeout        time.Duration
+	busyPoll                        time.Duration
 }
 
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
@@ -130,6 +135,7 @@ func parseFlags(cmd *cli.Command, args []string) (*options, int) {
 	fs.StringVar(&o.controlGroup, "control-group", "", "")
 	fs.DurationVar(&o.evictAfter, "evict-after", 0, "")
 	fs.DurationVar(&o.drainTimeout, "drain-timeout", server.DefaultDrain, "")
+	fs.DurationVar(&o.busyPoll, "busy-poll", 0, "")
 	if code, ok := cmd.Parse(args); !ok {
 		return nil, code
 	}
@@ -205,6 +211,7 @@ func (o *options) config(cmd *cli.Command) (server.Config, hclog.Logger, error) 
 		ControlGroup: o.controlGroup,
 		EvictAfter:   o.evictAfter,
 		DrainTimeout: o.drainTimeout,
+		BusyPoll:     o.busyPoll,
 		Log:          log.Named("server"),
 	}
 	if err := cfg.Validate(); err != nil {
@@ -269,6 +276,8 @@ func flagName(field string) string {
 		return "evict-after"
 	case "DrainTimeout":
 		return "drain-timeout"
+	case "BusyPoll":
+		return "busy-poll"
 	}
 	return field // not set from a flag
 }

@@ -134,6 +134,7 @@ func TestMypolld_BadValues(t *testing.T) {
 		{[]string{"--socket-mode", "01777"}, "--socket-mode 01777: want permission bits such as 0660"},
 		{[]string{"--drain-timeout", "-1s"}, "--drain-timeout -1s: want 0 (the default) or more"},
 		{[]string{"--evict-after", "-1s"}, "--evict-after -1s: want 0 (never) or more"},
+		{[]string{"--busy-poll", "2ms"}, "--busy-poll 2ms: want 0 (never) to 1ms"},
 		// Checked when the server starts, after the device is open.
 		{[]string{"--device", "emu", "--socket-group", "mypoll-no-such-group"}, `--socket-group "mypoll-no-such-group": `},
 	}

@@ -86,6 +86,7 @@ type Loop struct {
 	waitErr   error         // epoll_wait's error in tryWait
 	deadline  time.Duration // the poller's read deadline (loop time), or noDeadline
 	tryWaitFn func(uintptr) bool
+	busyPoll  time.Duration // spin this long on EpollPoll before parking
 	running   bool
 	closed    bool
 	spare     []func() // the previous post queue, kept for reuse
@@ -254,6 +255,12 @@ func (l *Loop) wakeLocked() {
 	}
 }
 
+// SetBusyPoll makes the loop poll for d (at most until the next timer)
+// before it parks when nothing is ready: a peer that answers within d is
+// seen without a wake-up, at the cost of up to d of CPU per turn. 0 (the
+// default) never spins.
+func (l *Loop) SetBusyPoll(d time.Duration) { l.busyPoll = max(d, 0) }
+
 // OnTurnEnd sets f to be called on the loop goroutine after each turn:
 // after the batch of ready fds, the due timers and the posted functions. A
 // second call replaces the first f.
@@ -368,6 +375,17 @@ func (l *Loop) wait() (int, error) {
 			return 0, err
 		}
 		l.deadline = want
+	}
+	if l.busyPoll > 0 {
+		until := l.now() + min(l.busyPoll, want-l.now())
+		for {
+			if l.tryWait(0) {
+				return l.nready, l.waitErr
+			}
+			if l.now() >= until {
+				break
+			}
+		}
 	}
 	// Read tries tryWait first and parks only when it reports nothing.
 	err := l.rawEp.Read(l.tryWaitFn)

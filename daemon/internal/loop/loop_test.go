@@ -397,3 +397,45 @@ func TestLoop_IdleParks(t *testing.T) {
 		}
 	}
 }
+
+// TestLoop_BusyPollStops: with a busy poll set, a loop that has nothing to
+// do spins at most that long after a turn, then parks: idle, it uses no
+// CPU. A spin that never stopped would burn the whole idle window.
+func TestLoop_BusyPollStops(t *testing.T) {
+	cpu := func() time.Duration {
+		var ru syscall.Rusage
+		if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+			t.Fatal(err)
+		}
+		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	l := newLoop(t)
+	l.SetBusyPoll(500 * time.Microsecond)
+	a, b := socketpair(t)
+	got := make(chan string, 1)
+	buf := make([]byte, 16)
+	if _, err := l.Add(a, sys.EventIn, loop.HandlerFunc(func(fd int, _ uint32) error {
+		n, err := sys.Read(fd, buf)
+		if err == nil {
+			got <- string(buf[:n])
+		}
+		return nil
+	})); err != nil {
+		t.Fatal(err)
+	}
+	wait := runAsync(t, l)
+	write(t, b, "x")
+	if s := <-got; s != "x" {
+		t.Fatalf("handler read %q, want x", s)
+	}
+	const idle = 200 * time.Millisecond
+	before := cpu()
+	time.Sleep(idle)
+	if used := cpu() - before; used > idle/4 {
+		t.Errorf("idle loop with a 500us busy poll used %v of CPU in %v; want it parked after the spin", used, idle)
+	}
+	l.Stop()
+	if err := wait(); err != nil {
+		t.Errorf("Run() = %v", err)
+	}
+}

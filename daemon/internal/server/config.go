@@ -64,6 +64,9 @@ type Config struct {
 	// DrainTimeout bounds the flush of TX queues at shutdown (default
 	// DefaultDrain).
 	DrainTimeout time.Duration
+	// BusyPoll is how long the loop polls before it sleeps when nothing is
+	// ready (loop.SetBusyPoll); 0, the default, never spins.
+	BusyPoll time.Duration
 
 	Log hclog.Logger // default: discard
 	// Now returns the current time (tests inject a clock; default time.Now).
@@ -112,6 +115,8 @@ func (c *Config) Validate() error {
 		return bad("EvictAfter", c.EvictAfter, "0 (never) or more")
 	case c.DrainTimeout < 0:
 		return bad("DrainTimeout", c.DrainTimeout, "0 (the default) or more")
+	case c.BusyPoll < 0 || c.BusyPoll > time.Millisecond:
+		return bad("BusyPoll", c.BusyPoll, "0 (never) to 1ms")
 	}
 	return nil
 }

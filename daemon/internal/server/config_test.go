@@ -19,7 +19,7 @@ func TestConfig_Validate(t *testing.T) {
 		field string // "" when valid
 	}{
 		{"zero", server.Config{}, ""},
-		{"all set", server.Config{SocketMode: 0o600, ListenFD: 3, MaxClients: 1, TXQBytes: server.MinTXQBytes, History: 1, EvictAfter: time.Second, DrainTimeout: time.Second}, ""},
+		{"all set", server.Config{SocketMode: 0o600, ListenFD: 3, MaxClients: 1, TXQBytes: server.MinTXQBytes, History: 1, EvictAfter: time.Second, DrainTimeout: time.Second, BusyPoll: time.Millisecond}, ""},
 		{"mode beyond permissions", server.Config{SocketMode: 0o1777}, "SocketMode"},
 		{"negative fd", server.Config{ListenFD: -1}, "ListenFD"},
 		{"negative max clients", server.Config{MaxClients: -1}, "MaxClients"},
@@ -27,6 +27,8 @@ func TestConfig_Validate(t *testing.T) {
 		{"negative history", server.Config{History: -1}, "History"},
 		{"negative evict", server.Config{EvictAfter: -time.Second}, "EvictAfter"},
 		{"negative drain", server.Config{DrainTimeout: -time.Second}, "DrainTimeout"},
+		{"negative busy poll", server.Config{BusyPoll: -time.Microsecond}, "BusyPoll"},
+		{"busy poll over 1ms", server.Config{BusyPoll: time.Millisecond + 1}, "BusyPoll"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -90,6 +90,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.lp = lp
 	lp.OnTurnEnd(s.flushDirty)
+	lp.SetBusyPoll(cfg.BusyPoll)
 	if err := s.openDevice(); err != nil {
 		s.Close()
 		return nil, err
