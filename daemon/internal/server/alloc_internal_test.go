@@ -13,12 +13,10 @@ import (
 	"github.com/mypoll/mypoll/daemon/internal/txq"
 )
 
-// TestHandleRequest_allocs: a request's reply is encoded into the server's
-// scratch buffer and copied into the TX queue, so answering the common
-// requests allocates nothing beyond what the device calls themselves
-// allocate (the emulated device allocates in its timer calls; the kernel
-// device does not). ERR replies are not counted here.
-func TestHandleRequest_allocs(t *testing.T) {
+// newEmuServer returns a server, not running, on an emulated device with a
+// state dir, for tests that drive its methods directly.
+func newEmuServer(t *testing.T) *Server {
+	t.Helper()
 	dir := t.TempDir()
 	s, err := New(Config{
 		Socket:   filepath.Join(dir, "mypoll.sock"),
@@ -30,6 +28,16 @@ func TestHandleRequest_allocs(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = s.Close() })
+	return s
+}
+
+// TestHandleRequest_allocs: a request's reply is encoded into the server's
+// scratch buffer and copied into the TX queue, so answering the common
+// requests allocates nothing beyond what the device calls themselves
+// allocate (the emulated device allocates in its timer calls; the kernel
+// device does not). ERR replies are not counted here.
+func TestHandleRequest_allocs(t *testing.T) {
+	s := newEmuServer(t)
 	c := &client{srv: s, tx: txq.New(1 << 16), log: hclog.NewNullLogger(), canControl: true, sub: proto.SetNone}
 	timerCalls := func() {
 		_ = s.dev.TimerStart(devabi.Timer{ID: 3, PeriodNS: 1e9})

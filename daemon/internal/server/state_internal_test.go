@@ -2,30 +2,15 @@ package server
 
 import (
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-
-	"github.com/hashicorp/go-hclog"
-
-	"github.com/mypoll/mypoll/daemon/internal/device/emu"
 )
 
 // TestStateTick_onlyWhenChanged: the resume position is saved within a
 // tick of a change, and no tick stays scheduled while nothing changes, so
 // an idle daemon with a state dir does not wake for it.
 func TestStateTick_onlyWhenChanged(t *testing.T) {
-	dir := t.TempDir()
-	s, err := New(Config{
-		Socket:   filepath.Join(dir, "mypoll.sock"),
-		Device:   emu.New(emu.Config{}),
-		StateDir: filepath.Join(dir, "state"),
-		Log:      hclog.NewNullLogger(),
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
+	s := newEmuServer(t)
 	if !s.state.armed {
 		t.Fatal("opening the device changed the state but scheduled no save")
 	}
