@@ -87,6 +87,8 @@ type Loop struct {
 	deadline  time.Duration // the poller's read deadline (loop time), or noDeadline
 	tryWaitFn func(uintptr) bool
 	busyPoll  time.Duration // spin this long on EpollPoll before parking
+	polls     int           // tryWait calls in this turn's wait
+	idle      bool          // this turn's wait found nothing ready at first
 	running   bool
 	closed    bool
 	spare     []func() // the previous post queue, kept for reuse
@@ -255,6 +257,12 @@ func (l *Loop) wakeLocked() {
 	}
 }
 
+// StartedIdle reports whether the current turn began idle: its wait found
+// nothing ready at first and slept (or spun) until something was. A turn
+// that found work waiting means the loop is busy; a handler or the
+// turn-end hook can then leave work for the next turn to batch.
+func (l *Loop) StartedIdle() bool { return l.idle }
+
 // SetBusyPoll makes the loop poll for d (at most until the next timer)
 // before it parks when nothing is ready: a peer that answers within d is
 // seen without a wake-up, at the cost of up to d of CPU per turn. 0 (the
@@ -359,6 +367,14 @@ const noDeadline = time.Duration(-1 << 63)
 // event latency at light load. Parked in the poller, the loop goroutine
 // is rescheduled normally and wakes on the thread that polled.
 func (l *Loop) wait() (int, error) {
+	l.polls = 0
+	n, err := l.waitReady()
+	l.idle = l.polls > 1 || err == nil && n == 0
+	return n, err
+}
+
+// waitReady is wait's body; l.polls counts its polls.
+func (l *Loop) waitReady() (int, error) {
 	want := noDeadline
 	if len(l.timers) > 0 {
 		want = l.timers[0].when
@@ -402,6 +418,7 @@ func (l *Loop) wait() (int, error) {
 // reports false (park and retry when epfd is readable) only when nothing
 // is ready and there was no error.
 func (l *Loop) tryWait(uintptr) bool {
+	l.polls++
 	l.nready, l.waitErr = sys.EpollPoll(l.epfd, l.events)
 	return l.nready > 0 || l.waitErr != nil
 }

@@ -439,3 +439,33 @@ func TestLoop_BusyPollStops(t *testing.T) {
 		t.Errorf("Run() = %v", err)
 	}
 }
+
+// TestLoop_StartedIdle: a turn that found its fd ready at once is busy; a
+// turn that had to wait for it began idle.
+func TestLoop_StartedIdle(t *testing.T) {
+	l := newLoop(t)
+	a, b := socketpair(t)
+	var idle []bool
+	buf := make([]byte, 64)
+	if _, err := l.Add(a, sys.EventIn, loop.HandlerFunc(func(fd int, _ uint32) error {
+		_, _ = sys.Read(fd, buf)
+		idle = append(idle, l.StartedIdle())
+		return nil
+	})); err != nil {
+		t.Fatal(err)
+	}
+	write(t, b, "ready before the turn")
+	if err := l.Turn(); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		time.Sleep(20 * time.Millisecond)
+		_, _ = sys.Write(b, []byte("after the loop parked"))
+	}()
+	if err := l.Turn(); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(idle, []bool{false, true}) {
+		t.Errorf("StartedIdle in the two turns = %v, want [false true]", idle)
+	}
+}
