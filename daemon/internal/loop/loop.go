@@ -1,7 +1,6 @@
 package loop
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -86,7 +85,7 @@ type Loop struct {
 	waitErr   error         // epoll_wait's error in tryWait
 	deadline  time.Duration // the poller's read deadline (loop time), or noDeadline
 	tryWaitFn func(uintptr) bool
-	busyPoll  time.Duration // spin this long on EpollPoll before parking
+	busyPoll  time.Duration // spin this long polling before parking
 	polls     int           // tryWait calls in this turn's wait
 	idle      bool          // this turn's wait found nothing ready at first
 	running   bool
@@ -99,12 +98,6 @@ type Loop struct {
 	wakeClosed  bool     // guarded by mu: wakefd is closed (its number may be reused)
 
 	stopping atomic.Bool
-
-	// The eventfd's 8-byte counter buffers (eventfd(2)), kept here rather
-	// than on the stack: under -race, x/sys's read and write annotate their
-	// buffer, which would move a stack array to the heap on every wakeup.
-	one   [8]byte // the value 1, written once by New; read by any goroutine
-	drain [8]byte // owned by the loop goroutine
 }
 
 // New returns a loop with its own epoll fd and wakeup eventfd, which Close
@@ -125,7 +118,6 @@ func New(log hclog.Logger) (*Loop, error) {
 	start := time.Now()
 	l.now = func() time.Duration { return time.Since(start) }
 	l.tryWaitFn = l.tryWait
-	binary.NativeEndian.PutUint64(l.one[:], 1)
 	return l, nil
 }
 
@@ -251,8 +243,7 @@ func (l *Loop) wakeLocked() {
 	if l.wakeClosed {
 		return
 	}
-	// EAGAIN means the counter is saturated: already readable.
-	if _, err := sys.WriteNonblock(l.wakefd, l.one[:]); err != nil && err != sys.ErrWouldBlock {
+	if err := sys.EventfdSignal(l.wakefd); err != nil {
 		l.log.Debug("wake loop", "error", err)
 	}
 }
@@ -334,7 +325,7 @@ func (l *Loop) turn() error {
 		}
 	}
 	if woken {
-		if _, err := sys.ReadNonblock(l.wakefd, l.drain[:]); err != nil && err != sys.ErrWouldBlock {
+		if _, err := sys.EventfdDrain(l.wakefd); err != nil {
 			return fmt.Errorf("drain loop wakeup: %w", err)
 		}
 	}
@@ -379,7 +370,7 @@ func (l *Loop) waitReady() (int, error) {
 	if len(l.timers) > 0 {
 		want = l.timers[0].when
 		if want <= l.now() {
-			return sys.EpollPoll(l.epfd, l.events) // a timer is due: no wait
+			return sys.EpollWait(l.epfd, l.events, 0) // a timer is due: no wait
 		}
 	}
 	if want != l.deadline {
@@ -419,7 +410,7 @@ func (l *Loop) waitReady() (int, error) {
 // is ready and there was no error.
 func (l *Loop) tryWait(uintptr) bool {
 	l.polls++
-	l.nready, l.waitErr = sys.EpollPoll(l.epfd, l.events)
+	l.nready, l.waitErr = sys.EpollWait(l.epfd, l.events, 0)
 	return l.nready > 0 || l.waitErr != nil
 }
 

@@ -52,32 +52,6 @@ func EpollCreate() (int, error) {
 	return fd, nil
 }
 
-// EpollPoll is EpollWait with timeout 0: it never blocks, so it is issued
-// as a raw syscall, without telling the Go scheduler. A goroutine that
-// wakes from the runtime poller and enters a scheduler-visible syscall
-// first wakes the runtime's sysmon thread (a futex call and a context
-// switch on the event path); the daemon's non-blocking calls skip that.
-func EpollPoll(epfd int, evs []EpollEvent) (int, error) {
-	var raw [maxWaitEvents]unix.EpollEvent
-	m := min(len(evs), maxWaitEvents)
-	if m == 0 {
-		return 0, nil
-	}
-	r, _, errno := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&raw[0])), uintptr(m), 0, 0, 0)
-	switch errno {
-	case 0:
-	case unix.EINTR:
-		return 0, nil
-	default:
-		return 0, wrap("epoll_pwait", errno)
-	}
-	n := int(r)
-	for i := range n {
-		evs[i] = fromUnix(&raw[i])
-	}
-	return n, nil
-}
-
 // EpollFile makes epfd non-blocking and hands it to the Go runtime's
 // poller as an *os.File, which owns it from then on (close the file, not
 // the fd). A goroutine can then park until epfd has ready events
@@ -115,7 +89,11 @@ func epollCtl(epfd, op, fd int, events uint32, data uint64) error {
 
 // EpollWait waits up to msec milliseconds (-1: forever, 0: poll) for events
 // on epfd and stores at most min(len(evs), 256) of them in evs, returning
-// their count. It blocks the calling goroutine's thread. An interrupted wait
+// their count. A wait blocks the calling goroutine's thread. A poll never
+// blocks, so it is issued as a raw syscall, without telling the Go
+// scheduler: a goroutine that wakes from the runtime poller and enters a
+// scheduler-visible syscall first wakes the runtime's sysmon thread (a
+// futex call and a context switch on the event path). An interrupted wait
 // (EINTR) returns (0, nil): the caller recomputes its timeout and waits
 // again. It does not allocate.
 func EpollWait(epfd int, evs []EpollEvent, msec int) (int, error) {
@@ -124,13 +102,21 @@ func EpollWait(epfd int, evs []EpollEvent, msec int) (int, error) {
 	if m == 0 {
 		return 0, nil
 	}
-	n, err := unix.EpollWait(epfd, raw[:m], msec)
-	if err == unix.EINTR {
+	var r uintptr
+	var errno unix.Errno
+	if msec == 0 {
+		r, _, errno = unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&raw[0])), uintptr(m), 0, 0, 0)
+	} else {
+		r, _, errno = unix.Syscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&raw[0])), uintptr(m), uintptr(msec), 0, 0)
+	}
+	switch errno {
+	case 0:
+	case unix.EINTR:
 		return 0, nil
+	default:
+		return 0, wrap("epoll_pwait", errno)
 	}
-	if err != nil {
-		return 0, wrap("epoll_wait", err)
-	}
+	n := int(r)
 	for i := range n {
 		evs[i] = fromUnix(&raw[i])
 	}

@@ -131,7 +131,7 @@ func TestEpollWait_Allocs(t *testing.T) {
 	}
 }
 
-func TestEpollPoll(t *testing.T) {
+func TestEpollWait_Poll(t *testing.T) {
 	checkFDs(t)
 	epfd := newEpoll(t)
 	a, b := socketpair(t)
@@ -139,18 +139,18 @@ func TestEpollPoll(t *testing.T) {
 		t.Fatalf("EpollAdd() = %v", err)
 	}
 	evs := make([]sys.EpollEvent, 4)
-	if n, err := sys.EpollPoll(epfd, evs); n != 0 || err != nil {
-		t.Fatalf("EpollPoll() with nothing ready = %d, %v; want 0, nil at once", n, err)
+	if n, err := sys.EpollWait(epfd, evs, 0); n != 0 || err != nil {
+		t.Fatalf("EpollWait(0) with nothing ready = %d, %v; want 0, nil at once", n, err)
 	}
 	if _, err := sys.Write(b, []byte("x")); err != nil {
 		t.Fatal(err)
 	}
-	n, err := sys.EpollPoll(epfd, evs)
+	n, err := sys.EpollWait(epfd, evs, 0)
 	if n != 1 || err != nil || evs[0].Data != 7 || evs[0].Events&sys.EventIn == 0 {
-		t.Fatalf("EpollPoll() = %d, %v, %+v; want one EventIn with data 7", n, err, evs[0])
+		t.Fatalf("EpollWait(0) = %d, %v, %+v; want one EventIn with data 7", n, err, evs[0])
 	}
-	if n, err := sys.EpollPoll(-1, evs); n != 0 || !errors.Is(err, syscall.EBADF) {
-		t.Fatalf("EpollPoll(-1) = %d, %v; want EBADF", n, err)
+	if n, err := sys.EpollWait(-1, evs, 0); n != 0 || !errors.Is(err, syscall.EBADF) {
+		t.Fatalf("EpollWait(-1, 0) = %d, %v; want EBADF", n, err)
 	}
 }
 

@@ -56,7 +56,7 @@ func Read(fd int, p []byte) (int, error) {
 
 // ReadNonblock is Read for an fd the caller knows is O_NONBLOCK. It never
 // blocks, so it is issued as a raw syscall without telling the Go
-// scheduler (see EpollPoll). On a blocking fd it would stall the runtime:
+// scheduler (see EpollWait). On a blocking fd it would stall the runtime:
 // use Read.
 func ReadNonblock(fd int, p []byte) (int, error) {
 	return retry("read", func() (int, error) {

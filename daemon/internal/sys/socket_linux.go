@@ -133,7 +133,7 @@ func peerGroups(fd int) ([]uint32, error) {
 const maxIovecs = 16
 
 // Recv reads from stream socket fd into p with MSG_DONTWAIT, whatever the
-// fd's own mode, so it never blocks and is issued raw (see EpollPoll). It
+// fd's own mode, so it never blocks and is issued raw (see EpollWait). It
 // returns ErrWouldBlock when there is no data and (0, nil) at end of
 // stream.
 func Recv(fd int, p []byte) (int, error) {
@@ -170,7 +170,7 @@ func Sendv(fd int, bufs [][]byte) (int, error) {
 	msg.SetIovlen(n)
 	sent, err := retry("sendmsg", func() (int, error) {
 		// Raw: MSG_DONTWAIT never blocks, so the runtime need not know (see
-		// EpollPoll).
+		// EpollWait).
 		return rawRet(unix.RawSyscall(unix.SYS_SENDMSG, uintptr(fd), uintptr(unsafe.Pointer(&msg)),
 			unix.MSG_NOSIGNAL|unix.MSG_DONTWAIT))
 	})
