@@ -1,7 +1,8 @@
 // Package loop is mypolld's event loop: one goroutine waits for its epoll
-// fd (parked in the Go runtime's poller, see Loop.wait, then a
-// non-blocking epoll_wait) and dispatches readiness (fd, event mask) to a Handler per registered fd,
-// runs timers from a min-heap of deadlines, and runs functions posted from
+// fd (in epoll_wait on its own thread while it has had work in the last
+// few milliseconds, else parked in the Go runtime's poller; see Loop.wait)
+// and dispatches readiness (fd, event mask) to a Handler per registered
+// fd, runs timers from a min-heap of deadlines, and runs functions posted from
 // other goroutines, woken through an eventfd. After every turn it calls one
 // hook, where the server flushes its coalesced transmit queues.
 //

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -17,6 +18,16 @@ import (
 // batchSize is how many ready fds one epoll_wait returns at most; the rest
 // come on the next turn (level-triggered, nothing is lost).
 const batchSize = 256
+
+// hotSpan is how long after a turn with work the loop keeps waiting in
+// epoll_wait(2) on its own thread before it parks in the runtime poller;
+// see Loop.wait.
+const hotSpan = 5 * time.Millisecond
+
+// schedQuantum is the longest the loop goroutine goes without passing
+// through the Go scheduler while it has work, kept under sysmon's 10 ms
+// (runtime.forcePreemptNS); see Loop.wait.
+const schedQuantum = 5 * time.Millisecond
 
 // ID names one registration: the fd in the low 32 bits, a generation in
 // the high 32 bits. It is what the kernel holds in epoll_data. The zero ID
@@ -68,9 +79,10 @@ type source struct {
 // goroutine.
 type Loop struct {
 	log    hclog.Logger
-	epfd   int
-	epfile *os.File // owns epfd; the runtime poller parks Run on it
-	rawEp  syscall.RawConn
+	epfd   int             // the loop's epoll: every registration
+	parkfd int             // holds epfd while the loop waits cold
+	park   *os.File        // owns parkfd; the runtime poller parks Run on it
+	rawEp  syscall.RawConn // park's
 	wakefd int
 	now    func() time.Duration // monotonic time since New; replaceable in tests
 
@@ -88,6 +100,10 @@ type Loop struct {
 	busyPoll  time.Duration // spin this long polling before parking
 	polls     int           // tryWait calls in this turn's wait
 	idle      bool          // this turn's wait found nothing ready at first
+	hotUntil  time.Duration // wait in epoll_wait until then, then park (loop time)
+	hotOK     bool          // GOMAXPROCS > 1: a hot wait leaves the runtime a P
+	parked    bool          // epfd is in parkfd (the loop waits cold)
+	scheduled time.Duration // when the goroutine last went through the scheduler
 	running   bool
 	closed    bool
 	spare     []func() // the previous post queue, kept for reuse
@@ -118,29 +134,38 @@ func New(log hclog.Logger) (*Loop, error) {
 	start := time.Now()
 	l.now = func() time.Duration { return time.Since(start) }
 	l.tryWaitFn = l.tryWait
+	l.hotOK = runtime.GOMAXPROCS(0) > 1
 	return l, nil
 }
 
-// open creates the epoll fd, hands it to the runtime poller and registers
-// the wakeup eventfd; on failure nothing stays open.
+// open creates the two epoll fds, hands the park one to the runtime poller
+// and registers the wakeup eventfd; on failure nothing stays open.
 func (l *Loop) open() (err error) {
 	if l.epfd, err = sys.EpollCreate(); err != nil {
 		return err
 	}
-	if l.epfile, err = sys.EpollFile(l.epfd); err != nil {
-		_ = sys.Close(l.epfd)
+	defer func() {
+		if err != nil {
+			_ = sys.Close(l.epfd)
+		}
+	}()
+	if l.parkfd, err = sys.EpollCreate(); err != nil {
+		return err
+	}
+	if l.park, err = sys.EpollFile(l.parkfd); err != nil {
+		_ = sys.Close(l.parkfd)
 		return err
 	}
 	defer func() {
 		if err != nil {
-			_ = l.epfile.Close()
+			_ = l.park.Close()
 		}
 	}()
 	// A deadline can be set only on a file the runtime poller watches.
-	if err = l.epfile.SetReadDeadline(time.Time{}); err != nil {
+	if err = l.park.SetReadDeadline(time.Time{}); err != nil {
 		return err
 	}
-	if l.rawEp, err = l.epfile.SyscallConn(); err != nil {
+	if l.rawEp, err = l.park.SyscallConn(); err != nil {
 		return err
 	}
 	if l.wakefd, err = sys.Eventfd(); err != nil {
@@ -255,7 +280,7 @@ func (l *Loop) wakeLocked() {
 func (l *Loop) StartedIdle() bool { return l.idle }
 
 // SetBusyPoll makes the loop poll for d (at most until the next timer)
-// before it parks when nothing is ready: a peer that answers within d is
+// before it blocks when nothing is ready: a peer that answers within d is
 // seen without a wake-up, at the cost of up to d of CPU per turn. 0 (the
 // default) never spins.
 func (l *Loop) SetBusyPoll(d time.Duration) { l.busyPoll = max(d, 0) }
@@ -345,57 +370,121 @@ func (l *Loop) turn() error {
 // noDeadline is Loop.deadline when the poller has no read deadline.
 const noDeadline = time.Duration(-1 << 63)
 
-// wait fetches the next batch of ready fds into l.events. When none is
-// ready it parks the goroutine in the Go runtime's poller, which watches
-// epfd, until one is or the first timer is due (then it returns 0).
+// wait fetches the next batch of ready fds into l.events, or returns 0
+// when the first timer is due. How it waits when none is ready depends on
+// how recently the loop had work:
 //
-// Why not block in epoll_wait(2) on the loop's own thread: a goroutine
-// that never passes through the scheduler but spends most of its time in
-// blocking syscalls looks to the runtime's sysmon like one that has run
-// for over 10 ms; sysmon then takes its P in every syscall it sees
-// (runtime.retake), so each wake-up moved the loop to another thread: two
-// futex calls and a thread hand-off per event, about half of mypolld's
-// event latency at light load. Parked in the poller, the loop goroutine
-// is rescheduled normally and wakes on the thread that polled.
+//   - Hot, within hotSpan of a turn that had work: it blocks in
+//     epoll_wait(2) on epfd on its own thread, through the scheduler (a
+//     syscall whose P the runtime can take when another goroutine needs
+//     it), as a C daemon does. An event wakes that thread directly.
+//   - Cold, after that: epfd goes into parkfd, which the Go runtime's
+//     poller watches, and the goroutine parks there (RawConn.Read with a
+//     read deadline at the first timer), so that an idle loop holds no
+//     thread and the runtime sleeps entirely: no wake-ups, no CPU. The
+//     wake-up then crosses one more epoll and the scheduler, about 10 us
+//     here. While hot, epfd is out of parkfd, so that no runtime thread
+//     parked in the poller is woken by the loop's events too.
+//
+// Blocking in epoll_wait needs care in Go. A goroutine that spends its life
+// in blocking syscalls never passes through the scheduler; after 10 ms on
+// one scheduling tick, the runtime's sysmon treats it as long-running and
+// takes its P in every syscall it sees (runtime.retake), so each wake-up
+// hands the loop to another thread: futex calls and a thread hand-off per
+// event, about half of mypolld's light-load event latency when the loop
+// always blocked. So the loop yields to the scheduler at least every
+// schedQuantum (a parked cold wait counts), which keeps sysmon away for a
+// few futex calls per quantum. And with GOMAXPROCS 1 there is no idle P,
+// so sysmon takes the only one from any syscall within 20 us: such a loop
+// never waits hot.
 func (l *Loop) wait() (int, error) {
 	l.polls = 0
 	n, err := l.waitReady()
 	l.idle = l.polls > 1 || err == nil && n == 0
+	if n > 0 {
+		l.hotUntil = l.now() + hotSpan
+	}
 	return n, err
 }
 
-// waitReady is wait's body; l.polls counts its polls.
+// waitReady is wait's body; l.polls counts its polls and waits.
 func (l *Loop) waitReady() (int, error) {
+	now := l.now()
+	if now-l.scheduled >= schedQuantum {
+		runtime.Gosched()
+		l.scheduled = now
+		l.hotOK = runtime.GOMAXPROCS(0) > 1
+	}
 	want := noDeadline
 	if len(l.timers) > 0 {
 		want = l.timers[0].when
-		if want <= l.now() {
+		if want <= now {
 			return sys.EpollWait(l.epfd, l.events, 0) // a timer is due: no wait
 		}
+	}
+	if l.busyPoll > 0 {
+		until := now + min(l.busyPoll, want-now)
+		for {
+			if l.tryWait(0) {
+				return l.nready, l.waitErr
+			}
+			if now = l.now(); now >= until {
+				break
+			}
+		}
+	}
+	if now < l.hotUntil && l.hotOK {
+		if l.parked {
+			// Out of the runtime's sight: a thread of its own parked in
+			// the poller would be woken by every event too.
+			if err := sys.EpollDel(l.parkfd, l.epfd); err != nil {
+				return 0, err
+			}
+			l.parked = false
+		}
+		if l.tryWait(0) {
+			return l.nready, l.waitErr
+		}
+		// Whole milliseconds only (epoll_wait's unit, rounded down so that
+		// no timer fires late): a wait under 1 ms goes to the poller,
+		// whose deadline is exact.
+		d := l.hotUntil - now
+		if want != noDeadline {
+			d = min(d, want-now)
+		}
+		if ms := int(d / time.Millisecond); ms > 0 {
+			l.polls++
+			n, err := sys.EpollWait(l.epfd, l.events, ms)
+			if n > 0 || err != nil {
+				return n, err
+			}
+			if want != noDeadline && want <= l.now() {
+				return 0, nil
+			}
+		}
+	}
+	if !l.parked {
+		if err := sys.EpollAdd(l.parkfd, l.epfd, sys.EventIn, 0); err != nil {
+			return 0, err
+		}
+		l.parked = true
 	}
 	if want != l.deadline {
 		var t time.Time
 		if want != noDeadline {
 			t = time.Now().Add(want - l.now())
 		}
-		if err := l.epfile.SetReadDeadline(t); err != nil {
+		if err := l.park.SetReadDeadline(t); err != nil {
 			return 0, err
 		}
 		l.deadline = want
 	}
-	if l.busyPoll > 0 {
-		until := l.now() + min(l.busyPoll, want-l.now())
-		for {
-			if l.tryWait(0) {
-				return l.nready, l.waitErr
-			}
-			if l.now() >= until {
-				break
-			}
-		}
-	}
 	// Read tries tryWait first and parks only when it reports nothing.
+	polls := l.polls
 	err := l.rawEp.Read(l.tryWaitFn)
+	if l.polls-polls > 1 || errors.Is(err, os.ErrDeadlineExceeded) {
+		l.scheduled = l.now() // it parked, and the scheduler ran it again
+	}
 	if errors.Is(err, os.ErrDeadlineExceeded) {
 		return 0, nil
 	}
@@ -443,7 +532,10 @@ func (l *Loop) Close() error {
 		return nil
 	}
 	l.closed = true
-	err := l.epfile.Close()
+	err := l.park.Close()
+	if err2 := sys.Close(l.epfd); err == nil {
+		err = err2
+	}
 	l.mu.Lock()
 	l.wakeClosed = true
 	err2 := sys.Close(l.wakefd)

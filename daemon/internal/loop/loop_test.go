@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -348,53 +349,127 @@ func TestLoop_RemoveDropsStale(t *testing.T) {
 	}
 }
 
-// TestLoop_IdleParks: an idle loop parks its goroutine in the runtime
-// poller and holds no OS thread. A loop blocked in epoll_wait(2) on its own
-// thread holds one each, and the runtime's sysmon then moves the loop to
-// another thread on wake-ups (a futex and a hand-off per event).
-func TestLoop_IdleParks(t *testing.T) {
-	threads := func() int {
-		b, err := os.ReadFile("/proc/self/status")
-		if err != nil {
-			t.Fatal(err)
-		}
-		for l := range strings.Lines(string(b)) {
-			if v, ok := strings.CutPrefix(l, "Threads:"); ok {
-				n, err := strconv.Atoi(strings.TrimSpace(v))
-				if err != nil {
-					t.Fatal(err)
-				}
-				return n
-			}
-		}
-		t.Fatal("no Threads: line in /proc/self/status")
-		return 0
+// blockedIn returns the threads of this process blocked in epoll_pwait(2)
+// on one of epfds, from /proc/self/task/*/syscall.
+func blockedIn(t *testing.T, epfds ...int) int {
+	t.Helper()
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		t.Fatal(err)
 	}
+	n := 0
+	for _, task := range tasks {
+		b, err := os.ReadFile("/proc/self/task/" + task.Name() + "/syscall")
+		if err != nil {
+			continue // the thread exited
+		}
+		f := strings.Fields(string(b))
+		if len(f) < 2 || f[0] != strconv.Itoa(syscall.SYS_EPOLL_PWAIT) {
+			continue
+		}
+		fd, err := strconv.ParseInt(strings.TrimPrefix(f[1], "0x"), 16, 64)
+		if err == nil && slices.Contains(epfds, int(fd)) {
+			n++
+		}
+	}
+	return n
+}
+
+// TestLoop_IdleParks: a loop idle for longer than its hot span parks its
+// goroutine in the runtime poller and holds no OS thread. Loops that always
+// blocked in epoll_wait(2) on their own thread held one each.
+func TestLoop_IdleParks(t *testing.T) {
 	const loops = 64
-	before := threads()
 	type running struct {
 		l    *loop.Loop
 		wait func() error
 	}
 	var rs []running
+	var epfds []int
 	for range loops {
 		l := newLoop(t)
 		ran := make(chan struct{})
 		l.Post(func() { close(ran) })
 		rs = append(rs, running{l, runAsync(t, l)})
+		epfds = append(epfds, l.EpollFD())
 		<-ran
 	}
-	// Every loop has run a turn and is waiting again. A loop that blocks
-	// its thread lets sysmon start a new one within 10 ms.
-	time.Sleep(50 * time.Millisecond)
-	if after := threads(); after-before >= loops/2 {
-		t.Errorf("%d idle loops: %d threads, %d before; want them parked, not one blocked thread each", loops, after, before)
+	// Every loop has run a turn and waits hot for 5 ms, then parks.
+	var blocked int
+	for range 100 {
+		if blocked = blockedIn(t, epfds...); blocked == 0 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if blocked > 0 {
+		t.Errorf("%d idle loops: %d threads still blocked in their epoll_wait after 1 s, want 0", loops, blocked)
 	}
 	for _, r := range rs {
 		r.l.Stop()
 		if err := r.wait(); err != nil {
 			t.Errorf("Run() = %v", err)
 		}
+	}
+}
+
+// TestLoop_HotWaitBlocks: right after a turn with work, the loop waits for
+// the next event in epoll_wait(2) on its own thread (no poller hop), and
+// the runtime leaves it there: one wake-up per event. A loop that never
+// went through the scheduler had its P taken by sysmon in every wait after
+// 10 ms (runtime.retake): about 10 context switches per event here, and a
+// loop starved for seconds.
+func TestLoop_HotWaitBlocks(t *testing.T) {
+	l := newLoop(t)
+	a, b := socketpair(t)
+	const events = 1000
+	var got atomic.Int64 // bytes read, one per event
+	if _, err := l.Add(a, sys.EventIn, loop.HandlerFunc(func(fd int, _ uint32) error {
+		var buf [64]byte
+		n, err := sys.Read(fd, buf[:])
+		if err != nil {
+			return err
+		}
+		if got.Add(int64(n)) == events {
+			l.Stop()
+		}
+		return nil
+	})); err != nil {
+		t.Fatalf("Add() = %v", err)
+	}
+	var ru0, ru1 syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru0); err != nil {
+		t.Fatal(err)
+	}
+	wait := runAsync(t, l)
+	sawBlocked := false
+	for range events {
+		time.Sleep(500 * time.Microsecond)
+		if !sawBlocked && blockedIn(t, l.EpollFD()) == 1 {
+			sawBlocked = true
+		}
+		write(t, b, "x")
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("the loop read %d of %d bytes", got.Load(), events)
+		}
+	})
+	if err := wait(); err != nil {
+		t.Fatalf("Run() = %v", err)
+	}
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru1); err != nil {
+		t.Fatal(err)
+	}
+	if !sawBlocked {
+		t.Errorf("no thread seen blocked in the loop's epoll_wait between events 0.5 ms apart, want the hot wait")
+	}
+	// Each event costs the process about 2: the loop's wait and the
+	// writer's sleep.
+	perEvent := float64(ru1.Nvcsw-ru0.Nvcsw) / events
+	t.Logf("%d events 0.5 ms apart: %.1f voluntary context switches per event", events, perEvent)
+	if perEvent > 5 {
+		t.Errorf("%.1f voluntary context switches per event, want at most 5 (a P hand-off per wait?)", perEvent)
 	}
 }
 
