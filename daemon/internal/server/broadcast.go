@@ -127,6 +127,12 @@ func (s *Server) handleDevice(_ int, events uint32) error {
 			break
 		}
 		s.broadcast(s.devBuf[:n])
+		if n < len(s.devBuf) {
+			// A short read emptied the ring: another read would only get
+			// EAGAIN (a syscall per batch on the kernel device). Records
+			// that arrive later make the fd readable again.
+			break
+		}
 	}
 	if events&(sys.EventHup|sys.EventErr) != 0 && events&sys.EventIn == 0 {
 		s.deviceGone(errors.New("device hung up"))

@@ -1,6 +1,7 @@
 package server_test
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -9,7 +10,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mypoll/mypoll/daemon/internal/device"
+	"github.com/mypoll/mypoll/daemon/internal/device/emu"
 	"github.com/mypoll/mypoll/daemon/internal/server"
+	"github.com/mypoll/mypoll/daemon/internal/sys"
 	"github.com/mypoll/mypoll/internal/linetest"
 )
 
@@ -196,4 +200,63 @@ func TestServer_RepliesUnderBackpressure(t *testing.T) {
 		next++
 	}
 	<-done
+}
+
+// readCounter wraps a device and counts the reads of its Files that found
+// nothing (sys.ErrWouldBlock).
+type readCounter struct {
+	device.Device
+	empty atomic.Int64
+}
+
+func (r *readCounter) Open(write bool) (device.File, error) {
+	f, err := r.Device.Open(write)
+	if err != nil {
+		return nil, err
+	}
+	return &countedFile{File: f, empty: &r.empty}, nil
+}
+
+type countedFile struct {
+	device.File
+	empty *atomic.Int64
+}
+
+func (f *countedFile) Read(buf []byte) (int, error) {
+	n, err := f.File.Read(buf)
+	if errors.Is(err, sys.ErrWouldBlock) {
+		f.empty.Add(1)
+	}
+	return n, err
+}
+
+// TestServer_DeviceReadStopsShort: a device read that returns fewer
+// records than asked for has emptied the ring, so the server does not
+// read again to be told EAGAIN (one wasted syscall per batch on the
+// kernel device). Records that come later arrive by readiness.
+func TestServer_DeviceReadStopsShort(t *testing.T) {
+	rc := &readCounter{Device: emu.New(emu.Config{})}
+	d := startDaemon(t, withDevice(rc))
+	sub := d.dialSub(t, "all")
+	pub := d.dial(t)
+	for i := range 50 {
+		if r := pub.Do(fmt.Sprintf("trigger %d 1", i)); !strings.HasPrefix(r, "OK trigger ") {
+			t.Fatalf("trigger -> %q", r)
+		}
+		if e := sub.Next(); e.Arg != uint64(i) {
+			t.Fatalf("event %+v, want payload %d", e, i)
+		}
+	}
+	// 100 records: a full read of 64, then a short one.
+	if r := pub.Do("trigger 77 100"); !strings.HasPrefix(r, "OK trigger ") {
+		t.Fatalf("trigger -> %q", r)
+	}
+	for _, e := range sub.Events(100) {
+		if e.Arg != 77 {
+			t.Fatalf("event %+v, want payload 77", e)
+		}
+	}
+	if n := rc.empty.Load(); n != 0 {
+		t.Errorf("%d device reads found nothing, want 0", n)
+	}
 }
