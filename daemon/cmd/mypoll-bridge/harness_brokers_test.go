@@ -52,19 +52,22 @@ type daemon struct {
 	t     *testing.T
 	sock  string
 	state string
+	args  []string // extra mypolld flags
 	p     *brokertest.Proc
 }
 
-func startDaemon(t *testing.T) *daemon {
+// startDaemon starts mypolld on the emulated device; args are extra flags.
+func startDaemon(t *testing.T, args ...string) *daemon {
 	t.Helper()
 	dir := t.TempDir()
-	d := &daemon{t: t, sock: filepath.Join(dir, "mypoll.sock"), state: filepath.Join(dir, "state")}
+	d := &daemon{t: t, sock: filepath.Join(dir, "mypoll.sock"), state: filepath.Join(dir, "state"), args: args}
 	d.start()
 	return d
 }
 
 func (d *daemon) start() {
-	d.p = brokertest.Start(d.t, filepath.Join(binDir, "mypolld"), "--device", "emu", "--socket", d.sock, "--state-dir", d.state, "--log-level", "warn")
+	args := append([]string{"--device", "emu", "--socket", d.sock, "--state-dir", d.state, "--log-level", "warn"}, d.args...)
+	d.p = brokertest.Start(d.t, filepath.Join(binDir, "mypolld"), args...)
 	deadline := time.Now().Add(waitTimeout)
 	for {
 		c, err := client.Dial(d.t.Context(), d.sock)
