@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mypoll/mypoll/daemon/internal/cli"
 	"github.com/mypoll/mypoll/internal/linetest"
 )
 
@@ -99,7 +100,7 @@ func dial(t *testing.T, path string) *linetest.Conn {
 
 func TestMypolld_Usage(t *testing.T) {
 	code, out := runProc(t, "--help")
-	for _, want := range []string{"SYNOPSIS", "--socket PATH", "--device DEV", "--control-group", "SIGTERM", "EXIT STATUS", "EXAMPLES"} {
+	for _, want := range []string{"SYNOPSIS", "--socket PATH", "--device DEV", "--control-group", "--max-clients-per-uid N", "SIGTERM", "EXIT STATUS", "EXAMPLES"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("--help lacks %q", want)
 		}
@@ -128,6 +129,7 @@ func TestMypolld_BadValues(t *testing.T) {
 		want string
 	}{
 		{[]string{"--max-clients", "0"}, `invalid value "0" for flag -max-clients: want at least 1`},
+		{[]string{"--max-clients-per-uid", "-1"}, `invalid value "-1" for flag -max-clients-per-uid: want a whole number, 0 for no limit`},
 		{[]string{"--txq-bytes", "0"}, `invalid value "0" for flag -txq-bytes: want at least 1`},
 		{[]string{"--txq-bytes", "100"}, "--txq-bytes 100: want at least 4096"},
 		{[]string{"--history", "-1"}, "--history -1: want 0 or more"},
@@ -340,4 +342,28 @@ func TestMypolld_FDExhaustion(t *testing.T) {
 		}
 	}
 	t.Logf("served %d, refused %d", served, refused)
+}
+
+// TestParseFlags_MaxClientsPerUID: the flag's default is the server's, and
+// 0 on the command line means no limit, not the server's default.
+func TestParseFlags_MaxClientsPerUID(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want int
+	}{
+		{nil, 256},
+		{[]string{"--max-clients-per-uid", "3"}, 3},
+		{[]string{"--max-clients-per-uid", "0"}, -1}, // server.NoLimit
+	} {
+		var out bytes.Buffer
+		cmd := cli.New("mypolld", usage, &out, &out)
+		o, _ := parseFlags(cmd, tc.args)
+		if o == nil {
+			t.Fatalf("parseFlags(%q): %s", tc.args, out.String())
+		}
+		cfg, _, err := o.config(cmd)
+		if err != nil || cfg.MaxClientsPerUID != tc.want {
+			t.Errorf("parseFlags(%q): MaxClientsPerUID %d (%v), want %d", tc.args, cfg.MaxClientsPerUID, err, tc.want)
+		}
+	}
 }

@@ -11,15 +11,21 @@ import (
 	"github.com/mypoll/mypoll/daemon/internal/device"
 )
 
+// NoLimit, as Config.MaxClientsPerUID, sets no limit.
+const NoLimit = -1
+
 // Defaults of PROTOCOL.md A.
 const (
 	DefaultSocket     = mypollclient.DefaultSocket // one default path for daemon and clients
 	DefaultSocketMode = 0o660
 	DefaultMaxClients = 1024
-	DefaultTXQBytes   = 65536
-	DefaultHistory    = 4096
-	DefaultStateDir   = "/run/mypoll"
-	DefaultDrain      = 2 * time.Second
+	// DefaultMaxClientsPerUID is the D-Bus system bus's
+	// max_connections_per_user: one local user cannot take every slot.
+	DefaultMaxClientsPerUID = 256
+	DefaultTXQBytes         = 65536
+	DefaultHistory          = 4096
+	DefaultStateDir         = "/run/mypoll"
+	DefaultDrain            = 2 * time.Second
 
 	// MinTXQBytes is the smallest TX queue: room for the largest reply
 	// (an echo of a 1024-byte request) plus the reserve kept for replies.
@@ -51,8 +57,13 @@ type Config struct {
 	DevicePath string
 
 	MaxClients int // clients served at once (default DefaultMaxClients)
-	TXQBytes   int // TX queue per client (default DefaultTXQBytes, at least MinTXQBytes)
-	History    int // events kept for subscribe from= (0 keeps none)
+	// MaxClientsPerUID is how many of them one uid other than 0 may hold
+	// (SO_PEERCRED at accept; default DefaultMaxClientsPerUID; NoLimit sets
+	// none). Beyond it a connection gets "ERR - EMFILE too many clients
+	// for uid U (max N)" and is closed (A.3).
+	MaxClientsPerUID int
+	TXQBytes         int // TX queue per client (default DefaultTXQBytes, at least MinTXQBytes)
+	History          int // events kept for subscribe from= (0 keeps none)
 	// StateDir is where the resume position is kept; empty keeps none.
 	StateDir string
 	// ControlGroup, when non-empty, restricts control requests to uid 0, the
@@ -107,6 +118,8 @@ func (c *Config) Validate() error {
 		return bad("ListenFD", c.ListenFD, "0 (none) or an open fd")
 	case c.MaxClients < 0:
 		return bad("MaxClients", c.MaxClients, "at least 1")
+	case c.MaxClientsPerUID < NoLimit:
+		return bad("MaxClientsPerUID", c.MaxClientsPerUID, "at least 1, or NoLimit")
 	case c.TXQBytes != 0 && c.TXQBytes < MinTXQBytes:
 		return bad("TXQBytes", c.TXQBytes, fmt.Sprintf("at least %d", MinTXQBytes))
 	case c.History < 0:
@@ -135,6 +148,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxClients == 0 {
 		c.MaxClients = DefaultMaxClients
+	}
+	if c.MaxClientsPerUID == 0 {
+		c.MaxClientsPerUID = DefaultMaxClientsPerUID
 	}
 	if c.TXQBytes == 0 {
 		c.TXQBytes = DefaultTXQBytes

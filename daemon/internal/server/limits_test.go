@@ -6,6 +6,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -126,4 +127,52 @@ func TestServer_EvictAfter(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestServer_MaxClientsPerUID checks A.3 with real peers of other uids: a
+// uid holding MaxClientsPerUID connections gets "ERR - EMFILE too many
+// clients for uid U (max N)" and EOF on the next one; other uids and uid 0
+// are not affected, and the uid's count drops when it disconnects.
+func TestServer_MaxClientsPerUID(t *testing.T) {
+	const limit = 3
+	bin, sock := otherUIDFixture(t)
+	d := startDaemon(t, func(c *server.Config) {
+		c.Socket = sock
+		c.SocketMode = 0o666
+		c.StateDir = ""
+		c.MaxClientsPerUID = limit
+	})
+	nobody := &syscall.Credential{Uid: 65534, Gid: 65534}
+	refused := fmt.Sprintf("ERR - EMFILE too many clients for uid 65534 (max %d)+EOF", limit)
+	expect := func(c *child, n int, wantRefused string) {
+		t.Helper()
+		for i := range n {
+			l := c.line()
+			if i < limit && !strings.HasPrefix(l, "HELLO ") || i >= limit && l != wantRefused {
+				want := "HELLO ..."
+				if i >= limit {
+					want = wantRefused
+				}
+				t.Errorf("connection %d of uid %d: %q, want %q", i+1, c.cmd.SysProcAttr.Credential.Uid, l, want)
+			}
+		}
+	}
+	first := startChild(t, bin, sock, "hold", "5", nobody)
+	expect(first, 5, refused)
+	// Another uid has slots of its own; uid 0 has no limit.
+	other := startChild(t, bin, sock, "hold", strconv.Itoa(limit), &syscall.Credential{Uid: 65533, Gid: 65533})
+	expect(other, limit, "")
+	var root *conn
+	for range 2 * limit {
+		root = d.dial(t)
+	}
+	// One more from uid 65534 while it still holds its slots.
+	if l := startChild(t, bin, sock, "hold", "1", nobody).line(); l != refused {
+		t.Errorf("uid 65534 over its limit: %q, want %q", l, refused)
+	}
+	// The slots free when its connections close.
+	first.stop()
+	want := fmt.Sprintf(" clients=%d ", limit+2*limit)
+	waitFor(t, func() bool { return strings.Contains(root.Do("stats"), want) })
+	expect(startChild(t, bin, sock, "hold", strconv.Itoa(limit), nobody), limit, "")
 }
