@@ -75,6 +75,12 @@ OPTIONS
                           take every slot from root and the bridge
     --txq-bytes N         TX queue per client in bytes (default 65536,
                           minimum 4096)
+    --sndbuf-bytes N      socket send buffer per client in bytes, as the
+                          kernel counts them with its bookkeeping (SO_SNDBUF;
+                          default 65536, minimum 8192, capped by
+                          net.core.wmem_max). With --txq-bytes it bounds what
+                          a client that never reads costs: about
+                          txq-bytes + sndbuf-bytes
     --history N           events kept for resume (default 4096; 0 disables)
     --state-dir DIR       where the resume position is kept (default
                           /run/mypoll; "" disables)
@@ -121,6 +127,7 @@ type options struct {
 	device                          string
 	maxClients, txqBytes            count
 	maxClientsPerUID                perUIDLimit
+	sndbufBytes                     count
 	history                         int
 	stateDir, controlGroup          string
 	evictAfter, drainTimeout        time.Duration
@@ -130,7 +137,7 @@ type options struct {
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
 func parseFlags(cmd *cli.Command, args []string) (*options, int) {
-	o := &options{maxClients: server.DefaultMaxClients, txqBytes: server.DefaultTXQBytes, maxClientsPerUID: server.DefaultMaxClientsPerUID}
+	o := &options{maxClients: server.DefaultMaxClients, txqBytes: server.DefaultTXQBytes, maxClientsPerUID: server.DefaultMaxClientsPerUID, sndbufBytes: server.DefaultSendBuffer}
 	fs := cmd.Flags
 	fs.StringVar(&o.socket, "socket", client.DefaultSocket, "")
 	fs.StringVar(&o.socketMode, "socket-mode", "0660", "")
@@ -139,6 +146,7 @@ func parseFlags(cmd *cli.Command, args []string) (*options, int) {
 	fs.Var(&o.maxClients, "max-clients", "")
 	fs.Var(&o.maxClientsPerUID, "max-clients-per-uid", "")
 	fs.Var(&o.txqBytes, "txq-bytes", "")
+	fs.Var(&o.sndbufBytes, "sndbuf-bytes", "")
 	fs.IntVar(&o.history, "history", server.DefaultHistory, "")
 	fs.StringVar(&o.stateDir, "state-dir", server.DefaultStateDir, "")
 	fs.StringVar(&o.controlGroup, "control-group", "", "")
@@ -238,6 +246,7 @@ func (o *options) config(cmd *cli.Command) (server.Config, hclog.Logger, error) 
 		MaxClients:       int(o.maxClients),
 		MaxClientsPerUID: o.maxClientsPerUID.config(),
 		TXQBytes:         int(o.txqBytes),
+		SendBuffer:       int(o.sndbufBytes),
 		History:          o.history,
 		StateDir:         o.stateDir,
 		ControlGroup:     o.controlGroup,
@@ -304,6 +313,8 @@ func flagName(field string) string {
 		return "max-clients-per-uid"
 	case "TXQBytes":
 		return "txq-bytes"
+	case "SendBuffer":
+		return "sndbuf-bytes"
 	case "History":
 		return "history"
 	case "EvictAfter":

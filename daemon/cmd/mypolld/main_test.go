@@ -100,7 +100,7 @@ func dial(t *testing.T, path string) *linetest.Conn {
 
 func TestMypolld_Usage(t *testing.T) {
 	code, out := runProc(t, "--help")
-	for _, want := range []string{"SYNOPSIS", "--socket PATH", "--device DEV", "--control-group", "--max-clients-per-uid N", "SIGTERM", "EXIT STATUS", "EXAMPLES"} {
+	for _, want := range []string{"SYNOPSIS", "--socket PATH", "--device DEV", "--control-group", "--max-clients-per-uid N", "--sndbuf-bytes N", "SIGTERM", "EXIT STATUS", "EXAMPLES"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("--help lacks %q", want)
 		}
@@ -132,6 +132,7 @@ func TestMypolld_BadValues(t *testing.T) {
 		{[]string{"--max-clients-per-uid", "-1"}, `invalid value "-1" for flag -max-clients-per-uid: want a whole number, 0 for no limit`},
 		{[]string{"--txq-bytes", "0"}, `invalid value "0" for flag -txq-bytes: want at least 1`},
 		{[]string{"--txq-bytes", "100"}, "--txq-bytes 100: want at least 4096"},
+		{[]string{"--sndbuf-bytes", "4096"}, "--sndbuf-bytes 4096: want at least 8192"},
 		{[]string{"--history", "-1"}, "--history -1: want 0 or more"},
 		{[]string{"--socket-mode", "01777"}, "--socket-mode 01777: want permission bits such as 0660"},
 		{[]string{"--drain-timeout", "-1s"}, "--drain-timeout -1s: want 0 (the default) or more"},

@@ -407,6 +407,9 @@ func (s *Server) addClient(fd int, peer sys.Peer) {
 	}
 	c.log = s.log.With("client_id", c.id, "peer_pid", peer.PID, "peer_uid", peer.UID)
 	c.canControl = s.policy.allows(peer)
+	if err := sys.SetSendBuffer(fd, s.cfg.SendBuffer); err != nil {
+		c.log.Warn("cannot bound the socket send buffer", "error", err)
+	}
 	lid, err := s.lp.Add(fd, sys.EventIn, c)
 	if err != nil {
 		s.log.Error("register client", "error", err)
