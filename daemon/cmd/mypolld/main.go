@@ -20,6 +20,7 @@ import (
 	"github.com/mypoll/mypoll/daemon/internal/cli"
 	"github.com/mypoll/mypoll/daemon/internal/device"
 	"github.com/mypoll/mypoll/daemon/internal/device/emu"
+	"github.com/mypoll/mypoll/daemon/internal/logx"
 	"github.com/mypoll/mypoll/daemon/internal/server"
 	"github.com/mypoll/mypoll/daemon/internal/sys"
 	"github.com/mypoll/mypoll/daemon/internal/version"
@@ -99,6 +100,12 @@ OPTIONS
     --log-json            log JSON lines instead of text
     --version             print the version and exit
     --help                print this help and exit
+
+LOGGING
+    Lines go to standard error (without time stamps under systemd, whose
+    journal stamps them). A warning or error that repeats is logged once;
+    its repeats are counted and logged as one line with more_like_this=N
+    and in_last=30s at the end of each 30 s window in which it repeated.
 
 SIGNALS
     SIGTERM, SIGINT   stop accepting, flush queued replies and events (bounded
@@ -238,7 +245,8 @@ func (o *options) config(cmd *cli.Command) (server.Config, hclog.Logger, error) 
 	if err != nil {
 		return server.Config{}, nil, &usageError{fmt.Sprintf("--socket-mode %q: want octal permissions such as 0660", o.socketMode)}
 	}
-	log := cmd.Logger()
+	// A repeated warning or error costs one line and one count per window.
+	log := logx.Limit(cmd.Logger(), logx.DefaultEvery, logx.RealClock{})
 	cfg := server.Config{
 		Socket:           o.socket,
 		SocketMode:       os.FileMode(mode),

@@ -368,3 +368,31 @@ func TestParseFlags_MaxClientsPerUID(t *testing.T) {
 		}
 	}
 }
+
+// TestMypolld_StateDirFloodBounded: a state dir that becomes unwritable
+// while events flow is reported once, not every 200 ms: the save backs off
+// and repeated errors are counted, not repeated (issue 19, item 13; the
+// daemon logged ERROR 5 times a second forever).
+func TestMypolld_StateDirFloodBounded(t *testing.T) {
+	dir := t.TempDir()
+	sock, state := filepath.Join(dir, "mypoll.sock"), filepath.Join(dir, "state")
+	p := startProc(t, nil, nil, "--device", "emu", "--socket", sock, "--state-dir", state)
+	c := dial(t, sock)
+	if r := c.Do("start_timer 0 10"); r != "OK start_timer 0" {
+		t.Fatalf("start_timer = %q", r)
+	}
+	if err := os.RemoveAll(state); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(state, nil, 0o644); err != nil { // now every save fails with ENOTDIR
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second) // 15 save ticks at 200 ms
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if code := p.wait(t); code != 0 {
+		t.Fatalf("exit code %d", code)
+	}
+	if n := strings.Count(p.stderr.String(), "persist resume state"); n < 1 || n > 2 {
+		t.Errorf("%d lines about the failing state save in 3 s, want 1 or 2:\n%s", n, p.stderr)
+	}
+}
