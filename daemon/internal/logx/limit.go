@@ -40,7 +40,9 @@ func (RealClock) AfterFunc(d time.Duration, f func()) { time.AfterFunc(d, f) }
 // the suppression, so the next occurrence is logged in full again. Trace,
 // Debug and Info lines are never limited: they are asked for, or
 // lifecycle. The loggers it returns (also from With and Named) share one
-// count and may be used from any goroutine.
+// count and may be used from any goroutine. The count line is logged from
+// the clock's goroutine; a count still open when the process exits is not
+// logged.
 func Limit(l hclog.Logger, every time.Duration, clock Clock) hclog.Logger {
 	return &limited{Logger: l, lim: &limiter{every: every, clock: clock, seen: make(map[limitKey]*window)}}
 }
