@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"os/signal"
 	"regexp"
@@ -16,8 +17,11 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
+
 	"github.com/mypoll/mypoll/client"
 	"github.com/mypoll/mypoll/daemon/internal/cli"
+	"github.com/mypoll/mypoll/daemon/internal/logx"
 	"github.com/mypoll/mypoll/daemon/internal/version"
 )
 
@@ -97,7 +101,15 @@ OPTIONS
     --cert-file FILE       PEM client certificate (with --key-file)
     --key-file FILE        PEM private key of the client certificate
     --username NAME        MQTT user name
-    --password-file FILE   file holding the MQTT password (first line)
+    --password-file FILE   file holding the MQTT password (first line);
+                           without it the password is taken from the
+                           environment variable MYPOLL_BRIDGE_PASSWORD, if
+                           set. Prefer either to a password inside a --broker
+                           URL (tcp://user:password@host:1883, which also
+                           works): every local user can read the command
+                           line with ps, not the environment or a 0600 file.
+                           A password sent over plain tcp:// or mqtt:// (no
+                           TLS) is warned about at start
     --flush-timeout DUR    how long SIGTERM waits for the spool to drain
                            (default 5s)
     --keepalive DUR        MQTT keep-alive (default 30s)
@@ -105,6 +117,18 @@ OPTIONS
     --log-json             log JSON lines instead of text
     --version              print the version and exit
     --help                 print this help and exit
+
+ENVIRONMENT
+    MYPOLL_BRIDGE_PASSWORD   the MQTT password, when --password-file is not
+                             given; removed from the environment once read
+
+LOGGING
+    Lines go to standard error (without time stamps under systemd). The
+    password of every URL in a log line or error message is replaced by
+    xxxxx. A warning or error that repeats (a flood of malformed remote
+    requests, say) is logged once; its repeats are counted and logged as one
+    line with more_like_this=N and in_last=30s at the end of each 30 s
+    window in which it repeated.
 
 SIGNALS
     SIGTERM, SIGINT   stop reading mypolld, publish the spool for up to
@@ -242,7 +266,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if (o.certFile == "") != (o.keyFile == "") {
 		return usageErr("--cert-file and --key-file go together")
 	}
-	log := cmd.Logger()
+	// No URL password in any line; a repeated warning costs one line and
+	// one count per window.
+	log := logx.Redact(logx.Limit(cmd.Logger(), logx.DefaultEvery, logx.RealClock{}))
 	tlsCfg, err := tlsConfig(o)
 	if err != nil {
 		log.Error("tls configuration", "error", err)
@@ -257,16 +283,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 			}
 		}
 	}
-	var password string
-	if o.passwordFile != "" {
-		b, err := os.ReadFile(o.passwordFile)
-		if err != nil {
-			log.Error("read password file", "error", err)
-			return 1
-		}
-		password, _, _ = strings.Cut(string(b), "\n")
-		password = strings.TrimSuffix(password, "\r")
+	password, err := brokerPassword(o.passwordFile)
+	if err != nil {
+		log.Error("read password file", "error", err)
+		return 1
 	}
+	warnPasswords(log, o.brokers, password)
 	spool, err := OpenSpool(o.stateDir, o.spoolBytes)
 	if err != nil {
 		log.Error("open spool", "state_dir", o.stateDir, "error", err)
@@ -311,4 +333,55 @@ func tlsConfig(o *options) (*tls.Config, error) {
 		cfg.Certificates = []tls.Certificate{cert}
 	}
 	return cfg, nil
+}
+
+// passwordEnv names the environment variable that may hold the MQTT
+// password.
+const passwordEnv = "MYPOLL_BRIDGE_PASSWORD"
+
+// brokerPassword returns the MQTT password: the first line of file when
+// it is set, else the value of $MYPOLL_BRIDGE_PASSWORD, else "". The
+// variable is removed from the environment once read, so that nothing the
+// bridge might start inherits it.
+func brokerPassword(file string) (string, error) {
+	env, inEnv := os.LookupEnv(passwordEnv)
+	if inEnv {
+		os.Unsetenv(passwordEnv)
+	}
+	if file == "" {
+		return env, nil
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return "", err
+	}
+	password, _, _ := strings.Cut(string(b), "\n")
+	return strings.TrimSuffix(password, "\r"), nil
+}
+
+// warnPasswords warns, once each, when a --broker URL holds a password
+// (ps shows the command line to every local user), and when a password,
+// from a URL or from password (--password-file or the environment), goes
+// to a broker without TLS (tcp:// or mqtt://; unix:// stays on the host).
+// brokers are the URLs after the TLS flags upgraded them.
+func warnPasswords(log hclog.Logger, brokers []string, password string) {
+	var inURL bool
+	var plain []string
+	for _, b := range brokers {
+		urlPassword := logx.RedactURLs(b) != b // a URL net/url refuses
+		if u, err := url.Parse(b); err == nil {
+			_, urlPassword = u.User.Password() // a nil User has none
+		}
+		inURL = inURL || urlPassword
+		scheme, _, _ := strings.Cut(b, "://")
+		if (urlPassword || password != "") && (scheme == "tcp" || scheme == "mqtt") {
+			plain = append(plain, b)
+		}
+	}
+	if inURL {
+		log.Warn("password in a --broker URL: every local user can read it with ps; use --password-file or " + passwordEnv)
+	}
+	if len(plain) > 0 {
+		log.Warn("password sent to a broker without TLS: anyone on the path can read it; use ssl:// or --ca-file", "brokers", plain)
+	}
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/mypoll/mypoll/daemon/internal/cli"
 	"github.com/mypoll/mypoll/daemon/internal/device"
 	"github.com/mypoll/mypoll/daemon/internal/device/emu"
+	"github.com/mypoll/mypoll/daemon/internal/logx"
 	"github.com/mypoll/mypoll/daemon/internal/server"
 	"github.com/mypoll/mypoll/daemon/internal/sys"
 	"github.com/mypoll/mypoll/daemon/internal/version"
@@ -66,8 +67,21 @@ OPTIONS
                           for the user-space emulation, or "none"
     --max-clients N       clients served at once (default 1024); more are
                           refused with "ERR - EMFILE"
+    --max-clients-per-uid N
+                          of those, how many one local user (the peer's uid,
+                          SO_PEERCRED) may hold at once (default 256, as the
+                          D-Bus system bus; 0: no limit). uid 0 is exempt.
+                          More are refused with "ERR - EMFILE too many
+                          clients for uid U (max N)", so one user cannot
+                          take every slot from root and the bridge
     --txq-bytes N         TX queue per client in bytes (default 65536,
                           minimum 4096)
+    --sndbuf-bytes N      socket send buffer per client in bytes, as the
+                          kernel counts them with its bookkeeping (SO_SNDBUF;
+                          default 65536, minimum 8192, capped by
+                          net.core.wmem_max). With --txq-bytes it bounds what
+                          a client that never reads costs: about
+                          txq-bytes + sndbuf-bytes
     --history N           events kept for resume (default 4096; 0 disables)
     --state-dir DIR       where the resume position is kept (default
                           /run/mypoll; "" disables)
@@ -86,6 +100,12 @@ OPTIONS
     --log-json            log JSON lines instead of text
     --version             print the version and exit
     --help                print this help and exit
+
+LOGGING
+    Lines go to standard error (without time stamps under systemd, whose
+    journal stamps them). A warning or error that repeats is logged once;
+    its repeats are counted and logged as one line with more_like_this=N
+    and in_last=30s at the end of each 30 s window in which it repeated.
 
 SIGNALS
     SIGTERM, SIGINT   stop accepting, flush queued replies and events (bounded
@@ -113,6 +133,8 @@ type options struct {
 	socket, socketMode, socketGroup string
 	device                          string
 	maxClients, txqBytes            count
+	maxClientsPerUID                perUIDLimit
+	sndbufBytes                     count
 	history                         int
 	stateDir, controlGroup          string
 	evictAfter, drainTimeout        time.Duration
@@ -122,14 +144,16 @@ type options struct {
 func main() { os.Exit(run(os.Args[1:], os.Stdout, os.Stderr)) }
 
 func parseFlags(cmd *cli.Command, args []string) (*options, int) {
-	o := &options{maxClients: server.DefaultMaxClients, txqBytes: server.DefaultTXQBytes}
+	o := &options{maxClients: server.DefaultMaxClients, txqBytes: server.DefaultTXQBytes, maxClientsPerUID: server.DefaultMaxClientsPerUID, sndbufBytes: server.DefaultSendBuffer}
 	fs := cmd.Flags
 	fs.StringVar(&o.socket, "socket", client.DefaultSocket, "")
 	fs.StringVar(&o.socketMode, "socket-mode", "0660", "")
 	fs.StringVar(&o.socketGroup, "socket-group", "", "")
 	fs.StringVar(&o.device, "device", "/dev/mypoll", "")
 	fs.Var(&o.maxClients, "max-clients", "")
+	fs.Var(&o.maxClientsPerUID, "max-clients-per-uid", "")
 	fs.Var(&o.txqBytes, "txq-bytes", "")
+	fs.Var(&o.sndbufBytes, "sndbuf-bytes", "")
 	fs.IntVar(&o.history, "history", server.DefaultHistory, "")
 	fs.StringVar(&o.stateDir, "state-dir", server.DefaultStateDir, "")
 	fs.StringVar(&o.controlGroup, "control-group", "", "")
@@ -159,6 +183,28 @@ func (c *count) Set(s string) error {
 	}
 	*c = count(n)
 	return nil
+}
+
+// perUIDLimit is --max-clients-per-uid: a whole number, 0 for no limit.
+type perUIDLimit int
+
+func (l *perUIDLimit) String() string { return strconv.Itoa(int(*l)) }
+
+func (l *perUIDLimit) Set(s string) error {
+	n, err := strconv.ParseInt(s, 0, strconv.IntSize)
+	if err != nil || n < 0 {
+		return errors.New("want a whole number, 0 for no limit")
+	}
+	*l = perUIDLimit(n)
+	return nil
+}
+
+// config is the server.Config value: NoLimit for 0.
+func (l perUIDLimit) config() int {
+	if l == 0 {
+		return server.NoLimit
+	}
+	return int(l)
 }
 
 // usageError is a command line that names something mypolld cannot use
@@ -199,20 +245,23 @@ func (o *options) config(cmd *cli.Command) (server.Config, hclog.Logger, error) 
 	if err != nil {
 		return server.Config{}, nil, &usageError{fmt.Sprintf("--socket-mode %q: want octal permissions such as 0660", o.socketMode)}
 	}
-	log := cmd.Logger()
+	// A repeated warning or error costs one line and one count per window.
+	log := logx.Limit(cmd.Logger(), logx.DefaultEvery, logx.RealClock{})
 	cfg := server.Config{
-		Socket:       o.socket,
-		SocketMode:   os.FileMode(mode),
-		SocketGroup:  o.socketGroup,
-		MaxClients:   int(o.maxClients),
-		TXQBytes:     int(o.txqBytes),
-		History:      o.history,
-		StateDir:     o.stateDir,
-		ControlGroup: o.controlGroup,
-		EvictAfter:   o.evictAfter,
-		DrainTimeout: o.drainTimeout,
-		BusyPoll:     o.busyPoll,
-		Log:          log.Named("server"),
+		Socket:           o.socket,
+		SocketMode:       os.FileMode(mode),
+		SocketGroup:      o.socketGroup,
+		MaxClients:       int(o.maxClients),
+		MaxClientsPerUID: o.maxClientsPerUID.config(),
+		TXQBytes:         int(o.txqBytes),
+		SendBuffer:       int(o.sndbufBytes),
+		History:          o.history,
+		StateDir:         o.stateDir,
+		ControlGroup:     o.controlGroup,
+		EvictAfter:       o.evictAfter,
+		DrainTimeout:     o.drainTimeout,
+		BusyPoll:         o.busyPoll,
+		Log:              log.Named("server"),
 	}
 	if err := cfg.Validate(); err != nil {
 		return cfg, nil, err
@@ -268,8 +317,12 @@ func flagName(field string) string {
 		return "socket-group"
 	case "MaxClients":
 		return "max-clients"
+	case "MaxClientsPerUID":
+		return "max-clients-per-uid"
 	case "TXQBytes":
 		return "txq-bytes"
+	case "SendBuffer":
+		return "sndbuf-bytes"
 	case "History":
 		return "history"
 	case "EvictAfter":

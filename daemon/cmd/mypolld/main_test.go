@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mypoll/mypoll/daemon/internal/cli"
 	"github.com/mypoll/mypoll/internal/linetest"
 )
 
@@ -99,7 +100,7 @@ func dial(t *testing.T, path string) *linetest.Conn {
 
 func TestMypolld_Usage(t *testing.T) {
 	code, out := runProc(t, "--help")
-	for _, want := range []string{"SYNOPSIS", "--socket PATH", "--device DEV", "--control-group", "SIGTERM", "EXIT STATUS", "EXAMPLES"} {
+	for _, want := range []string{"SYNOPSIS", "--socket PATH", "--device DEV", "--control-group", "--max-clients-per-uid N", "--sndbuf-bytes N", "SIGTERM", "EXIT STATUS", "EXAMPLES"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("--help lacks %q", want)
 		}
@@ -128,8 +129,10 @@ func TestMypolld_BadValues(t *testing.T) {
 		want string
 	}{
 		{[]string{"--max-clients", "0"}, `invalid value "0" for flag -max-clients: want at least 1`},
+		{[]string{"--max-clients-per-uid", "-1"}, `invalid value "-1" for flag -max-clients-per-uid: want a whole number, 0 for no limit`},
 		{[]string{"--txq-bytes", "0"}, `invalid value "0" for flag -txq-bytes: want at least 1`},
 		{[]string{"--txq-bytes", "100"}, "--txq-bytes 100: want at least 4096"},
+		{[]string{"--sndbuf-bytes", "4096"}, "--sndbuf-bytes 4096: want at least 8192"},
 		{[]string{"--history", "-1"}, "--history -1: want 0 or more"},
 		{[]string{"--socket-mode", "01777"}, "--socket-mode 01777: want permission bits such as 0660"},
 		{[]string{"--drain-timeout", "-1s"}, "--drain-timeout -1s: want 0 (the default) or more"},
@@ -340,4 +343,56 @@ func TestMypolld_FDExhaustion(t *testing.T) {
 		}
 	}
 	t.Logf("served %d, refused %d", served, refused)
+}
+
+// TestParseFlags_MaxClientsPerUID: the flag's default is the server's, and
+// 0 on the command line means no limit, not the server's default.
+func TestParseFlags_MaxClientsPerUID(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want int
+	}{
+		{nil, 256},
+		{[]string{"--max-clients-per-uid", "3"}, 3},
+		{[]string{"--max-clients-per-uid", "0"}, -1}, // server.NoLimit
+	} {
+		var out bytes.Buffer
+		cmd := cli.New("mypolld", usage, &out, &out)
+		o, _ := parseFlags(cmd, tc.args)
+		if o == nil {
+			t.Fatalf("parseFlags(%q): %s", tc.args, out.String())
+		}
+		cfg, _, err := o.config(cmd)
+		if err != nil || cfg.MaxClientsPerUID != tc.want {
+			t.Errorf("parseFlags(%q): MaxClientsPerUID %d (%v), want %d", tc.args, cfg.MaxClientsPerUID, err, tc.want)
+		}
+	}
+}
+
+// TestMypolld_StateDirFloodBounded: a state dir that becomes unwritable
+// while events flow is reported once, not every 200 ms: the save backs off
+// and repeated errors are counted, not repeated (issue 19, item 13; the
+// daemon logged ERROR 5 times a second forever).
+func TestMypolld_StateDirFloodBounded(t *testing.T) {
+	dir := t.TempDir()
+	sock, state := filepath.Join(dir, "mypoll.sock"), filepath.Join(dir, "state")
+	p := startProc(t, nil, nil, "--device", "emu", "--socket", sock, "--state-dir", state)
+	c := dial(t, sock)
+	if r := c.Do("start_timer 0 10"); r != "OK start_timer 0" {
+		t.Fatalf("start_timer = %q", r)
+	}
+	if err := os.RemoveAll(state); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(state, nil, 0o644); err != nil { // now every save fails with ENOTDIR
+		t.Fatal(err)
+	}
+	time.Sleep(3 * time.Second) // 15 save ticks at 200 ms
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	if code := p.wait(t); code != 0 {
+		t.Fatalf("exit code %d", code)
+	}
+	if n := strings.Count(p.stderr.String(), "persist resume state"); n < 1 || n > 2 {
+		t.Errorf("%d lines about the failing state save in 3 s, want 1 or 2:\n%s", n, p.stderr)
+	}
 }

@@ -9,6 +9,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
+	"github.com/mypoll/mypoll/daemon/internal/logx"
 	"github.com/mypoll/mypoll/daemon/internal/version"
 )
 
@@ -67,16 +68,18 @@ func (c *Command) Parse(args []string) (code int, ok bool) {
 }
 
 // UsageError prints "NAME: message" and a hint to run --help, and returns
-// ExitUsage.
+// ExitUsage. The password of a URL in the message is redacted
+// (logx.RedactURLs).
 func (c *Command) UsageError(format string, a ...any) int {
-	fmt.Fprintf(c.stderr, "%s: %s\nRun '%s --help' for usage.\n", c.Name, fmt.Sprintf(format, a...), c.Name)
+	fmt.Fprintf(c.stderr, "%s: %s\nRun '%s --help' for usage.\n", c.Name, logx.RedactURLs(fmt.Sprintf(format, a...)), c.Name)
 	return ExitUsage
 }
 
 // StartError prints "NAME: err" and returns 1, the exit status of a
-// start-up or runtime error (not the command line's fault).
+// start-up or runtime error (not the command line's fault). The password
+// of a URL in err is redacted.
 func (c *Command) StartError(err error) int {
-	fmt.Fprintf(c.stderr, "%s: %v\n", c.Name, err)
+	fmt.Fprintf(c.stderr, "%s: %s\n", c.Name, logx.RedactURLs(err.Error()))
 	return 1
 }
 

@@ -102,3 +102,17 @@ func TestCommand_Logger(t *testing.T) {
 		t.Errorf("under systemd: %q (%v), want a record without @timestamp", stderr.String(), err)
 	}
 }
+
+// TestCommand_errorsRedactURLs: a password in a URL never reaches a usage
+// or start error (issue 19, item 12: --broker tcp://user:pass@host).
+func TestCommand_errorsRedactURLs(t *testing.T) {
+	var stderr bytes.Buffer
+	c := cli.New("tool", "", &stderr, &stderr)
+	c.UsageError("--broker %q: scheme %q not supported", "ftp://u:s3cret@h", "ftp")
+	c.StartError(errors.New("dial tcp://u:s3cret@h:1883: refused"))
+	c.Flags.Int("qos", 1, "")
+	c.Parse([]string{"--qos", "tcp://u:s3cret@h"})
+	if strings.Contains(stderr.String(), "s3cret") || strings.Count(stderr.String(), "u:xxxxx@h") != 3 {
+		t.Errorf("errors %q: want each URL with its password redacted", stderr.String())
+	}
+}

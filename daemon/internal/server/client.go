@@ -391,14 +391,8 @@ func (s *Server) flushFrom(from int) {
 	s.dirty = s.dirty[:from]
 }
 
-// addClient registers an accepted connection and greets it (A.3).
-func (s *Server) addClient(fd int) {
-	peer, err := sys.PeerCred(fd)
-	if err != nil {
-		s.log.Warn("no peer credentials: refusing client", "error", err)
-		_ = sys.Close(fd)
-		return
-	}
+// addClient registers an accepted connection of peer and greets it (A.3).
+func (s *Server) addClient(fd int, peer sys.Peer) {
 	s.nextID++
 	c := &client{
 		srv:   s,
@@ -413,6 +407,9 @@ func (s *Server) addClient(fd int) {
 	}
 	c.log = s.log.With("client_id", c.id, "peer_pid", peer.PID, "peer_uid", peer.UID)
 	c.canControl = s.policy.allows(peer)
+	if err := sys.SetSendBuffer(fd, s.cfg.SendBuffer); err != nil {
+		c.log.Warn("cannot bound the socket send buffer", "error", err)
+	}
 	lid, err := s.lp.Add(fd, sys.EventIn, c)
 	if err != nil {
 		s.log.Error("register client", "error", err)
@@ -421,6 +418,7 @@ func (s *Server) addClient(fd int) {
 	}
 	c.lid = lid
 	s.clients = append(s.clients, c)
+	s.perUID[peer.UID]++
 	next := s.helloNextSeq()
 	c.minSeq = next // a plain subscribe gets live events from HELLO's next_seq on
 	c.reply(proto.AppendHello(s.scratch[:0], s.info.InstanceID, next))
@@ -443,6 +441,11 @@ func (s *Server) closeClient(c *client, reason string) {
 		_ = sys.Close(p.fd)
 	}
 	c.fds = nil
+	if n := s.perUID[c.peer.UID] - 1; n > 0 {
+		s.perUID[c.peer.UID] = n
+	} else {
+		delete(s.perUID, c.peer.UID)
+	}
 	last := s.clients[len(s.clients)-1]
 	s.clients[c.idx] = last
 	last.idx = c.idx

@@ -40,3 +40,21 @@ func TestClient_interest(t *testing.T) {
 		})
 	}
 }
+
+// TestAddConn_sendBuffer: an accepted connection's socket is bounded to
+// Config.SendBuffer (SO_SNDBUF as getsockopt reads it back).
+func TestAddConn_sendBuffer(t *testing.T) {
+	s := newEmuServer(t)
+	a, b, err := sys.Socketpair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sys.Close(b)
+	s.addConn(a) // owns a from here on
+	if len(s.clients) != 1 {
+		t.Fatalf("%d clients after addConn, want 1", len(s.clients))
+	}
+	if got, err := sys.SendBuffer(a); err != nil || got != DefaultSendBuffer {
+		t.Errorf("SO_SNDBUF of an accepted socket = %d, %v, want %d", got, err, DefaultSendBuffer)
+	}
+}

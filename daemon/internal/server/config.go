@@ -11,15 +11,30 @@ import (
 	"github.com/mypoll/mypoll/daemon/internal/device"
 )
 
+// NoLimit, as Config.MaxClientsPerUID, sets no limit.
+const NoLimit = -1
+
 // Defaults of PROTOCOL.md A.
 const (
 	DefaultSocket     = mypollclient.DefaultSocket // one default path for daemon and clients
 	DefaultSocketMode = 0o660
 	DefaultMaxClients = 1024
-	DefaultTXQBytes   = 65536
+	// DefaultMaxClientsPerUID is the D-Bus system bus's
+	// max_connections_per_user: one local user cannot take every slot.
+	DefaultMaxClientsPerUID = 256
+	DefaultTXQBytes         = 65536
+	// DefaultSendBuffer bounds what a client's socket holds unread, with
+	// the kernel's bookkeeping (SO_SNDBUF as getsockopt reads it): as much
+	// as its TX queue, under a third of the kernel's default
+	// (net.core.wmem_default, 212992).
+	DefaultSendBuffer = 65536
 	DefaultHistory    = 4096
 	DefaultStateDir   = "/run/mypoll"
 	DefaultDrain      = 2 * time.Second
+
+	// MinSendBuffer is the smallest SendBuffer: two pages, above the
+	// kernel's own minimum (SOCK_MIN_SNDBUF, about 4.5 KiB).
+	MinSendBuffer = 8192
 
 	// MinTXQBytes is the smallest TX queue: room for the largest reply
 	// (an echo of a 1024-byte request) plus the reserve kept for replies.
@@ -51,8 +66,19 @@ type Config struct {
 	DevicePath string
 
 	MaxClients int // clients served at once (default DefaultMaxClients)
-	TXQBytes   int // TX queue per client (default DefaultTXQBytes, at least MinTXQBytes)
-	History    int // events kept for subscribe from= (0 keeps none)
+	// MaxClientsPerUID is how many of them one uid other than 0 may hold
+	// (SO_PEERCRED at accept; default DefaultMaxClientsPerUID; NoLimit sets
+	// none). Beyond it a connection gets "ERR - EMFILE too many clients
+	// for uid U (max N)" and is closed (A.3).
+	MaxClientsPerUID int
+	TXQBytes         int // TX queue per client (default DefaultTXQBytes, at least MinTXQBytes)
+	History          int // events kept for subscribe from= (0 keeps none)
+	// SendBuffer bounds each client's socket send buffer in bytes as the
+	// kernel counts them, bookkeeping included (SO_SNDBUF; default
+	// DefaultSendBuffer, at least MinSendBuffer; net.core.wmem_max caps
+	// it). A client that never reads costs the daemon at most TXQBytes
+	// plus this much kernel memory.
+	SendBuffer int
 	// StateDir is where the resume position is kept; empty keeps none.
 	StateDir string
 	// ControlGroup, when non-empty, restricts control requests to uid 0, the
@@ -107,8 +133,12 @@ func (c *Config) Validate() error {
 		return bad("ListenFD", c.ListenFD, "0 (none) or an open fd")
 	case c.MaxClients < 0:
 		return bad("MaxClients", c.MaxClients, "at least 1")
+	case c.MaxClientsPerUID < NoLimit:
+		return bad("MaxClientsPerUID", c.MaxClientsPerUID, "at least 1, or NoLimit")
 	case c.TXQBytes != 0 && c.TXQBytes < MinTXQBytes:
 		return bad("TXQBytes", c.TXQBytes, fmt.Sprintf("at least %d", MinTXQBytes))
+	case c.SendBuffer != 0 && c.SendBuffer < MinSendBuffer:
+		return bad("SendBuffer", c.SendBuffer, fmt.Sprintf("at least %d", MinSendBuffer))
 	case c.History < 0:
 		return bad("History", c.History, "0 or more")
 	case c.EvictAfter < 0:
@@ -136,8 +166,14 @@ func (c Config) withDefaults() (Config, error) {
 	if c.MaxClients == 0 {
 		c.MaxClients = DefaultMaxClients
 	}
+	if c.MaxClientsPerUID == 0 {
+		c.MaxClientsPerUID = DefaultMaxClientsPerUID
+	}
 	if c.TXQBytes == 0 {
 		c.TXQBytes = DefaultTXQBytes
+	}
+	if c.SendBuffer == 0 {
+		c.SendBuffer = DefaultSendBuffer
 	}
 	if c.DrainTimeout == 0 {
 		c.DrainTimeout = DefaultDrain

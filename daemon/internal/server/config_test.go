@@ -19,11 +19,14 @@ func TestConfig_Validate(t *testing.T) {
 		field string // "" when valid
 	}{
 		{"zero", server.Config{}, ""},
-		{"all set", server.Config{SocketMode: 0o600, ListenFD: 3, MaxClients: 1, TXQBytes: server.MinTXQBytes, History: 1, EvictAfter: time.Second, DrainTimeout: time.Second, BusyPoll: time.Millisecond}, ""},
+		{"all set", server.Config{SocketMode: 0o600, ListenFD: 3, MaxClients: 1, MaxClientsPerUID: 1, TXQBytes: server.MinTXQBytes, SendBuffer: server.MinSendBuffer, History: 1, EvictAfter: time.Second, DrainTimeout: time.Second, BusyPoll: time.Millisecond}, ""},
 		{"mode beyond permissions", server.Config{SocketMode: 0o1777}, "SocketMode"},
 		{"negative fd", server.Config{ListenFD: -1}, "ListenFD"},
 		{"negative max clients", server.Config{MaxClients: -1}, "MaxClients"},
+		{"no per-uid limit", server.Config{MaxClientsPerUID: server.NoLimit}, ""},
+		{"bad per-uid limit", server.Config{MaxClientsPerUID: -2}, "MaxClientsPerUID"},
 		{"small TX queue", server.Config{TXQBytes: server.MinTXQBytes - 1}, "TXQBytes"},
+		{"small send buffer", server.Config{SendBuffer: server.MinSendBuffer - 1}, "SendBuffer"},
 		{"negative history", server.Config{History: -1}, "History"},
 		{"negative evict", server.Config{EvictAfter: -time.Second}, "EvictAfter"},
 		{"negative drain", server.Config{DrainTimeout: -time.Second}, "DrainTimeout"},

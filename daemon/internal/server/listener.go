@@ -80,11 +80,25 @@ func listen(lp *loop.Loop, log hclog.Logger, file socketFile, activatedFD int, o
 	return l, nil
 }
 
+// maxSocketPath is the longest path bind(2) takes for an AF_UNIX socket:
+// sun_path is 108 bytes with the terminating NUL (unix(7)).
+const maxSocketPath = 107
+
 // bind creates the socket directory and file (A.1): a stale socket
 // (connect refused) is replaced, a live one is an error.
+//
+// The socket is never reachable with a wider mode than file.mode, whatever
+// the umask: bind(2) creates the file with 0777 &^ umask, so it is bound
+// inside a fresh directory of mode 0700 beside the final path, given its
+// mode and group there, and renamed onto the path; a process of another uid
+// cannot reach it through the private directory meanwhile. The rename also
+// replaces a stale socket atomically, so clients never find no file. The
+// umask is not changed around bind instead: it is per process, and a file
+// created by any other goroutine meanwhile would get it.
 func (l *listener) bind(file socketFile) error {
 	path := file.path
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("create socket directory: %w", err)
 	}
 	if fi, err := os.Lstat(path); err == nil {
@@ -100,27 +114,39 @@ func (l *listener) bind(file socketFile) error {
 			return fmt.Errorf("probe existing socket %s: %w", path, err)
 		}
 		l.log.Info("replacing stale socket", "socket", path)
-		if err := os.Remove(path); err != nil {
-			return fmt.Errorf("remove stale socket: %w", err)
-		}
 	}
-	fd, err := sys.ListenUnix(path, 128)
+	private, err := os.MkdirTemp(dir, ".mypolld-") // mode 0700
+	if err != nil {
+		return fmt.Errorf("create private directory for the socket: %w", err)
+	}
+	defer os.RemoveAll(private) // empty once the socket is renamed
+	tmp := filepath.Join(private, "s")
+	if len(tmp) > maxSocketPath {
+		return fmt.Errorf("socket directory %s: path too long for a socket (bound first as %s, at most %d bytes)", dir, tmp, maxSocketPath)
+	}
+	fd, err := sys.ListenUnix(tmp, 128)
 	if err != nil {
 		return fmt.Errorf("listen on %s: %w", path, err)
 	}
 	l.fd = fd
-	fi, err := os.Lstat(path)
-	if err == nil {
-		l.created = fi
-		err = os.Chmod(path, file.mode)
-	}
+	err = os.Chmod(tmp, file.mode)
 	if err == nil && file.gid >= 0 {
-		err = os.Lchown(path, -1, file.gid)
+		err = os.Lchown(tmp, -1, file.gid)
 	}
 	if err != nil {
 		_ = l.Close()
 		return fmt.Errorf("set socket permissions: %w", err)
 	}
+	if err := os.Rename(tmp, path); err != nil {
+		_ = l.Close()
+		return fmt.Errorf("move socket into place: %w", err)
+	}
+	fi, err := os.Lstat(path)
+	if err != nil {
+		_ = l.Close()
+		return fmt.Errorf("socket file: %w", err)
+	}
+	l.created = fi
 	return nil
 }
 

@@ -18,9 +18,16 @@ import (
 
 // TestMain lets the test binary act as a client process of another uid:
 // with MYPOLL_TEST_CHILD_SOCK set it connects, sends one request, prints
-// the reply and exits.
+// the reply and exits; MYPOLL_TEST_CHILD_MODE chooses another role
+// (childConnectLoop, childHold).
 func TestMain(m *testing.M) {
 	if sock := os.Getenv("MYPOLL_TEST_CHILD_SOCK"); sock != "" {
+		switch os.Getenv("MYPOLL_TEST_CHILD_MODE") {
+		case "connect-loop":
+			os.Exit(childConnectLoop(sock))
+		case "hold":
+			os.Exit(childHold(sock, os.Getenv("MYPOLL_TEST_CHILD_REQ")))
+		}
 		os.Exit(childRequest(sock, os.Getenv("MYPOLL_TEST_CHILD_REQ")))
 	}
 	os.Exit(m.Run())

@@ -10,6 +10,7 @@ import (
 	"github.com/mypoll/mypoll/daemon/internal/devabi"
 	"github.com/mypoll/mypoll/daemon/internal/device"
 	"github.com/mypoll/mypoll/daemon/internal/loop"
+	"github.com/mypoll/mypoll/daemon/internal/sys"
 )
 
 // Server is one running mypolld instance. All methods except Shutdown,
@@ -26,9 +27,10 @@ type Server struct {
 	info devabi.Info
 	devR deviceReader
 
-	clients   []*client // every live client; client.idx is its index
-	dirty     []*client // clients with unflushed TX or pending work this turn
-	triggered bool      // a trigger ran this turn: read the device before flushing
+	clients   []*client      // every live client; client.idx is its index
+	perUID    map[uint32]int // live clients per peer uid (absent: none)
+	dirty     []*client      // clients with unflushed TX or pending work this turn
+	triggered bool           // a trigger ran this turn: read the device before flushing
 	nextID    uint64
 
 	hist    history
@@ -70,6 +72,7 @@ func New(cfg Config) (*Server, error) {
 		iov:     make([][]byte, 2),
 		rbuf:    make([]byte, 16384),
 		devBuf:  make([]byte, devReadRecords*devabi.EventSize),
+		perUID:  make(map[uint32]int),
 	}
 	s.hist.init(cfg.History)
 	s.state = stateFile{dir: cfg.StateDir}
@@ -148,17 +151,30 @@ func (s *Server) Close() error {
 }
 
 // addConn takes a connection the listener accepted: a client, or a
-// refusal when the server is full or shutting down.
+// refusal when the server is full, the peer's uid holds its share of the
+// slots, or the server is shutting down (A.3).
 func (s *Server) addConn(fd int) {
 	s.counter.accepted++
 	switch {
 	case s.draining:
 		s.lst.refuse(fd, "daemon is shutting down")
+		return
 	case len(s.clients) >= s.cfg.MaxClients:
 		s.lst.refuse(fd, fmt.Sprintf("too many clients (max %d)", s.cfg.MaxClients))
-	default:
-		s.addClient(fd)
+		return
 	}
+	peer, err := sys.PeerCred(fd)
+	if err != nil {
+		s.log.Warn("no peer credentials: refusing client", "error", err)
+		_ = sys.Close(fd)
+		return
+	}
+	if limit := s.cfg.MaxClientsPerUID; limit != NoLimit && peer.UID != 0 && s.perUID[peer.UID] >= limit {
+		s.log.Warn("client refused: its uid holds too many connections", "peer_uid", peer.UID, "peer_pid", peer.PID, "max", limit)
+		s.lst.refuse(fd, fmt.Sprintf("too many clients for uid %d (max %d)", peer.UID, limit))
+		return
+	}
+	s.addClient(fd, peer)
 }
 
 // beginDrain starts the shutdown: no more accepts or requests; TX queues

@@ -12,6 +12,11 @@ import (
 // device (never skips): the state only ever lags.
 const stateInterval = 200 * time.Millisecond
 
+// maxStateRetry bounds the backoff of a save that keeps failing (an
+// unwritable --state-dir): the retry delay doubles from stateInterval up
+// to this, so the daemon neither spins on the disk nor floods its log.
+const maxStateRetry = time.Minute
+
 // stateName is the file in --state-dir.
 const stateName = "mypolld.state"
 
@@ -22,7 +27,8 @@ type stateFile struct {
 	instanceID uint64
 	lastSeq    uint64
 	dirty      bool
-	armed      bool // a persistTick is scheduled
+	armed      bool          // a persistTick is scheduled
+	retry      time.Duration // delay of the scheduled retry while saves fail; 0 once one succeeds
 }
 
 type savedState struct {
@@ -90,11 +96,19 @@ func (s *Server) stateChanged() {
 	}
 }
 
-// persistTick saves the state; a failed save is tried again a tick later.
+// persistTick saves the state. A failed save is tried again after a delay
+// that doubles from stateInterval to maxStateRetry while saves keep
+// failing; the first save that succeeds after failures is logged.
 func (s *Server) persistTick() {
 	s.state.armed = false
-	if !s.persist() {
-		s.state.armed = true
-		s.lp.AfterFunc(stateInterval, s.persistTick)
+	if s.persist() {
+		if s.state.retry != 0 {
+			s.log.Info("resume state saved again", "state_dir", s.state.dir)
+			s.state.retry = 0
+		}
+		return
 	}
+	s.state.retry = min(max(2*s.state.retry, stateInterval), maxStateRetry)
+	s.state.armed = true
+	s.lp.AfterFunc(s.state.retry, s.persistTick)
 }

@@ -30,15 +30,6 @@ func ConnectUnix(path string) (int, error) {
 	return fd, nil
 }
 
-// SetSendBuffer sets SO_SNDBUF of socket fd. The kernel doubles the value
-// and clamps it to [SOCK_MIN_SNDBUF, wmem_max] (socket(7)).
-func SetSendBuffer(fd, bytes int) error {
-	if err := unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, bytes); err != nil {
-		return wrap("setsockopt", err)
-	}
-	return nil
-}
-
 // maxRecvFDs is how many fds RecvFD makes room for: one is accepted, the
 // room for more lets it see (and close) extra fds instead of having them
 // silently truncated.

@@ -247,3 +247,28 @@ func IsListeningUnixSocket(fd int) bool {
 	typ, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TYPE)
 	return err == nil && typ == unix.SOCK_STREAM
 }
+
+// SetSendBuffer bounds the send buffer of socket fd to n bytes as the
+// kernel counts them (SO_SNDBUF, socket(7)): data queued and not yet read
+// by the peer, with the kernel's bookkeeping, for an AF_UNIX stream socket
+// (the receiver's queue is charged to the sender). The kernel doubles the
+// value it is given for that bookkeeping, so n/2 is passed and SendBuffer
+// reads back n. The kernel raises a value below its minimum
+// (SOCK_MIN_SNDBUF, about 4.5 KiB) and caps one above net.core.wmem_max.
+func SetSendBuffer(fd, n int) error {
+	return wrap("setsockopt", unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF, n/2))
+}
+
+// SendBuffer returns the send buffer bound of socket fd in bytes, as the
+// kernel counts them (getsockopt SO_SNDBUF).
+func SendBuffer(fd int) (int, error) {
+	n, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_SNDBUF)
+	return n, wrap("getsockopt", err)
+}
+
+// Unread returns the bytes in stream socket fd's receive queue that were
+// not read yet (SIOCINQ, unix(7)).
+func Unread(fd int) (int, error) {
+	n, err := unix.IoctlGetInt(fd, unix.SIOCINQ)
+	return n, wrap("ioctl", err)
+}

@@ -556,3 +556,39 @@ func TestReadWriteNonblock(t *testing.T) {
 		t.Fatalf("ReadNonblock(bad fd) = %v; want an os.SyscallError naming read, EBADF", err)
 	}
 }
+
+// TestSetSendBuffer: the bound reads back as set, and a peer that never
+// reads holds at most that many bytes unread, however much is written.
+func TestSetSendBuffer(t *testing.T) {
+	checkFDs(t)
+	a, b := socketpair(t)
+	const n = 32768
+	if err := sys.SetSendBuffer(a, n); err != nil {
+		t.Fatalf("SetSendBuffer(%d) = %v", n, err)
+	}
+	if got, err := sys.SendBuffer(a); err != nil || got != n {
+		t.Errorf("SendBuffer() = %d, %v, want %d", got, err, n)
+	}
+	if got, err := sys.Unread(b); err != nil || got != 0 {
+		t.Errorf("Unread() of an empty socket = %d, %v, want 0", got, err)
+	}
+	line := bytes.Repeat([]byte("x"), 99)
+	written := 0
+	for {
+		k, err := sys.Sendv(a, [][]byte{line})
+		if errors.Is(err, sys.ErrWouldBlock) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		written += k
+		if written > 1<<20 {
+			t.Fatalf("wrote %d bytes without blocking", written)
+		}
+	}
+	got, err := sys.Unread(b)
+	if err != nil || got != written || got > n || got == 0 {
+		t.Errorf("Unread() after %d bytes sent = %d, %v; want all of them, at most %d", written, got, err, n)
+	}
+}
