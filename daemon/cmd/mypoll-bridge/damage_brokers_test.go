@@ -4,6 +4,7 @@ package main
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -133,7 +134,23 @@ func TestBridge_SpoolDamage(t *testing.T) {
 		{"cursor acked 10^12", func(t *testing.T, dir string) {
 			cursorJSON(t, dir, setKey("acked", "1000000000000"))
 		}, "", true},
+		// A cursor that passes its checksum yet names a seq mypolld has
+		// not reached, with no segment left to contradict it: mypolld
+		// answers ERANGE (A.8), and the bridge must not go quiet.
+		{"cursor acked 10^12 checksum valid", func(t *testing.T, dir string) {
+			for _, p := range segs0(dir) {
+				if err := os.Remove(p); err != nil {
+					t.Fatal(err)
+				}
+			}
+			rewrite(t, filepath.Join(dir, stateFile), func(b []byte) []byte {
+				js, _, _ := bytes.Cut(b, []byte("\n"))
+				js = []byte(setKey("acked", "1000000000000")(string(js)))
+				return fmt.Appendf(js, "\ncrc32c=%08x\n", crc32c(js))
+			})
+		}, "", true},
 		{"full tmpfs", nil, "16k", false},
+		{"full tmpfs at start", nil, "16k", false},
 	}
 	for _, tc := range cases {
 		t.Run(strings.ReplaceAll(tc.name, " ", "_"), func(t *testing.T) {
@@ -155,6 +172,9 @@ func TestBridge_SpoolDamage(t *testing.T) {
 						t.Errorf("umount %s: %v %s", b.state, err, out)
 					}
 				})
+				if strings.HasSuffix(tc.name, "at start") {
+					fillDisk(t, b.state)
+				}
 			}
 			b.args = []string{"--socket", d.sock, "--device-id", dev, "--state-dir", b.state,
 				"--keepalive", "2s", "--log-level", "debug", "--broker", m.URL(), "--spool-bytes", "65536"}
@@ -205,6 +225,31 @@ func TestBridge_SpoolDamage(t *testing.T) {
 			}
 			c.CheckWellFormed()
 		})
+	}
+}
+
+// segs0 returns the segment files in dir.
+func segs0(dir string) []string {
+	m, _ := filepath.Glob(filepath.Join(dir, "*.seg"))
+	return m
+}
+
+// fillDisk writes a file into dir until the file system is full.
+func fillDisk(t *testing.T, dir string) {
+	t.Helper()
+	f, err := os.Create(filepath.Join(dir, "filler"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	buf := make([]byte, 512)
+	for {
+		if _, err := f.Write(buf); err != nil {
+			if !errors.Is(err, syscall.ENOSPC) {
+				t.Fatalf("fill %s: %v, want ENOSPC", dir, err)
+			}
+			return
+		}
 	}
 }
 

@@ -272,6 +272,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		log.Error("open spool", "state_dir", o.stateDir, "error", err)
 		return 1
 	}
+	spool.SetLogger(log)
+	for _, n := range spool.Notes() {
+		log.Warn("spool damaged", "state_dir", o.stateDir, "found", n)
+	}
 	inst, acked := spool.Cursor()
 	log.Info("starting", "version", version.Version, "device_id", o.deviceID, "brokers", o.brokers.String(),
 		"instance_id", fmt.Sprintf("%016x", inst), "acked", acked, "spooled", spool.Pending())
