@@ -1,8 +1,11 @@
 package main
 
 import (
+	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/mypoll/mypoll/client"
@@ -196,5 +199,178 @@ func TestSpool_NewInstance(t *testing.T) {
 func TestOpenSpool_BadLimit(t *testing.T) {
 	if _, err := OpenSpool(t.TempDir(), MinSpoolBytes-1); err == nil {
 		t.Error("OpenSpool below the minimum: no error")
+	}
+}
+
+// spoolOf writes n events of instance inst (seqs from 1) into a spool of
+// 64 KiB (segments of 85 records), acknowledges the first acked of them
+// and closes it; it returns the segment files, oldest first.
+func spoolOf(t *testing.T, dir string, inst uint64, n, acked int) []string {
+	t.Helper()
+	s, err := OpenSpool(dir, 64<<10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for seq := uint64(1); seq <= uint64(n); seq++ {
+		appendAll(t, s, ev(inst, seq))
+	}
+	for i, it := range takeAll(t, s) {
+		if i < acked {
+			s.Ack(it)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	segs, _ := filepath.Glob(filepath.Join(dir, "*.seg"))
+	return segs
+}
+
+// checkCoverage fails unless items cover seqs from..to of inst in order:
+// each seq an event or inside a loss, and each bridge loss counting
+// exactly the seqs of its range that no event delivers. It returns the
+// seqs only losses cover.
+func checkCoverage(t *testing.T, items []item, inst, from, to uint64) (lost uint64) {
+	t.Helper()
+	next := from
+	for _, it := range items {
+		r := it.Rec
+		if r.Instance != inst {
+			t.Fatalf("item of instance %x, want %x", r.Instance, inst)
+		}
+		if r.first() < next && r.key() < next {
+			continue // a duplicate: allowed (C.3)
+		}
+		if r.first() != next {
+			t.Fatalf("seqs %d..%d missing before %s", next, r.first()-1, appendPayload(nil, r))
+		}
+		if r.Lost != nil {
+			if r.Lost.Reason == "bridge" && r.Lost.Count != r.Lost.Last-r.Lost.First+1 {
+				t.Errorf("bridge loss %+v: count is not the seqs of its range", *r.Lost)
+			}
+			lost += r.Lost.Last - r.Lost.First + 1
+		}
+		next = r.key() + 1
+	}
+	if next != to+1 {
+		t.Fatalf("items end before seq %d, want %d", next, to+1)
+	}
+	return lost
+}
+
+// Every way a segment in the middle of the spool can be damaged: the spool
+// opens, and the seqs it can no longer publish are one exact bridge loss
+// in their place, also after another reopen (the loss is on disk).
+func TestSpool_SegmentDamage(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		damage func(path string) error
+		want   uint64 // seqs lost: the damaged segment's 85, or from the flipped frame on
+	}{
+		{"byte flipped", func(p string) error {
+			b, err := os.ReadFile(p)
+			if err == nil {
+				b[segHeader+10*frameSize+7] ^= 1
+				err = os.WriteFile(p, b, 0o640)
+			}
+			return err
+		}, 75},
+		{"instance in header changed", func(p string) error {
+			b, err := os.ReadFile(p)
+			if err == nil {
+				b[8] ^= 1
+				err = os.WriteFile(p, b, 0o640)
+			}
+			return err
+		}, 85},
+		{"truncated", func(p string) error { return os.Truncate(p, segHeader+30*frameSize+5) }, 55},
+		{"zero-filled", func(p string) error {
+			fi, err := os.Stat(p)
+			if err == nil {
+				err = os.WriteFile(p, make([]byte, fi.Size()), 0o640)
+			}
+			return err
+		}, 85},
+		{"deleted", os.Remove, 85},
+		{"header garbled", func(p string) error {
+			b, err := os.ReadFile(p)
+			if err == nil {
+				copy(b, "garbage!")
+				err = os.WriteFile(p, b, 0o640)
+			}
+			return err
+		}, 85},
+	} {
+		t.Run(strings.ReplaceAll(tc.name, " ", "_"), func(t *testing.T) {
+			dir := t.TempDir()
+			segs := spoolOf(t, dir, 7, 500, 100)
+			if len(segs) < 5 {
+				t.Fatalf("%d segments", len(segs))
+			}
+			if err := tc.damage(segs[3]); err != nil { // seqs 256..340
+				t.Fatal(err)
+			}
+			for round := range 2 {
+				s, err := OpenSpool(dir, 64<<10)
+				if err != nil {
+					t.Fatalf("round %d: OpenSpool: %v", round, err)
+				}
+				if got := s.Resume(7, 501); got != 501 {
+					t.Errorf("round %d: Resume = %d, want 501", round, got)
+				}
+				if lost := checkCoverage(t, takeAll(t, s), 7, 101, 500); lost != tc.want {
+					t.Errorf("round %d: %d seqs in losses, want %d", round, lost, tc.want)
+				}
+				_ = s.Close()
+			}
+		})
+	}
+}
+
+// A damaged cursor is not trusted: the spool opens and publishes all it
+// holds again (duplicates are allowed, losses are not).
+func TestSpool_CursorDamage(t *testing.T) {
+	withCRC := func(js string) []byte { return fmt.Appendf([]byte(js), "\ncrc32c=%08x\n", crc32c([]byte(js))) }
+	for _, tc := range []struct {
+		name   string
+		cursor func(old []byte) []byte
+	}{
+		{"empty", func([]byte) []byte { return nil }},
+		{"garbage", func([]byte) []byte { return []byte("\x00garbage{") }},
+		{"checksum mismatch", func(b []byte) []byte { return bytes.Replace(b, []byte(`"head":`), []byte(`"head":3`), 1) }},
+		{"old format", func([]byte) []byte { return []byte(`{"instance_id":"0000000000000007","acked":400,"head":400,"drops":[]}`) }},
+		{"missing field", func([]byte) []byte { return withCRC(`{"instance_id":"0000000000000007","acked":100}`) }},
+		{"head beyond the end", func([]byte) []byte { return withCRC(`{"instance_id":"0000000000000007","acked":100,"head":5000}`) }},
+		{"acked beyond the records", func([]byte) []byte {
+			return withCRC(`{"instance_id":"0000000000000007","acked":1000000000000,"head":100}`)
+		}},
+	} {
+		t.Run(strings.ReplaceAll(tc.name, " ", "_"), func(t *testing.T) {
+			dir := t.TempDir()
+			spoolOf(t, dir, 7, 500, 100)
+			path := filepath.Join(dir, stateFile)
+			b, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(path, tc.cursor(b), 0o640); err != nil {
+				t.Fatal(err)
+			}
+			s, err := OpenSpool(dir, 64<<10)
+			if err != nil {
+				t.Fatalf("OpenSpool: %v", err)
+			}
+			defer s.Close()
+			items := takeAll(t, s)
+			if len(items) == 0 || items[0].Rec.key() > 101 {
+				t.Fatalf("first item %v, want the spool published again from its first record", items[:min(len(items), 1)])
+			}
+			if lost := checkCoverage(t, items, 7, items[0].Rec.first(), 500); lost != 0 {
+				t.Errorf("%d seqs in losses, want none", lost)
+			}
+			if got := s.Resume(7, 501); got != 501 {
+				t.Errorf("Resume = %d, want 501", got)
+			}
+		})
 	}
 }
