@@ -338,7 +338,9 @@ func TestSpool_CursorDamage(t *testing.T) {
 		{"empty", func([]byte) []byte { return nil }},
 		{"garbage", func([]byte) []byte { return []byte("\x00garbage{") }},
 		{"checksum mismatch", func(b []byte) []byte { return bytes.Replace(b, []byte(`"head":`), []byte(`"head":3`), 1) }},
-		{"old format", func([]byte) []byte { return []byte(`{"instance_id":"0000000000000007","acked":400,"head":400,"drops":[]}`) }},
+		{"old format", func([]byte) []byte {
+			return []byte(`{"instance_id":"0000000000000007","acked":400,"head":400,"drops":[]}`)
+		}},
 		{"missing field", func([]byte) []byte { return withCRC(`{"instance_id":"0000000000000007","acked":100}`) }},
 		{"head beyond the end", func([]byte) []byte { return withCRC(`{"instance_id":"0000000000000007","acked":100,"head":5000}`) }},
 		{"acked beyond the records", func([]byte) []byte {
