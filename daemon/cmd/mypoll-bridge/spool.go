@@ -874,7 +874,18 @@ func (s *Spool) Sync() error {
 	if !s.dirtyState {
 		return first
 	}
-	if err := s.writeState(); err != nil {
+	err := s.writeState()
+	if err != nil && isNoSpace(err) && len(s.segs) > 1 && s.segs[0].end() <= s.head {
+		// The disk is full: the acknowledged segments go first, so that
+		// the cursor fits. Should the bridge die before it is written,
+		// the old cursor sees their seqs missing and reports them as a
+		// bridge loss: a false alarm, never a silent loss.
+		for len(s.segs) > 1 && s.segs[0].end() <= s.head {
+			s.removeSegment(0)
+		}
+		err = s.writeState()
+	}
+	if err != nil {
 		s.diskError("write cursor", err)
 		return cmpErr(first, err)
 	}
