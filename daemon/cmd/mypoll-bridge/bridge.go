@@ -222,6 +222,14 @@ func (b *Bridge) pump(ctx context.Context, c *client.Conn) error {
 		from = b.cfg.Spool.BeyondNextSeq(h.InstanceID)
 		b.helloNext.Store(from)
 		err = c.Subscribe(sctx, "all", from)
+		if p := b.mqtt.Load(); p != nil && err == nil { // the status said the damaged cursor
+			inst, acked := b.cfg.Spool.Cursor()
+			next := acked + 1
+			if inst == 0 {
+				inst, next = h.InstanceID, from
+			}
+			(*p).Publish(b.topics.status, 1, true, appendStatus(nil, inst, next, b.cfg.Version))
+		}
 	}
 	if err != nil {
 		return fmt.Errorf("subscribe from=%d: %w", from, err)

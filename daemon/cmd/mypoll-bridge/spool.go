@@ -113,6 +113,10 @@ type Spool struct {
 	dir    string
 	limit  int64
 	segMax uint64 // records per segment
+	// memLimit bounds the records kept in memory while the disk refuses
+	// them (counted as frames), in segments of memSegMax records.
+	memLimit  int64
+	memSegMax uint64
 
 	mu      sync.Mutex
 	log     hclog.Logger
@@ -163,7 +167,8 @@ func OpenSpool(dir string, limit int64) (*Spool, error) {
 	}
 	per := min(max(limit/16, 1024), 4<<20)
 	s := &Spool{dir: dir, limit: limit, segMax: uint64((per - segHeader) / frameSize), avail: make(chan struct{}, 1),
-		log: hclog.NewNullLogger()}
+		log: hclog.NewNullLogger(), memLimit: min(limit, 4<<20)}
+	s.memSegMax = uint64(max(s.memLimit/4/frameSize, 2))
 	var firsts []uint64
 	for _, e := range ents {
 		name := e.Name()
@@ -572,7 +577,11 @@ func (s *Spool) tail(inst uint64) *segment {
 		return nil
 	}
 	seg := s.segs[n-1]
-	if seg.sealed || seg.n >= s.segMax || seg.inst != inst || seg.end() != s.end {
+	capacity := s.segMax
+	if seg.f == nil {
+		capacity = s.memSegMax
+	}
+	if seg.sealed || seg.n >= capacity || seg.inst != inst || seg.end() != s.end {
 		return nil
 	}
 	return seg
@@ -671,17 +680,34 @@ func (s *Spool) removeSegment(i int) {
 // exceeds it by at most what the publisher holds in flight.
 func (s *Spool) enforceLimit() {
 	for s.total > s.limit {
-		if i := s.droppable(len(s.segs)-1, false); i < 0 || !s.dropSegment(i) {
+		if i := s.droppable(len(s.segs)-1, nil); i < 0 || !s.dropSegment(i) {
 			return
 		}
 	}
+	inMem := func(seg *segment) bool { return seg.f == nil }
+	for s.memBytes() > s.memLimit {
+		if i := s.droppable(len(s.segs)-1, inMem); i < 0 || !s.dropSegment(i) {
+			return
+		}
+	}
+}
+
+// memBytes is the size of the memory segments, counted as frames.
+func (s *Spool) memBytes() int64 {
+	var n int64
+	for _, seg := range s.segs {
+		if seg.f == nil {
+			n += seg.size()
+		}
+	}
+	return n
 }
 
 // makeRoom drops the oldest records on disk not yet handed to the
 // publisher, the segment taking appends included (the disk is full: C.4
 // counts it as a full spool). It reports whether it freed anything.
 func (s *Spool) makeRoom() bool {
-	i := s.droppable(len(s.segs), true)
+	i := s.droppable(len(s.segs), func(seg *segment) bool { return seg.f != nil })
 	if i < 0 {
 		return false
 	}
@@ -689,12 +715,12 @@ func (s *Spool) makeRoom() bool {
 	return s.dropSegment(i)
 }
 
-// droppable returns the first of segs[:n] (on disk only if disk) with two
-// or more records not yet handed to the publisher, or -1.
-func (s *Spool) droppable(n int, disk bool) int {
+// droppable returns the first of segs[:n] (of those that only, if not
+// nil) with two or more records not yet handed to the publisher, or -1.
+func (s *Spool) droppable(n int, only func(*segment) bool) int {
 	return slices.IndexFunc(s.segs[:max(n, 0)], func(seg *segment) bool {
 		from := max(s.head, seg.first)
-		return from >= s.read && seg.end() >= from+2 && (!disk || seg.f != nil)
+		return from >= s.read && seg.end() >= from+2 && (only == nil || only(seg))
 	})
 }
 
