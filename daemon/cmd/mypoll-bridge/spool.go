@@ -184,7 +184,7 @@ func OpenSpool(dir string, limit int64) (*Spool, error) {
 	}
 	slices.Sort(firsts)
 
-	st, why := readCursor(filepath.Join(dir, stateFile))
+	st, why, oldDrops := readCursor(filepath.Join(dir, stateFile))
 	if st == nil && why == "" && len(firsts) > 0 {
 		why = "missing beside spool segments"
 	}
@@ -228,6 +228,7 @@ func OpenSpool(dir string, limit int64) (*Spool, error) {
 		s.head = s.segs[0].first
 	}
 	s.read = s.head
+	s.keepOldDrops(oldDrops)
 	s.coverGaps()
 	s.lastInst, s.lastKey = s.ackInst, s.acked
 	if n := len(s.segs); n > 0 {
@@ -257,42 +258,87 @@ func (s *Spool) note(format string, a ...any) { s.notes = append(s.notes, fmt.Sp
 
 type cursor struct{ inst, acked, head uint64 }
 
+// oldDrop is a pending bridge loss in the state file of the old format
+// (without a checksum): the records of Instance with seqs First..Last,
+// Count events among them, were dropped, to be published just before the
+// record at position At.
+type oldDrop struct {
+	Instance uint64 `json:"instance_id,string"`
+	First    uint64 `json:"first"`
+	Last     uint64 `json:"last"`
+	Count    uint64 `json:"count"`
+	At       uint64 `json:"at"`
+}
+
 // readCursor reads the state file: nil and "" when there is none, nil and
-// why when it cannot be trusted.
-func readCursor(path string) (*cursor, string) {
+// why when it cannot be trusted. A file of the old format is not trusted
+// either (no checksum), but its pending bridge losses are returned: a wrong
+// one can only add a loss message, a forgotten one would lose seqs silently.
+func readCursor(path string) (*cursor, string, []oldDrop) {
 	b, err := os.ReadFile(path)
 	switch {
 	case errors.Is(err, os.ErrNotExist):
-		return nil, ""
+		return nil, "", nil
 	case err != nil:
-		return nil, "unreadable: " + err.Error()
+		return nil, "unreadable: " + err.Error(), nil
 	case len(b) == 0:
-		return nil, "empty"
+		return nil, "empty", nil
 	}
 	js, rest, ok := bytes.Cut(b, []byte("\n"))
 	if !ok {
-		if json.Valid(b) {
-			return nil, "in the old format, without a checksum"
+		var old struct {
+			Drops []oldDrop `json:"drops"`
 		}
-		return nil, "not a cursor (no checksum line)"
+		if json.Unmarshal(b, &old) == nil {
+			return nil, "in the old format, without a checksum", old.Drops
+		}
+		return nil, "not a cursor (no checksum line)", nil
 	}
 	if string(rest) != fmt.Sprintf("crc32c=%08x\n", crc32c(js)) {
-		return nil, "checksum mismatch"
+		return nil, "checksum mismatch", nil
 	}
 	var st cursorState
 	dec := json.NewDecoder(bytes.NewReader(js))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&st); err != nil {
-		return nil, "unparseable: " + err.Error()
+		return nil, "unparseable: " + err.Error(), nil
 	}
 	if st.Instance == nil || st.Acked == nil || st.Head == nil {
-		return nil, "a field is missing"
+		return nil, "a field is missing", nil
 	}
 	inst, err := strconv.ParseUint(*st.Instance, 16, 64)
 	if err != nil || len(*st.Instance) != 16 {
-		return nil, "bad instance_id"
+		return nil, "bad instance_id", nil
 	}
-	return &cursor{inst: inst, acked: *st.Acked, head: *st.Head}, ""
+	return &cursor{inst: inst, acked: *st.Acked, head: *st.Head}, "", nil
+}
+
+// keepOldDrops writes the pending bridge losses of an old state file into
+// the spool, each at the free position just before its At (where the
+// last of its dropped records was).
+func (s *Spool) keepOldDrops(drops []oldDrop) {
+	for _, d := range drops {
+		if d.At == 0 || d.Instance == 0 || d.Last < d.First || d.Count == 0 {
+			continue
+		}
+		pos := d.At - 1
+		if _, taken := s.recordAt(pos); taken {
+			s.note("old pending bridge loss %d..%d: position %d is taken; not kept", d.First, d.Last, pos)
+			continue
+		}
+		r := record{Instance: d.Instance, Lost: &client.Lost{First: d.First, Last: d.Last, Count: d.Count, Reason: "bridge"}}
+		s.insertSegment(s.writeLossSegment(pos, r))
+		s.head = min(s.head, pos)
+		s.read = s.head
+		s.end = max(s.end, pos+1)
+	}
+}
+
+// insertSegment adds seg to the spool in position order.
+func (s *Spool) insertSegment(seg *segment) {
+	s.total += seg.size()
+	i, _ := slices.BinarySearchFunc(s.segs, seg.first, func(a *segment, p uint64) int { return cmpU64(a.first, p) })
+	s.segs = slices.Insert(s.segs, i, seg)
 }
 
 func crc32c(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
@@ -418,12 +464,7 @@ func (s *Spool) coverGaps() {
 	}
 	for _, g := range gaps {
 		s.note("spool: seqs %d..%d of instance %016x are missing; published as a bridge loss", g.loss.Lost.First, g.loss.Lost.Last, g.loss.Instance)
-		seg := s.writeLossSegment(g.pos, g.loss)
-		s.total += seg.size()
-		i, _ := slices.BinarySearchFunc(s.segs, g.pos, func(a *segment, p uint64) int {
-			return cmpU64(a.first, p)
-		})
-		s.segs = slices.Insert(s.segs, i, seg)
+		s.insertSegment(s.writeLossSegment(g.pos, g.loss))
 	}
 }
 
