@@ -224,12 +224,22 @@ func OpenSpool(dir string, limit int64) (*Spool, error) {
 		s.end = s.segs[n-1].end()
 	}
 	s.end = max(s.end, s.head)
+	s.keepOldDrops(oldDrops)
+	// The positions from head to the first record are free: a loss for
+	// the seqs missing there goes at head.
+	s.coverGaps()
 	if len(s.segs) > 0 && s.head < s.segs[0].first {
 		s.head = s.segs[0].first
 	}
 	s.read = s.head
-	s.keepOldDrops(oldDrops)
-	s.coverGaps()
+	if s.noCursor {
+		// The new cursor starts just before the first record: all before
+		// it is accounted for, so that seqs missing after it are seen as
+		// such should the spool be damaged again before an acknowledgement.
+		if r, ok := s.firstFrom(s.head); ok {
+			s.ackInst, s.acked = r.Instance, r.first()-1
+		}
+	}
 	s.lastInst, s.lastKey = s.ackInst, s.acked
 	if n := len(s.segs); n > 0 {
 		last := s.segs[n-1]
@@ -329,7 +339,6 @@ func (s *Spool) keepOldDrops(drops []oldDrop) {
 		r := record{Instance: d.Instance, Lost: &client.Lost{First: d.First, Last: d.Last, Count: d.Count, Reason: "bridge"}}
 		s.insertSegment(s.writeLossSegment(pos, r))
 		s.head = min(s.head, pos)
-		s.read = s.head
 		s.end = max(s.end, pos+1)
 	}
 }
@@ -567,6 +576,16 @@ func (s *Spool) Append(r record) (bool, error) {
 	defer s.mu.Unlock()
 	if r.Instance == s.lastInst && r.first() <= s.lastKey {
 		return false, nil
+	}
+	if s.ackInst == 0 {
+		// The first record of a spool with no cursor: the cursor starts
+		// just before it, at once, so that the spool knows where its
+		// records begin should the first ones be damaged or dropped.
+		s.ackInst, s.acked = r.Instance, r.first()-1
+		if err := s.writeState(); err != nil {
+			s.diskError("write cursor", err)
+			s.dirtyState = true
+		}
 	}
 	s.appendLocked(r)
 	s.lastInst, s.lastKey = r.Instance, r.key()
