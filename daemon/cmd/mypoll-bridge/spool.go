@@ -247,6 +247,13 @@ func OpenSpool(dir string, limit int64) (*Spool, error) {
 			s.lastInst, s.lastKey = r.Instance, r.key()
 		}
 	}
+	// A cursor rebuilt here is written at once: the damaged one must not
+	// outlive a crash right after the start.
+	if s.dirtyState {
+		if err := s.writeState(); err != nil {
+			s.note("cursor %s: cannot be written now (%v); retried", stateFile, err)
+		}
+	}
 	return s, nil
 }
 

@@ -432,13 +432,17 @@ func TestSpool_OldFormat(t *testing.T) {
 // random damage to a segment or the cursor, and a reopen that resumes from
 // a model daemon keeping every seq (the refetch of C.4). Whatever happened,
 // the acknowledged stream covers every seq the daemon produced (C.3).
-// MYPOLL_SPOOL_SEEDS sets how many random runs (default 4).
+// MYPOLL_SPOOL_SEEDS sets how many random runs (default 4), from seed
+// MYPOLL_SPOOL_SEED (default 0).
 func TestSpool_RandomDamage(t *testing.T) {
-	seeds := uint64(4)
+	seeds, first := uint64(4), uint64(0)
 	if n, err := strconv.ParseUint(os.Getenv("MYPOLL_SPOOL_SEEDS"), 10, 64); err == nil {
 		seeds = n
 	}
-	for seed := range seeds {
+	if n, err := strconv.ParseUint(os.Getenv("MYPOLL_SPOOL_SEED"), 10, 64); err == nil {
+		first = n
+	}
+	for seed := first; seed < first+seeds; seed++ {
 		rng := rand.New(rand.NewPCG(seed, 19))
 		dir := t.TempDir()
 		const inst = 3
