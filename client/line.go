@@ -91,11 +91,21 @@ func (e Event) StopReason() string {
 // Lost reports events that were not delivered: "LOST <first> <last> <count>
 // <reason>": within seqs First..Last, Count matching events were lost.
 // Reason is "queue" (this client was too slow), "device" (the daemon fell
-// behind the device) or "restart" (no longer retained after a restart).
+// behind the device) or "restart" (no longer retained after a restart);
+// Resume and Stream add ReasonRange.
 type Lost struct {
 	First, Last, Count uint64
 	Reason             string
 }
+
+// ReasonRange is the reason of the one loss that Resume and Stream report
+// themselves, never read from the daemon: the position asked for was beyond
+// the daemon's next_seq N for that instance (ERR subscribe ERANGE,
+// PROTOCOL.md A.8), so it cannot be trusted. They resume from N, and the
+// loss covers seqs 1..N-1 of the instance with Count N-1: every seq before
+// N, since the position that said which of them the caller has is wrong
+// (an upper bound, as the daemon's "restart" count is).
+const ReasonRange = "range"
 
 // Message is what Next returns: exactly one of Event and Lost is set.
 type Message struct {

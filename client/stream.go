@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -22,6 +23,11 @@ import (
 // if the greeting's instance_id is the one that seq belongs to; after a module
 // reload (a new instance_id) seqs restart, so it passes 1. Stream does this
 // bookkeeping and reconnects by itself.
+//
+// A from beyond the greeting's next_seq N cannot belong to this instance
+// (a damaged cursor; the daemon answers ERANGE): Resume then subscribes
+// from N, and the first message Next returns is a Lost 1..N-1 with reason
+// ReasonRange (none when N is 1).
 func Resume(ctx context.Context, path, set string, from uint64) (*Conn, error) {
 	c, err := Dial(ctx, path)
 	if err != nil {
@@ -30,11 +36,40 @@ func Resume(ctx context.Context, path, set string, from uint64) (*Conn, error) {
 	if from == 0 {
 		from = c.Hello().NextSeq
 	}
-	if err := c.Subscribe(ctx, set, max(from, 1)); err != nil {
+	if _, err := c.subscribeFrom(ctx, set, max(from, 1)); err != nil {
 		_ = c.Close()
 		return nil, err
 	}
 	return c, nil
+}
+
+// subscribeFrom sends "subscribe set from=from". On ERANGE (from beyond
+// next_seq, A.8) it subscribes again from the greeting's next_seq N, which
+// it returns, and puts a Lost 1..N-1 (ReasonRange) before the events of
+// the new subscription; otherwise it returns from.
+func (c *Conn) subscribeFrom(ctx context.Context, set string, from uint64) (uint64, error) {
+	err := c.Subscribe(ctx, set, from)
+	var perr *Error
+	if !errors.As(err, &perr) || perr.Errno != "ERANGE" {
+		return from, err
+	}
+	next := max(c.Hello().NextSeq, 1)
+	if next >= from {
+		return from, err // the daemon's next_seq is not the greeting's: no answer to trust
+	}
+	// The subscription is as it was (none: this is the first request), so
+	// nothing is queued yet from it; the events of this one come after the
+	// loss, which goes first.
+	c.mu.Lock()
+	if next > 1 {
+		c.events = slices.Insert(c.events, 0, Message{Lost: &Lost{First: 1, Last: next - 1, Count: next - 1, Reason: ReasonRange}})
+	}
+	c.mu.Unlock()
+	if err := c.Subscribe(ctx, set, next); err != nil {
+		return from, err
+	}
+	c.signal()
+	return next, nil
 }
 
 // StreamConfig configures a Stream.
@@ -52,7 +87,10 @@ type StreamConfig struct {
 	// starts at the first greeting's next_seq. InstanceID = 0 accepts the
 	// daemon's instance as it is; another value that differs from the
 	// greeting's means seqs restarted: the stream starts at seq 1 of the new
-	// instance and says so (Reconnect.NewInstance).
+	// instance and says so (Reconnect.NewInstance). A From beyond the
+	// daemon's next_seq N for the same instance (a damaged position: the
+	// daemon answers ERANGE) makes the stream start at N, after a Lost
+	// 1..N-1 with reason ReasonRange.
 	From       uint64
 	InstanceID uint64
 	// MinBackoff and MaxBackoff bound the wait between reconnect attempts:
@@ -269,10 +307,12 @@ func (s *Stream) resume(ctx context.Context) (*Conn, *Reconnect, error) {
 		r.From = s.next
 	}
 	s.mu.Unlock()
-	if err := c.Subscribe(ctx, s.cfg.Set, max(r.From, 1)); err != nil {
+	from, err := c.subscribeFrom(ctx, s.cfg.Set, max(r.From, 1))
+	if err != nil {
 		_ = c.Close()
 		return nil, nil, fmt.Errorf("resume from seq %s: %w", strconv.FormatUint(r.From, 10), err)
 	}
+	r.From = from // lower than asked after ERANGE
 	s.mu.Lock()
 	s.instance, s.next = h.InstanceID, max(r.From, 1)
 	s.mu.Unlock()

@@ -3,6 +3,7 @@ package client_test
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -100,5 +101,83 @@ func TestStream_backoff(t *testing.T) {
 	var perr *client.Error
 	if _, err := bad.Next(t.Context()); !errors.As(err, &perr) || perr.Errno != "EINVAL" {
 		t.Errorf("Next with a bad set = %v, want EINVAL", err)
+	}
+}
+
+// rangeHandler answers subscribe as mypolld does with next_seq 5 (the
+// greeting's): a from= beyond it gets ERANGE (PROTOCOL.md A.8), another
+// the reply and then event 5.
+func rangeHandler(reqs *[]string, mu *sync.Mutex) func(string) []string {
+	return func(req string) []string {
+		mu.Lock()
+		*reqs = append(*reqs, req)
+		mu.Unlock()
+		var from uint64
+		if _, f, ok := strings.Cut(req, " from="); ok {
+			from, _ = strconv.ParseUint(f, 10, 64)
+		}
+		if from > 5 {
+			return []string{"ERR subscribe ERANGE from=" + strconv.FormatUint(from, 10) + " is beyond next_seq 5"}
+		}
+		return []string{"OK subscribe all", "EVT 5 trigger 0 1 0 100"}
+	}
+}
+
+// TestResume_beyondNextSeq: a from= beyond the daemon's next_seq (a
+// damaged cursor) gets ERANGE; Resume then subscribes from the greeting's
+// next_seq and reports every seq of the instance below it, which the
+// caller's position can no longer vouch for, as one loss (reason "range",
+// count = the seqs in the range, an upper bound as for "restart"), before
+// the events.
+func TestResume_beyondNextSeq(t *testing.T) {
+	var mu sync.Mutex
+	var reqs []string
+	fd := startFake(t, hello, rangeHandler(&reqs, &mu))
+	c, err := client.Resume(t.Context(), fd.path, "all", 1000000000001)
+	if err != nil {
+		t.Fatalf("Resume(from 10^12+1, next_seq 5) = %v, want a connection from next_seq", err)
+	}
+	defer c.Close()
+	m, err := c.Next(t.Context())
+	if err != nil || m.Lost == nil || *m.Lost != (client.Lost{First: 1, Last: 4, Count: 4, Reason: client.ReasonRange}) {
+		t.Fatalf("first message = %+v (lost %+v), %v; want LOST 1 4 4 range", m, m.Lost, err)
+	}
+	if m, err := c.Next(t.Context()); err != nil || m.Event == nil || m.Event.Seq != 5 {
+		t.Fatalf("second message = %+v, %v; want event 5", m, err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := "subscribe all from=1000000000001|subscribe all from=5"; strings.Join(reqs, "|") != want {
+		t.Errorf("requests = %q, want %q", reqs, want)
+	}
+}
+
+// TestStream_beyondNextSeq: a Stream whose configured position is beyond
+// the daemon's next_seq for that instance resumes from next_seq, reports
+// the seqs below it as one loss (reason "range") before the events, and
+// its position follows the daemon from there.
+func TestStream_beyondNextSeq(t *testing.T) {
+	var mu sync.Mutex
+	var reqs []string
+	fd := startFake(t, hello, rangeHandler(&reqs, &mu))
+	st := client.NewStream(client.StreamConfig{Path: fd.path, InstanceID: 0xaa, From: 500})
+	defer st.Close()
+	m, err := st.Next(t.Context())
+	if err != nil || m.Lost == nil || *m.Lost != (client.Lost{First: 1, Last: 4, Count: 4, Reason: client.ReasonRange}) {
+		t.Fatalf("first message = %+v (lost %+v), %v; want LOST 1 4 4 range", m, m.Lost, err)
+	}
+	if inst, next := st.Position(); inst != 0xaa || next != 5 {
+		t.Errorf("Position after the loss = %x, %d; want aa, 5", inst, next)
+	}
+	if m, err := st.Next(t.Context()); err != nil || m.Event == nil || m.Event.Seq != 5 {
+		t.Fatalf("second message = %+v, %v; want event 5", m, err)
+	}
+	if inst, next := st.Position(); inst != 0xaa || next != 6 {
+		t.Errorf("Position after event 5 = %x, %d; want aa, 6", inst, next)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := "subscribe all from=500|subscribe all from=5"; strings.Join(reqs, "|") != want {
+		t.Errorf("requests = %q, want %q", reqs, want)
 	}
 }

@@ -79,6 +79,8 @@ enum mypoll_lost_reason {
 	MYPOLL_LOST_QUEUE = 1,   /**< this client's TX queue was full */
 	MYPOLL_LOST_DEVICE = 2,  /**< the daemon fell behind the device ring */
 	MYPOLL_LOST_RESTART = 3, /**< not replayable after a restart or reload */
+	MYPOLL_LOST_RANGE = 4,   /**< reported by mypoll_resume() itself, never by the
+				  *   daemon: its from= was beyond next_seq (ERANGE) */
 };
 
 /** One LOST line: within first..last, count subscribed events were not delivered. */
@@ -189,6 +191,10 @@ MYPOLL_API void mypoll_disconnect(mypoll *m);
  * retained and reports the rest as LOST (A.8). Events then continue with no
  * seq delivered twice. If the new HELLO names another instance_id (module
  * reloaded), seqs started over: it resumes from=1 and the last seq restarts.
+ * If the daemon answers ERANGE (the position is beyond its next_seq N for the
+ * same instance: a damaged position, A.8), it subscribes from N instead and
+ * first reports seqs 1..N-1 to the loss callback with reason
+ * MYPOLL_LOST_RANGE and count N-1 (none when N is 1); the last seq becomes N-1.
  * Returns 0 or a negative errno.
  */
 MYPOLL_API int mypoll_resume(mypoll *m);

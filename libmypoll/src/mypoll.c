@@ -931,5 +931,25 @@ int mypoll_resume(mypoll *m)
 	}
 	char set[sizeof(m->sub_set)];
 	strcpy(set, m->sub_set);
-	return mypoll_subscribe(m, set, from ? from : m->next_seq);
+	if (!from)
+		from = m->next_seq;
+	rc = mypoll_subscribe(m, set, from);
+	if (rc != -ERANGE || m->state != ST_READY || from <= m->next_seq)
+		return rc;
+	/* from is beyond the daemon's next_seq N for this instance (PROTOCOL
+	 * A.8): the position is damaged, and the subscription is still none.
+	 * Every seq below N is one the position can no longer vouch for: one
+	 * loss 1..N-1 (count N-1, an upper bound as for "restart"), reported
+	 * before the events of the subscription from N. */
+	uint64_t next = m->next_seq ? m->next_seq : 1;
+	m->last_seq = next - 1;
+	m->sub_from = next;
+	if (next > 1 && m->on_lost) {
+		struct mypoll_lost l = {1, next - 1, next - 1, MYPOLL_LOST_RANGE};
+
+		m->in_cb++;
+		m->on_lost(m->user, &l);
+		m->in_cb--;
+	}
+	return mypoll_subscribe(m, set, next); /* -ENOTCONN if the callback disconnected */
 }

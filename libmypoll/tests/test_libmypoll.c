@@ -165,6 +165,7 @@ struct rec {
 	uint64_t seq[MAXREC], arg[MAXREC], aux[MAXREC];
 	int type[MAXREC];
 	struct mypoll_lost lost[64];
+	uint64_t n_at_lost[64]; /* events received before each loss */
 };
 
 static void rec_event(void *user, const struct mypoll_event *ev)
@@ -190,8 +191,10 @@ static void rec_lost(void *user, const struct mypoll_lost *l)
 	if (l->first <= r->last)
 		r->bad_order++;
 	r->last = l->last;
-	if (r->lost_lines < 64)
+	if (r->lost_lines < 64) {
 		r->lost[r->lost_lines] = *l;
+		r->n_at_lost[r->lost_lines] = r->n;
+	}
 	r->lost_lines++;
 	r->lost_events += l->count;
 }
@@ -1062,6 +1065,66 @@ static void test_fake_resume_wire(void)
 	current = NULL;
 }
 
+/* Resuming from a position beyond the daemon's next_seq for the same
+ * instance (a damaged cursor): the daemon answers ERANGE (PROTOCOL A.8); the
+ * library subscribes again from HELLO's next_seq N and reports 1..N-1 as one
+ * loss (MYPOLL_LOST_RANGE, count N-1) before the events that follow. */
+static void test_fake_resume_erange(void)
+{
+	int lfd = fake_listen();
+	struct rec *r = rec_new();
+	mypoll *m = mypoll_new(0);
+
+	CHECK(lfd >= 0 && m);
+	current = m;
+	mypoll_set_callbacks(m, rec_event, rec_lost, r);
+	int c = fake_pair(lfd, m, "HELLO mypoll 1 00000000000000ab 10\n");
+	int id = mypoll_subscribe_async(m, "timer", 0, NULL, NULL);
+	CHECK(c >= 0 && id > 0);
+	fake_send(c, "OK subscribe timer\nEVT 10 timer 1 5 0 99\nEVT 11 timer 1 6 0 100\n");
+	struct mypoll_reply rep;
+	CHECK_RC(mypoll_wait(m, id, &rep, 2000), 0);
+	CHECK(pump_until(m, &r->n, 2, 2000) >= 0);
+	CHECK_RC(mypoll_last_seq(m), 11);
+	close(c);
+	CHECK_RC(process_until_error(m), -ECONNRESET);
+	pid_t pid = fork();
+	if (pid == 0) {
+		char buf[256] = {0};
+		int s = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		fake_send(s, "HELLO mypoll 1 00000000000000ab 5\n");
+		ssize_t n = read(s, buf, sizeof(buf) - 1);
+		if (n <= 0 || strcmp(buf, "subscribe timer from=12\n") != 0)
+			_exit(1);
+		fake_send(s, "ERR subscribe ERANGE from=12 is beyond next_seq 5\n");
+		memset(buf, 0, sizeof(buf));
+		n = read(s, buf, sizeof(buf) - 1);
+		if (n <= 0 || strcmp(buf, "subscribe timer from=5\n") != 0)
+			_exit(2);
+		fake_send(s, "OK subscribe timer\nEVT 5 timer 1 7 0 101\n");
+		msleep(200);
+		_exit(0);
+	}
+	r->last = 0; /* the position goes back by design: not an order error */
+	CHECK_RC(mypoll_resume(m), 0);
+	CHECK(pump_until(m, &r->n, 3, 2000) >= 0);
+	int status = -1;
+	waitpid(pid, &status, 0);
+	CHECK_RC(status, 0);
+	CHECK_RC(r->n, 3);
+	CHECK_RC(r->seq[2], 5);
+	CHECK_RC(r->lost_lines, 1);
+	CHECK(r->lost[0].first == 1 && r->lost[0].last == 4 && r->lost[0].count == 4 &&
+	      r->lost[0].reason == MYPOLL_LOST_RANGE);
+	CHECK_RC(r->n_at_lost[0], 2); /* before event 5 */
+	CHECK_RC(r->bad_order, 0);
+	CHECK_RC(mypoll_last_seq(m), 5);
+	mypoll_free(m);
+	free(r);
+	close(lfd);
+	current = NULL;
+}
+
 struct reentry {
 	mypoll *m;
 	int calls, process_rc, async_rc;
@@ -1167,6 +1230,7 @@ static const struct {
 	{"fake_malformed", test_fake_malformed, 0},
 	{"fake_open_device", test_fake_open_device, 0},
 	{"fake_resume_wire", test_fake_resume_wire, 0},
+	{"fake_resume_erange", test_fake_resume_erange, 0},
 	{"fake_backlog_full", test_fake_backlog_full, 0},
 	{"fake_callback_reentry", test_fake_callback_reentry, 0},
 };

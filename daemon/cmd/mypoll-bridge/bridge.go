@@ -82,8 +82,8 @@ func New(cfg Config) *Bridge {
 // Run runs the bridge until ctx ends, then shuts down as C.2 says: stop
 // reading, publish what is spooled for up to FlushTimeout, publish the
 // retained offline status, disconnect. It returns nil after a clean
-// shutdown and an error only when the bridge cannot do its job (the spool's
-// disk fails).
+// shutdown and an error only when the bridge cannot do its job (nothing
+// does that today: a failing or full disk is not one, C.4).
 func (b *Bridge) Run(ctx context.Context) error {
 	fatal := make(chan error, 3)
 	readCtx, stopRead := context.WithCancel(context.Background())
@@ -103,10 +103,9 @@ func (b *Bridge) Run(ctx context.Context) error {
 		for {
 			select {
 			case <-t.C:
-				if err := b.cfg.Spool.Sync(); err != nil {
-					fatal <- err
-					return
-				}
+				// A disk failure is logged by the spool, which goes on
+				// (C.4: the bridge never exits for its disk).
+				_ = b.cfg.Spool.Sync()
 			case <-stopSync:
 				return
 			}
@@ -194,10 +193,6 @@ func (b *Bridge) readLoop(ctx context.Context) error {
 		if ctx.Err() != nil {
 			return nil
 		}
-		var perr *spoolError
-		if errors.As(err, &perr) {
-			return perr.err
-		}
 		b.log.Warn("mypolld connection lost, reconnecting", "error", err)
 		attempt = -1
 		if !sleepCtx(ctx, brokerMinWait) {
@@ -205,11 +200,6 @@ func (b *Bridge) readLoop(ctx context.Context) error {
 		}
 	}
 }
-
-// spoolError marks a failure of the spool (fatal) in pump's result.
-type spoolError struct{ err error }
-
-func (e *spoolError) Error() string { return e.err.Error() }
 
 func (b *Bridge) pump(ctx context.Context, c *client.Conn) error {
 	h := c.Hello()
@@ -221,8 +211,26 @@ func (b *Bridge) pump(ctx context.Context, c *client.Conn) error {
 	b.helloInst.Store(h.InstanceID)
 	b.helloNext.Store(from)
 	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
 	err := c.Subscribe(sctx, "all", from)
-	cancel()
+	if perr := (*client.Error)(nil); errors.As(err, &perr) && perr.Errno == "ERANGE" {
+		// The cursor names a seq this instance has not reached: damaged
+		// (C.4). It is forgotten; mypolld replays what it retains from 1
+		// and reports the rest as lost.
+		b.log.Warn("cursor beyond mypolld's next_seq: damaged, not trusted", "instance_id", fmt.Sprintf("%016x", h.InstanceID),
+			"from", from, "next_seq", h.NextSeq)
+		from = b.cfg.Spool.BeyondNextSeq(h.InstanceID)
+		b.helloNext.Store(from)
+		err = c.Subscribe(sctx, "all", from)
+		if p := b.mqtt.Load(); p != nil && err == nil { // the status said the damaged cursor
+			inst, acked := b.cfg.Spool.Cursor()
+			next := acked + 1
+			if inst == 0 {
+				inst, next = h.InstanceID, from
+			}
+			(*p).Publish(b.topics.status, 1, true, appendStatus(nil, inst, next, b.cfg.Version))
+		}
+	}
 	if err != nil {
 		return fmt.Errorf("subscribe from=%d: %w", from, err)
 	}
@@ -235,7 +243,7 @@ func (b *Bridge) pump(ctx context.Context, c *client.Conn) error {
 		}
 		r := record{Instance: h.InstanceID, Event: m.Event, Lost: m.Lost}
 		if _, err := b.cfg.Spool.Append(r); err != nil {
-			return &spoolError{err}
+			b.log.Error("spool append", "error", err) // not reached: the spool keeps what the disk refuses
 		}
 	}
 }

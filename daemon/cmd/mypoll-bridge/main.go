@@ -43,8 +43,9 @@ DESCRIPTION
     crash-safe spool on disk under --state-dir (each event is durable within
     1 s of being read), and publishes from the spool. While the broker is
     unreachable it keeps reading and spooling, and says so in its log; it
-    does not exit. A full spool (--spool-bytes) drops its oldest events and
-    reports them in one "bridge" loss message, published in their place.
+    does not exit. A full spool (--spool-bytes) or a full disk drops its
+    oldest events and reports them in one "bridge" loss message, published in
+    their place.
 
     The bridge keeps an acknowledged cursor S: every event and loss up to seq
     S was acknowledged by the broker (PUBACK). It persists S, with the
@@ -137,8 +138,11 @@ SIGNALS
                       published by the next run.
 
 FILES
-    STATE-DIR/cursor.json    the acknowledged cursor and pending bridge losses
-    STATE-DIR/*.seg          spool segments
+    STATE-DIR/cursor.json    the acknowledged cursor (JSON, then its CRC-32C)
+    STATE-DIR/*.seg          spool segments (each frame with a CRC-32C); a
+                             damaged segment or cursor is detected and never
+                             stops the bridge: what it can no longer publish is
+                             fetched again from mypolld or reported lost
 
 EXIT STATUS
     0 clean shutdown, 1 runtime or start-up error, 2 usage error.
@@ -293,6 +297,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if err != nil {
 		log.Error("open spool", "state_dir", o.stateDir, "error", err)
 		return 1
+	}
+	spool.SetLogger(log)
+	for _, n := range spool.Notes() {
+		log.Warn("spool damaged", "state_dir", o.stateDir, "found", n)
 	}
 	inst, acked := spool.Cursor()
 	log.Info("starting", "version", version.Version, "device_id", o.deviceID, "brokers", o.brokers.String(),

@@ -56,9 +56,12 @@ func codeOf(names []string, s string) byte {
 //	0  kind (1 event, 2 loss)   1  type or reason code   2-3 zero
 //	4  source_id (u32)          8  seq or first          16 arg or last
 //	24 aux or count             32 ts_ns                 40 zero
-//	44 CRC-32C of bytes 0..43
+//	44 CRC-32C of the instance_id (8 bytes, little endian) and bytes 0..43
 //
-// The instance_id is in the segment's header, not in each frame.
+// The instance_id is in the segment's header, not in each frame, but each
+// frame's checksum covers it: a damaged header cannot pass its records
+// off as another instance's. (Segments of version 1 checksum bytes 0..43
+// only; they are still read.)
 const frameSize = 48
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -87,14 +90,30 @@ func encodeFrame(b []byte, r record) {
 	if b[1] == 0 {
 		panic("mypoll-bridge: record with unknown type or reason")
 	}
-	le.PutUint32(b[44:], crc32.Checksum(b[:44], castagnoli))
+	le.PutUint32(b[44:], frameCRC(b, r.Instance, segVersion))
 }
 
-// decodeFrame is the inverse of encodeFrame; a torn or corrupt frame gives
-// errBadFrame.
+// frameCRC is the checksum of frame b of instance inst in a segment of
+// version ver.
+func frameCRC(b []byte, inst uint64, ver uint32) uint32 {
+	if ver == 1 {
+		return crc32.Checksum(b[:44], castagnoli)
+	}
+	var h [8]byte
+	binary.LittleEndian.PutUint64(h[:], inst)
+	return crc32.Update(crc32.Checksum(h[:], castagnoli), castagnoli, b[:44])
+}
+
+// decodeFrame is the inverse of encodeFrame; a torn or corrupt frame, or
+// one of another instance, gives errBadFrame.
 func decodeFrame(b []byte, inst uint64) (record, error) {
+	return decodeFrameVersion(b, inst, segVersion)
+}
+
+// decodeFrameVersion decodes a frame of a segment of version ver.
+func decodeFrameVersion(b []byte, inst uint64, ver uint32) (record, error) {
 	le := binary.LittleEndian
-	if len(b) < frameSize || le.Uint32(b[44:]) != crc32.Checksum(b[:44], castagnoli) {
+	if len(b) < frameSize || le.Uint32(b[44:]) != frameCRC(b, inst, ver) {
 		return record{}, errBadFrame
 	}
 	r := record{Instance: inst}

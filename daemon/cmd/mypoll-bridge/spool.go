@@ -1,11 +1,12 @@
 package main
 
 import (
-	"cmp"
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"io"
 	"os"
 	"path/filepath"
@@ -13,32 +14,51 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
 
 	"github.com/mypoll/mypoll/client"
 )
 
 // The spool is the bridge's crash-safe FIFO between the reader (mypolld) and
 // the publisher (the broker), PROTOCOL.md C.4. Every record gets a position,
-// a number that grows by one per record for the life of the spool directory.
-// Records live in segment files "<first position>.seg" (20 decimal digits):
-// a 16-byte header (magic, version, instance_id) then 48-byte frames. A
-// segment holds records of one device instance only.
+// a number that grows by one per record for the life of the spool directory
+// (positions may be skipped). Records live in segment files "<first
+// position>.seg" (20 decimal digits): a 16-byte header (magic, version,
+// instance_id) then 48-byte frames, each with a checksum that covers the
+// instance_id too. A segment holds records of one device instance only.
 //
 // Three positions move forward: head (the first record the broker has not
 // acknowledged; everything before it is gone), read (the next record to
 // hand to the publisher; head <= read) and end (the next record appended).
-// The state file "cursor.json" holds head, the acknowledged cursor S with
-// its instance, and the pending bridge losses; it is replaced atomically
-// (write temp, fsync, rename, fsync dir).
+// The state file "cursor.json" holds head and the acknowledged cursor S
+// with its instance, as one line of JSON and a line with its CRC-32C; it is
+// replaced atomically (write temp, fsync, rename, fsync dir).
 //
-// When the segments exceed the byte limit, the oldest segment not yet handed
-// to the publisher is deleted and its records are reported as one bridge
-// loss (merged with the previous one when adjacent), published at the
-// position where the records were.
+// When the segments exceed the byte limit, or the disk is full (ENOSPC,
+// EDQUOT), the oldest records not yet handed to the publisher are dropped:
+// they are replaced, in their segment, by one frame holding the bridge loss
+// that covers them (merged with the loss just before when adjacent), so the
+// loss is published where the records were and survives like a record.
+//
+// Nothing on disk is trusted (C.4). At open, a segment is cut at its first
+// frame that fails its checksum, a segment whose header is garbled is
+// removed, and a cursor that fails its checksum, lacks a field or does not
+// fit the spool is ignored (the whole spool is published again: duplicates
+// are allowed, losses are not). Then the records are walked in order: a
+// seq missing between two records of one instance (a cut, removed or
+// deleted segment) is covered by a bridge loss written into the free
+// positions between them. Seqs missing after the last record are fetched
+// again from mypolld (Resume asks from the last record's seq + 1; mypolld
+// replays what it retains and reports the rest as LOST restart). When the
+// disk refuses records the spool keeps them in memory (not crash-safe, but
+// published, and bounded by the same limit) and tries the disk again.
 
 const (
 	segMagic   = 0x6d707370 // "mpsp"
-	segVersion = 1
+	segVersion = 2          // 1: frame checksums without the instance_id
 	segHeader  = 16
 	stateFile  = "cursor.json"
 
@@ -46,78 +66,86 @@ const (
 	MinSpoolBytes = 4096
 )
 
-// drop is a bridge loss not yet acknowledged by the broker: the records of
-// instance Instance with keys First..Last, Count events among them, were
-// deleted. It is published just before the record at position At.
-type drop struct {
-	Instance uint64 `json:"instance_id,string"`
-	First    uint64 `json:"first"`
-	Last     uint64 `json:"last"`
-	Count    uint64 `json:"count"`
-	At       uint64 `json:"at"`
-	sent     bool   // handed to the publisher on this connection
-}
-
-func (d drop) record() record {
-	return record{Instance: d.Instance, Lost: &client.Lost{First: d.First, Last: d.Last, Count: d.Count, Reason: "bridge"}}
-}
-
-// cursorState is the JSON of the state file.
+// cursorState is the JSON line of the state file; every field is required.
 type cursorState struct {
-	Instance string `json:"instance_id"` // of Acked; 16 hex digits
-	Acked    uint64 `json:"acked"`       // S of C.3
-	Head     uint64 `json:"head"`
-	Drops    []drop `json:"drops"`
+	Instance *string `json:"instance_id"` // of Acked; 16 hex digits
+	Acked    *uint64 `json:"acked"`       // S of C.3
+	Head     *uint64 `json:"head"`
 }
 
 type segment struct {
-	first uint64 // position of its first record
-	n     uint64 // records in it
-	inst  uint64
-	f     *os.File
+	first  uint64 // position of its first record
+	n      uint64 // records in it
+	inst   uint64
+	ver    uint32
+	f      *os.File // nil: a memory segment (records the disk refused)
+	mem    []record
+	sealed bool // takes no more appends
+	dirty  bool // written since the last fsync
 }
 
-func (s *segment) end() uint64    { return s.first + s.n }
-func (s *segment) size() int64    { return segHeader + int64(s.n)*frameSize }
+func (s *segment) end() uint64 { return s.first + s.n }
+
+func (s *segment) size() int64 {
+	if s.f == nil {
+		return int64(s.n) * frameSize
+	}
+	return segHeader + int64(s.n)*frameSize
+}
+
 func segName(first uint64) string { return fmt.Sprintf("%020d.seg", first) }
 
-// item is what the publisher gets: a record at a position, or a bridge
-// loss (Drop set, Pos = its At).
+// item is what the publisher gets: a record at a position. Drop marks a
+// bridge loss (records the spool dropped).
 type item struct {
 	Pos  uint64
 	Rec  record
 	Drop bool
 }
 
+func isBridgeLoss(r record) bool { return r.Lost != nil && r.Lost.Reason == "bridge" }
+
 // Spool is safe for concurrent use: the reader appends, the publisher takes
-// and acknowledges, the syncer flushes. Its methods return errors from the
-// file system; a failing disk stops the bridge.
+// and acknowledges, the syncer flushes. A failing or full disk never stops
+// it (C.4): what the disk refuses is kept in memory or dropped as a bridge
+// loss, and the failure is logged.
 type Spool struct {
 	dir    string
 	limit  int64
 	segMax uint64 // records per segment
+	// memLimit bounds the records kept in memory while the disk refuses
+	// them (counted as frames), in segments of memSegMax records.
+	memLimit  int64
+	memSegMax uint64
 
 	mu      sync.Mutex
-	segs    []*segment // oldest first; the last one takes appends
+	log     hclog.Logger
+	segs    []*segment // by position; the last one takes appends
 	total   int64
 	head    uint64
 	read    uint64
 	end     uint64
-	drops   []drop
 	acked   uint64 // S
 	ackInst uint64
-	// last names the newest record appended or dropped: R of C.3 is
-	// lastKey when the daemon's instance is lastInst.
+	// last names the newest record appended: R of C.3 is lastKey when
+	// the daemon's instance is lastInst.
 	lastInst, lastKey uint64
-	dirtyData         bool // appended since the last fsync
-	dirtyState        bool // head/acked changed since the state was written
-	avail             chan struct{}
-	frame             [frameSize]byte
+	// noCursor: there was no usable cursor at open (damaged, or missing
+	// beside segments), so what was acknowledged is unknown.
+	noCursor   bool
+	dirtyState bool // head/acked changed since the state was written
+	notes      []string
+	avail      chan struct{}
+	frame      [frameSize]byte
+	lastErr    string // the disk error last logged, and when
+	lastErrAt  time.Time
+	suppressed int
 }
 
 // OpenSpool opens (or creates) the spool in dir, bounded by limit bytes. It
-// truncates a torn last frame, deletes segments before the saved head and
-// resumes where the previous run stopped.
+// checks what is on disk (see above) and resumes where the previous run
+// stopped; Notes says what damage it found. Only an unusable dir (not a
+// directory, or not writable) is an error.
 func OpenSpool(dir string, limit int64) (*Spool, error) {
 	if limit < MinSpoolBytes {
 		return nil, fmt.Errorf("spool limit %d bytes is below the minimum %d", limit, MinSpoolBytes)
@@ -125,158 +153,418 @@ func OpenSpool(dir string, limit int64) (*Spool, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, err
 	}
-	per := min(max(limit/16, 1024), 4<<20)
-	s := &Spool{dir: dir, limit: limit, segMax: uint64((per - segHeader) / frameSize), avail: make(chan struct{}, 1)}
-	var st cursorState
-	switch b, err := os.ReadFile(filepath.Join(dir, stateFile)); {
-	case errors.Is(err, os.ErrNotExist):
-	case err != nil:
+	if fi, err := os.Stat(dir); err != nil {
 		return nil, err
-	default:
-		if err := json.Unmarshal(b, &st); err != nil {
-			return nil, fmt.Errorf("read %s: %w", filepath.Join(dir, stateFile), err)
-		}
-		if st.Instance != "" {
-			if s.ackInst, err = strconv.ParseUint(st.Instance, 16, 64); err != nil {
-				return nil, fmt.Errorf("read %s: bad instance_id: %w", filepath.Join(dir, stateFile), err)
-			}
-		}
-		s.acked, s.head, s.drops = st.Acked, st.Head, st.Drops
+	} else if !fi.IsDir() {
+		return nil, fmt.Errorf("%s is not a directory", dir)
 	}
-	s.lastInst, s.lastKey = s.ackInst, s.acked
-	for _, d := range s.drops {
-		s.lastInst, s.lastKey = d.Instance, d.Last
+	if err := syscall.Access(dir, 2|1); err != nil { // W_OK|X_OK
+		return nil, fmt.Errorf("%s is not writable: %w", dir, err)
 	}
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, err
 	}
+	per := min(max(limit/16, 1024), 4<<20)
+	s := &Spool{dir: dir, limit: limit, segMax: uint64((per - segHeader) / frameSize), avail: make(chan struct{}, 1),
+		log: hclog.NewNullLogger(), memLimit: min(limit, 4<<20)}
+	s.memSegMax = uint64(max(s.memLimit/4/frameSize, 2))
+	var firsts []uint64
 	for _, e := range ents {
 		name := e.Name()
 		if strings.HasSuffix(name, ".tmp") {
 			_ = os.Remove(filepath.Join(dir, name))
 			continue
 		}
-		first, ok := strings.CutSuffix(name, ".seg")
-		if !ok {
-			continue
-		}
-		pos, err := strconv.ParseUint(first, 10, 64)
-		if err != nil {
-			continue
-		}
-		seg, err := s.openSegment(pos)
-		if err != nil {
-			return nil, err
-		}
-		if seg == nil || seg.end() <= s.head {
-			if seg != nil {
-				_ = seg.f.Close()
+		if first, ok := strings.CutSuffix(name, ".seg"); ok {
+			if pos, err := strconv.ParseUint(first, 10, 64); err == nil && len(first) == 20 {
+				firsts = append(firsts, pos)
 			}
-			if err := os.Remove(filepath.Join(dir, name)); err != nil {
-				return nil, err
-			}
-			continue
 		}
-		s.segs = append(s.segs, seg)
 	}
-	slices.SortFunc(s.segs, func(a, b *segment) int { return cmp.Compare(a.first, b.first) })
-	for _, seg := range s.segs {
-		s.total += seg.size()
-		s.end = seg.end()
+	slices.Sort(firsts)
+
+	st, why, oldDrops := readCursor(filepath.Join(dir, stateFile))
+	if st == nil && why == "" && len(firsts) > 0 {
+		why = "missing beside spool segments"
+	}
+	if why == "" && st != nil {
+		s.ackInst, s.acked, s.head = st.inst, st.acked, st.head
+	}
+	for _, first := range firsts {
+		if seg := s.openSegment(first); seg != nil {
+			s.segs = append(s.segs, seg)
+			s.total += seg.size()
+		}
+	}
+	// A cursor must fit the spool: head no further than its end, and the
+	// record at head (of its instance) after the acknowledged seq.
+	if why == "" && st != nil {
+		if n := len(s.segs); n > 0 && s.head > s.segs[n-1].end() {
+			why = fmt.Sprintf("head %d is beyond the spool's end %d", s.head, s.segs[n-1].end())
+		} else if r, ok := s.firstFrom(s.head); ok && r.Instance == s.ackInst && r.first() <= s.acked {
+			why = fmt.Sprintf("acked %d is not below the seq %d of the first unacknowledged record", s.acked, r.first())
+		} else if r, ok := s.recordAt(s.head - 1); s.head > 0 && ok && (r.Instance != s.ackInst || r.key() != s.acked) {
+			why = fmt.Sprintf("acked %016x/%d is not the last acknowledged record's %016x/%d", s.ackInst, s.acked, r.Instance, r.key())
+		}
+	}
+	if why != "" {
+		s.note("cursor %s: %s; it is not trusted: the whole spool is published again", stateFile, why)
+		s.noCursor = true
+		s.ackInst, s.acked, s.head = 0, 0, 0
+		if len(s.segs) > 0 {
+			s.head = s.segs[0].first
+		}
+	}
+	s.dirtyState = st == nil || why != ""
+	for len(s.segs) > 0 && s.segs[0].end() <= s.head {
+		s.removeSegment(0)
+	}
+	if n := len(s.segs); n > 0 {
+		s.end = s.segs[n-1].end()
 	}
 	s.end = max(s.end, s.head)
-	if s.head < s.firstPos() {
-		s.head = s.firstPos()
+	s.keepOldDrops(oldDrops)
+	// The positions from head to the first record are free: a loss for
+	// the seqs missing there goes at head.
+	s.coverGaps()
+	if len(s.segs) > 0 && s.head < s.segs[0].first {
+		s.head = s.segs[0].first
 	}
 	s.read = s.head
-	if n := len(s.segs); n > 0 && s.segs[n-1].n > 0 {
-		last := s.segs[n-1]
-		r, err := s.readAt(last, last.end()-1)
-		if err != nil {
-			return nil, err
+	if s.noCursor {
+		// The new cursor starts just before the first record: all before
+		// it is accounted for, so that seqs missing after it are seen as
+		// such should the spool be damaged again before an acknowledgement.
+		if r, ok := s.firstFrom(s.head); ok {
+			s.ackInst, s.acked = r.Instance, r.first()-1
 		}
-		if len(s.drops) == 0 || s.drops[len(s.drops)-1].At <= last.end()-1 {
+	}
+	s.lastInst, s.lastKey = s.ackInst, s.acked
+	if n := len(s.segs); n > 0 {
+		last := s.segs[n-1]
+		if r, err := s.readAt(last, last.end()-1); err == nil {
 			s.lastInst, s.lastKey = r.Instance, r.key()
+		}
+	}
+	// A cursor rebuilt here is written at once: the damaged one must not
+	// outlive a crash right after the start.
+	if s.dirtyState {
+		if err := s.writeState(); err != nil {
+			s.note("cursor %s: cannot be written now (%v); retried", stateFile, err)
 		}
 	}
 	return s, nil
 }
 
-func (s *Spool) firstPos() uint64 {
-	if len(s.segs) == 0 {
-		return s.end
-	}
-	return s.segs[0].first
+// Notes returns what OpenSpool found damaged, for the log.
+func (s *Spool) Notes() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.notes)
 }
 
-// openSegment opens an existing segment and truncates a torn tail. A file
-// too short or foreign to hold a header is deleted (nil, nil): it was being
-// created when the bridge died, so it holds no record.
-func (s *Spool) openSegment(first uint64) (*segment, error) {
-	path := filepath.Join(s.dir, segName(first))
+// SetLogger sets where the spool logs disk failures at run time.
+func (s *Spool) SetLogger(l hclog.Logger) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.log = l
+}
+
+func (s *Spool) note(format string, a ...any) { s.notes = append(s.notes, fmt.Sprintf(format, a...)) }
+
+type cursor struct{ inst, acked, head uint64 }
+
+// oldDrop is a pending bridge loss in the state file of the old format
+// (without a checksum): the records of Instance with seqs First..Last,
+// Count events among them, were dropped, to be published just before the
+// record at position At.
+type oldDrop struct {
+	Instance uint64 `json:"instance_id,string"`
+	First    uint64 `json:"first"`
+	Last     uint64 `json:"last"`
+	Count    uint64 `json:"count"`
+	At       uint64 `json:"at"`
+}
+
+// readCursor reads the state file: nil and "" when there is none, nil and
+// why when it cannot be trusted. A file of the old format is not trusted
+// either (no checksum), but its pending bridge losses are returned: a wrong
+// one can only add a loss message, a forgotten one would lose seqs silently.
+func readCursor(path string) (*cursor, string, []oldDrop) {
+	b, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, os.ErrNotExist):
+		return nil, "", nil
+	case err != nil:
+		return nil, "unreadable: " + err.Error(), nil
+	case len(b) == 0:
+		return nil, "empty", nil
+	}
+	js, rest, ok := bytes.Cut(b, []byte("\n"))
+	if !ok {
+		var old struct {
+			Drops []oldDrop `json:"drops"`
+		}
+		if json.Unmarshal(b, &old) == nil {
+			return nil, "in the old format, without a checksum", old.Drops
+		}
+		return nil, "not a cursor (no checksum line)", nil
+	}
+	if string(rest) != fmt.Sprintf("crc32c=%08x\n", crc32c(js)) {
+		return nil, "checksum mismatch", nil
+	}
+	var st cursorState
+	dec := json.NewDecoder(bytes.NewReader(js))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&st); err != nil {
+		return nil, "unparseable: " + err.Error(), nil
+	}
+	if st.Instance == nil || st.Acked == nil || st.Head == nil {
+		return nil, "a field is missing", nil
+	}
+	inst, err := strconv.ParseUint(*st.Instance, 16, 64)
+	if err != nil || len(*st.Instance) != 16 {
+		return nil, "bad instance_id", nil
+	}
+	return &cursor{inst: inst, acked: *st.Acked, head: *st.Head}, "", nil
+}
+
+// keepOldDrops writes the pending bridge losses of an old state file into
+// the spool, each at the free position just before its At (where the
+// last of its dropped records was).
+func (s *Spool) keepOldDrops(drops []oldDrop) {
+	for _, d := range drops {
+		if d.At == 0 || d.Instance == 0 || d.Last < d.First || d.Count == 0 {
+			continue
+		}
+		pos := d.At - 1
+		if _, taken := s.recordAt(pos); taken {
+			s.note("old pending bridge loss %d..%d: position %d is taken; not kept", d.First, d.Last, pos)
+			continue
+		}
+		r := record{Instance: d.Instance, Lost: &client.Lost{First: d.First, Last: d.Last, Count: d.Count, Reason: "bridge"}}
+		s.insertSegment(s.writeLossSegment(pos, r))
+		s.head = min(s.head, pos)
+		s.end = max(s.end, pos+1)
+	}
+}
+
+// insertSegment adds seg to the spool in position order.
+func (s *Spool) insertSegment(seg *segment) {
+	s.total += seg.size()
+	i, _ := slices.BinarySearchFunc(s.segs, seg.first, func(a *segment, p uint64) int { return cmpU64(a.first, p) })
+	s.segs = slices.Insert(s.segs, i, seg)
+}
+
+func crc32c(b []byte) uint32 { return crc32.Checksum(b, castagnoli) }
+
+// openSegment opens an existing segment and keeps its records up to the
+// first frame that fails its checksum (the rest of the file is cut off). A
+// file whose header is garbled, or with no valid record, is removed: nil.
+func (s *Spool) openSegment(first uint64) *segment {
+	name := segName(first)
+	path := filepath.Join(s.dir, name)
 	f, err := os.OpenFile(path, os.O_RDWR, 0)
 	if err != nil {
-		return nil, err
+		s.note("spool segment %s: %v; its records are counted as missing", name, err)
+		return nil
 	}
 	var h [segHeader]byte
-	if _, err := io.ReadFull(f, h[:]); err != nil || binary.LittleEndian.Uint32(h[0:]) != segMagic ||
-		binary.LittleEndian.Uint32(h[4:]) != segVersion {
+	n, err := io.ReadFull(f, h[:])
+	ver := binary.LittleEndian.Uint32(h[4:])
+	if err != nil || binary.LittleEndian.Uint32(h[0:]) != segMagic || ver != 1 && ver != segVersion {
 		_ = f.Close()
-		return nil, os.Remove(path)
+		removeQuiet(path)
+		if n > 0 { // an empty file was being created: no record in it
+			s.note("spool segment %s: header garbled or short; removed, its records are counted as missing", name)
+		}
+		return nil
 	}
-	seg := &segment{first: first, inst: binary.LittleEndian.Uint64(h[8:]), f: f}
+	seg := &segment{first: first, inst: binary.LittleEndian.Uint64(h[8:]), ver: ver, f: f, sealed: ver != segVersion}
 	fi, err := f.Stat()
 	if err != nil {
 		_ = f.Close()
-		return nil, err
+		s.note("spool segment %s: %v; its records are counted as missing", name, err)
+		return nil
 	}
-	seg.n = uint64(fi.Size()-segHeader) / frameSize
-	// Keep the valid prefix: a kill -9 or power loss may leave a torn frame.
-	var b [frameSize]byte
-	for i := uint64(0); i < seg.n; i++ {
-		if _, err := f.ReadAt(b[:], segHeader+int64(i)*frameSize); err != nil {
-			seg.n = i
+	frames := uint64(max(fi.Size()-segHeader, 0)) / frameSize
+	buf := make([]byte, 256*frameSize)
+	for seg.n < frames {
+		k := min(frames-seg.n, uint64(len(buf)/frameSize))
+		m, _ := f.ReadAt(buf[:k*frameSize], segHeader+int64(seg.n)*frameSize)
+		bad := false
+		for i := 0; i+frameSize <= m; i += frameSize {
+			if _, err := decodeFrameVersion(buf[i:i+frameSize], seg.inst, ver); err != nil {
+				bad = true
+				break
+			}
+			seg.n++
+		}
+		if bad || uint64(m) < k*frameSize {
 			break
 		}
-		if _, err := decodeFrame(b[:], seg.inst); err != nil {
-			seg.n = i
-			break
+	}
+	if seg.n < frames {
+		s.note("spool segment %s: frame %d of %d is damaged; the segment is cut there", name, seg.n, frames)
+	}
+	if seg.n == 0 {
+		_ = f.Close()
+		removeQuiet(path)
+		return nil
+	}
+	if fi.Size() != seg.size() {
+		if err := f.Truncate(seg.size()); err != nil {
+			seg.sealed = true // the garbage stays after the records: append nothing more
 		}
 	}
-	if err := f.Truncate(seg.size()); err != nil {
-		_ = f.Close()
-		return nil, err
+	return seg
+}
+
+// removeQuiet removes path; a file already gone is fine (no double-delete
+// failure), and one that cannot be removed is read and cut again next time.
+func removeQuiet(path string) { _ = os.Remove(path) }
+
+// firstFrom returns the first record at or after position pos.
+func (s *Spool) firstFrom(pos uint64) (record, bool) {
+	for _, seg := range s.segs {
+		if pos < seg.end() {
+			r, err := s.readAt(seg, max(pos, seg.first))
+			return r, err == nil
+		}
 	}
-	if _, err := f.Seek(seg.size(), io.SeekStart); err != nil {
-		_ = f.Close()
-		return nil, err
+	return record{}, false
+}
+
+// recordAt returns the record at position pos, if the spool holds one.
+func (s *Spool) recordAt(pos uint64) (record, bool) {
+	for _, seg := range s.segs {
+		if pos >= seg.first && pos < seg.end() {
+			r, err := s.readAt(seg, pos)
+			return r, err == nil
+		}
 	}
-	return seg, nil
+	return record{}, false
+}
+
+// coverGaps walks the records from head in order and covers every seq
+// missing between two records of one instance (or between the cursor and
+// the first record) with a bridge loss in the free positions between them.
+func (s *Spool) coverGaps() {
+	prevInst, prevKey := s.ackInst, s.acked
+	prevEnd := s.head
+	type gap struct {
+		pos  uint64
+		loss record
+	}
+	var gaps []gap
+	for _, seg := range s.segs {
+		for p := max(seg.first, s.head); p < seg.end(); p++ {
+			r, err := s.readAt(seg, p)
+			if err != nil {
+				break
+			}
+			if prevInst != 0 && r.Instance == prevInst && r.first() > prevKey+1 {
+				l := &client.Lost{First: prevKey + 1, Last: r.first() - 1, Count: r.first() - 1 - prevKey, Reason: "bridge"}
+				if p > prevEnd {
+					gaps = append(gaps, gap{prevEnd, record{Instance: prevInst, Lost: l}})
+				} else {
+					s.note("spool: seqs %d..%d are missing with no free position for their loss", l.First, l.Last)
+				}
+			}
+			if r.Instance != prevInst || r.key() > prevKey {
+				prevInst, prevKey = r.Instance, r.key()
+			}
+			prevEnd = p + 1
+		}
+	}
+	for _, g := range gaps {
+		s.note("spool: seqs %d..%d of instance %016x are missing; published as a bridge loss", g.loss.Lost.First, g.loss.Lost.Last, g.loss.Instance)
+		s.insertSegment(s.writeLossSegment(g.pos, g.loss))
+	}
+}
+
+func cmpU64(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// writeLossSegment writes a sealed segment at pos holding the one record
+// r (temp file, fsync, rename, fsync dir); if the disk refuses it, the
+// segment is kept in memory.
+func (s *Spool) writeLossSegment(pos uint64, r record) *segment {
+	var b [segHeader + frameSize]byte
+	putHeader(b[:], r.Instance)
+	encodeFrame(b[segHeader:], r)
+	path := filepath.Join(s.dir, segName(pos))
+	err := writeFileAtomic(path, b[:])
+	var f *os.File
+	if err == nil {
+		f, err = os.OpenFile(path, os.O_RDWR, 0)
+	}
+	if err != nil {
+		s.diskError("write spool loss", err)
+		return &segment{first: pos, n: 1, inst: r.Instance, mem: []record{r}, sealed: true}
+	}
+	return &segment{first: pos, n: 1, inst: r.Instance, ver: segVersion, f: f, sealed: true}
+}
+
+func putHeader(h []byte, inst uint64) {
+	binary.LittleEndian.PutUint32(h[0:], segMagic)
+	binary.LittleEndian.PutUint32(h[4:], segVersion)
+	binary.LittleEndian.PutUint64(h[8:], inst)
 }
 
 func (s *Spool) readAt(seg *segment, pos uint64) (record, error) {
+	if seg.f == nil {
+		return seg.mem[pos-seg.first], nil
+	}
 	b := s.frame[:]
 	if _, err := seg.f.ReadAt(b, segHeader+int64(pos-seg.first)*frameSize); err != nil {
 		return record{}, fmt.Errorf("read spool %s: %w", segName(seg.first), err)
 	}
-	return decodeFrame(b, seg.inst)
+	return decodeFrameVersion(b, seg.inst, seg.ver)
 }
 
 // Resume returns the seq to ask mypolld for (from= of C.3) given its
 // greeting: R+1 for the instance the spool knows, 1 for another instance,
-// or next (the greeting's next_seq) when the spool knows none.
+// or, when the spool knows none, next (the greeting's next_seq) on a fresh
+// spool and 1 when the cursor was unusable (what was acknowledged is
+// unknown: mypolld replays what it retains and reports the rest as lost).
 func (s *Spool) Resume(inst, next uint64) uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
-	case s.lastInst == 0:
-		return next
 	case s.lastInst == inst:
 		return s.lastKey + 1
+	case s.lastInst == 0 && !s.noCursor:
+		return next
 	default:
 		return 1
 	}
+}
+
+// BeyondNextSeq is called when mypolld answered ERANGE to the from= that
+// Resume gave for instance inst (PROTOCOL.md A.8): the spool's knowledge
+// of that instance is implausible, so it is forgotten (the cursor is
+// damaged, C.4) and Resume gives 1 from now on.
+func (s *Spool) BeyondNextSeq(inst uint64) uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.noCursor = true
+	if s.lastInst == inst {
+		s.lastInst, s.lastKey = 0, 0
+	}
+	if s.ackInst == inst {
+		s.ackInst, s.acked = 0, 0
+		s.dirtyState = true
+	}
+	return 1
 }
 
 // Cursor returns the acknowledged cursor: instance and S.
@@ -289,33 +577,120 @@ func (s *Spool) Cursor() (inst, acked uint64) {
 // Append adds r at the end. Records of one instance must come in
 // increasing key order; a record at or below the last key of its instance
 // is ignored (it was already spooled or dropped) and Append returns false.
+// The error is always nil: what the disk refuses is kept in memory.
 func (s *Spool) Append(r record) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if r.Instance == s.lastInst && r.first() <= s.lastKey {
 		return false, nil
 	}
-	n := len(s.segs)
-	if n == 0 || s.segs[n-1].n >= s.segMax || s.segs[n-1].inst != r.Instance || s.segs[n-1].end() != s.end {
-		if err := s.newSegment(r.Instance); err != nil {
-			return false, err
+	if s.ackInst == 0 {
+		// The first record of a spool with no cursor: the cursor starts
+		// just before it, at once, so that the spool knows where its
+		// records begin should the first ones be damaged or dropped.
+		s.ackInst, s.acked = r.Instance, r.first()-1
+		if err := s.writeState(); err != nil {
+			s.diskError("write cursor", err)
+			s.dirtyState = true
 		}
 	}
-	seg := s.segs[len(s.segs)-1]
-	encodeFrame(s.frame[:], r)
-	if _, err := seg.f.Write(s.frame[:]); err != nil {
-		return false, fmt.Errorf("write spool: %w", err)
+	s.appendLocked(r)
+	s.lastInst, s.lastKey = r.Instance, r.key()
+	s.enforceLimit()
+	s.signal()
+	return true, nil
+}
+
+func (s *Spool) appendLocked(r record) {
+	if seg := s.tail(r.Instance); seg != nil {
+		if seg.f == nil {
+			s.memAppend(seg, r)
+			return
+		}
+		err := s.writeFrame(seg, r)
+		if err == nil {
+			return
+		}
+		s.diskError("write spool", err)
+		seg.sealed = true
+		if isNoSpace(err) {
+			s.makeRoom()
+		}
 	}
+	// A new segment, on disk if the disk takes it (after making room when
+	// it is full), else in memory.
+	for try := 0; try < 2; try++ {
+		seg, err := s.newSegment(r.Instance)
+		if err == nil {
+			if err = s.writeFrame(seg, r); err == nil {
+				return
+			}
+			s.removeSegment(len(s.segs) - 1) // empty
+		}
+		s.diskError("write spool", err)
+		if !isNoSpace(err) || !s.makeRoom() {
+			break
+		}
+	}
+	seg := &segment{first: s.end, inst: r.Instance}
+	s.segs = append(s.segs, seg)
+	s.memAppend(seg, r)
+}
+
+// tail returns the segment that takes the next record of inst, or nil.
+func (s *Spool) tail(inst uint64) *segment {
+	n := len(s.segs)
+	if n == 0 {
+		return nil
+	}
+	seg := s.segs[n-1]
+	capacity := s.segMax
+	if seg.f == nil {
+		capacity = s.memSegMax
+	}
+	if seg.sealed || seg.n >= capacity || seg.inst != inst || seg.end() != s.end {
+		return nil
+	}
+	return seg
+}
+
+func (s *Spool) memAppend(seg *segment, r record) {
+	seg.mem = append(seg.mem, r)
 	seg.n++
 	s.end++
 	s.total += frameSize
-	s.lastInst, s.lastKey = r.Instance, r.key()
-	s.dirtyData = true
-	if err := s.enforceLimit(); err != nil {
-		return false, err
+}
+
+// writeFrame appends r to the disk segment seg; on error the segment is
+// left as it was (a partial frame is cut off again).
+func (s *Spool) writeFrame(seg *segment, r record) error {
+	encodeFrame(s.frame[:], r)
+	if _, err := seg.f.WriteAt(s.frame[:], seg.size()); err != nil {
+		_ = seg.f.Truncate(seg.size())
+		return err
 	}
-	s.signal()
-	return true, nil
+	seg.n++
+	seg.dirty = true
+	s.end++
+	s.total += frameSize
+	return nil
+}
+
+func isNoSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
+}
+
+// diskError logs a disk failure: the first of a kind at once, repeats at
+// most every 10 s with how many were not logged.
+func (s *Spool) diskError(what string, err error) {
+	msg := what + ": " + err.Error()
+	if msg == s.lastErr && time.Since(s.lastErrAt) < 10*time.Second {
+		s.suppressed++
+		return
+	}
+	s.log.Warn("spool disk failure; what the disk refuses is kept in memory or dropped as a bridge loss",
+		"error", msg, "repeated", s.suppressed)
+	s.lastErr, s.lastErrAt, s.suppressed = msg, time.Now(), 0
 }
 
 func (s *Spool) signal() {
@@ -325,89 +700,167 @@ func (s *Spool) signal() {
 	}
 }
 
-func (s *Spool) newSegment(inst uint64) error {
-	if n := len(s.segs); n > 0 && s.dirtyData {
-		if err := s.segs[n-1].f.Sync(); err != nil {
-			return fmt.Errorf("sync spool: %w", err)
+// newSegment creates a segment file at the end for instance inst.
+func (s *Spool) newSegment(inst uint64) (*segment, error) {
+	for _, seg := range s.segs {
+		if seg.dirty {
+			if err := seg.f.Sync(); err == nil {
+				seg.dirty = false
+			}
 		}
 	}
 	path := filepath.Join(s.dir, segName(s.end))
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE|os.O_TRUNC, 0o640)
 	if err != nil {
-		return fmt.Errorf("create spool segment: %w", err)
+		return nil, fmt.Errorf("create spool segment: %w", err)
 	}
 	var h [segHeader]byte
-	binary.LittleEndian.PutUint32(h[0:], segMagic)
-	binary.LittleEndian.PutUint32(h[4:], segVersion)
-	binary.LittleEndian.PutUint64(h[8:], inst)
+	putHeader(h[:], inst)
 	if _, err := f.Write(h[:]); err != nil {
 		_ = f.Close()
-		return fmt.Errorf("write spool: %w", err)
+		removeQuiet(path)
+		return nil, fmt.Errorf("create spool segment: %w", err)
 	}
-	s.segs = append(s.segs, &segment{first: s.end, inst: inst, f: f})
+	if err := syncDir(s.dir); err != nil {
+		s.diskError("sync spool directory", err)
+	}
+	seg := &segment{first: s.end, inst: inst, ver: segVersion, f: f, dirty: true}
+	s.segs = append(s.segs, seg)
 	s.total += segHeader
-	s.dirtyData = true
-	return syncDir(s.dir)
+	return seg, nil
 }
 
-// enforceLimit drops the oldest segments that the publisher has not been
-// handed while the spool is over its limit (C.4). The active segment is
-// never dropped; segments are at most a quarter of the limit, so the spool
-// exceeds it by at most what the publisher holds in flight.
-func (s *Spool) enforceLimit() error {
-	for s.total > s.limit {
-		i := slices.IndexFunc(s.segs[:len(s.segs)-1], func(seg *segment) bool {
-			return max(s.head, seg.first) >= s.read
-		})
-		if i < 0 {
-			return nil
-		}
-		seg := s.segs[i]
-		from := max(s.head, seg.first)
-		d := drop{Instance: seg.inst, At: seg.end()}
-		for p := from; p < seg.end(); p++ {
-			r, err := s.readAt(seg, p)
-			if err != nil {
-				return err
-			}
-			if p == from {
-				d.First = r.first()
-			}
-			d.Last = r.key()
-			if r.Event != nil {
-				d.Count++
-			} else {
-				d.Count += r.Lost.Count
-			}
-		}
-		if from < seg.end() {
-			k := slices.IndexFunc(s.drops, func(o drop) bool { return o.At > d.At })
-			if k < 0 {
-				k = len(s.drops)
-			}
-			if k > 0 && !s.drops[k-1].sent && s.drops[k-1].Instance == d.Instance && s.drops[k-1].At == from {
-				p := &s.drops[k-1]
-				p.Last, p.Count, p.At = d.Last, p.Count+d.Count, d.At
-			} else {
-				s.drops = slices.Insert(s.drops, k, d)
-			}
-		}
-		if s.head >= seg.first {
-			s.head = seg.end()
-			s.read = max(s.read, s.head)
-		}
-		// The loss must be durable before the records disappear.
-		if err := s.writeState(); err != nil {
-			return err
-		}
+// removeSegment deletes segment i, file and all.
+func (s *Spool) removeSegment(i int) {
+	seg := s.segs[i]
+	if seg.f != nil {
 		_ = seg.f.Close()
-		if err := os.Remove(filepath.Join(s.dir, segName(seg.first))); err != nil {
-			return fmt.Errorf("drop spool segment: %w", err)
-		}
-		s.total -= seg.size()
-		s.segs = slices.Delete(s.segs, i, i+1)
+		removeQuiet(filepath.Join(s.dir, segName(seg.first)))
 	}
-	return nil
+	s.total -= seg.size()
+	s.segs = slices.Delete(s.segs, i, i+1)
+}
+
+// enforceLimit drops the oldest records not yet handed to the publisher
+// while the spool is over its limit (C.4). The segment taking appends is
+// not dropped; segments are at most a quarter of the limit, so the spool
+// exceeds it by at most what the publisher holds in flight.
+func (s *Spool) enforceLimit() {
+	for s.total > s.limit {
+		if i := s.droppable(len(s.segs)-1, nil); i < 0 || !s.dropSegment(i) {
+			return
+		}
+	}
+	inMem := func(seg *segment) bool { return seg.f == nil }
+	for s.memBytes() > s.memLimit {
+		if i := s.droppable(len(s.segs)-1, inMem); i < 0 || !s.dropSegment(i) {
+			return
+		}
+	}
+}
+
+// memBytes is the size of the memory segments, counted as frames.
+func (s *Spool) memBytes() int64 {
+	var n int64
+	for _, seg := range s.segs {
+		if seg.f == nil {
+			n += seg.size()
+		}
+	}
+	return n
+}
+
+// makeRoom drops the oldest records on disk not yet handed to the
+// publisher, the segment taking appends included (the disk is full: C.4
+// counts it as a full spool). It reports whether it freed anything.
+func (s *Spool) makeRoom() bool {
+	i := s.droppable(len(s.segs), func(seg *segment) bool { return seg.f != nil })
+	if i < 0 {
+		return false
+	}
+	s.segs[i].sealed = true
+	return s.dropSegment(i)
+}
+
+// droppable returns the first of segs[:n] (of those that only, if not
+// nil) with two or more records not yet handed to the publisher, or -1.
+func (s *Spool) droppable(n int, only func(*segment) bool) int {
+	return slices.IndexFunc(s.segs[:max(n, 0)], func(seg *segment) bool {
+		from := max(s.head, seg.first)
+		return from >= s.read && seg.end() >= from+2 && (only == nil || only(seg))
+	})
+}
+
+// dropSegment replaces the records of segment i from the first one not
+// acknowledged on by one bridge loss covering them: merged into the loss
+// just before it when that one is adjacent and not handed out yet, else
+// written in place of the first dropped record (then the rest is cut off).
+// The loss is on disk before the records go.
+func (s *Spool) dropSegment(i int) bool {
+	seg := s.segs[i]
+	from := max(s.head, seg.first)
+	l := client.Lost{Reason: "bridge"}
+	for p := from; p < seg.end(); p++ {
+		r, err := s.readAt(seg, p)
+		if err != nil {
+			s.diskError("read spool", err)
+			return false
+		}
+		if p == from {
+			l.First = r.first()
+		}
+		l.Last = r.key()
+		if r.Event != nil {
+			l.Count++
+		} else {
+			l.Count += r.Lost.Count
+		}
+	}
+	if i > 0 {
+		prev := s.segs[i-1]
+		pp := prev.end() - 1
+		if pr, err := s.readAt(prev, pp); err == nil && pp >= s.read && pp >= s.head && isBridgeLoss(pr) &&
+			pr.Instance == seg.inst && pr.Lost.Last+1 == l.First {
+			merged := record{Instance: seg.inst, Lost: &client.Lost{First: pr.Lost.First, Last: l.Last,
+				Count: pr.Lost.Count + l.Count, Reason: "bridge"}}
+			if err := s.setRecord(prev, pp, merged); err == nil {
+				s.removeSegment(i)
+				return true
+			}
+		}
+	}
+	loss := record{Instance: seg.inst, Lost: &l}
+	if err := s.setRecord(seg, from, loss); err != nil {
+		s.diskError("write spool loss", err)
+		return false
+	}
+	keep := from - seg.first + 1
+	s.total -= int64(seg.n-keep) * frameSize
+	seg.n = keep
+	seg.sealed = true
+	if seg.f == nil {
+		seg.mem = seg.mem[:keep]
+	} else if err := seg.f.Truncate(seg.size()); err != nil {
+		s.diskError("cut spool segment", err)
+	}
+	return true
+}
+
+// setRecord overwrites the record at pos of seg with r, durably.
+func (s *Spool) setRecord(seg *segment, pos uint64, r record) error {
+	if seg.f == nil {
+		seg.mem[pos-seg.first] = r
+		return nil
+	}
+	if seg.ver != segVersion {
+		return fmt.Errorf("spool segment %s is of version %d: not rewritten", segName(seg.first), seg.ver)
+	}
+	var b [frameSize]byte
+	encodeFrame(b[:], r)
+	if _, err := seg.f.WriteAt(b[:], segHeader+int64(pos-seg.first)*frameSize); err != nil {
+		return err
+	}
+	return seg.f.Sync()
 }
 
 // Take returns up to n items from the read position on, in publishing
@@ -431,32 +884,23 @@ func (s *Spool) Take(n int, done <-chan struct{}) ([]item, error) {
 func (s *Spool) takeLocked(n int) ([]item, error) {
 	var items []item
 	for len(items) < n {
-		// s.drops is sorted by At: a loss goes just before the record at its position.
-		if i := slices.IndexFunc(s.drops, func(d drop) bool { return !d.sent && d.At <= s.read }); i >= 0 {
-			s.drops[i].sent = true
-			items = append(items, item{Pos: s.drops[i].At, Rec: s.drops[i].record(), Drop: true})
-			continue
-		}
 		seg := s.segmentAt(s.read)
 		if seg == nil {
 			break
 		}
-		if s.read < seg.first {
-			s.read = seg.first
-			continue // a dropped range: its loss goes first
-		}
+		s.read = max(s.read, seg.first) // skipped positions hold nothing
 		r, err := s.readAt(seg, s.read)
 		if err != nil {
 			return items, err
 		}
-		items = append(items, item{Pos: s.read, Rec: r})
+		items = append(items, item{Pos: s.read, Rec: r, Drop: isBridgeLoss(r)})
 		s.read++
 	}
 	return items, nil
 }
 
-// segmentAt returns the segment holding pos or, if pos fell in a dropped
-// range, the first one after it; nil at the end.
+// segmentAt returns the segment holding pos or, if there is none, the
+// first one after it; nil at the end.
 func (s *Spool) segmentAt(pos uint64) *segment {
 	for _, seg := range s.segs {
 		if pos < seg.end() {
@@ -472,12 +916,7 @@ func (s *Spool) segmentAt(pos uint64) *segment {
 func (s *Spool) Ack(it item) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if it.Drop {
-		i := slices.IndexFunc(s.drops, func(d drop) bool { return d.sent && d.At == it.Pos && d.Last == it.Rec.key() })
-		if i >= 0 {
-			s.drops = slices.Delete(s.drops, i, i+1)
-		}
-	} else if it.Pos >= s.head {
+	if it.Pos >= s.head {
 		s.head = it.Pos + 1
 	}
 	s.ackInst, s.acked = it.Rec.Instance, it.Rec.key()
@@ -490,17 +929,15 @@ func (s *Spool) Rewind() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.read = s.head
-	for i := range s.drops {
-		s.drops[i].sent = false
-	}
 	s.signal()
 }
 
-// Pending returns how many records and bridge losses wait for an ack.
+// Pending returns how many records (bridge losses included) wait for an
+// ack.
 func (s *Spool) Pending() uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n := uint64(len(s.drops))
+	var n uint64
 	for _, seg := range s.segs {
 		if seg.end() > s.head {
 			n += seg.end() - max(seg.first, s.head)
@@ -509,47 +946,59 @@ func (s *Spool) Pending() uint64 {
 	return n
 }
 
-// Sync makes appended records durable (fsync of the segment) and writes
+// Sync makes appended records durable (fsync of the segments) and writes
 // the state file if the cursor moved, then deletes the acknowledged
 // segments. The bridge calls it several times a second (C.4: durable
-// within 1 s).
+// within 1 s). A disk failure is logged and returned; the spool goes on.
 func (s *Spool) Sync() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.dirtyData && len(s.segs) > 0 {
-		if err := s.segs[len(s.segs)-1].f.Sync(); err != nil {
-			return fmt.Errorf("sync spool: %w", err)
+	var first error
+	for _, seg := range s.segs {
+		if seg.dirty {
+			if err := seg.f.Sync(); err != nil {
+				s.diskError("sync spool", err)
+				first = cmpErr(first, err)
+				continue
+			}
+			seg.dirty = false
 		}
-		s.dirtyData = false
 	}
 	if !s.dirtyState {
-		return nil
+		return first
 	}
-	if err := s.writeState(); err != nil {
-		return err
+	err := s.writeState()
+	if err != nil && isNoSpace(err) && len(s.segs) > 1 && s.segs[0].end() <= s.head {
+		// The disk is full: the acknowledged segments go first, so that
+		// the cursor fits. Should the bridge die before it is written,
+		// the old cursor sees their seqs missing and reports them as a
+		// bridge loss: a false alarm, never a silent loss.
+		for len(s.segs) > 1 && s.segs[0].end() <= s.head {
+			s.removeSegment(0)
+		}
+		err = s.writeState()
+	}
+	if err != nil {
+		s.diskError("write cursor", err)
+		return cmpErr(first, err)
 	}
 	for len(s.segs) > 1 && s.segs[0].end() <= s.head {
-		seg := s.segs[0]
-		_ = seg.f.Close()
-		if err := os.Remove(filepath.Join(s.dir, segName(seg.first))); err != nil {
-			return fmt.Errorf("trim spool: %w", err)
-		}
-		s.total -= seg.size()
-		s.segs = s.segs[1:]
+		s.removeSegment(0)
 	}
-	return nil
+	return first
+}
+
+func cmpErr(first, err error) error {
+	if first != nil {
+		return first
+	}
+	return err
 }
 
 // writeState replaces the state file atomically; s.mu is held.
 func (s *Spool) writeState() error {
-	st := cursorState{Acked: s.acked, Head: s.head, Drops: s.drops}
-	if s.ackInst != 0 {
-		st.Instance = string(appendInstance(nil, s.ackInst))
-	}
-	b, err := json.Marshal(st)
-	if err != nil {
-		return err
-	}
+	js := fmt.Appendf(nil, `{"instance_id":"%016x","acked":%d,"head":%d}`, s.ackInst, s.acked, s.head)
+	b := fmt.Appendf(js, "\ncrc32c=%08x\n", crc32c(js))
 	if err := writeFileAtomic(filepath.Join(s.dir, stateFile), b); err != nil {
 		return err
 	}
@@ -563,7 +1012,9 @@ func (s *Spool) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, seg := range s.segs {
-		_ = seg.f.Close()
+		if seg.f != nil {
+			_ = seg.f.Close()
+		}
 	}
 	s.segs = nil
 	return err
@@ -575,7 +1026,7 @@ func writeFileAtomic(path string, b []byte) error {
 	tmp := path + ".tmp"
 	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o640)
 	if err != nil {
-		return fmt.Errorf("write state: %w", err)
+		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
 	}
 	_, err = f.Write(b)
 	if err == nil {
@@ -589,7 +1040,7 @@ func writeFileAtomic(path string, b []byte) error {
 	}
 	if err != nil {
 		_ = os.Remove(tmp)
-		return fmt.Errorf("write state: %w", err)
+		return fmt.Errorf("write %s: %w", filepath.Base(path), err)
 	}
 	return syncDir(filepath.Dir(path))
 }

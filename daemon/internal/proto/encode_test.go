@@ -76,7 +76,7 @@ func TestSet_Matches(t *testing.T) {
 }
 
 func TestErrno_String(t *testing.T) {
-	want := []string{"EINVAL", "E2BIG", "EILSEQ", "ENOSYS", "EPERM", "ENODEV", "EBUSY", "ENOENT", "EMFILE", "EIO"}
+	want := []string{"EINVAL", "E2BIG", "EILSEQ", "ENOSYS", "EPERM", "ENODEV", "EBUSY", "ENOENT", "EMFILE", "EIO", "ERANGE"}
 	for i, w := range want {
 		if got := proto.Errno(i + 1).String(); got != w {
 			t.Errorf("Errno(%d).String() = %q, want %q", i+1, got, w)

@@ -16,6 +16,7 @@ const (
 	ENOENT                  // timer not running
 	EMFILE                  // too many clients
 	EIO                     // device error
+	ERANGE                  // subscribe from= beyond next_seq
 )
 
 var errnoNames = [...]string{
@@ -29,6 +30,7 @@ var errnoNames = [...]string{
 	ENOENT: "ENOENT",
 	EMFILE: "EMFILE",
 	EIO:    "EIO",
+	ERANGE: "ERANGE",
 }
 
 // errnoText is the message AppendErr writes when Error.Msg is empty.
@@ -43,6 +45,7 @@ var errnoText = [...]string{
 	ENOENT: "timer not running",
 	EMFILE: "too many clients",
 	EIO:    "device error",
+	ERANGE: "from= beyond next_seq",
 }
 
 // String returns the wire name of e ("EINVAL"), or "EIO" for an invalid value.

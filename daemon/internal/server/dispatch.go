@@ -182,8 +182,14 @@ func (s *Server) stats(c *client) {
 // from the history (A.8). A client starts subscribed to nothing, so a
 // from= as its first request is followed by the replay, then live events.
 // Later, the replay starts above the last seq this connection was sent:
-// never a seq twice, never one out of order (A.6).
+// never a seq twice, never one out of order (A.6). A from= above next_seq
+// cannot come from this device instance (a damaged cursor): ERANGE, and
+// the subscription stays as it was (A.8).
 func (s *Server) subscribe(c *client, req proto.Request) {
+	if next := s.helloNextSeq(); req.HasFrom && req.From > next {
+		s.replyErr(c, req.Verb, proto.ERANGE, fmt.Sprintf("from=%d is beyond next_seq %d", req.From, next))
+		return
+	}
 	c.sub = req.Set
 	c.reply(proto.AppendOKSubscribe(s.scratch[:0], req.Set))
 	if !req.HasFrom || c.closed() {

@@ -37,12 +37,53 @@ func TestServer_ResumeFromHistory(t *testing.T) {
 	}
 	old.Expect(append([]string{"LOST 3 14 12 restart"}, linetest.Seqs(15, 22)...)...)
 
-	// A from= in the future waits for that seq.
+	// A from= equal to next_seq is the next event: it waits for it.
 	fut := d.dial(t)
-	fut.Send("subscribe all from=25")
-	fut.Line()
+	fut.Send("subscribe all from=23")
+	if r := fut.Line(); r != "OK subscribe all" {
+		t.Fatalf("subscribe from=next_seq -> %q", r)
+	}
 	ctl.Do("trigger 0 4") // 23..26
-	fut.Expect("25", "26")
+	fut.Expect("23", "24", "25", "26")
+}
+
+// TestServer_ResumeBeyondNextSeq: a from= above next_seq cannot come from
+// this instance (a damaged cursor): ERR subscribe ERANGE with the exact
+// text of A.8, and the subscription stays as it was, both for a new
+// client (still none: no event) and for a subscribed one (still its set,
+// no replay, no seq twice).
+func TestServer_ResumeBeyondNextSeq(t *testing.T) {
+	d := startDaemon(t)
+	ctl := d.dial(t)
+	ctl.Do("subscribe none")
+	ctl.Do("trigger 0 5") // next_seq 6
+
+	fresh := d.dial(t)
+	if r := fresh.Do("subscribe all from=7"); r != "ERR subscribe ERANGE from=7 is beyond next_seq 6" {
+		t.Fatalf("subscribe all from=7 with next_seq 6 -> %q", r)
+	}
+	if r := fresh.Do("subscribe trigger from=1000000000001"); r != "ERR subscribe ERANGE from=1000000000001 is beyond next_seq 6" {
+		t.Fatalf("subscribe from=10^12+1 -> %q", r)
+	}
+	sub := d.dialSub(t, "timer")
+	if r := sub.Do("subscribe all from=99"); r != "ERR subscribe ERANGE from=99 is beyond next_seq 6" {
+		t.Fatalf("subscribed client, from=99 -> %q", r)
+	}
+	ctl.Do("trigger 0 1") // seq 6: a trigger, which "timer" does not match
+	fresh.Send("echo a")
+	if r, skipped := fresh.Reply(); r != "OK echo a" || len(skipped) != 0 {
+		t.Fatalf("fresh client after ERANGE: %q, events %v (want none: still subscribed to nothing)", r, skipped)
+	}
+	sub.Send("echo b")
+	if r, skipped := sub.Reply(); r != "OK echo b" || len(skipped) != 0 {
+		t.Fatalf("client subscribed to timer after ERANGE: %q, events %v (want none: its set is still timer)", r, skipped)
+	}
+	// The fresh client is still subscribed to nothing: a later subscribe
+	// with a valid from= replays as a first subscribe does.
+	if r := fresh.Do("subscribe all from=6"); r != "OK subscribe all" {
+		t.Fatalf("subscribe all from=6 after ERANGE -> %q", r)
+	}
+	fresh.Expect("6")
 }
 
 // TestServer_ResumeAfterRestart: the daemon persists its position; a

@@ -125,3 +125,34 @@ func TestClient_StreamAcrossRestarts(t *testing.T) {
 		t.Logf("stream %d: seqs %d..%d: %d events, %d lost, %d resumes", i, r.First, r.Next-1, r.Events, r.Lost, r.Resumes)
 	}
 }
+
+// TestClient_StreamBeyondNextSeq: a client.Stream whose stored position is
+// beyond the daemon's next_seq for the same instance (a damaged position)
+// gets ERANGE from the real daemon (A.8), resumes from next_seq, reports
+// 1..next_seq-1 as one range loss first, and then gets every new event.
+func TestClient_StreamBeyondNextSeq(t *testing.T) {
+	d := startDaemon(t)
+	ctl := d.dial(t)
+	ctl.Do("subscribe none")
+	ctl.Do("trigger 0 5") // next_seq 6
+	c, err := client.Dial(t.Context(), d.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	inst := c.Hello().InstanceID
+	_ = c.Close()
+	st := client.NewStream(client.StreamConfig{Path: d.path, InstanceID: inst, From: 1000})
+	defer st.Close()
+	ctx, cancel := context.WithTimeout(t.Context(), waitTimeout)
+	defer cancel()
+	m, err := st.Next(ctx)
+	if err != nil || m.Lost == nil || *m.Lost != (client.Lost{First: 1, Last: 5, Count: 5, Reason: client.ReasonRange}) {
+		t.Fatalf("first message %+v (lost %+v), %v; want the range loss 1..5", m, m.Lost, err)
+	}
+	ctl.Do("trigger 0 2") // 6, 7
+	for want := uint64(6); want <= 7; want++ {
+		if m, err := st.Next(ctx); err != nil || m.Event == nil || m.Event.Seq != want {
+			t.Fatalf("message %+v, %v; want event %d", m, err, want)
+		}
+	}
+}
