@@ -706,6 +706,7 @@ var lostReasons = map[string]string{
 	"queue":   "this client was too slow",
 	"device":  "the daemon fell behind the device",
 	"restart": "not retained across a daemon restart or module reload",
+	"range":   "the resume position was beyond the daemon's next seq (a damaged cursor)",
 }
 
 // lostText is the human form of a LOST line:
