@@ -190,13 +190,18 @@ static u64 __mypoll_oldest(const struct mypoll_dev *dev)
 /*
  * mypoll_ready - would read() on @r return now (records, an OVERFLOW, or
  * ENODEV)?  Lockless: every seq below @avail is readable (B.3), so records
- * are waiting exactly while the cursor is behind it.
+ * are waiting exactly while the cursor is behind it.  (A cursor read after
+ * another thread of the same file moved it can be ahead of the @avail read
+ * just before: that is "nothing for this caller", hence < and not !=.)
  */
 static bool mypoll_ready(struct mypoll_dev *dev, struct mypoll_reader *r)
 {
+	u64 avail;
+
 	if (READ_ONCE(dev->dead))
 		return true;
-	return atomic64_read(&r->cursor) != atomic64_read_acquire(&dev->avail);
+	avail = atomic64_read_acquire(&dev->avail);
+	return atomic64_read(&r->cursor) < avail;
 }
 
 static u32 __mypoll_active_mask(const struct mypoll_dev *dev)
@@ -767,7 +772,7 @@ static __poll_t mypoll_poll(struct file *file, struct poll_table_struct *wait)
 	poll_wait(file, &dev->wq, wait);
 	avail = atomic64_read_acquire(&dev->avail);
 	cur = atomic64_read(&r->cursor);
-	if (cur != avail)
+	if (cur < avail)
 		mask |= EPOLLIN | EPOLLRDNORM;
 	if (cur < mypoll_oldest_of(dev, avail))
 		mask |= EPOLLPRI;
