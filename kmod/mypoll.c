@@ -19,7 +19,10 @@
  *
  * Readiness is lockless: @avail publishes next_seq (release) after each
  * insertion; read()'s wait condition and poll() compare it (acquire) with
- * the reader's cursor and take no lock.
+ * the reader's cursor and take no lock.  Each open file has its own wait
+ * queue and fasync list, woken by the insertion's lock holder with a key
+ * exact for that file: EPOLLPRI only if the insertion made an OVERFLOW
+ * pending for it (as evdev wakes each client under its event lock).
  *
  * Locking:
  *  - mypoll_dev.lock (spinlock): ring, next_seq, in-flight bursts, counters,
@@ -27,6 +30,8 @@
  *    callbacks, dead, park.  No hard-IRQ context takes it: process context
  *    uses spin_lock_bh(), the soft hrtimer callbacks (softirq) spin_lock().
  *    No hold is long: a burst stores MYPOLL_BURST_CHUNK records per hold.
+ *    Readers' wait queues and fasync lists are woken under it (nothing
+ *    takes it inside them: readiness is lockless).
  *  - mypoll_dev.ctl (mutex): serialises timer start/stop/release and unplug,
  *    so no timer is re-armed while another context cancels it.  Never held
  *    by the hrtimer callbacks; hrtimer_cancel() is only called under ctl.
@@ -150,9 +155,7 @@ struct mypoll_dev {
 	u32 park;			/* enum mypoll_park */
 	struct list_head bursts;	/* in-flight struct mypoll_burst */
 	struct list_head reader_list;
-	wait_queue_head_t wq;		/* readers and pollers */
 	wait_queue_head_t park_wq;	/* a parked burst */
-	struct fasync_struct *fasync;
 	struct mypoll_tmr timers[MYPOLL_MAX_TIMERS];
 	struct kmem_cache *reader_cache;
 	struct dentry *debugfs;
@@ -170,6 +173,8 @@ struct mypoll_reader {
 	/* lost_total, overflows: written under rlock and dev->lock */
 	u64 lost_total;
 	u64 overflows;
+	wait_queue_head_t wq;		/* this file's readers and pollers */
+	struct fasync_struct *fasync;	/* this file's SIGIO owner */
 	struct mypoll_event bounce[MYPOLL_BOUNCE];	/* under rlock */
 };
 
@@ -261,44 +266,33 @@ static u64 __mypoll_emit(struct mypoll_dev *dev, u16 type, u32 source_id,
 }
 
 /*
- * __mypoll_overflowed - did moving the oldest seq from @old to @oldest (by
- * insertions) overwrite a record some reader had not read, so that an
- * OVERFLOW, and with it EPOLLPRI, became pending for it?  A reader already
- * behind @old had its EPOLLPRI wake when it fell behind.  O(open files), and
- * only once the ring is full.
+ * __mypoll_notify - tell every open file about the records just inserted,
+ * which moved the oldest seq from @old to the current one.  Every file gets
+ * EPOLLIN|EPOLLRDNORM and SIGIO with POLL_IN (edge-triggered epoll relies on
+ * a wake per insertion); a file whose unread records were overwritten, its
+ * cursor in [@old, oldest), now has an OVERFLOW pending and gets EPOLLPRI
+ * and a SIGIO with POLL_PRI as well (B.3: EPOLLPRI while an OVERFLOW is
+ * pending); a file already behind @old had that when it fell behind.
+ * O(open files), in the lock hold of the insertion.
  */
-static bool __mypoll_overflowed(struct mypoll_dev *dev, u64 old, u64 oldest)
+static void __mypoll_notify(struct mypoll_dev *dev, u64 old)
 {
+	u64 oldest = __mypoll_oldest(dev), cur;
 	struct mypoll_reader *r;
-	u64 cur;
+	__poll_t key;
 
 	lockdep_assert_held(&dev->lock);
-	if (oldest == old)
-		return false;
 	list_for_each_entry(r, &dev->reader_list, node) {
 		cur = atomic64_read(&r->cursor);
+		key = EPOLLIN | EPOLLRDNORM;
 		if (cur >= old && cur < oldest)
-			return true;
+			key |= EPOLLPRI;
+		if (wq_has_sleeper(&r->wq))
+			wake_up_interruptible_poll(&r->wq, key);
+		kill_fasync(&r->fasync, SIGIO, POLL_IN);
+		if (key & EPOLLPRI)
+			kill_fasync(&r->fasync, SIGIO, POLL_PRI);
 	}
-	return false;
-}
-
-/*
- * mypoll_wake - tell readers about a batch of new records (lock not held).
- * @pri: the batch made an OVERFLOW pending for some reader
- * (__mypoll_overflowed), so EPOLLPRI waiters and POLL_PRI SIGIO owners are
- * told too; never otherwise (B.3: EPOLLPRI while an OVERFLOW is pending).
- */
-static void mypoll_wake(struct mypoll_dev *dev, bool pri)
-{
-	__poll_t key = EPOLLIN | EPOLLRDNORM;
-
-	if (pri)
-		key |= EPOLLPRI;
-	wake_up_interruptible_poll(&dev->wq, key);
-	kill_fasync(&dev->fasync, SIGIO, POLL_IN);
-	if (pri)
-		kill_fasync(&dev->fasync, SIGIO, POLL_PRI);
 }
 
 static enum hrtimer_restart mypoll_timer_fn(struct hrtimer *hrt)
@@ -306,7 +300,6 @@ static enum hrtimer_restart mypoll_timer_fn(struct hrtimer *hrt)
 	struct mypoll_tmr *t = container_of(hrt, struct mypoll_tmr, hrt);
 	struct mypoll_dev *dev = t->dev;
 	enum hrtimer_restart ret = HRTIMER_RESTART;
-	bool pri;
 	u64 n, now, old;
 
 	spin_lock(&dev->lock);
@@ -334,9 +327,8 @@ static enum hrtimer_restart mypoll_timer_fn(struct hrtimer *hrt)
 		dev->timer_events++;
 		ret = HRTIMER_NORESTART;
 	}
-	pri = __mypoll_overflowed(dev, old, __mypoll_oldest(dev));
+	__mypoll_notify(dev, old);
 	spin_unlock(&dev->lock);
-	mypoll_wake(dev, pri);
 	return ret;
 }
 
@@ -347,7 +339,6 @@ static enum hrtimer_restart mypoll_timer_fn(struct hrtimer *hrt)
 static int mypoll_timer_stop(struct mypoll_dev *dev, struct mypoll_tmr *t,
 			     u64 reason, bool quiet)
 {
-	bool pri = false;
 	u64 old;
 
 	lockdep_assert_held(&dev->ctl);
@@ -363,13 +354,11 @@ static int mypoll_timer_stop(struct mypoll_dev *dev, struct mypoll_tmr *t,
 		__mypoll_emit(dev, MYPOLL_EV_TIMER_STOPPED, t->id, t->ticks,
 			      reason, ktime_get_ns());
 		dev->timer_events++;
-		pri = __mypoll_overflowed(dev, old, __mypoll_oldest(dev));
+		__mypoll_notify(dev, old);
 	}
 	spin_unlock_bh(&dev->lock);
 	/* the callback sees !active and emits nothing after the record above */
 	hrtimer_cancel(&t->hrt);
-	if (!quiet)
-		mypoll_wake(dev, pri);
 	return 0;
 }
 
@@ -542,7 +531,7 @@ static int mypoll_trigger(struct mypoll_dev *dev, u64 payload, u32 count,
 			  u64 *first_seq)
 {
 	struct mypoll_burst b = { .payload = payload };
-	bool pri, parked = false, done;
+	bool parked = false, done;
 	u64 old, seq;
 
 	if (count < 1 || count > max_burst)
@@ -563,14 +552,13 @@ static int mypoll_trigger(struct mypoll_dev *dev, u64 payload, u32 count,
 	if (!done)
 		list_add_tail(&b.node, &dev->bursts);
 	__mypoll_publish(dev);
-	pri = __mypoll_overflowed(dev, old, __mypoll_oldest(dev));
+	/* every record of the burst is readable from here on */
+	__mypoll_notify(dev, old);
 	if (count > 1 && dev->park == MYPOLL_PARK_ARMED) {
 		dev->park = MYPOLL_PARK_PARKED;
 		parked = true;
 	}
 	spin_unlock_bh(&dev->lock);
-	/* every record of the burst is readable from here on */
-	mypoll_wake(dev, pri);
 	if (parked)
 		mypoll_park(dev);
 	while (!done) {
@@ -603,6 +591,7 @@ static int mypoll_open(struct inode *inode, struct file *file)
 		return -ENOMEM;
 	r->dev = dev;
 	mutex_init(&r->rlock);
+	init_waitqueue_head(&r->wq);
 	spin_lock_bh(&dev->lock);
 	if (dev->dead) {
 		spin_unlock_bh(&dev->lock);
@@ -755,7 +744,7 @@ static ssize_t mypoll_read_iter(struct kiocb *iocb, struct iov_iter *to)
 			ret = -EAGAIN;
 			break;
 		}
-		ret = wait_event_interruptible(dev->wq, mypoll_ready(dev, r));
+		ret = wait_event_interruptible(r->wq, mypoll_ready(dev, r));
 		if (ret)
 			break;
 	}
@@ -769,7 +758,7 @@ static __poll_t mypoll_poll(struct file *file, struct poll_table_struct *wait)
 	__poll_t mask = 0;
 	u64 avail, cur;
 
-	poll_wait(file, &dev->wq, wait);
+	poll_wait(file, &r->wq, wait);
 	avail = atomic64_read_acquire(&dev->avail);
 	cur = atomic64_read(&r->cursor);
 	if (cur < avail)
@@ -787,7 +776,7 @@ static int mypoll_fasync(int fd, struct file *file, int on)
 {
 	struct mypoll_reader *r = file->private_data;
 
-	return fasync_helper(fd, file, on, &r->dev->fasync);
+	return fasync_helper(fd, file, on, &r->fasync);
 }
 
 /* mypoll_parse_u64 - decimal or 0x hex, digits only (no sign, no octal) */
@@ -911,7 +900,7 @@ static long mypoll_ioc_seek(struct mypoll_reader *r, void __user *uarg)
 	mutex_unlock(&r->rlock);
 	/* the cursor moved: a poller or reader of this file may now proceed */
 	if (!ret)
-		wake_up_interruptible_poll(&dev->wq, key);
+		wake_up_interruptible_poll(&r->wq, key);
 	return ret;
 }
 
@@ -1107,12 +1096,17 @@ static ssize_t mypoll_unplug_write(struct file *file, const char __user *ubuf,
 				   size_t count, loff_t *ppos)
 {
 	struct mypoll_dev *dev = file->private_data;
+	struct mypoll_reader *r;
 
 	mutex_lock(&dev->ctl);
 	mypoll_kill(dev);
 	mutex_unlock(&dev->ctl);
-	wake_up_interruptible_poll(&dev->wq, EPOLLIN | EPOLLHUP | EPOLLERR);
-	kill_fasync(&dev->fasync, SIGIO, POLL_HUP);
+	spin_lock_bh(&dev->lock);
+	list_for_each_entry(r, &dev->reader_list, node) {
+		wake_up_interruptible_poll(&r->wq, EPOLLIN | EPOLLHUP | EPOLLERR);
+		kill_fasync(&r->fasync, SIGIO, POLL_HUP);
+	}
+	spin_unlock_bh(&dev->lock);
 	dev_info(dev->misc.this_device, "unplugged by the test hook\n");
 	return count;
 }
@@ -1268,7 +1262,6 @@ static int __init mypoll_init(void)
 
 	spin_lock_init(&dev->lock);
 	mutex_init(&dev->ctl);
-	init_waitqueue_head(&dev->wq);
 	init_waitqueue_head(&dev->park_wq);
 	INIT_LIST_HEAD(&dev->reader_list);
 	INIT_LIST_HEAD(&dev->bursts);

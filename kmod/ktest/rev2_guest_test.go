@@ -451,6 +451,73 @@ func TestRev2_PriWakeKeys(t *testing.T) {
 	}
 }
 
+// Review item 4, per file: records that overwrite what one file has not
+// read make an OVERFLOW pending for that file only, so only its EPOLLPRI
+// waiter wakes; the EPOLLPRI-only waiter of a file that keeps up sleeps on
+// (no context switches), and the lagging one wakes with EPOLLPRI.
+func TestRev2_PriWakeKeysPerFile(t *testing.T) {
+	setup(t, "ring_order=8")
+	w := rw(t)
+	keeper := rw(t)
+	lagger := rw(t)
+	tids := make(chan int, 1)
+	out := make(chan uint32, 16)
+	go epollPri(t, keeper.fd, 10*time.Second, tids, out)
+	tid := <-tids
+	time.Sleep(50 * time.Millisecond) // asleep in epoll_wait
+	before := threadSwitches(t, tid)
+	var sc streamCheck
+	lagged := 0
+	for round := range 10 {
+		// 320 records per round, the keeper reading every 16: the
+		// lagger, which catches up only between rounds, falls behind
+		// the ring of 256 once a round
+		for i := range 20 {
+			w.trigger(uint64(round*20+i), 16)
+			if err := sc.add(keeper.drain()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if lagger.reader().Pending > 256 {
+			lagged++
+		}
+		if n := len(lagger.drain()); n != 257 {
+			t.Fatalf("round %d: the lagging file read %d records, want OVERFLOW + 256", round, n)
+		}
+	}
+	wakes := threadSwitches(t, tid) - before
+	select {
+	case ev := <-out:
+		t.Fatalf("EPOLLPRI-only waiter of a file that keeps up returned %#x", ev)
+	default:
+	}
+	if sc.overflows != 0 || lagged != 10 {
+		t.Fatalf("keeper lost %d records, lagger behind the ring %d times of 10: the setup is wrong", sc.lost, lagged)
+	}
+	if wakes > 3 {
+		t.Errorf("the EPOLLPRI-only waiter of a file that keeps up woke %d times while another file fell behind", wakes)
+	}
+	// and the lagging file's own EPOLLPRI waiter does wake
+	tids2 := make(chan int, 1)
+	out2 := make(chan uint32, 16)
+	go epollPri(t, lagger.fd, 10*time.Second, tids2, out2)
+	<-tids2
+	time.Sleep(50 * time.Millisecond)
+	for range 17 {
+		w.trigger(0, 16)
+		keeper.drain()
+	}
+	select {
+	case ev := <-out2:
+		if ev&unix.EPOLLPRI == 0 {
+			t.Errorf("the lagging file's waiter got %#x, want EPOLLPRI", ev)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the lagging file's EPOLLPRI waiter did not wake when it fell behind")
+	}
+	t.Logf("keeper's EPOLLPRI-only waiter: %d context switches over %d records while the other file overflowed", wakes, sc.records)
+}
+
 // rtSigtimedwait waits for one of set's signals on this thread and returns
 // its siginfo's si_code and si_band.
 func rtSigtimedwait(set *unix.Sigset_t, d time.Duration) (code int32, band int64, err error) {
