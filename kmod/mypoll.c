@@ -9,12 +9,29 @@
  * Sources: up to MYPOLL_MAX_TIMERS soft hrtimers (missed ticks are folded into
  * one record) and TRIGGER bursts.  The user ABI is include/uapi/linux/mypoll.h.
  *
+ * No reader ever waits for a writer (PROTOCOL.md B.3): a seq is readable
+ * from the lock hold that assigns it.  A TRIGGER burst reserves its seqs and
+ * writes its first MYPOLL_BURST_CHUNK records in one hold (all of the usual
+ * small bursts); a larger one stays on the in-flight list (struct
+ * mypoll_burst) until its later chunks are stored, and a reader builds a
+ * record not yet stored from that descriptor (TRIGGER records are a pure
+ * function of it).  So a descheduled or low-priority burster hides nothing.
+ *
+ * Readiness is lockless: @avail publishes next_seq (release) after each
+ * insertion; read()'s wait condition and poll() compare it (acquire) with
+ * the reader's cursor and take no lock.  Each open file has its own wait
+ * queue and fasync list, woken by the insertion's lock holder with a key
+ * exact for that file: EPOLLPRI only if the insertion made an OVERFLOW
+ * pending for it (as evdev wakes each client under its event lock).
+ *
  * Locking:
- *  - mypoll_dev.lock (spinlock): ring, next_seq, bursts, counters, reader
- *    list and cursors, timer state read by the hrtimer callbacks, dead.
- *    No hard-IRQ context takes it: process context uses spin_lock_bh(), the
- *    soft hrtimer callbacks (softirq) spin_lock().  No hold is long: a
- *    TRIGGER burst is written in chunks of MYPOLL_BURST_CHUNK records.
+ *  - mypoll_dev.lock (spinlock): ring, next_seq, in-flight bursts, counters,
+ *    reader list and cursors (written), timer state read by the hrtimer
+ *    callbacks, dead, park.  No hard-IRQ context takes it: process context
+ *    uses spin_lock_bh(), the soft hrtimer callbacks (softirq) spin_lock().
+ *    No hold is long: a burst stores MYPOLL_BURST_CHUNK records per hold.
+ *    Readers' wait queues and fasync lists are woken under it (nothing
+ *    takes it inside them: readiness is lockless).
  *  - mypoll_dev.ctl (mutex): serialises timer start/stop/release and unplug,
  *    so no timer is re-armed while another context cancels it.  Never held
  *    by the hrtimer callbacks; hrtimer_cancel() is only called under ctl.
@@ -24,6 +41,7 @@
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
+#include <linux/atomic.h>
 #include <linux/ctype.h>
 #include <linux/debugfs.h>
 #include <linux/fs.h>
@@ -31,6 +49,7 @@
 #include <linux/kernel.h>
 #include <linux/ktime.h>
 #include <linux/list.h>
+#include <linux/lockdep.h>
 #include <linux/miscdevice.h>
 #include <linux/mm.h>
 #include <linux/module.h>
@@ -43,6 +62,7 @@
 #include <linux/spinlock.h>
 #include <linux/string.h>
 #include <linux/uaccess.h>
+#include <linux/uio.h>
 #include <linux/wait.h>
 
 #include <uapi/linux/mypoll.h>
@@ -54,10 +74,17 @@
 #define MYPOLL_MIN_PERIOD_US	100
 #define MYPOLL_MAX_PERIOD_NS	(3600ULL * NSEC_PER_SEC)
 #define MYPOLL_MAX_BURST	65536
-/* records staged per copy_to_user() in read() */
+/* records staged per copy_to_iter() in read() */
 #define MYPOLL_BOUNCE		16
-/* TRIGGER records written per lock hold */
+/* TRIGGER records stored per lock hold */
 #define MYPOLL_BURST_CHUNK	128
+
+/* mypoll_dev.park, the debugfs test hook */
+enum mypoll_park {
+	MYPOLL_PARK_OFF,	/* bursts run through */
+	MYPOLL_PARK_ARMED,	/* the next burst of count > 1 parks */
+	MYPOLL_PARK_PARKED,	/* a burst is parked until 0 is written */
+};
 
 static unsigned int ring_order = 10;
 module_param(ring_order, uint, 0444);
@@ -77,7 +104,7 @@ MODULE_PARM_DESC(text_ctl, "accept text commands through write() (default 1)");
 
 static bool test_hooks;
 module_param(test_hooks, bool, 0444);
-MODULE_PARM_DESC(test_hooks, "create the debugfs test hooks unplug and check (default 0)");
+MODULE_PARM_DESC(test_hooks, "create the debugfs test hooks unplug, check and park (default 0)");
 
 struct mypoll_dev;
 
@@ -95,6 +122,20 @@ struct mypoll_tmr {
 	const struct file *owner;	/* compared only, never dereferenced */
 };
 
+/*
+ * struct mypoll_burst - a TRIGGER burst whose records are not all stored yet.
+ * It lives on the stack of the task running the burst and is on
+ * mypoll_dev.bursts, under mypoll_dev.lock, from the hold that reserves its
+ * seqs to the hold that stores its last record.
+ */
+struct mypoll_burst {
+	struct list_head node;
+	u64 first;			/* its seqs are first .. end - 1 */
+	u64 end;
+	u64 payload;
+	u64 now;			/* timestamp of every record */
+};
+
 struct mypoll_dev {
 	struct miscdevice misc;
 	spinlock_t lock;		/* see the locking comment at the top */
@@ -103,17 +144,18 @@ struct mypoll_dev {
 	u64 ring_size;
 	u64 mask;
 	u64 next_seq;
+	atomic64_t avail;		/* next_seq, published for lockless readiness */
 	u64 instance_id;
 	u64 min_period_ns;
 	u64 timer_events;
 	u64 trigger_events;
 	u64 timer_overruns;
 	u32 readers;
-	u32 bursts;			/* TRIGGER bursts still being written */
 	u32 dead;			/* set once by unplug or unload */
+	u32 park;			/* enum mypoll_park */
+	struct list_head bursts;	/* in-flight struct mypoll_burst */
 	struct list_head reader_list;
-	wait_queue_head_t wq;		/* readers and pollers */
-	struct fasync_struct *fasync;
+	wait_queue_head_t park_wq;	/* a parked burst */
 	struct mypoll_tmr timers[MYPOLL_MAX_TIMERS];
 	struct kmem_cache *reader_cache;
 	struct dentry *debugfs;
@@ -123,38 +165,48 @@ struct mypoll_reader {
 	struct mypoll_dev *dev;
 	struct mutex rlock;		/* read() and SEEK on this file */
 	struct list_head node;		/* in reader_list, under dev->lock */
-	/* cursor, lost_total, overflows: written under rlock and dev->lock */
-	u64 cursor;
+	/*
+	 * cursor: written under rlock and dev->lock, read locklessly by the
+	 * readiness checks (atomic64_t: no torn reads on 32-bit).
+	 */
+	atomic64_t cursor;
+	/* lost_total, overflows: written under rlock and dev->lock */
 	u64 lost_total;
 	u64 overflows;
+	wait_queue_head_t wq;		/* this file's readers and pollers */
+	struct fasync_struct *fasync;	/* this file's SIGIO owner */
 	struct mypoll_event bounce[MYPOLL_BOUNCE];	/* under rlock */
 };
 
 static struct mypoll_dev mypoll;
 
+/* mypoll_oldest_of - the oldest seq in the ring when next_seq is @next */
+static u64 mypoll_oldest_of(const struct mypoll_dev *dev, u64 next)
+{
+	return next > dev->ring_size ? next - dev->ring_size : 1;
+}
+
 static u64 __mypoll_oldest(const struct mypoll_dev *dev)
 {
-	if (dev->next_seq > dev->ring_size)
-		return dev->next_seq - dev->ring_size;
-	return 1;
+	lockdep_assert_held(&dev->lock);
+	return mypoll_oldest_of(dev, dev->next_seq);
 }
 
 /*
- * __mypoll_written - has the record @seq (oldest <= seq < next_seq) been
- * written?  A TRIGGER burst reserves its seqs first and writes them in
- * chunks; until then the slot still holds an older record.
+ * mypoll_ready - would read() on @r return now (records, an OVERFLOW, or
+ * ENODEV)?  Lockless: every seq below @avail is readable (B.3), so records
+ * are waiting exactly while the cursor is behind it.  (A cursor read after
+ * another thread of the same file moved it can be ahead of the @avail read
+ * just before: that is "nothing for this caller", hence < and not !=.)
  */
-static bool __mypoll_written(const struct mypoll_dev *dev, u64 seq)
+static bool mypoll_ready(struct mypoll_dev *dev, struct mypoll_reader *r)
 {
-	return dev->ring[seq & dev->mask].seq == seq;
-}
+	u64 avail;
 
-/* __mypoll_ready - would read() on @r return now (records, overflow, gone)? */
-static bool __mypoll_ready(const struct mypoll_dev *dev, u64 cursor)
-{
-	if (dev->dead || cursor < __mypoll_oldest(dev))
+	if (READ_ONCE(dev->dead))
 		return true;
-	return cursor < dev->next_seq && __mypoll_written(dev, cursor);
+	avail = atomic64_read_acquire(&dev->avail);
+	return atomic64_read(&r->cursor) < avail;
 }
 
 static u32 __mypoll_active_mask(const struct mypoll_dev *dev)
@@ -162,21 +214,17 @@ static u32 __mypoll_active_mask(const struct mypoll_dev *dev)
 	u32 mask = 0;
 	int i;
 
+	lockdep_assert_held(&dev->lock);
 	for (i = 0; i < MYPOLL_MAX_TIMERS; i++)
 		if (dev->timers[i].active)
 			mask |= 1U << i;
 	return mask;
 }
 
-/*
- * __mypoll_emit - append one record, evicting the oldest when the ring is
- * full; returns its seq.  Never sleeps, never allocates.
- */
-static void __mypoll_put(struct mypoll_dev *dev, u64 seq, u16 type,
-			 u32 source_id, u64 arg, u64 aux, u64 now)
+/* mypoll_fill - build record @seq in @ev (reserved fields zero) */
+static void mypoll_fill(struct mypoll_event *ev, u64 seq, u16 type,
+			u32 source_id, u64 arg, u64 aux, u64 now)
 {
-	struct mypoll_event *ev = &dev->ring[seq & dev->mask];
-
 	memset(ev, 0, sizeof(*ev));
 	ev->seq = seq;
 	ev->timestamp_ns = now;
@@ -186,24 +234,65 @@ static void __mypoll_put(struct mypoll_dev *dev, u64 seq, u16 type,
 	ev->aux = aux;
 }
 
+/* __mypoll_put - store record @seq in its ring slot */
+static void __mypoll_put(struct mypoll_dev *dev, u64 seq, u16 type,
+			 u32 source_id, u64 arg, u64 aux, u64 now)
+{
+	lockdep_assert_held(&dev->lock);
+	mypoll_fill(&dev->ring[seq & dev->mask], seq, type, source_id, arg, aux, now);
+}
+
+/* __mypoll_publish - make every assigned seq visible to lockless readiness */
+static void __mypoll_publish(struct mypoll_dev *dev)
+{
+	lockdep_assert_held(&dev->lock);
+	atomic64_set_release(&dev->avail, dev->next_seq);
+}
+
+/*
+ * __mypoll_emit - append one record, evicting the oldest when the ring is
+ * full, and publish it; returns its seq.  Never sleeps, never allocates.
+ */
 static u64 __mypoll_emit(struct mypoll_dev *dev, u16 type, u32 source_id,
 			 u64 arg, u64 aux, u64 now)
 {
-	u64 seq = dev->next_seq++;
+	u64 seq;
 
+	lockdep_assert_held(&dev->lock);
+	seq = dev->next_seq++;
 	__mypoll_put(dev, seq, type, source_id, arg, aux, now);
+	__mypoll_publish(dev);
 	return seq;
 }
 
-/* mypoll_wake - tell readers about a batch of new records (lock not held) */
-static void mypoll_wake(struct mypoll_dev *dev, bool overwrote)
+/*
+ * __mypoll_notify - tell every open file about the records just inserted,
+ * which moved the oldest seq from @old to the current one.  Every file gets
+ * EPOLLIN|EPOLLRDNORM and SIGIO with POLL_IN (edge-triggered epoll relies on
+ * a wake per insertion); a file whose unread records were overwritten, its
+ * cursor in [@old, oldest), now has an OVERFLOW pending and gets EPOLLPRI
+ * and a SIGIO with POLL_PRI as well (B.3: EPOLLPRI while an OVERFLOW is
+ * pending); a file already behind @old had that when it fell behind.
+ * O(open files), in the lock hold of the insertion.
+ */
+static void __mypoll_notify(struct mypoll_dev *dev, u64 old)
 {
-	__poll_t key = EPOLLIN | EPOLLRDNORM;
+	u64 oldest = __mypoll_oldest(dev), cur;
+	struct mypoll_reader *r;
+	__poll_t key;
 
-	if (overwrote)
-		key |= EPOLLPRI;
-	wake_up_interruptible_poll(&dev->wq, key);
-	kill_fasync(&dev->fasync, SIGIO, POLL_IN);
+	lockdep_assert_held(&dev->lock);
+	list_for_each_entry(r, &dev->reader_list, node) {
+		cur = atomic64_read(&r->cursor);
+		key = EPOLLIN | EPOLLRDNORM;
+		if (cur >= old && cur < oldest)
+			key |= EPOLLPRI;
+		if (wq_has_sleeper(&r->wq))
+			wake_up_interruptible_poll(&r->wq, key);
+		kill_fasync(&r->fasync, SIGIO, POLL_IN);
+		if (key & EPOLLPRI)
+			kill_fasync(&r->fasync, SIGIO, POLL_PRI);
+	}
 }
 
 static enum hrtimer_restart mypoll_timer_fn(struct hrtimer *hrt)
@@ -211,8 +300,7 @@ static enum hrtimer_restart mypoll_timer_fn(struct hrtimer *hrt)
 	struct mypoll_tmr *t = container_of(hrt, struct mypoll_tmr, hrt);
 	struct mypoll_dev *dev = t->dev;
 	enum hrtimer_restart ret = HRTIMER_RESTART;
-	bool overwrote;
-	u64 n, now;
+	u64 n, now, old;
 
 	spin_lock(&dev->lock);
 	if (!t->active || dev->dead) {
@@ -227,21 +315,20 @@ static enum hrtimer_restart mypoll_timer_fn(struct hrtimer *hrt)
 		n = t->count - t->ticks;
 	t->ticks += n;
 	now = ktime_get_ns();
-	overwrote = dev->next_seq > dev->ring_size;
+	old = __mypoll_oldest(dev);
 	__mypoll_emit(dev, MYPOLL_EV_TIMER, t->id, t->ticks, n - 1, now);
 	dev->timer_events++;
 	dev->timer_overruns += n - 1;
 	if (t->count && t->ticks >= t->count) {
 		t->active = 0;
 		t->owner = NULL;	/* no longer bound to the file that started it */
-		overwrote = dev->next_seq > dev->ring_size;
 		__mypoll_emit(dev, MYPOLL_EV_TIMER_STOPPED, t->id, t->ticks,
 			      MYPOLL_STOP_REASON_COUNT, now);
 		dev->timer_events++;
 		ret = HRTIMER_NORESTART;
 	}
+	__mypoll_notify(dev, old);
 	spin_unlock(&dev->lock);
-	mypoll_wake(dev, overwrote);
 	return ret;
 }
 
@@ -252,7 +339,7 @@ static enum hrtimer_restart mypoll_timer_fn(struct hrtimer *hrt)
 static int mypoll_timer_stop(struct mypoll_dev *dev, struct mypoll_tmr *t,
 			     u64 reason, bool quiet)
 {
-	bool overwrote = false;
+	u64 old;
 
 	lockdep_assert_held(&dev->ctl);
 	spin_lock_bh(&dev->lock);
@@ -263,16 +350,15 @@ static int mypoll_timer_stop(struct mypoll_dev *dev, struct mypoll_tmr *t,
 	t->active = 0;
 	t->owner = NULL;
 	if (!quiet && !dev->dead) {
-		overwrote = dev->next_seq > dev->ring_size;
+		old = __mypoll_oldest(dev);
 		__mypoll_emit(dev, MYPOLL_EV_TIMER_STOPPED, t->id, t->ticks,
 			      reason, ktime_get_ns());
 		dev->timer_events++;
+		__mypoll_notify(dev, old);
 	}
 	spin_unlock_bh(&dev->lock);
 	/* the callback sees !active and emits nothing after the record above */
 	hrtimer_cancel(&t->hrt);
-	if (!quiet)
-		mypoll_wake(dev, overwrote);
 	return 0;
 }
 
@@ -287,7 +373,7 @@ static void mypoll_kill(struct mypoll_dev *dev)
 
 	lockdep_assert_held(&dev->ctl);
 	spin_lock_bh(&dev->lock);
-	dev->dead = 1;
+	WRITE_ONCE(dev->dead, 1);
 	for (i = 0; i < MYPOLL_MAX_TIMERS; i++) {
 		dev->timers[i].active = 0;
 		dev->timers[i].owner = NULL;
@@ -366,18 +452,87 @@ static int mypoll_timer_stop_id(struct mypoll_dev *dev, u32 id)
 }
 
 /*
- * mypoll_trigger - emit @count TRIGGER records with consecutive seqs.  The
- * seqs are reserved under one short lock hold; of them only the last
- * min(count, ring_size) can survive in the ring, and only those are written,
- * MYPOLL_BURST_CHUNK per lock hold.  Until a slot is written readers stop
- * before it (__mypoll_written); a slot that newer records took meanwhile is
+ * __mypoll_burst_of - the in-flight burst that holds seq @seq, or NULL.
+ * Walks the bursts running now: one per task inside TRIGGER at most.
+ */
+static const struct mypoll_burst *__mypoll_burst_of(struct mypoll_dev *dev, u64 seq)
+{
+	const struct mypoll_burst *b;
+
+	lockdep_assert_held(&dev->lock);
+	list_for_each_entry(b, &dev->bursts, node)
+		if (seq >= b->first && seq < b->end)
+			return b;
+	return NULL;
+}
+
+/*
+ * __mypoll_fetch - copy record @seq (oldest <= seq < next_seq) into @ev:
+ * from its slot, or, if its burst has not stored it yet, built from the
+ * burst's descriptor.  Every assigned seq is one or the other.
+ */
+static bool __mypoll_fetch(struct mypoll_dev *dev, u64 seq, struct mypoll_event *ev)
+{
+	const struct mypoll_event *slot = &dev->ring[seq & dev->mask];
+	const struct mypoll_burst *b;
+
+	lockdep_assert_held(&dev->lock);
+	if (slot->seq == seq) {
+		*ev = *slot;
+		return true;
+	}
+	b = __mypoll_burst_of(dev, seq);
+	if (WARN_ON_ONCE(!b))
+		return false;
+	mypoll_fill(ev, seq, MYPOLL_EV_TRIGGER, 0, b->payload, seq - b->first, b->now);
+	return true;
+}
+
+/*
+ * __mypoll_store_chunk - store up to MYPOLL_BURST_CHUNK records of burst @b
+ * from @seq on; returns the next seq to store.
+ */
+static u64 __mypoll_store_chunk(struct mypoll_dev *dev, const struct mypoll_burst *b,
+				u64 seq)
+{
+	u64 stop = min(seq + MYPOLL_BURST_CHUNK, b->end);
+
+	lockdep_assert_held(&dev->lock);
+	for (; seq < stop; seq++)
+		__mypoll_put(dev, seq, MYPOLL_EV_TRIGGER, 0, b->payload,
+			     seq - b->first, b->now);
+	return seq;
+}
+
+/*
+ * mypoll_park - the park test hook: wait here, with the burst's seqs
+ * reserved and published but maybe not stored, until 0 is written to it (or
+ * a fatal signal: the burst then finishes as usual).
+ */
+static void mypoll_park(struct mypoll_dev *dev)
+{
+	wait_event_killable(dev->park_wq, READ_ONCE(dev->park) != MYPOLL_PARK_PARKED);
+	spin_lock_bh(&dev->lock);
+	if (dev->park == MYPOLL_PARK_PARKED)
+		dev->park = MYPOLL_PARK_OFF;
+	spin_unlock_bh(&dev->lock);
+}
+
+/*
+ * mypoll_trigger - emit @count TRIGGER records with consecutive seqs.  One
+ * lock hold reserves the seqs, stores the first MYPOLL_BURST_CHUNK of those
+ * that can survive (only the last min(count, ring_size) can) and publishes
+ * them all: from then on every one is readable, stored or not, because the
+ * burst's descriptor is on the in-flight list until the rest are stored,
+ * MYPOLL_BURST_CHUNK per hold.  A slot that newer records took meanwhile is
  * left alone.
  */
 static int mypoll_trigger(struct mypoll_dev *dev, u64 payload, u32 count,
 			  u64 *first_seq)
 {
-	bool overwrote, done;
-	u64 first, seq, stop, end, now;
+	struct mypoll_burst b = { .payload = payload };
+	bool parked = false, done;
+	u64 old, seq;
 
 	if (count < 1 || count > max_burst)
 		return -EINVAL;
@@ -386,36 +541,37 @@ static int mypoll_trigger(struct mypoll_dev *dev, u64 payload, u32 count,
 		spin_unlock_bh(&dev->lock);
 		return -ENODEV;
 	}
-	now = ktime_get_ns();
-	overwrote = dev->next_seq + count > dev->ring_size + 1;
-	first = dev->next_seq;
-	end = first + count;
-	dev->next_seq = end;
+	b.now = ktime_get_ns();
+	b.first = dev->next_seq;
+	b.end = b.first + count;
+	old = __mypoll_oldest(dev);
+	dev->next_seq = b.end;
 	dev->trigger_events += count;
-	dev->bursts++;
+	seq = __mypoll_store_chunk(dev, &b, max(b.first, __mypoll_oldest(dev)));
+	done = seq >= b.end;
+	if (!done)
+		list_add_tail(&b.node, &dev->bursts);
+	__mypoll_publish(dev);
+	/* every record of the burst is readable from here on */
+	__mypoll_notify(dev, old);
+	if (count > 1 && dev->park == MYPOLL_PARK_ARMED) {
+		dev->park = MYPOLL_PARK_PARKED;
+		parked = true;
+	}
 	spin_unlock_bh(&dev->lock);
-
-	seq = count > dev->ring_size ? end - dev->ring_size : first;
-	for (;;) {
+	if (parked)
+		mypoll_park(dev);
+	while (!done) {
+		cond_resched();
 		spin_lock_bh(&dev->lock);
 		/* newer records may have evicted some of ours meanwhile */
-		seq = max(seq, __mypoll_oldest(dev));
-		stop = min(seq + MYPOLL_BURST_CHUNK, end);
-		for (; seq < stop; seq++)
-			__mypoll_put(dev, seq, MYPOLL_EV_TRIGGER, 0, payload,
-				     seq - first, now);
-		done = seq >= end;
+		seq = __mypoll_store_chunk(dev, &b, max(seq, __mypoll_oldest(dev)));
+		done = seq >= b.end;
 		if (done)
-			dev->bursts--;
+			list_del(&b.node);
 		spin_unlock_bh(&dev->lock);
-		if (done)
-			break;
-		/* let readers follow, and let others run */
-		wake_up_interruptible_poll(&dev->wq, EPOLLIN | EPOLLRDNORM);
-		cond_resched();
 	}
-	*first_seq = first;
-	mypoll_wake(dev, overwrote);
+	*first_seq = b.first;
 	return 0;
 }
 
@@ -428,18 +584,21 @@ static int mypoll_open(struct inode *inode, struct file *file)
 	ret = stream_open(inode, file);
 	if (ret)
 		return ret;
+	/* read_iter honours IOCB_NOWAIT: io_uring need not punt reads */
+	file->f_mode |= FMODE_NOWAIT;
 	r = kmem_cache_zalloc(dev->reader_cache, GFP_KERNEL);
 	if (!r)
 		return -ENOMEM;
 	r->dev = dev;
 	mutex_init(&r->rlock);
+	init_waitqueue_head(&r->wq);
 	spin_lock_bh(&dev->lock);
 	if (dev->dead) {
 		spin_unlock_bh(&dev->lock);
 		kmem_cache_free(dev->reader_cache, r);
 		return -ENODEV;
 	}
-	r->cursor = dev->next_seq;
+	atomic64_set(&r->cursor, dev->next_seq);
 	list_add_tail(&r->node, &dev->reader_list);
 	dev->readers++;
 	spin_unlock_bh(&dev->lock);
@@ -475,16 +634,6 @@ static int mypoll_release(struct inode *inode, struct file *file)
 	return 0;
 }
 
-static bool mypoll_readable(struct mypoll_dev *dev, struct mypoll_reader *r)
-{
-	bool ret;
-
-	spin_lock_bh(&dev->lock);
-	ret = __mypoll_ready(dev, r->cursor);
-	spin_unlock_bh(&dev->lock);
-	return ret;
-}
-
 /*
  * __mypoll_stage - copy up to @want records at the reader's cursor into its
  * bounce buffer, an OVERFLOW record first if records were lost.  Returns the
@@ -493,54 +642,59 @@ static bool mypoll_readable(struct mypoll_dev *dev, struct mypoll_reader *r)
 static size_t __mypoll_stage(struct mypoll_dev *dev, struct mypoll_reader *r,
 			     size_t want)
 {
-	u64 cur = r->cursor, oldest = __mypoll_oldest(dev);
+	u64 cur = atomic64_read(&r->cursor), oldest = __mypoll_oldest(dev);
 	size_t n = 0;
 
+	lockdep_assert_held(&dev->lock);
 	if (want > MYPOLL_BOUNCE)
 		want = MYPOLL_BOUNCE;
 	if (cur < oldest) {
-		struct mypoll_event *ev = &r->bounce[n++];
-
-		memset(ev, 0, sizeof(*ev));
-		ev->seq = cur;
-		ev->timestamp_ns = ktime_get_ns();
-		ev->type = MYPOLL_EV_OVERFLOW;
-		ev->aux = oldest - cur;
+		mypoll_fill(&r->bounce[n++], cur, MYPOLL_EV_OVERFLOW, 0, 0,
+			    oldest - cur, ktime_get_ns());
 		cur = oldest;
 	}
-	while (n < want && cur < dev->next_seq && __mypoll_written(dev, cur))
-		r->bounce[n++] = dev->ring[cur++ & dev->mask];
+	while (n < want && cur < dev->next_seq &&
+	       __mypoll_fetch(dev, cur, &r->bounce[n])) {
+		n++;
+		cur++;
+	}
 	return n;
 }
 
 /* __mypoll_commit - move the cursor past the first @k staged records */
-static void __mypoll_commit(struct mypoll_reader *r, size_t k)
+static void __mypoll_commit(struct mypoll_dev *dev, struct mypoll_reader *r, size_t k)
 {
 	const struct mypoll_event *last = &r->bounce[k - 1];
 
+	lockdep_assert_held(&dev->lock);
 	if (r->bounce[0].type == MYPOLL_EV_OVERFLOW) {
 		r->lost_total += r->bounce[0].aux;
 		r->overflows++;
 	}
 	if (last->type == MYPOLL_EV_OVERFLOW)
-		r->cursor = last->seq + last->aux;
+		atomic64_set(&r->cursor, last->seq + last->aux);
 	else
-		r->cursor = last->seq + 1;
+		atomic64_set(&r->cursor, last->seq + 1);
 }
 
 /*
- * mypoll_read - copy whole records from the cursor.  rlock is held only while
- * staging, copying and committing (so two threads reading one file neither
- * lose nor duplicate records); waiting for records happens without it, so a
- * blocked reader never holds up SEEK, GET_READER or a non-blocking read on the
- * same file.  O_NONBLOCK is looked at on every call, as it may change.
+ * mypoll_read_iter - copy whole records from the cursor (read, readv,
+ * io_uring).  rlock is held only while staging, copying and committing (so
+ * two threads reading one file neither lose nor duplicate records); waiting
+ * for records happens without it, so a blocked reader never holds up SEEK,
+ * GET_READER or a non-blocking read on the same file.  O_NONBLOCK is looked
+ * at on every call, as it may change; IOCB_NOWAIT (io_uring, RWF_NOWAIT)
+ * never sleeps, not even on rlock.  Once something was copied, a pending
+ * signal ends the copy at a record boundary.
  */
-static ssize_t mypoll_read(struct file *file, char __user *buf, size_t count,
-			   loff_t *ppos)
+static ssize_t mypoll_read_iter(struct kiocb *iocb, struct iov_iter *to)
 {
+	struct file *file = iocb->ki_filp;
 	struct mypoll_reader *r = file->private_data;
 	struct mypoll_dev *dev = r->dev;
 	const size_t esz = sizeof(struct mypoll_event);
+	bool nowait = iocb->ki_flags & IOCB_NOWAIT;
+	size_t count = iov_iter_count(to);
 	size_t want = count / esz, done = 0;
 	ssize_t ret = 0;
 
@@ -549,28 +703,31 @@ static ssize_t mypoll_read(struct file *file, char __user *buf, size_t count,
 	if (count < esz)
 		return -EINVAL;
 	for (;;) {
-		if (mutex_lock_interruptible(&r->rlock))
+		if (nowait) {
+			if (!mutex_trylock(&r->rlock))
+				return -EAGAIN;
+		} else if (mutex_lock_interruptible(&r->rlock)) {
 			return -ERESTARTSYS;
+		}
 		while (done < want) {
-			size_t n, left, k;
+			size_t n, k;
 
 			spin_lock_bh(&dev->lock);
 			n = __mypoll_stage(dev, r, want - done);
 			spin_unlock_bh(&dev->lock);
 			if (n == 0)
 				break;
-			left = copy_to_user(buf + done * esz, r->bounce, n * esz);
-			k = (n * esz - left) / esz;
+			k = copy_to_iter(r->bounce, n * esz, to) / esz;
 			if (k == 0) {
 				if (!done)
 					ret = -EFAULT;
 				break;
 			}
 			spin_lock_bh(&dev->lock);
-			__mypoll_commit(r, k);
+			__mypoll_commit(dev, r, k);
 			spin_unlock_bh(&dev->lock);
 			done += k;
-			if (k < n)
+			if (k < n || signal_pending(current))
 				break;
 			/* a large read of a busy ring: bound the time on the CPU */
 			cond_resched();
@@ -578,15 +735,16 @@ static ssize_t mypoll_read(struct file *file, char __user *buf, size_t count,
 		mutex_unlock(&r->rlock);
 		if (done || ret)
 			break;
+		/* dead: nothing more can come once the cursor is at next_seq */
 		if (READ_ONCE(dev->dead)) {
 			ret = -ENODEV;
 			break;
 		}
-		if (READ_ONCE(file->f_flags) & O_NONBLOCK) {
+		if (nowait || (READ_ONCE(file->f_flags) & O_NONBLOCK)) {
 			ret = -EAGAIN;
 			break;
 		}
-		ret = wait_event_interruptible(dev->wq, mypoll_readable(dev, r));
+		ret = wait_event_interruptible(r->wq, mypoll_ready(dev, r));
 		if (ret)
 			break;
 	}
@@ -598,18 +756,19 @@ static __poll_t mypoll_poll(struct file *file, struct poll_table_struct *wait)
 	struct mypoll_reader *r = file->private_data;
 	struct mypoll_dev *dev = r->dev;
 	__poll_t mask = 0;
+	u64 avail, cur;
 
-	poll_wait(file, &dev->wq, wait);
-	spin_lock_bh(&dev->lock);
-	if (r->cursor != dev->next_seq && __mypoll_ready(dev, r->cursor))
+	poll_wait(file, &r->wq, wait);
+	avail = atomic64_read_acquire(&dev->avail);
+	cur = atomic64_read(&r->cursor);
+	if (cur < avail)
 		mask |= EPOLLIN | EPOLLRDNORM;
-	if (r->cursor < __mypoll_oldest(dev))
+	if (cur < mypoll_oldest_of(dev, avail))
 		mask |= EPOLLPRI;
-	if (dev->dead)
+	if (READ_ONCE(dev->dead))
 		mask |= EPOLLHUP | EPOLLERR;
 	else if (file->f_mode & FMODE_WRITE)
 		mask |= EPOLLOUT | EPOLLWRNORM;
-	spin_unlock_bh(&dev->lock);
 	return mask;
 }
 
@@ -617,7 +776,7 @@ static int mypoll_fasync(int fd, struct file *file, int on)
 {
 	struct mypoll_reader *r = file->private_data;
 
-	return fasync_helper(fd, file, on, &r->dev->fasync);
+	return fasync_helper(fd, file, on, &r->fasync);
 }
 
 /* mypoll_parse_u64 - decimal or 0x hex, digits only (no sign, no octal) */
@@ -707,6 +866,7 @@ static long mypoll_ioc_seek(struct mypoll_reader *r, void __user *uarg)
 {
 	struct mypoll_dev *dev = r->dev;
 	struct mypoll_seek s;
+	__poll_t key = EPOLLIN | EPOLLRDNORM;
 	long ret = 0;
 
 	if (copy_from_user(&s, uarg, sizeof(s)))
@@ -721,23 +881,26 @@ static long mypoll_ioc_seek(struct mypoll_reader *r, void __user *uarg)
 	spin_lock_bh(&dev->lock);
 	switch (s.whence) {
 	case MYPOLL_SEEK_LIVE:
-		r->cursor = dev->next_seq;
+		atomic64_set(&r->cursor, dev->next_seq);
 		break;
 	case MYPOLL_SEEK_OLDEST:
-		r->cursor = __mypoll_oldest(dev);
+		atomic64_set(&r->cursor, __mypoll_oldest(dev));
 		break;
 	default:
 		if (s.seq > dev->next_seq)
 			ret = -EINVAL;
 		else
-			r->cursor = s.seq;
+			atomic64_set(&r->cursor, s.seq);
 		break;
 	}
+	/* to an overwritten position: an OVERFLOW is pending now */
+	if (atomic64_read(&r->cursor) < __mypoll_oldest(dev))
+		key |= EPOLLPRI;
 	spin_unlock_bh(&dev->lock);
 	mutex_unlock(&r->rlock);
 	/* the cursor moved: a poller or reader of this file may now proceed */
 	if (!ret)
-		wake_up_interruptible_poll(&dev->wq, EPOLLIN | EPOLLRDNORM);
+		wake_up_interruptible_poll(&r->wq, key);
 	return ret;
 }
 
@@ -833,8 +996,8 @@ static long mypoll_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 
 		memset(&ri, 0, sizeof(ri));
 		spin_lock_bh(&dev->lock);
-		ri.cursor = r->cursor;
-		ri.pending = dev->next_seq - r->cursor;
+		ri.cursor = atomic64_read(&r->cursor);
+		ri.pending = dev->next_seq - ri.cursor;
 		ri.lost_total = r->lost_total;
 		ri.overflows = r->overflows;
 		spin_unlock_bh(&dev->lock);
@@ -883,7 +1046,7 @@ static const struct file_operations mypoll_fops = {
 	.owner		= THIS_MODULE,
 	.open		= mypoll_open,
 	.release	= mypoll_release,
-	.read		= mypoll_read,
+	.read_iter	= mypoll_read_iter,
 	.write		= mypoll_write,
 	.poll		= mypoll_poll,
 	.fasync		= mypoll_fasync,
@@ -933,12 +1096,17 @@ static ssize_t mypoll_unplug_write(struct file *file, const char __user *ubuf,
 				   size_t count, loff_t *ppos)
 {
 	struct mypoll_dev *dev = file->private_data;
+	struct mypoll_reader *r;
 
 	mutex_lock(&dev->ctl);
 	mypoll_kill(dev);
 	mutex_unlock(&dev->ctl);
-	wake_up_interruptible_poll(&dev->wq, EPOLLIN | EPOLLHUP | EPOLLERR);
-	kill_fasync(&dev->fasync, SIGIO, POLL_HUP);
+	spin_lock_bh(&dev->lock);
+	list_for_each_entry(r, &dev->reader_list, node) {
+		wake_up_interruptible_poll(&r->wq, EPOLLIN | EPOLLHUP | EPOLLERR);
+		kill_fasync(&r->fasync, SIGIO, POLL_HUP);
+	}
+	spin_unlock_bh(&dev->lock);
 	dev_info(dev->misc.this_device, "unplugged by the test hook\n");
 	return count;
 }
@@ -956,8 +1124,8 @@ static int mypoll_check(struct mypoll_dev *dev, char *msg, size_t len)
 	for (seq = oldest; seq < dev->next_seq && !ret; seq++) {
 		const struct mypoll_event *ev = &dev->ring[seq & dev->mask];
 
-		/* a burst being written: its slots still hold older records */
-		if (dev->bursts && ev->seq < seq)
+		/* a burst not stored yet: readers build its records */
+		if (ev->seq != seq && __mypoll_burst_of(dev, seq))
 			continue;
 		if (ev->seq != seq || ev->reserved || ev->flags ||
 		    ev->timestamp_ns < prev_ts) {
@@ -968,13 +1136,19 @@ static int mypoll_check(struct mypoll_dev *dev, char *msg, size_t len)
 	}
 	list_for_each_entry(r, &dev->reader_list, node) {
 		n++;
-		if (!ret && r->cursor > dev->next_seq) {
-			snprintf(msg, len, "cursor %llu beyond next_seq\n", r->cursor);
+		if (!ret && atomic64_read(&r->cursor) > dev->next_seq) {
+			snprintf(msg, len, "cursor %llu beyond next_seq\n",
+				 (u64)atomic64_read(&r->cursor));
 			ret = -EIO;
 		}
 	}
 	if (!ret && n != dev->readers) {
 		snprintf(msg, len, "readers %u, list has %u\n", dev->readers, n);
+		ret = -EIO;
+	}
+	if (!ret && atomic64_read(&dev->avail) != dev->next_seq) {
+		snprintf(msg, len, "avail %llu, next_seq %llu\n",
+			 (u64)atomic64_read(&dev->avail), dev->next_seq);
 		ret = -EIO;
 	}
 	spin_unlock_bh(&dev->lock);
@@ -991,6 +1165,51 @@ static ssize_t mypoll_check_read(struct file *file, char __user *ubuf,
 	mypoll_check(file->private_data, msg, sizeof(msg));
 	return simple_read_from_buffer(ubuf, count, ppos, msg, strlen(msg));
 }
+
+/*
+ * park: write 1 to park the next TRIGGER with count > 1 right after the hold
+ * that reserved its seqs, 0 to let it (or an armed park) go; reads 1 while a
+ * burst is parked there.
+ */
+static ssize_t mypoll_park_write(struct file *file, const char __user *ubuf,
+				 size_t count, loff_t *ppos)
+{
+	struct mypoll_dev *dev = file->private_data;
+	bool on;
+	int ret;
+
+	ret = kstrtobool_from_user(ubuf, count, &on);
+	if (ret)
+		return ret;
+	spin_lock_bh(&dev->lock);
+	if (!on)
+		dev->park = MYPOLL_PARK_OFF;
+	else if (dev->park == MYPOLL_PARK_OFF)
+		dev->park = MYPOLL_PARK_ARMED;
+	spin_unlock_bh(&dev->lock);
+	if (!on)
+		wake_up(&dev->park_wq);
+	return count;
+}
+
+static ssize_t mypoll_park_read(struct file *file, char __user *ubuf,
+				size_t count, loff_t *ppos)
+{
+	struct mypoll_dev *dev = file->private_data;
+	char msg[3] = "0\n";
+
+	if (READ_ONCE(dev->park) == MYPOLL_PARK_PARKED)
+		msg[0] = '1';
+	return simple_read_from_buffer(ubuf, count, ppos, msg, 2);
+}
+
+static const struct file_operations mypoll_park_fops = {
+	.owner	= THIS_MODULE,
+	.open	= simple_open,
+	.read	= mypoll_park_read,
+	.write	= mypoll_park_write,
+	.llseek	= default_llseek,
+};
 
 static const struct file_operations mypoll_unplug_fops = {
 	.owner	= THIS_MODULE,
@@ -1043,11 +1262,13 @@ static int __init mypoll_init(void)
 
 	spin_lock_init(&dev->lock);
 	mutex_init(&dev->ctl);
-	init_waitqueue_head(&dev->wq);
+	init_waitqueue_head(&dev->park_wq);
 	INIT_LIST_HEAD(&dev->reader_list);
+	INIT_LIST_HEAD(&dev->bursts);
 	dev->ring_size = 1ULL << ring_order;
 	dev->mask = dev->ring_size - 1;
 	dev->next_seq = 1;
+	atomic64_set(&dev->avail, 1);
 	dev->min_period_ns = (u64)min_period_us * NSEC_PER_USEC;
 	do {
 		dev->instance_id = get_random_u64();
@@ -1083,9 +1304,11 @@ static int __init mypoll_init(void)
 		dev->debugfs = debugfs_create_dir("mypoll", NULL);
 		debugfs_create_file("unplug", 0200, dev->debugfs, dev, &mypoll_unplug_fops);
 		debugfs_create_file("check", 0400, dev->debugfs, dev, &mypoll_check_fops);
+		debugfs_create_file("park", 0600, dev->debugfs, dev, &mypoll_park_fops);
 	}
-	dev_info(dev->misc.this_device, "ring %llu records, instance %016llx\n",
-		 dev->ring_size, dev->instance_id);
+	pr_info("ABI version %d, ring %llu records, instance %016llx%s\n",
+		MYPOLL_ABI_VERSION, dev->ring_size, dev->instance_id,
+		test_hooks ? ", test hooks on" : "");
 	return 0;
 
 err_destroy_cache:

@@ -38,15 +38,15 @@ const (
 	reasonCount  = 1
 	reasonClosed = 2
 
-	iocGetInfo    = 0x8048b800
-	iocGetStats   = 0x8060b801
-	iocGetReader  = 0x8040b802
-	iocSeek       = 0x4010b803
-	iocTimerStart = 0x4030b810
-	iocTimerStop  = 0x4004b811
-	iocTimerGet   = 0xc030b812
-	iocTrigger    = 0xc018b813
-	iocResetStats = 0x0000b814
+	iocGetInfo    = 0x8048bc00
+	iocGetStats   = 0x8060bc01
+	iocGetReader  = 0x8040bc02
+	iocSeek       = 0x4010bc03
+	iocTimerStart = 0x4030bc10
+	iocTimerStop  = 0x4004bc11
+	iocTimerGet   = 0xc030bc12
+	iocTrigger    = 0xc018bc13
+	iocResetStats = 0x0000bc14
 
 	maxPeriodNS = 3600 * 1000 * 1000 * 1000
 )

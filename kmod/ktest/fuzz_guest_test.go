@@ -4,6 +4,7 @@ package ktest
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"testing"
 	"time"
@@ -26,7 +27,7 @@ func TestIoctl_UnknownNumbers(t *testing.T) {
 	buf := make([]byte, 8192)
 	p := uintptr(unsafe.Pointer(&buf[0]))
 	calls := 0
-	for _, magic := range []uintptr{0xB8, 0xB7, 0xB9} {
+	for _, magic := range []uintptr{0xBC, 0xBB, 0xBD, 0xB8} {
 		for nr := uintptr(0); nr < 256; nr++ {
 			sizes := []uintptr{0, 1, 8191}
 			for cmd, size := range definedIoctls {
@@ -57,6 +58,31 @@ func TestIoctl_UnknownNumbers(t *testing.T) {
 		t.Errorf("unknown ioctls changed state: %+v -> %+v", before, after)
 	}
 	t.Logf("%d unknown ioctl numbers", calls)
+}
+
+// ABI version 2 moved the ioctls from magic 0xB8 to 0xBC (PROTOCOL.md B.3):
+// every version-1 number, with a buffer of its size, gives ENOTTY and
+// changes nothing, so a daemon built for version 1 fails at its first
+// GET_INFO.
+func TestIoctl_Version1Numbers(t *testing.T) {
+	setup(t, "")
+	d := rw(t)
+	before := d.stats()
+	buf := make([]byte, 128)
+	for cmd := range definedIoctls {
+		v1 := cmd&^(0xff<<8) | 0xB8<<8
+		clear(buf)
+		binary.NativeEndian.PutUint32(buf[8:], 1) // a valid TRIGGER count, were it one
+		if err := ioctlAddr(d.fd, v1, uintptr(unsafe.Pointer(&buf[0]))); !errors.Is(err, unix.ENOTTY) {
+			t.Errorf("version-1 ioctl %#x (version 2: %#x): %v, want ENOTTY", v1, cmd, err)
+		}
+	}
+	if after := d.stats(); after != before {
+		t.Errorf("version-1 ioctls changed the device: %+v -> %+v", before, after)
+	}
+	if got := d.info().ABIVersion; got != 2 {
+		t.Errorf("GET_INFO abi_version %d, want 2", got)
+	}
 }
 
 // mapping returns two pages: the first read-write, the second set to prot.

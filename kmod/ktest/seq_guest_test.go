@@ -201,7 +201,7 @@ func TestSeq_ReloadInstance(t *testing.T) {
 	if first := d.trigger(0, 1); first != 1 {
 		t.Errorf("first trigger after reload got seq %d", first)
 	}
-	want := info{ABIVersion: 1, EventSize: 48, RingSize: 1024, MaxTimers: 8, MinPeriodNS: 1e6,
+	want := info{ABIVersion: 2, EventSize: 48, RingSize: 1024, MaxTimers: 8, MinPeriodNS: 1e6,
 		MaxPeriodNS: maxPeriodNS, MaxBurst: 4096, MaxWrite: 64, InstanceID: i2.InstanceID}
 	if i2 != want {
 		t.Errorf("GET_INFO with default params = %+v, want %+v", i2, want)

@@ -298,8 +298,22 @@ func newUring(t *testing.T) *uring {
 	return u
 }
 
+// rwfNowait is RWF_NOWAIT (uapi/linux/fs.h), for an SQE's rw_flags.
+const rwfNowait = 0x8
+
 // submit queues one SQE (opcode, fd, buffer, user data).
 func (u *uring) submit(t *testing.T, op uint8, fd int, buf []byte, addr uint64, data uint64) {
+	t.Helper()
+	u.submitRW(t, op, fd, buf, addr, data, 0)
+}
+
+// submitFlags queues a read SQE with rw_flags (RWF_*).
+func (u *uring) submitFlags(t *testing.T, op uint8, fd int, buf []byte, data uint64, rwFlags uint32) {
+	t.Helper()
+	u.submitRW(t, op, fd, buf, 0, data, rwFlags)
+}
+
+func (u *uring) submitRW(t *testing.T, op uint8, fd int, buf []byte, addr uint64, data uint64, rwFlags uint32) {
 	t.Helper()
 	tail := atomic.LoadUint32(u.sqTail)
 	idx := tail & *u.sqMask
@@ -315,6 +329,7 @@ func (u *uring) submit(t *testing.T, op uint8, fd int, buf []byte, addr uint64, 
 		*(*uint64)(unsafe.Pointer(&sqe[8])) = ^uint64(0) // off -1: the file position (a stream)
 	}
 	*(*uint64)(unsafe.Pointer(&sqe[16])) = addr
+	*(*uint32)(unsafe.Pointer(&sqe[28])) = rwFlags
 	*(*uint64)(unsafe.Pointer(&sqe[32])) = data
 	u.sqArray[idx] = idx
 	atomic.StoreUint32(u.sqTail, tail+1)

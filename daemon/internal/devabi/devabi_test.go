@@ -78,6 +78,34 @@ func TestIoctlNumbers(t *testing.T) {
 	}
 }
 
+// TestIoctlNumbers_ProtocolB checks the numbers PROTOCOL.md B.2a lists for
+// ABI version 2 (magic 0xBC), and that GET_INFO of version 1 (magic 0xB8),
+// which the daemon tries to name an old module, is the old number.
+func TestIoctlNumbers_ProtocolB(t *testing.T) {
+	if devabi.ABIVersion != 2 || devabi.IocMagic != 0xBC {
+		t.Errorf("ABI version %d magic %#x, want 2 and 0xbc", devabi.ABIVersion, devabi.IocMagic)
+	}
+	for _, tt := range []struct {
+		name      string
+		got, want uint32
+	}{
+		{"GET_INFO", devabi.IocGetInfo, 0x8048bc00},
+		{"GET_STATS", devabi.IocGetStats, 0x8060bc01},
+		{"GET_READER", devabi.IocGetReader, 0x8040bc02},
+		{"SEEK", devabi.IocSeek, 0x4010bc03},
+		{"TIMER_START", devabi.IocTimerStart, 0x4030bc10},
+		{"TIMER_STOP", devabi.IocTimerStop, 0x4004bc11},
+		{"TIMER_GET", devabi.IocTimerGet, 0xc030bc12},
+		{"TRIGGER", devabi.IocTrigger, 0xc018bc13},
+		{"RESET_STATS", devabi.IocResetStats, 0x0000bc14},
+		{"GET_INFO of version 1", devabi.IocGetInfoV1, 0x8048b800},
+	} {
+		if tt.got != tt.want {
+			t.Errorf("MYPOLL_IOC_%s = %#x, PROTOCOL.md B.2a says %#x", tt.name, tt.got, tt.want)
+		}
+	}
+}
+
 func TestDecodeEvent(t *testing.T) {
 	e := devabi.Event{Seq: 7, TimestampNS: 1e9, Type: devabi.EvTimer, SourceID: 3, Arg: 12, Aux: 2}
 	b := devabi.AppendEvent(nil, e)

@@ -1,6 +1,10 @@
 package device
 
-import "github.com/mypoll/mypoll/daemon/internal/devabi"
+import (
+	"fmt"
+
+	"github.com/mypoll/mypoll/daemon/internal/devabi"
+)
 
 // File is one open of an event device with its own cursor (PROTOCOL.md
 // B.1). Methods are not safe for concurrent use on one File unless the
@@ -54,6 +58,31 @@ type File interface {
 // (Kernel) or an emulation (package emu).
 type Device interface {
 	// Open opens a new File, read-only or read-write, non-blocking and
-	// close-on-exec, with its cursor live (at next_seq).
+	// close-on-exec, with its cursor live (at next_seq). A device of
+	// another ABI version gives an *ABIError.
 	Open(write bool) (File, error)
 }
+
+// ABIError is returned by Open when the device does not speak the ABI
+// version this program was built for (devabi.ABIVersion): its GET_INFO
+// gives ENOTTY (a module of another version answers only its own ioctl
+// numbers; version 1 used magic 0xB8, version 2 uses 0xBC) or reports
+// another abi_version.
+type ABIError struct {
+	Path  string // the device node
+	Found uint32 // abi_version the device reported; 0 if GET_INFO failed
+	Want  uint32 // devabi.ABIVersion
+	Err   error  // the GET_INFO error (ENOTTY), or nil
+}
+
+func (e *ABIError) Error() string {
+	if e.Found == 0 {
+		return fmt.Sprintf("%s does not answer GET_INFO of mypoll ABI %d (%v): "+
+			"the loaded mypoll.ko speaks another ABI version (version 1 used ioctl magic 0xB8); "+
+			"load the module built with this program", e.Path, e.Want, e.Err)
+	}
+	return fmt.Sprintf("%s speaks mypoll ABI %d, this program needs ABI %d: "+
+		"load the module built with this program", e.Path, e.Found, e.Want)
+}
+
+func (e *ABIError) Unwrap() error { return e.Err }

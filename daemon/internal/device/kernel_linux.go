@@ -1,6 +1,7 @@
 package device
 
 import (
+	"errors"
 	"os"
 	"syscall"
 
@@ -14,13 +15,30 @@ func Kernel(path string) Device { return kernelDevice{path: path} }
 
 type kernelDevice struct{ path string }
 
-// Open opens the device node O_RDONLY or O_RDWR, O_NONBLOCK|O_CLOEXEC.
+// Open opens the device node O_RDONLY or O_RDWR, O_NONBLOCK|O_CLOEXEC,
+// and checks with GET_INFO that it speaks devabi.ABIVersion: a module of
+// another version (or a node that is not mypoll at all) gives an *ABIError
+// naming what was found and what is needed, so a daemon fails clearly at
+// start instead of at its first control call.
 func (d kernelDevice) Open(write bool) (File, error) {
 	fd, err := sys.OpenDevice(d.path, write)
 	if err != nil {
 		return nil, err
 	}
-	return &kernelFile{fd: fd, nonblock: true}, nil
+	f := &kernelFile{fd: fd, nonblock: true}
+	info, err := f.Info()
+	switch {
+	case errors.Is(err, syscall.ENOTTY):
+		f.Close()
+		return nil, &ABIError{Path: d.path, Want: devabi.ABIVersion, Err: err}
+	case err != nil:
+		f.Close()
+		return nil, err
+	case info.ABIVersion != devabi.ABIVersion:
+		f.Close()
+		return nil, &ABIError{Path: d.path, Found: info.ABIVersion, Want: devabi.ABIVersion}
+	}
+	return f, nil
 }
 
 // kernelFile is one open of the module's device; every method is one

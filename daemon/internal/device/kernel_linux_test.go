@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 
@@ -22,15 +23,57 @@ func TestKernel_OpenMissing(t *testing.T) {
 	}
 }
 
+// A node that does not answer GET_INFO of this ABI version (ENOTTY, as a
+// version-1 module does) fails Open with an ABIError that names both
+// versions, and Open leaves no fd behind.
+func TestKernel_OpenOtherABI(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "not-a-device")
+	if err := os.WriteFile(path, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	before := openFDs(t)
+	f, err := device.Kernel(path).Open(true)
+	if err == nil {
+		f.Close()
+		t.Fatal("Open of a node without the ABI succeeded, want an ABIError")
+	}
+	var ae *device.ABIError
+	if !errors.As(err, &ae) || ae.Want != devabi.ABIVersion || ae.Found != 0 || !errors.Is(err, syscall.ENOTTY) {
+		t.Fatalf("Open error = %#v, want *ABIError{Want: %d} wrapping ENOTTY", err, devabi.ABIVersion)
+	}
+	for _, s := range []string{path, "ABI 2", "version 1", "0xB8"} {
+		if !strings.Contains(err.Error(), s) {
+			t.Errorf("Open error %q does not mention %q", err, s)
+		}
+	}
+	if after := openFDs(t); after != before {
+		t.Errorf("%d fds open after the failed Open, %d before", after, before)
+	}
+	other := &device.ABIError{Path: "/dev/mypoll", Found: 1, Want: 2}
+	if got := other.Error(); !strings.Contains(got, "ABI 1") || !strings.Contains(got, "needs ABI 2") {
+		t.Errorf("ABIError{Found: 1} = %q, want both versions named", got)
+	}
+}
+
+func openFDs(t *testing.T) int {
+	t.Helper()
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(ents)
+}
+
 func TestKernel_File(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "not-a-device")
 	if err := os.WriteFile(path, nil, 0o600); err != nil {
 		t.Fatal(err)
 	}
-	f, err := device.Kernel(path).Open(true)
+	fd, err := syscall.Open(path, syscall.O_RDWR|syscall.O_CLOEXEC, 0)
 	if err != nil {
-		t.Fatalf("Open = %v", err)
+		t.Fatal(err)
 	}
+	f := device.FileFromFD(fd)
 	if f.FD() < 0 {
 		t.Fatalf("FD() = %d", f.FD())
 	}

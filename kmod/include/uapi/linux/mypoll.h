@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: GPL-2.0 WITH Linux-syscall-note */
 /*
- * mypoll.h - user ABI of /dev/mypoll, version 1
+ * mypoll.h - user ABI of /dev/mypoll, version 2
  *
  * One device-wide ring of fixed 48-byte records; every record gets a
  * sequence number (1, 2, ...) that is never reused within a module
@@ -8,6 +8,10 @@
  * not read are overwritten, its next read starts with one OVERFLOW record
  * naming the exact lost range.  All structs are fixed size, with explicit
  * reserved fields and no implicit padding, identical on 32- and 64-bit.
+ *
+ * Version 2 changed only the ioctl magic: version 1 used 0xB8, which Linux
+ * has since assigned to other drivers (uapi/misc/mrvl_cn10k_dpi.h,
+ * uapi/linux/mshv.h).  The version-1 numbers give -ENOTTY.
  */
 #ifndef _UAPI_LINUX_MYPOLL_H
 #define _UAPI_LINUX_MYPOLL_H
@@ -16,7 +20,7 @@
 #include <linux/ioctl.h>
 #include <linux/const.h>
 
-#define MYPOLL_ABI_VERSION	1
+#define MYPOLL_ABI_VERSION	2
 #define MYPOLL_MAX_TIMERS	8
 #define MYPOLL_MAX_WRITE	64
 
@@ -110,7 +114,7 @@ struct mypoll_trigger {		/* 24 bytes */
 	__u64 first_seq;	/* out; 0 on input */
 };
 
-#define MYPOLL_IOC_MAGIC	0xB8
+#define MYPOLL_IOC_MAGIC	0xBC
 
 #define MYPOLL_IOC_GET_INFO	_IOR(MYPOLL_IOC_MAGIC, 0x00, struct mypoll_info)
 #define MYPOLL_IOC_GET_STATS	_IOR(MYPOLL_IOC_MAGIC, 0x01, struct mypoll_stats)
