@@ -172,6 +172,41 @@ func TestLeastPrivilege(t *testing.T) {
 		}
 	})
 
+	// Item 9, under a real systemd only (make test-e2e-systemd): the unit's
+	// sandbox holds at run time: seccomp filter, no new privileges, its
+	// own network namespace (PrivateNetwork=), and it was socket-activated.
+	t.Run("systemd sandbox", func(t *testing.T) {
+		if !imageMode || g.exec(t, "test", "-d", "/run/systemd/system") != 0 {
+			t.Skip("mypolld is not run by systemd here (harness image or SysV init)")
+		}
+		pid := g.daemonPID(t)
+		st := g.procStatus(t, pid)
+		if v := st["Seccomp"]; len(v) != 1 || v[0] != "2" {
+			t.Errorf("mypolld Seccomp: %q, want 2 (SystemCallFilter=)", v)
+		}
+		if v := st["NoNewPrivs"]; len(v) != 1 || v[0] != "1" {
+			t.Errorf("mypolld NoNewPrivs: %q, want 1", v)
+		}
+		ns := func(p string) string {
+			res, err := g.vm.Exec(t.Context(), []string{"readlink", p}, nil)
+			if err != nil || res.ExitCode != 0 {
+				t.Fatalf("readlink %s: %v %+v", p, err, res)
+			}
+			return strings.TrimSpace(string(res.Stdout))
+		}
+		if d, init := ns(fmt.Sprintf("/proc/%d/ns/net", pid)), ns("/proc/1/ns/net"); d == init {
+			t.Errorf("mypolld shares the host's network namespace %s (PrivateNetwork=yes)", d)
+		}
+		res, err := g.vm.Exec(t.Context(), []string{"systemctl", "show", "-p", "ActiveState,NRestarts,User", "mypolld.service", "mypolld.socket"}, nil)
+		if err != nil || res.ExitCode != 0 {
+			t.Fatalf("systemctl show: %v %+v", err, res)
+		}
+		t.Logf("systemctl show:\n%s", res.Stdout)
+		if out := string(res.Stdout); !strings.Contains(out, "User=mypoll") || strings.Contains(out, "ActiveState=failed") {
+			t.Errorf("systemctl show: %s", out)
+		}
+	})
+
 	// Item 4: the node as the udev rule (or the SysV script) leaves it.
 	t.Run("device node", func(t *testing.T) {
 		got := strings.Fields(g.agentTool(t, "stat", "/dev/mypoll"))
