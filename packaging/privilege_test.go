@@ -705,7 +705,6 @@ func TestPriv_SecurityScores(t *testing.T) {
 const standInSrc = `package main
 
 import (
-	"debug/elf"
 	"fmt"
 	"os"
 	"os/signal"
