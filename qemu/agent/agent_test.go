@@ -2,8 +2,10 @@ package main
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -131,5 +133,47 @@ func TestDaemonArgs(t *testing.T) {
 func TestUnescapeKmsg(t *testing.T) {
 	if got := unescapeKmsg(`a\x0ab\x5c`); got != "a\nb\\" {
 		t.Errorf("unescapeKmsg = %q", got)
+	}
+}
+
+func TestDaemonDirs(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		want []string
+	}{
+		{[]string{"--socket", "/run/mypoll/mypoll.sock"}, []string{"/run/mypoll", "/run/mypoll"}},
+		{[]string{"--socket=/tmp/x.sock", "--state-dir", "/var/lib/m"}, []string{"/tmp", "/var/lib/m"}},
+		{[]string{"--socket", "/a/b.sock", "--state-dir="}, []string{"/a"}},
+	} {
+		if got := daemonDirs(tt.args); !slices.Equal(got, tt.want) {
+			t.Errorf("daemonDirs(%q) = %q, want %q", tt.args, got, tt.want)
+		}
+	}
+}
+
+func TestFileTool(t *testing.T) {
+	f := filepath.Join(t.TempDir(), "node")
+	if err := os.WriteFile(f, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	run := func(args ...string) (string, int) {
+		var out, errb strings.Builder
+		code := runTool(args, nil, &out, &errb)
+		return out.String() + errb.String(), code
+	}
+	own := fmt.Sprintf("%d:%d", os.Getuid(), os.Getgid())
+	for _, c := range [][]string{{"chmod", "0640", f}, {"chown", own, f}} {
+		if out, code := run(c...); code != 0 {
+			t.Fatalf("tool %v: %d %s", c, code, out)
+		}
+	}
+	if out, _ := run("stat", f); out != fmt.Sprintf("file 0640 %d %d\n", os.Getuid(), os.Getgid()) {
+		t.Errorf("tool stat = %q", out)
+	}
+	if _, code := run("chown", "x", f); code != 2 {
+		t.Errorf("tool chown x: exit %d, want 2", code)
+	}
+	if _, code := run("chmod", "0600", f+".missing"); code != 1 {
+		t.Errorf("tool chmod on a missing file: exit %d, want 1", code)
 	}
 }

@@ -26,7 +26,8 @@ const (
 	daemonReapIn  = 2 * time.Second // a start waits this long for a killed daemon's exit
 )
 
-// daemonManager runs /bin/mypolld. All fields are guarded by mu; start and
+// daemonManager runs /bin/mypolld, as user mypoll when the image has it
+// (users.go). All fields are guarded by mu; start and
 // stop serialize on it, so a DAEMON op waits for another in flight.
 type daemonManager struct {
 	log    hclog.Logger
@@ -166,6 +167,18 @@ func (d *daemonManager) start(args []string) (wire.DaemonStatus, error) {
 		sock = daemonSocket
 		args = append(args, "--socket", sock)
 	}
+	// The shipped defaults (init/default/mypolld) unless the caller says.
+	for _, f := range [][2]string{{"--socket-group", deviceGroup}, {"--control-group", controlGroup}} {
+		if _, ok := flagValue(args, f[0]); !ok && groupExists(f[1]) {
+			args = append(args, f[0], f[1])
+		}
+	}
+	id, err := lookupIdentity(daemonUser)
+	if err != nil {
+		d.log.Warn("mypolld runs as root: no user "+daemonUser+" in the image", "error", err)
+	} else if err := prepareDirs(args, id); err != nil {
+		return wire.DaemonStatus{}, fmt.Errorf("directories for mypolld: %w", err)
+	}
 	_ = os.MkdirAll(agentRunDir, 0o755)
 	logf, err := os.OpenFile(daemonLog, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
 	if err != nil {
@@ -175,6 +188,9 @@ func (d *daemonManager) start(args []string) (wire.DaemonStatus, error) {
 	cmd.Stdout = logf
 	cmd.Stderr = logf
 	cmd.Env = append(os.Environ(), "PATH=/bin:/sbin:/usr/bin:/usr/sbin")
+	if id != nil {
+		cmd.SysProcAttr = id.credential()
+	}
 	start := time.Now()
 	if err := d.reaper.start(cmd); err != nil {
 		logf.Close()

@@ -109,6 +109,7 @@ func loadKMod(log hclog.Logger, params string) {
 		return
 	}
 	log.Info("module loaded", "path", kmodPath, "params", params)
+	applyDeviceRule(log)
 }
 
 // insmod loads a module with finit_module(2), falling back to

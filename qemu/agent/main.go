@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"strconv"
 	"strings"
 	"time"
 
@@ -50,6 +51,10 @@ tool NAME runs a small helper used by the harness tests:
   orphan        start "tool sleep 200ms" and exit at once, printing its PID
                 (the child is re-parented to PID 1, which must reap it)
   kill PID SIG  send signal SIG (a number) to PID
+  stat PATH     print "<type> <mode, octal> <uid> <gid>" of PATH (type: file,
+                dir, char, block, other)
+  chmod MODE PATH       chmod (MODE octal)
+  chown UID:GID PATH    chown (numeric ids)
 
 Flags:
 `
@@ -178,7 +183,7 @@ func ignoreSignals(log hclog.Logger) {
 
 func runTool(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		fmt.Fprintln(stderr, "tool: name required (cat, exit, sleep, kmsg, orphan, kill)")
+		fmt.Fprintln(stderr, "tool: name required (cat, exit, sleep, kmsg, orphan, kill, stat, chmod, chown)")
 		return 2
 	}
 	switch args[0] {
@@ -247,6 +252,8 @@ func runTool(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			return 1
 		}
 		return 0
+	case "stat", "chmod", "chown":
+		return fileTool(args, stdout, stderr)
 	case "kmsg":
 		if err := os.WriteFile("/dev/kmsg", []byte(strings.Join(args[1:], " ")+"\n"), 0); err != nil {
 			fmt.Fprintln(stderr, "kmsg:", err)
@@ -256,4 +263,46 @@ func runTool(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 	}
 	fmt.Fprintf(stderr, "tool: unknown %q\n", args[0])
 	return 2
+}
+
+// fileTool runs the stat, chmod and chown tools (the harness image has no
+// coreutils; the tests change /dev/mypoll's owner and mode with them).
+func fileTool(args []string, stdout, stderr io.Writer) int {
+	want := map[string]int{"stat": 2, "chmod": 3, "chown": 3}[args[0]]
+	if len(args) != want {
+		fmt.Fprintf(stderr, "%s: wrong number of arguments\n", args[0])
+		return 2
+	}
+	path := args[len(args)-1]
+	var err error
+	switch args[0] {
+	case "stat":
+		var st unix.Stat_t
+		if err = unix.Stat(path, &st); err == nil {
+			kind := map[uint32]string{unix.S_IFREG: "file", unix.S_IFDIR: "dir", unix.S_IFCHR: "char", unix.S_IFBLK: "block"}[st.Mode&unix.S_IFMT]
+			if kind == "" {
+				kind = "other"
+			}
+			fmt.Fprintf(stdout, "%s %04o %d %d\n", kind, st.Mode&0o7777, st.Uid, st.Gid)
+		}
+	case "chmod":
+		var mode uint64
+		if mode, err = strconv.ParseUint(args[1], 8, 32); err == nil {
+			err = unix.Chmod(path, uint32(mode))
+		}
+	case "chown":
+		u, g, ok := strings.Cut(args[1], ":")
+		uid, err1 := strconv.Atoi(u)
+		gid, err2 := strconv.Atoi(g)
+		if !ok || err1 != nil || err2 != nil {
+			fmt.Fprintf(stderr, "chown: want UID:GID, got %q\n", args[1])
+			return 2
+		}
+		err = unix.Chown(path, uid, gid)
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "%s %s: %v\n", args[0], path, err)
+		return 1
+	}
+	return 0
 }

@@ -134,6 +134,9 @@ func (a *agent) handle(st *yamux.Stream) {
 		path, params, _ := strings.Cut(arg, " ")
 		opErr = insmod(path, params)
 		if opErr == nil {
+			// A new /dev/mypoll, root:root as the kernel makes it: what
+			// udev would do on a board.
+			applyDeviceRule(a.log)
 			opErr = wire.WriteOK(st, "")
 		}
 	case wire.OpRmmod:

@@ -26,10 +26,33 @@ const (
 	BinDir       = "bin"
 	// CurrentFile, in the image directory, names the newest image.
 	CurrentFile = "current"
+	// PasswdPath and GroupPath hold the users and groups a board's build
+	// trees create (DESIGN.md §12): the agent starts mypolld as user mypoll
+	// and gives /dev/mypoll to group mypoll; mypoll-ctl may control.
+	PasswdPath = "etc/passwd"
+	GroupPath  = "etc/group"
+)
+
+// The ids of the image's users and groups (system ids, as useradd
+// --system picks them on a board; the tests look them up by name).
+const (
+	DaemonUID  = 990
+	DaemonGID  = 990
+	ControlGID = 991
+)
+
+var (
+	passwd = fmt.Sprintf("root:x:0:0:root:/root:/bin/sh\n"+
+		"mypoll:x:%d:%d:mypoll daemon:/nonexistent:/bin/false\n"+
+		"nobody:x:65534:65534:nobody:/nonexistent:/bin/false\n", DaemonUID, DaemonGID)
+	group = fmt.Sprintf("root:x:0:\n"+
+		"mypoll:x:%d:\n"+
+		"mypoll-ctl:x:%d:\n"+
+		"nogroup:x:65534:\n", DaemonGID, ControlGID)
 )
 
 // format is mixed into the hash so a change in the layout renames images.
-const format = "mypoll-initramfs-v1"
+const format = "mypoll-initramfs-v2"
 
 // Spec lists what goes into an image. Host paths; optional ones may be "".
 type Spec struct {
@@ -99,7 +122,9 @@ func (s Spec) entries() ([]entry, error) {
 		}
 		order.WriteString("/" + name + "\n")
 	}
-	es = append(es, entry{name: ModulesOrder, mode: 0o644, data: []byte(order.String())})
+	es = append(es, entry{name: ModulesOrder, mode: 0o644, data: []byte(order.String())},
+		entry{name: PasswdPath, mode: 0o644, data: []byte(passwd)},
+		entry{name: GroupPath, mode: 0o644, data: []byte(group)})
 	if s.KMod != "" {
 		if err := add(KModPath, s.KMod, 0o644); err != nil {
 			return nil, err

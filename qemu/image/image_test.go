@@ -5,6 +5,7 @@ import (
 	"debug/elf"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -265,6 +266,18 @@ func TestSpec_Build(t *testing.T) {
 		if recs[d].Mode&cpio.S_IFMT != cpio.S_IFDIR {
 			t.Errorf("%s missing or not a directory", d)
 		}
+	}
+	// The daemon's user and the groups of a board (DESIGN.md §12).
+	for f, want := range map[string]string{
+		image.PasswdPath: fmt.Sprintf("mypoll:x:%d:%d:", image.DaemonUID, image.DaemonGID),
+		image.GroupPath:  fmt.Sprintf("mypoll-ctl:x:%d:", image.ControlGID),
+	} {
+		if got := content(t, recs[f]); !strings.Contains(got, "\n"+want) || recs[f].Mode&0o777 != 0o644 {
+			t.Errorf("%s = %q mode %o, want a line %q, mode 0644", f, got, recs[f].Mode&0o777, want)
+		}
+	}
+	if !strings.Contains(content(t, recs[image.GroupPath]), fmt.Sprintf("\nmypoll:x:%d:", image.DaemonGID)) {
+		t.Errorf("%s has no group mypoll", image.GroupPath)
 	}
 	if _, ok := recs[image.DaemonPath]; ok {
 		t.Errorf("%s in the image without a daemon", image.DaemonPath)

@@ -31,6 +31,13 @@ MYPOLL_BRIDGE_TAGS = osusergo netgo
 # Static: without this, cgo is on whenever the toolchain can link it.
 MYPOLL_BRIDGE_GO_ENV = CGO_ENABLED=0
 
+# The bridge runs as user mypoll-bridge, in group mypoll (connect and
+# subscribe). For remote control commands (--allow-commands trigger,...)
+# add mypoll-ctl to its groups (README.md).
+define MYPOLL_BRIDGE_USERS
+	mypoll-bridge -1 mypoll-bridge -1 * - - mypoll mypoll MQTT bridge
+endef
+
 define MYPOLL_BRIDGE_INSTALL_INIT_SYSV
 	$(INSTALL) -D -m 0755 $(@D)/init/sysv/S60mypoll-bridge \
 		$(TARGET_DIR)/etc/init.d/S60mypoll-bridge

@@ -22,8 +22,12 @@ MYPOLLD_TAGS = osusergo netgo
 # Static: without this, cgo is on whenever the toolchain can link it.
 MYPOLLD_GO_ENV = CGO_ENABLED=0
 
+# mypolld runs as user mypoll (group mypoll, which may connect to the
+# socket and subscribe); members of mypoll-ctl may also control the daemon
+# (--control-group mypoll-ctl in /etc/default/mypolld).
 define MYPOLLD_USERS
-	- - mypoll -1 * - - - mypoll socket clients
+	mypoll -1 mypoll -1 * - - - mypoll daemon
+	- - mypoll-ctl -1 * - - - mypoll control requests
 endef
 
 define MYPOLLD_INSTALL_INIT_SYSV
@@ -37,6 +41,15 @@ define MYPOLLD_INSTALL_INIT_SYSTEMD
 	$(INSTALL) -D -m 0644 $(@D)/init/systemd/mypolld.socket \
 		$(TARGET_DIR)/usr/lib/systemd/system/mypolld.socket
 endef
+
+# /dev/mypoll: group mypoll, mode 0660 under udev (systemd or eudev); the
+# SysV script does the same without udev, and mdev needs a line in
+# /etc/mdev.conf (README.md).
+define MYPOLLD_INSTALL_UDEV
+	$(INSTALL) -D -m 0644 $(@D)/init/udev/60-mypoll.rules \
+		$(TARGET_DIR)/usr/lib/udev/rules.d/60-mypoll.rules
+endef
+MYPOLLD_POST_INSTALL_TARGET_HOOKS += MYPOLLD_INSTALL_UDEV
 
 define MYPOLLD_INSTALL_DEFAULTS
 	$(INSTALL) -D -m 0644 $(@D)/init/default/mypolld \

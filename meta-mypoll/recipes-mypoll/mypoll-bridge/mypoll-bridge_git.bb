@@ -26,7 +26,15 @@ require recipes-mypoll/include/mypoll-go.inc
 
 GO_INSTALL = "${GO_IMPORT}/daemon/cmd/mypoll-bridge"
 
-inherit systemd update-rc.d
+inherit systemd update-rc.d useradd
+
+# The bridge runs as user mypoll-bridge, in group mypoll (connect and
+# subscribe; the group is mypolld's, added here too so that the order of
+# the packages' preinsts does not matter). For remote control commands
+# (--allow-commands trigger,...) add mypoll-ctl to its groups (README.md).
+USERADD_PACKAGES = "${PN}"
+GROUPADD_PARAM:${PN} = "--system mypoll"
+USERADD_PARAM:${PN} = "--system --no-create-home --home-dir /var/lib/mypoll-bridge --shell /bin/false --user-group --groups mypoll mypoll-bridge"
 
 SYSTEMD_SERVICE:${PN} = "mypoll-bridge.service"
 INITSCRIPT_NAME = "mypoll-bridge"

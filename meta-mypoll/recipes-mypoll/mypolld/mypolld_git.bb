@@ -19,8 +19,12 @@ GO_INSTALL = "${GO_IMPORT}/daemon/cmd/mypolld ${GO_IMPORT}/daemon/cmd/mypollctl"
 
 inherit systemd update-rc.d useradd
 
+# mypolld runs as user mypoll (group mypoll, which may connect to the
+# socket and subscribe); members of mypoll-ctl may also control the daemon
+# (--control-group mypoll-ctl in /etc/default/mypolld).
 USERADD_PACKAGES = "${PN}"
-GROUPADD_PARAM:${PN} = "--system mypoll"
+GROUPADD_PARAM:${PN} = "--system mypoll; --system mypoll-ctl"
+USERADD_PARAM:${PN} = "--system --no-create-home --home-dir /nonexistent --shell /bin/false --gid mypoll mypoll"
 
 SYSTEMD_SERVICE:${PN} = "mypolld.socket mypolld.service"
 INITSCRIPT_NAME = "mypolld"
@@ -31,8 +35,10 @@ do_install:append() {
 	install -D -m 0644 ${MYPOLL_INIT}/systemd/mypolld.socket ${D}${systemd_system_unitdir}/mypolld.socket
 	install -D -m 0755 ${MYPOLL_INIT}/sysv/S50mypolld ${D}${sysconfdir}/init.d/mypolld
 	install -D -m 0644 ${MYPOLL_INIT}/default/mypolld ${D}${sysconfdir}/default/mypolld
+	install -D -m 0644 ${MYPOLL_INIT}/udev/60-mypoll.rules ${D}${nonarch_base_libdir}/udev/rules.d/60-mypoll.rules
 	mypoll_check_static ${D}${bindir}/mypolld ${D}${bindir}/mypollctl
 }
 
+FILES:${PN} += "${nonarch_base_libdir}/udev/rules.d"
 CONFFILES:${PN} = "${sysconfdir}/default/mypolld"
 RRECOMMENDS:${PN} += "kernel-module-mypoll"

@@ -31,6 +31,18 @@ class MypollTest(OERuntimeTestCase):
 
     @OETestDepends(['mypoll.MypollTest.test_mypolld_running'])
     @OEHasPackage(['mypolld'])
+    def test_mypolld_user(self):
+        # mypolld runs as user mypoll (README.md, "Users and groups on the
+        # board"), and /dev/mypoll is group mypoll, mode 0660.
+        status, output = self.target.run('stat -c %U /proc/$(pidof mypolld)')
+        self.assertEqual(status, 0, msg='stat /proc/<mypolld> failed: %s' % output)
+        self.assertEqual(output.strip(), 'mypoll', msg='mypolld runs as %s' % output)
+        status, output = self.target.run('stat -L -c "%a %G" /dev/mypoll')
+        self.assertEqual(status, 0, msg='stat /dev/mypoll failed: %s' % output)
+        self.assertEqual(output.strip(), '660 mypoll', msg='/dev/mypoll: %s' % output)
+
+    @OETestDepends(['mypoll.MypollTest.test_mypolld_running'])
+    @OEHasPackage(['mypolld'])
     def test_mypolld_echo(self):
         text = 'oeqa-round-trip-42'
         status, output = self.target.run('mypollctl echo %s' % text)
