@@ -118,15 +118,18 @@ type Spool struct {
 	memLimit  int64
 	memSegMax uint64
 
-	mu      sync.Mutex
-	log     hclog.Logger
-	segs    []*segment // by position; the last one takes appends
-	total   int64
-	head    uint64
-	read    uint64
-	end     uint64
-	acked   uint64 // S
-	ackInst uint64
+	mu    sync.Mutex
+	log   hclog.Logger
+	segs  []*segment // by position; the last one takes appends
+	total int64
+	head  uint64
+	read  uint64
+	// taken names the newest record handed to the publisher since head:
+	// the lower end of the seqs a frame damaged after open could hold.
+	takenInst, takenKey uint64
+	end                 uint64
+	acked               uint64 // S
+	ackInst             uint64
 	// last names the newest record appended: R of C.3 is lastKey when
 	// the daemon's instance is lastInst.
 	lastInst, lastKey uint64
@@ -241,6 +244,7 @@ func OpenSpool(dir string, limit int64) (*Spool, error) {
 		}
 	}
 	s.lastInst, s.lastKey = s.ackInst, s.acked
+	s.takenInst, s.takenKey = s.ackInst, s.acked
 	if n := len(s.segs); n > 0 {
 		last := s.segs[n-1]
 		if r, err := s.readAt(last, last.end()-1); err == nil {
@@ -891,12 +895,70 @@ func (s *Spool) takeLocked(n int) ([]item, error) {
 		s.read = max(s.read, seg.first) // skipped positions hold nothing
 		r, err := s.readAt(seg, s.read)
 		if err != nil {
-			return items, err
+			if !isDamage(err) {
+				return items, err
+			}
+			var ok, skip bool
+			if r, skip, ok = s.damaged(s.read); !ok {
+				break // the gap's end is not on disk yet
+			}
+			if skip {
+				s.read++
+				continue
+			}
 		}
 		items = append(items, item{Pos: s.read, Rec: r, Drop: isBridgeLoss(r)})
+		if r.Instance != s.takenInst || r.key() > s.takenKey {
+			s.takenInst, s.takenKey = r.Instance, r.key()
+		}
 		s.read++
 	}
 	return items, nil
+}
+
+// isDamage tells a frame whose bytes changed on disk (a checksum that no
+// longer matches, a file cut short) from a failing read.
+func isDamage(err error) bool {
+	return errors.Is(err, errBadFrame) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
+}
+
+// damaged stands in for the frame at pos, damaged on disk after the spool
+// was opened (OpenSpool checked every frame then). The seqs it held lie
+// between the newest record taken and the next readable record: they
+// become one bridge loss in its place, and further damaged frames before
+// that record are skipped (no seq is left for them). The loss is kept in
+// memory only: should the bridge stop before it is acknowledged, the next
+// OpenSpool cuts the segment at the same frame and covers the same seqs.
+// ok is false while no readable record follows (the gap's end is unknown
+// until one is appended).
+func (s *Spool) damaged(pos uint64) (loss record, skip, ok bool) {
+	var next record
+	found := false
+	for _, seg := range s.segs {
+		for p := max(pos+1, seg.first); p < seg.end() && !found; p++ {
+			if r, err := s.readAt(seg, p); err == nil {
+				next, found = r, true
+			}
+		}
+		if found {
+			break
+		}
+	}
+	if !found {
+		return record{}, false, false
+	}
+	lo := uint64(1) // another instance: its seqs before next are unknown
+	if next.Instance == s.takenInst && s.takenInst != 0 {
+		lo = s.takenKey + 1
+	}
+	if next.first() <= lo {
+		s.log.Error("spool frame damaged on disk after open; it held no seq left to report", "position", pos)
+		return record{}, true, true
+	}
+	l := &client.Lost{First: lo, Last: next.first() - 1, Count: next.first() - lo, Reason: "bridge"}
+	s.log.Error("spool frame damaged on disk after open; its seqs are published as a bridge loss",
+		"position", pos, "first", l.First, "last", l.Last)
+	return record{Instance: next.Instance, Lost: l}, false, true
 }
 
 // segmentAt returns the segment holding pos or, if there is none, the
@@ -929,6 +991,7 @@ func (s *Spool) Rewind() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.read = s.head
+	s.takenInst, s.takenKey = s.ackInst, s.acked
 	s.signal()
 }
 

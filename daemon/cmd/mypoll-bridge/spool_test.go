@@ -7,6 +7,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -542,5 +543,62 @@ func TestSpool_RandomDamage(t *testing.T) {
 			}
 		}
 		_ = s.Close()
+	}
+}
+
+// A frame damaged on disk while the bridge runs (after OpenSpool checked
+// it): the publisher is not stuck on it. Its seq, and the seqs of the
+// damaged frames after it, become one exact bridge loss in its place, the
+// records after them follow, and a reopen covers the same seqs again.
+func TestSpool_DamagedWhileRunning(t *testing.T) {
+	dir := t.TempDir()
+	s := openSpool(t, dir, 1<<20)
+	s.Resume(7, 1)
+	for seq := uint64(1); seq <= 40; seq++ {
+		appendAll(t, s, ev(7, seq))
+	}
+	if err := s.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	first := takeAll(t, s)
+	for _, it := range first[:10] { // seqs 1..10 published and acknowledged
+		s.Ack(it)
+	}
+	s.Rewind() // the connection broke: 11.. are sent again
+	segs, _ := filepath.Glob(filepath.Join(dir, "*.seg"))
+	if len(segs) != 1 {
+		t.Fatalf("segments %v, want 1", segs)
+	}
+	b, err := os.ReadFile(segs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, i := range []int{14, 15, 16} { // the frames of seqs 15..17
+		b[segHeader+i*frameSize+9] ^= 0x40
+	}
+	if err := os.WriteFile(segs[0], b, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	items := takeAll(t, s)
+	checkCoverage(t, items, 7, 11, 40)
+	var losses []client.Lost
+	for _, it := range items {
+		if it.Rec.Lost != nil {
+			losses = append(losses, *it.Rec.Lost)
+		}
+	}
+	if want := []client.Lost{{First: 15, Last: 17, Count: 3, Reason: "bridge"}}; !slices.Equal(losses, want) {
+		t.Errorf("losses %+v, want %+v", losses, want)
+	}
+	// The bridge stops before anything more is acknowledged: the next
+	// open cuts the segment at the first damaged frame, and the seqs from
+	// there on are asked of mypolld again (it replays what it retains).
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s2 := openSpool(t, dir, 1<<20)
+	checkCoverage(t, takeAll(t, s2), 7, 11, 14)
+	if from := s2.Resume(7, 41); from != 15 {
+		t.Errorf("after reopen Resume = from=%d, want 15", from)
 	}
 }
