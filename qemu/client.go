@@ -478,10 +478,16 @@ func (vm *VM) Poweroff(ctx context.Context) error {
 }
 
 // complaint patterns: kernel trouble on the console or in the kernel log.
+// Lockdep, KASAN, KCSAN and atomic-sleep reports start with "WARNING:" or
+// "BUG:" (the debug-kernel tier); the lockdep lines below mean it switched
+// itself off and checks nothing from then on.
 var complaints = []string{
 	"Oops", "BUG:", "WARNING:", "Kernel panic", "Unable to handle",
 	"list_add corruption", "list_del corruption", "Slab corruption", "slab error",
 	"kmemleak:", "unreferenced object", "Call trace:", "INFO: task", "detected stall",
+	"kernel BUG at", "UBSAN:", "KASAN:", "KCSAN:",
+	"turning off the locking correctness validator", "Disabling lock debugging",
+	"lockdep is turned off",
 }
 
 func isTrouble(line string) bool {
@@ -495,7 +501,8 @@ func isTrouble(line string) bool {
 
 // CheckKernelLog returns an error listing every line of log that shows
 // kernel trouble (Oops, BUG:, WARNING:, panic, list or slab corruption,
-// kmemleak reports, hung tasks, RCU stalls), or nil.
+// kmemleak reports, hung tasks, RCU stalls, lockdep, KASAN, KCSAN and UBSAN
+// reports, lockdep switching itself off), or nil.
 func CheckKernelLog(log string) error {
 	return checkLines(strings.Split(log, "\n"), nil)
 }

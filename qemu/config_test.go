@@ -151,6 +151,20 @@ func TestCheckKernelLog(t *testing.T) {
 		"[ 2.0] list_add corruption. prev->next should be next",
 		"[ 2.0] kmemleak: 1 new suspected memory leaks",
 		"[ 2.0] INFO: task mypolld:88 blocked for more than 120 seconds.",
+		// The debug kernels' reports (lockdep, KASAN, KCSAN, atomic
+		// sleep), as kernel/locking/lockdep.c, mm/kasan/report.c,
+		// kernel/kcsan/report.c and kernel/sched/core.c print them.
+		"[ 2.0] WARNING: possible circular locking dependency detected",
+		"[ 2.0] WARNING: inconsistent lock state",
+		"[ 2.0] BUG: KCSAN: data-race in mypoll_read / mypoll_trigger",
+		"[ 2.0] BUG: sleeping function called from invalid context at kernel/locking/mutex.c:580",
+		// A lockdep that switched itself off checks nothing from then on.
+		"[ 2.0] turning off the locking correctness validator.",
+		"[ 2.0] Disabling lock debugging due to kernel taint",
+		"[ 2.0] INFO: lockdep is turned off.",
+		// BUG() and UBSAN say it without "BUG:".
+		"[ 2.0] kernel BUG at mm/slub.c:435!",
+		"[ 2.0] UBSAN: array-index-out-of-bounds in kmod/mypoll.c:120:9",
 	} {
 		err := qemu.CheckKernelLog(clean + bad + "\n")
 		if err == nil || !strings.Contains(err.Error(), bad) {
