@@ -13,7 +13,8 @@
 #
 # Cached under OUTDIR/debug-kernel/: the source tree by package version, each
 # build by variant, version and a hash of the fragments, the recipe and the
-# compiler. kernel.env is rewritten only when it changes.
+# compiler (an interrupted build resumes). kernel.env is rewritten only when
+# it changes.
 #
 # Needs: apt (the host's sources have bookworm), gcc-aarch64-linux-gnu, make,
 # bc, bison, flex, libssl-dev, libelf-dev, xz-utils (DEPS_APT of
@@ -65,8 +66,8 @@ recipe="alldefconfig+fragments Image modules_prepare"
 hash=$( { cat $frags; echo "$recipe"; "${CROSS_COMPILE}gcc" --version | head -n 1; } | sha256sum | cut -c1-12)
 build=$top/$variant-${ver}-$hash
 if [ ! -f "$build/.complete" ]; then
+	# An interrupted build is resumed (make is incremental), not restarted.
 	t0=$(date +%s)
-	rm -rf "$build"
 	mkdir -p "$build"
 	# merge_config.sh runs `make alldefconfig` with the fragments as
 	# KCONFIG_ALLCONFIG and prints a line for each value it did not get.
@@ -77,7 +78,7 @@ if [ ! -f "$build/.complete" ]; then
 		die "the config lacks options the fragments ask for (above; $build/config.log)"
 	fi
 	log "building $pkg $ver ($variant, config $hash) with -j$jobs in $build"
-	make -C "$src" O="$build" -j"$jobs" Image modules_prepare >"$build/build.log" 2>&1 ||
+	make -C "$src" O="$build" -j"$jobs" Image modules_prepare >>"$build/build.log" 2>&1 ||
 		{ tail -n 40 "$build/build.log"; die "the kernel build failed (see $build/build.log)"; }
 	mkdir -p "$build/moddir"
 	cp "$build/modules.builtin" "$build/moddir/modules.builtin"
