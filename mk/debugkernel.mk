@@ -16,6 +16,11 @@ KERNELS_EXTRA += $(DEBUG_KERNELS)
 # The suites run several times slower on the instrumented kernels under TCG.
 KTEST_TIMEOUT_debug-kasan := 60m
 KTEST_TIMEOUT_debug-kcsan := 60m
+# The kernel log must show that the checkers run (their boot banners: a
+# larger log buffer keeps them), besides holding no report.
+KTEST_ENV_debug-kasan := MYPOLL_APPEND=log_buf_len=4M \
+	MYPOLL_KLOG_WANT='Lock dependency validator|KernelAddressSanitizer initialized (generic)'
+KTEST_ENV_debug-kcsan := MYPOLL_APPEND=log_buf_len=4M MYPOLL_KLOG_WANT='kcsan: enabled early'
 DEBUGK_JOBS ?= $(shell nproc)
 
 .PHONY: debug-kernels test-debug-kernel

@@ -507,6 +507,21 @@ func CheckKernelLog(log string) error {
 	return checkLines(strings.Split(log, "\n"), nil)
 }
 
+// CheckKernelLogWant returns an error naming each text of want that log
+// does not contain, or nil.
+func CheckKernelLogWant(log string, want []string) error {
+	var missing []string
+	for _, w := range want {
+		if !strings.Contains(log, w) {
+			missing = append(missing, strconv.Quote(w))
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	return fmt.Errorf("kernel log lacks %s", strings.Join(missing, ", "))
+}
+
 func checkLines(lines, ignore []string) error {
 	var bad []string
 	for _, l := range lines {
@@ -554,7 +569,8 @@ func (vm *VM) CheckConsole() error {
 }
 
 // CheckKernel fetches the kernel log and returns an error listing its
-// complaint lines (minus ignored ones), or nil.
+// complaint lines (minus ignored ones) and the texts of
+// Config.KernelLogWant it lacks, or nil.
 func (vm *VM) CheckKernel(ctx context.Context) error {
 	log, err := vm.KernelLog(ctx)
 	if err != nil {
@@ -563,5 +579,5 @@ func (vm *VM) CheckKernel(ctx context.Context) error {
 	vm.mu.Lock()
 	ignore := append([]string(nil), vm.ignore...)
 	vm.mu.Unlock()
-	return checkLines(strings.Split(log, "\n"), ignore)
+	return errors.Join(checkLines(strings.Split(log, "\n"), ignore), CheckKernelLogWant(log, vm.cfg.KernelLogWant))
 }

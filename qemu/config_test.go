@@ -36,7 +36,7 @@ func fakeOut(t *testing.T) (out, kernel, initrd string) {
 }
 
 func clearEnv(t *testing.T) {
-	for _, k := range []string{"MYPOLL_KERNEL", "MYPOLL_INITRD", "MYPOLL_DISK", "MYPOLL_APPEND", "MYPOLL_SMP", "MYPOLL_TIMEOUT_MULT"} {
+	for _, k := range []string{"MYPOLL_KERNEL", "MYPOLL_INITRD", "MYPOLL_DISK", "MYPOLL_APPEND", "MYPOLL_SMP", "MYPOLL_TIMEOUT_MULT", "MYPOLL_KLOG_WANT"} {
 		t.Setenv(k, "")
 	}
 	t.Setenv("MYPOLL_QEMU", "/bin/true") // found or not, no PATH lookup
@@ -48,12 +48,16 @@ func TestConfigFromEnv(t *testing.T) {
 	t.Setenv("MYPOLL_OUT", out)
 	t.Setenv("MYPOLL_SMP", "2")
 	t.Setenv("MYPOLL_TIMEOUT_MULT", "2.5")
+	t.Setenv("MYPOLL_KLOG_WANT", "KernelAddressSanitizer initialized|Lock dependency validator")
 	cfg, err := qemu.ConfigFromEnv()
 	if err != nil {
 		t.Fatalf("ConfigFromEnv: %v", err)
 	}
 	if cfg.Kernel != kernel || cfg.Initrd != initrd || cfg.SMP != 2 || cfg.TimeoutMult != 2.5 {
 		t.Errorf("ConfigFromEnv = %+v, want kernel %s initrd %s smp 2 mult 2.5", cfg, kernel, initrd)
+	}
+	if want := []string{"KernelAddressSanitizer initialized", "Lock dependency validator"}; !slices.Equal(cfg.KernelLogWant, want) {
+		t.Errorf("ConfigFromEnv KernelLogWant = %q, want %q", cfg.KernelLogWant, want)
 	}
 
 	// An explicit initrd or disk wins over the build output.
@@ -170,5 +174,22 @@ func TestCheckKernelLog(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), bad) {
 			t.Errorf("CheckKernelLog(%q) = %v, want it reported", bad, err)
 		}
+	}
+}
+
+// A debug kernel's tier must not pass on a kernel without the checkers:
+// the banners it names must be in the log.
+func TestCheckKernelLogWant(t *testing.T) {
+	log := "[    0.0] Lock dependency validator: Copyright (c) 2006 Red Hat, Inc., Ingo Molnar\n" +
+		"[    0.0] KernelAddressSanitizer initialized (generic)\n"
+	if err := qemu.CheckKernelLogWant(log, []string{"KernelAddressSanitizer initialized", "Lock dependency validator"}); err != nil {
+		t.Errorf("CheckKernelLogWant with both banners = %v, want nil", err)
+	}
+	if err := qemu.CheckKernelLogWant(log, nil); err != nil {
+		t.Errorf("CheckKernelLogWant with nothing wanted = %v, want nil", err)
+	}
+	err := qemu.CheckKernelLogWant(log, []string{"Lock dependency validator", "kcsan: enabled early"})
+	if err == nil || !strings.Contains(err.Error(), "kcsan: enabled early") || strings.Contains(err.Error(), "Lock dependency") {
+		t.Errorf("CheckKernelLogWant without the KCSAN banner = %v, want it (and only it) named", err)
 	}
 }
