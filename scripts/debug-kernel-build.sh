@@ -8,8 +8,9 @@
 # The config is alldefconfig plus qemu/debug-kernel/virt.config plus
 # qemu/debug-kernel/VARIANT.config (scripts/kconfig/merge_config.sh); every
 # option the fragments ask for must end up in the final .config. Only
-# `Image modules_prepare` are built: everything the image needs is built in,
-# and modules.builtin (written with vmlinux) tells the image resolver so.
+# `Image modules_prepare` and `modules` (for Module.symvers: there are no
+# modules) are built: everything the image needs is built in, and
+# modules.builtin (written with vmlinux) tells the image resolver so.
 #
 # Cached under OUTDIR/debug-kernel/: the source tree by package version, each
 # build by variant, version and a hash of the fragments, the recipe and the
@@ -84,6 +85,14 @@ if [ ! -f "$build/.complete" ]; then
 	cp "$build/modules.builtin" "$build/moddir/modules.builtin"
 	touch "$build/.complete"
 	log "built in $(($(date +%s) - t0)) s"
+fi
+
+# Module.symvers (modpost of vmlinux.o) for the module build: without it
+# modpost warns and skips the unresolved-symbol check. `make modules` with
+# every driver built in writes only that.
+if [ ! -f "$build/Module.symvers" ]; then
+	make -C "$src" O="$build" -j"$jobs" modules >>"$build/build.log" 2>&1 ||
+		{ tail -n 40 "$build/build.log"; die "make modules failed (see $build/build.log)"; }
 fi
 
 krel=$(cat "$build/include/config/kernel.release")
