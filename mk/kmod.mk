@@ -103,7 +103,8 @@ test-kmod-vm-$(1): image-kmod-$(1)
 	@. ./$(call kenv,$(1)) && echo "test-kmod-vm [$(1)]: $$$$KREL ($$$$KVER)"
 	. ./$(call kenv,$(1)) && MYPOLL_REQUIRE_VM=1 MYPOLL_KERNEL=$$$$KIMAGE \
 	  MYPOLL_INITRD=$(abspath $(call image_dir,$(OUT)/image-kmod,$(1)))/$$$$(cat $(call image_dir,$(OUT)/image-kmod,$(1))/current) \
-	  $(GO) test -count=1 -v -timeout 20m ./kmod/ktest || \
+	  $(KTEST_ENV_$(1)) $(GO) test -count=1 -v -timeout $(or $(KTEST_TIMEOUT_$(1)),20m) ./kmod/ktest || \
 	  { echo "test-kmod-vm [$(1)]: FAILED on $$$$KREL"; exit 1; }
 endef
-$(foreach k,$(KERNELS_ALL),$(eval $(call ktest_vm,$(k))))
+# KERNELS_EXTRA: kernels outside the matrix (mk/debugkernel.mk)
+$(foreach k,$(KERNELS_ALL) $(KERNELS_EXTRA),$(eval $(call ktest_vm,$(k))))

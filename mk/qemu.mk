@@ -50,7 +50,7 @@ image-$(1): agent $(call kenv,$(1)) $(if $(filter bookworm,$(1)),$(IMAGE_INPUTS)
 image-kmod-$(1): agent $(call kenv,$(1)) $(if $(filter bookworm,$(1)),$(IMAGE_INPUTS),$(filter-out kmod,$(IMAGE_INPUTS)) $(if $(wildcard mk/kmod.mk),$(call kmod_ko,$(1))))
 	$$(call mkimage,$(call image_dir,$(OUT)/image-kmod,$(1)),$$(GUEST_BINS) $$(KTEST_BINS),$(1))
 endef
-$(foreach k,$(KERNELS_ALL),$(eval $(call kimages,$(k))))
+$(foreach k,$(KERNELS_ALL) $(KERNELS_EXTRA),$(eval $(call kimages,$(k))))
 
 ## test-qemu: the harness tests against a booted VM (image unit tests included)
 test-qemu: image

@@ -478,10 +478,16 @@ func (vm *VM) Poweroff(ctx context.Context) error {
 }
 
 // complaint patterns: kernel trouble on the console or in the kernel log.
+// Lockdep, KASAN, KCSAN and atomic-sleep reports start with "WARNING:" or
+// "BUG:" (the debug-kernel tier); the lockdep lines below mean it switched
+// itself off and checks nothing from then on.
 var complaints = []string{
 	"Oops", "BUG:", "WARNING:", "Kernel panic", "Unable to handle",
 	"list_add corruption", "list_del corruption", "Slab corruption", "slab error",
 	"kmemleak:", "unreferenced object", "Call trace:", "INFO: task", "detected stall",
+	"kernel BUG at", "UBSAN:", "KASAN:", "KCSAN:",
+	"turning off the locking correctness validator", "Disabling lock debugging",
+	"lockdep is turned off",
 }
 
 func isTrouble(line string) bool {
@@ -495,9 +501,25 @@ func isTrouble(line string) bool {
 
 // CheckKernelLog returns an error listing every line of log that shows
 // kernel trouble (Oops, BUG:, WARNING:, panic, list or slab corruption,
-// kmemleak reports, hung tasks, RCU stalls), or nil.
+// kmemleak reports, hung tasks, RCU stalls, lockdep, KASAN, KCSAN and UBSAN
+// reports, lockdep switching itself off), or nil.
 func CheckKernelLog(log string) error {
 	return checkLines(strings.Split(log, "\n"), nil)
+}
+
+// CheckKernelLogWant returns an error naming each text of want that log
+// does not contain, or nil.
+func CheckKernelLogWant(log string, want []string) error {
+	var missing []string
+	for _, w := range want {
+		if !strings.Contains(log, w) {
+			missing = append(missing, strconv.Quote(w))
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	return fmt.Errorf("kernel log lacks %s", strings.Join(missing, ", "))
 }
 
 func checkLines(lines, ignore []string) error {
@@ -547,7 +569,8 @@ func (vm *VM) CheckConsole() error {
 }
 
 // CheckKernel fetches the kernel log and returns an error listing its
-// complaint lines (minus ignored ones), or nil.
+// complaint lines (minus ignored ones) and the texts of
+// Config.KernelLogWant it lacks, or nil.
 func (vm *VM) CheckKernel(ctx context.Context) error {
 	log, err := vm.KernelLog(ctx)
 	if err != nil {
@@ -556,5 +579,5 @@ func (vm *VM) CheckKernel(ctx context.Context) error {
 	vm.mu.Lock()
 	ignore := append([]string(nil), vm.ignore...)
 	vm.mu.Unlock()
-	return checkLines(strings.Split(log, "\n"), ignore)
+	return errors.Join(checkLines(strings.Split(log, "\n"), ignore), CheckKernelLogWant(log, vm.cfg.KernelLogWant))
 }

@@ -65,6 +65,10 @@ type Config struct {
 	// Deadline, when set, bounds every phase (qemutest.StartT sets it from
 	// the test deadline, with a margin for cleanup).
 	Deadline time.Time
+	// KernelLogWant are texts the kernel log must contain: CheckKernel
+	// reports each one missing (the debug kernels' lockdep, KASAN and KCSAN
+	// banners, so that their tier cannot pass on a kernel without them).
+	KernelLogWant []string
 	// BeforePoweroff, when set, runs at the start of every Poweroff while
 	// the agent is connected (also the one Shutdown makes), with ctx bounded
 	// by OpTimeout: the last moment the guest can be asked anything, such
@@ -124,7 +128,8 @@ func OutDir() (string, error) {
 // MYPOLL_KERNEL (else KIMAGE of <out>/kernel/kernel.env), MYPOLL_INITRD (else
 // the image <out>/image/current names), MYPOLL_DISK, MYPOLL_APPEND,
 // MYPOLL_QEMU (else qemu-system-aarch64 in PATH), MYPOLL_SMP,
-// MYPOLL_TIMEOUT_MULT; <out> is MYPOLL_OUT or the repo's out/. An error
+// MYPOLL_TIMEOUT_MULT, MYPOLL_KLOG_WANT ('|'-separated KernelLogWant);
+// <out> is MYPOLL_OUT or the repo's out/. An error
 // wrapping ErrNoVM says what is missing.
 func ConfigFromEnv() (Config, error) {
 	var c Config
@@ -132,6 +137,11 @@ func ConfigFromEnv() (Config, error) {
 	c.Initrd = os.Getenv("MYPOLL_INITRD")
 	c.Disk = os.Getenv("MYPOLL_DISK")
 	c.Append = os.Getenv("MYPOLL_APPEND")
+	for w := range strings.SplitSeq(os.Getenv("MYPOLL_KLOG_WANT"), "|") {
+		if w != "" {
+			c.KernelLogWant = append(c.KernelLogWant, w)
+		}
+	}
 	if s := os.Getenv("MYPOLL_SMP"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 {

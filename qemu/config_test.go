@@ -36,7 +36,7 @@ func fakeOut(t *testing.T) (out, kernel, initrd string) {
 }
 
 func clearEnv(t *testing.T) {
-	for _, k := range []string{"MYPOLL_KERNEL", "MYPOLL_INITRD", "MYPOLL_DISK", "MYPOLL_APPEND", "MYPOLL_SMP", "MYPOLL_TIMEOUT_MULT"} {
+	for _, k := range []string{"MYPOLL_KERNEL", "MYPOLL_INITRD", "MYPOLL_DISK", "MYPOLL_APPEND", "MYPOLL_SMP", "MYPOLL_TIMEOUT_MULT", "MYPOLL_KLOG_WANT"} {
 		t.Setenv(k, "")
 	}
 	t.Setenv("MYPOLL_QEMU", "/bin/true") // found or not, no PATH lookup
@@ -48,12 +48,16 @@ func TestConfigFromEnv(t *testing.T) {
 	t.Setenv("MYPOLL_OUT", out)
 	t.Setenv("MYPOLL_SMP", "2")
 	t.Setenv("MYPOLL_TIMEOUT_MULT", "2.5")
+	t.Setenv("MYPOLL_KLOG_WANT", "KernelAddressSanitizer initialized|Lock dependency validator")
 	cfg, err := qemu.ConfigFromEnv()
 	if err != nil {
 		t.Fatalf("ConfigFromEnv: %v", err)
 	}
 	if cfg.Kernel != kernel || cfg.Initrd != initrd || cfg.SMP != 2 || cfg.TimeoutMult != 2.5 {
 		t.Errorf("ConfigFromEnv = %+v, want kernel %s initrd %s smp 2 mult 2.5", cfg, kernel, initrd)
+	}
+	if want := []string{"KernelAddressSanitizer initialized", "Lock dependency validator"}; !slices.Equal(cfg.KernelLogWant, want) {
+		t.Errorf("ConfigFromEnv KernelLogWant = %q, want %q", cfg.KernelLogWant, want)
 	}
 
 	// An explicit initrd or disk wins over the build output.
@@ -151,10 +155,41 @@ func TestCheckKernelLog(t *testing.T) {
 		"[ 2.0] list_add corruption. prev->next should be next",
 		"[ 2.0] kmemleak: 1 new suspected memory leaks",
 		"[ 2.0] INFO: task mypolld:88 blocked for more than 120 seconds.",
+		// The debug kernels' reports (lockdep, KASAN, KCSAN, atomic
+		// sleep), as kernel/locking/lockdep.c, mm/kasan/report.c,
+		// kernel/kcsan/report.c and kernel/sched/core.c print them.
+		"[ 2.0] WARNING: possible circular locking dependency detected",
+		"[ 2.0] WARNING: inconsistent lock state",
+		"[ 2.0] BUG: KCSAN: data-race in mypoll_read / mypoll_trigger",
+		"[ 2.0] BUG: sleeping function called from invalid context at kernel/locking/mutex.c:580",
+		// A lockdep that switched itself off checks nothing from then on.
+		"[ 2.0] turning off the locking correctness validator.",
+		"[ 2.0] Disabling lock debugging due to kernel taint",
+		"[ 2.0] INFO: lockdep is turned off.",
+		// BUG() and UBSAN say it without "BUG:".
+		"[ 2.0] kernel BUG at mm/slub.c:435!",
+		"[ 2.0] UBSAN: array-index-out-of-bounds in kmod/mypoll.c:120:9",
 	} {
 		err := qemu.CheckKernelLog(clean + bad + "\n")
 		if err == nil || !strings.Contains(err.Error(), bad) {
 			t.Errorf("CheckKernelLog(%q) = %v, want it reported", bad, err)
 		}
+	}
+}
+
+// A debug kernel's tier must not pass on a kernel without the checkers:
+// the banners it names must be in the log.
+func TestCheckKernelLogWant(t *testing.T) {
+	log := "[    0.0] Lock dependency validator: Copyright (c) 2006 Red Hat, Inc., Ingo Molnar\n" +
+		"[    0.0] KernelAddressSanitizer initialized (generic)\n"
+	if err := qemu.CheckKernelLogWant(log, []string{"KernelAddressSanitizer initialized", "Lock dependency validator"}); err != nil {
+		t.Errorf("CheckKernelLogWant with both banners = %v, want nil", err)
+	}
+	if err := qemu.CheckKernelLogWant(log, nil); err != nil {
+		t.Errorf("CheckKernelLogWant with nothing wanted = %v, want nil", err)
+	}
+	err := qemu.CheckKernelLogWant(log, []string{"Lock dependency validator", "kcsan: enabled early"})
+	if err == nil || !strings.Contains(err.Error(), "kcsan: enabled early") || strings.Contains(err.Error(), "Lock dependency") {
+		t.Errorf("CheckKernelLogWant without the KCSAN banner = %v, want it (and only it) named", err)
 	}
 }
