@@ -3,6 +3,7 @@ package packaging_test
 import (
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -67,7 +68,7 @@ func TestYocto_OeqaModuleTest(t *testing.T) {
 			t.Errorf("image without the module: the device test still ran lsmod")
 		}
 	}
-	if strings.Contains(read(t, oeqaCases), "OEHasPackage(['kernel-module-mypoll'])") {
+	if regexp.MustCompile(`(?m)^\s*@OEHasPackage\(\['kernel-module-mypoll'\]\)`).MatchString(read(t, oeqaCases)) {
 		t.Errorf("%s still has @OEHasPackage(['kernel-module-mypoll'])", oeqaCases)
 	}
 }
