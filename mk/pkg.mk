@@ -1,7 +1,7 @@
 # Packaging: Buildroot external tree (br2-external/), Yocto layer
 # (meta-mypoll/) and the init files both use (init/). Checks that need no
 # Buildroot/OpenEmbedded tree; the upstream ones are in the two READMEs.
-DEPS_APT += shellcheck systemd git busybox gcc-aarch64-linux-gnu make
+DEPS_APT += shellcheck systemd git busybox gcc-aarch64-linux-gnu make python3
 
 PKG_OUT := $(OUT)/pkg
 
