@@ -40,11 +40,14 @@ grep -q '^SRCREV = "[0-9a-f]*"$' "$inc" || die "$inc has no SRCREV = \"<hash>\" 
 if [ -n "$commit" ] && ! git diff --quiet HEAD -- "$inc"; then
 	die "$inc has uncommitted changes"
 fi
+saved=$(mktemp)
+trap 'rm -f "$saved"' EXIT
+cp "$inc" "$saved"
 sed -i -e "s/^SRCREV = \".*\"$/SRCREV = \"$rev\"/" -e "s/^PV = \".*\"$/PV = \"$version+git\"/" "$inc"
 
 echo "release-pin: checking that $rev builds what the recipes build"
 if ! ${GO:-go} test -count=1 -run '^TestYocto_Srcrev' ./packaging/; then
-	git checkout -- "$inc" 2>/dev/null || true
+	cp "$saved" "$inc"
 	die "$rev does not build as the recipes build it; $inc left unchanged"
 fi
 
