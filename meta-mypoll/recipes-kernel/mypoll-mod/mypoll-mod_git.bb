@@ -12,6 +12,6 @@ S = "${UNPACKDIR}/${BB_GIT_DEFAULT_DESTSUFFIX}/kmod"
 
 inherit module
 
-# module.bbclass packages it as kernel-module-mypoll-<kernel version>.
-RPROVIDES:${PN} += "kernel-module-mypoll"
+# module.bbclass packages it as kernel-module-mypoll-<kernel version>, and
+# kernel-module-split makes that package provide kernel-module-mypoll.
 KERNEL_MODULE_AUTOLOAD += "mypoll"
