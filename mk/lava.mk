@@ -1,7 +1,7 @@
 # LAVA (board farms): the job definitions in lava/, checked against LAVA's
 # own schema (Debian's lava-common), and the image the qemu job deploys:
 # the test initramfs with a shell on the console (lava/README.md).
-DEPS_APT += lava-common python3-yaml python3-jinja2 cpio gzip shellcheck
+DEPS_APT += lava-common lava-dispatcher python3-yaml python3-jinja2 cpio gzip shellcheck
 
 LAVA_OUT     := $(OUT)/lava
 LAVA_BUSYBOX := $(LAVA_OUT)/busybox-arm64
@@ -9,16 +9,23 @@ LAVA_BUSYBOX := $(LAVA_OUT)/busybox-arm64
 # make deps).
 LAVA_BUSYBOX_PKG := busybox-static:arm64
 
-TEST_TARGETS += test-lava
+TEST_TARGETS += test-lava test-lava-run
 
-.PHONY: test-lava lava-image test-lava-image
+.PHONY: test-lava test-lava-run lava-image test-lava-image
 
 LAVA_SCRIPTS := lava/mkimage.sh lava/overlay/init lava/overlay/etc/init.d/rcS lava/overlay/bin/mypoll-lava-tests
 
 ## test-lava: the LAVA jobs, test definition and device configurations validate with lava-common's schemas (and broken copies do not); shellcheck of the image's scripts
 test-lava:
 	shellcheck --severity=style $(LAVA_SCRIPTS)
-	$(GO) test -count=1 ./lava/
+	$(GO) test -count=1 -skip '^TestLavaRun_' ./lava/
+
+# lava-run is Debian's lava-dispatcher, run here as a LAVA worker would:
+# it downloads the artifacts (file://), adds its test shell to the ramdisk,
+# boots qemu-system-aarch64 (TCG) and drives the console.
+## test-lava-run: lava/jobs/qemu-virt.yaml run by LAVA's own dispatcher (lava-run) on the local qemu device; every test case must pass
+test-lava-run: lava-image
+	MYPOLL_REQUIRE_VM=1 MYPOLL_LAVA_ARTIFACTS=$(abspath $(LAVA_OUT)) $(GO) test -count=1 -v -run '^TestLavaRun_' ./lava/
 
 $(LAVA_BUSYBOX):
 	@rm -rf $(LAVA_OUT)/deb && mkdir -p $(LAVA_OUT)/deb
