@@ -3,7 +3,8 @@
 # initramfs (make image-kmod) and the static arm64 agent and BusyBox:
 #   OUTDIR/mypoll-lava-overlay.tar.gz  a shell on the console (BusyBox init,
 #       lava/overlay/, the project's init/sysv/S50mypolld and
-#       init/default/mypolld, the agent as /bin/mypoll-testagent), to put
+#       init/default/mypolld, the agent as /usr/bin/mypoll-testagent, where
+#       the Buildroot and Yocto packages install it), to put
 #       over a test image's root (a LAVA "overlays" entry or by hand)
 #   OUTDIR/initrd.cpio.gz  BASE_CPIO with that overlay, one newc archive
 #       (LAVA unpacks a ramdisk to add its test overlay: a concatenation of
@@ -28,10 +29,14 @@ ov=$stage/overlay
 mkdir -p "$ov"
 cp -R lava/overlay/. "$ov/"
 install -D -m 0755 "$busybox" "$ov/bin/busybox"
-install -D -m 0755 "$agent" "$ov/bin/mypoll-testagent"
+install -D -m 0755 "$agent" "$ov/usr/bin/mypoll-testagent"
 install -D -m 0755 init/sysv/S50mypolld "$ov/etc/init.d/S50mypolld"
 install -D -m 0644 init/default/mypolld "$ov/etc/default/mypolld"
 chmod 0755 "$ov/init" "$ov/etc/init.d/rcS" "$ov/bin/mypoll-lava-tests"
+# A root file system switched to by an initramfs (the SD image) may start
+# /sbin/init rather than /init.
+mkdir -p "$ov/sbin"
+ln -sf ../init "$ov/sbin/init"
 tar -C "$ov" --owner=0 --group=0 --numeric-owner --sort=name --mtime=@0 \
 	-czf "$out/mypoll-lava-overlay.tar.gz.tmp" .
 mv "$out/mypoll-lava-overlay.tar.gz.tmp" "$out/mypoll-lava-overlay.tar.gz"
