@@ -125,3 +125,56 @@ func tail(b []byte, n int) string {
 	}
 	return strings.Join(lines, "\n")
 }
+
+// TestDispatcher_Validates: LAVA's dispatcher (lava-run --validate) builds
+// the whole pipeline of the qemu job and of the Raspberry Pi SD-mux job on
+// their rendered device configurations (deploy, overlays, boot, test
+// shell), checking device methods, connection commands and artifacts
+// (empty stand-ins here: validation only checks they exist). The tftp job
+// is not validated this way: the dispatcher wants a tftp server's
+// configuration (/etc/default/tftpd-hpa) on the host.
+func TestDispatcher_Validates(t *testing.T) {
+	if _, err := exec.LookPath("lava-run"); err != nil {
+		t.Fatalf("lava-run (Debian's lava-dispatcher) not found: %v", err)
+	}
+	art := t.TempDir()
+	for _, f := range []string{"Image", "initrd.cpio.gz", "board/rpi3/sdcard.img", "lava/mypoll-lava-overlay.tar.gz"} {
+		p := filepath.Join(art, f)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("stand-in"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, c := range []struct {
+		job, device string
+		pass        bool
+	}{
+		{"jobs/qemu-virt.yaml", "devices/qemu-local.yaml", true},
+		{"jobs/rpi3-sdmux.yaml", "devices/rpi3-01.yaml", true},
+		// The proof that validation looks at the device: a Pi job on a
+		// qemu device (no flasher deploy method) fails.
+		{"jobs/rpi3-sdmux.yaml", "devices/qemu-local.yaml", false},
+	} {
+		t.Run(filepath.Base(c.job)+"@"+filepath.Base(c.device), func(t *testing.T) {
+			job, err := os.ReadFile(c.job)
+			if err != nil {
+				t.Fatal(err)
+			}
+			dir := t.TempDir()
+			jobFile := filepath.Join(dir, "job.yaml")
+			if err := os.WriteFile(jobFile, bytes.ReplaceAll(job, []byte("@ARTIFACTS@"), []byte("file://"+art)), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+			defer cancel()
+			out, err := exec.CommandContext(ctx, "lava-run", "--validate", "--job-id", "validate-"+strings.TrimSuffix(filepath.Base(c.job), ".yaml"),
+				"--output-dir", filepath.Join(dir, "out"), "--device", c.device, jobFile).CombinedOutput()
+			passed := err == nil && bytes.Contains(out, []byte(`"msg": {"case": "job", "definition": "lava", "result": "pass"}`))
+			if passed != c.pass {
+				t.Errorf("lava-run --validate %s on %s: passed=%v (%v), want %v:\n%s", c.job, c.device, passed, err, c.pass, tail(out, 20))
+			}
+		})
+	}
+}

@@ -1,7 +1,9 @@
 # LAVA (board farms): the job definitions in lava/, checked against LAVA's
 # own schema (Debian's lava-common), and the image the qemu job deploys:
 # the test initramfs with a shell on the console (lava/README.md).
-DEPS_APT += lava-common lava-dispatcher python3-yaml python3-jinja2 cpio gzip shellcheck
+# lava-dispatcher: lava-run; telnet: the Pi device's console command, which
+# the dispatcher's validation looks for.
+DEPS_APT += lava-common lava-dispatcher telnet python3-yaml python3-jinja2 cpio gzip shellcheck
 
 LAVA_OUT     := $(OUT)/lava
 LAVA_BUSYBOX := $(LAVA_OUT)/busybox-arm64
@@ -15,7 +17,7 @@ TEST_TARGETS += test-lava test-lava-run
 
 LAVA_SCRIPTS := lava/mkimage.sh lava/overlay/init lava/overlay/etc/init.d/rcS lava/overlay/bin/mypoll-lava-tests
 
-## test-lava: the LAVA jobs, test definition and device configurations validate with lava-common's schemas (and broken copies do not); shellcheck of the image's scripts
+## test-lava: the LAVA jobs, test definition and device configurations validate with lava-common's schemas (and broken copies do not) and with the dispatcher (lava-run --validate); shellcheck of the image's scripts
 test-lava:
 	shellcheck --severity=style $(LAVA_SCRIPTS)
 	$(GO) test -count=1 -skip '^TestLavaRun_' ./lava/
