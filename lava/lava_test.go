@@ -138,9 +138,10 @@ func TestJobs_BrokenCopiesFail(t *testing.T) {
 // board's SD image), under @ARTIFACTS@.
 func TestJobs_ArtifactNames(t *testing.T) {
 	want := map[string][]string{
-		"jobs/qemu-virt.yaml":  {"@ARTIFACTS@/Image", "@ARTIFACTS@/initrd.cpio.gz"},
-		"jobs/rpi3-tftp.yaml":  {"@ARTIFACTS@/Image", "@ARTIFACTS@/initrd.cpio.gz", "@ARTIFACTS@/bcm2837-rpi-3-b.dtb"},
-		"jobs/rpi3-sdmux.yaml": {"@ARTIFACTS@/board/rpi3/sdcard.img", "@ARTIFACTS@/lava/mypoll-lava-overlay.tar.gz"},
+		"jobs/qemu-virt.yaml":         {"@ARTIFACTS@/Image", "@ARTIFACTS@/initrd.cpio.gz"},
+		"jobs/qemu-virt-overlay.yaml": {"@ARTIFACTS@/Image", "@ARTIFACTS@/test-initrd.cpio.gz", "@ARTIFACTS@/mypoll-lava-overlay.tar.gz"},
+		"jobs/rpi3-tftp.yaml":         {"@ARTIFACTS@/Image", "@ARTIFACTS@/initrd.cpio.gz", "@ARTIFACTS@/bcm2837-rpi-3-b.dtb"},
+		"jobs/rpi3-sdmux.yaml":        {"@ARTIFACTS@/board/rpi3/sdcard.img", "@ARTIFACTS@/lava/mypoll-lava-overlay.tar.gz"},
 	}
 	mk, err := os.ReadFile("../mk/lava.mk")
 	if err != nil {

@@ -20,13 +20,15 @@ type lavaResult struct {
 	Result     string `json:"result"`
 }
 
-// TestLavaRun_QemuJob runs lava/jobs/qemu-virt.yaml with Debian's
-// lava-dispatcher (lava-run) on the device lava/devices/qemu-local.yaml
-// against the artifacts of make lava-image (MYPOLL_LAVA_ARTIFACTS, an
-// absolute directory): LAVA boots the image under QEMU, adds its test shell
-// to the ramdisk and runs the on-target tests; every case must pass.
-// Without MYPOLL_LAVA_ARTIFACTS it skips, unless MYPOLL_REQUIRE_VM=1.
-func TestLavaRun_QemuJob(t *testing.T) {
+// TestLavaRun_QemuJobs runs lava/jobs/qemu-virt.yaml (the LAVA image)
+// and lava/jobs/qemu-virt-overlay.yaml (the test image, the shell put in by
+// the job) with Debian's lava-dispatcher (lava-run) on the device
+// lava/devices/qemu-local.yaml against the artifacts of make lava-image
+// (MYPOLL_LAVA_ARTIFACTS, an absolute directory): LAVA boots the image
+// under QEMU, adds its test shell to the ramdisk and runs the on-target
+// tests; every case must pass. Without MYPOLL_LAVA_ARTIFACTS it skips,
+// unless MYPOLL_REQUIRE_VM=1.
+func TestLavaRun_QemuJobs(t *testing.T) {
 	art := os.Getenv("MYPOLL_LAVA_ARTIFACTS")
 	if art == "" {
 		if os.Getenv("MYPOLL_REQUIRE_VM") == "1" {
@@ -37,15 +39,16 @@ func TestLavaRun_QemuJob(t *testing.T) {
 	if !filepath.IsAbs(art) {
 		t.Fatalf("MYPOLL_LAVA_ARTIFACTS=%q: want an absolute path", art)
 	}
-	for _, f := range []string{"Image", "initrd.cpio.gz"} {
-		if _, err := os.Stat(filepath.Join(art, f)); err != nil {
-			t.Fatalf("artifact missing (make lava-image): %v", err)
-		}
-	}
 	if _, err := exec.LookPath("lava-run"); err != nil {
 		t.Fatalf("lava-run (Debian's lava-dispatcher) not found: %v", err)
 	}
-	job, err := os.ReadFile("jobs/qemu-virt.yaml")
+	for _, job := range []string{"jobs/qemu-virt.yaml", "jobs/qemu-virt-overlay.yaml"} {
+		t.Run(filepath.Base(job), func(t *testing.T) { lavaRun(t, job, art) })
+	}
+}
+
+func lavaRun(t *testing.T, jobPath, art string) {
+	job, err := os.ReadFile(jobPath)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +60,7 @@ func TestLavaRun_QemuJob(t *testing.T) {
 	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Minute)
 	defer cancel()
 	start := time.Now()
-	cmd := exec.CommandContext(ctx, "lava-run", "--job-id", "mypoll-"+time.Now().Format("150405"),
+	cmd := exec.CommandContext(ctx, "lava-run", "--job-id", "mypoll-"+time.Now().Format("150405.000"),
 		"--output-dir", filepath.Join(dir, "out"), "--device", "devices/qemu-local.yaml", jobFile)
 	out, err := cmd.CombinedOutput()
 	logPath := filepath.Join(t.ArtifactDir(), "lava-run.log")
@@ -138,7 +141,8 @@ func TestDispatcher_Validates(t *testing.T) {
 		t.Fatalf("lava-run (Debian's lava-dispatcher) not found: %v", err)
 	}
 	art := t.TempDir()
-	for _, f := range []string{"Image", "initrd.cpio.gz", "board/rpi3/sdcard.img", "lava/mypoll-lava-overlay.tar.gz"} {
+	for _, f := range []string{"Image", "initrd.cpio.gz", "test-initrd.cpio.gz", "mypoll-lava-overlay.tar.gz",
+		"board/rpi3/sdcard.img", "lava/mypoll-lava-overlay.tar.gz"} {
 		p := filepath.Join(art, f)
 		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
 			t.Fatal(err)
@@ -152,6 +156,7 @@ func TestDispatcher_Validates(t *testing.T) {
 		pass        bool
 	}{
 		{"jobs/qemu-virt.yaml", "devices/qemu-local.yaml", true},
+		{"jobs/qemu-virt-overlay.yaml", "devices/qemu-local.yaml", true},
 		{"jobs/rpi3-sdmux.yaml", "devices/rpi3-01.yaml", true},
 		// The proof that validation looks at the device: a Pi job on a
 		// qemu device (no flasher deploy method) fails.

@@ -25,7 +25,7 @@ test-lava:
 # lava-run is Debian's lava-dispatcher, run here as a LAVA worker would:
 # it downloads the artifacts (file://), adds its test shell to the ramdisk,
 # boots qemu-system-aarch64 (TCG) and drives the console.
-## test-lava-run: lava/jobs/qemu-virt.yaml run by LAVA's own dispatcher (lava-run) on the local qemu device; every test case must pass
+## test-lava-run: the qemu jobs (lava/jobs/qemu-virt*.yaml) run by LAVA's own dispatcher (lava-run) on the local qemu device; every test case must pass
 test-lava-run: lava-image
 	MYPOLL_REQUIRE_VM=1 MYPOLL_LAVA_ARTIFACTS=$(abspath $(LAVA_OUT)) $(GO) test -count=1 -v -run '^TestLavaRun_' ./lava/
 
@@ -36,9 +36,10 @@ $(LAVA_BUSYBOX):
 	chmod 0755 $@.tmp && mv $@.tmp $@
 	rm -rf $(LAVA_OUT)/deb
 
-## lava-image: the artifacts of lava/jobs/*.yaml in $(OUT)/lava/: Image, bcm2837-rpi-3-b.dtb, initrd.cpio.gz (image-kmod + a shell on the console), mypoll-lava-overlay.tar.gz
+## lava-image: the artifacts of lava/jobs/*.yaml in $(OUT)/lava/: Image, bcm2837-rpi-3-b.dtb, initrd.cpio.gz (image-kmod + a shell on the console), mypoll-lava-overlay.tar.gz (the shell alone), test-initrd.cpio.gz (image-kmod)
 lava-image: image-kmod $(LAVA_BUSYBOX)
 	sh lava/mkimage.sh $(OUT)/image-kmod/$$(cat $(OUT)/image-kmod/current) $(AGENT) $(LAVA_BUSYBOX) $(LAVA_OUT)
+	gzip -c $(OUT)/image-kmod/$$(cat $(OUT)/image-kmod/current) >$(LAVA_OUT)/test-initrd.cpio.gz
 	. ./$(KERNEL_ENV) && cp $$KIMAGE $(LAVA_OUT)/Image && \
 	  cp $$KROOT/usr/lib/linux-image-$$KREL/broadcom/bcm2837-rpi-3-b.dtb $(LAVA_OUT)/
 
