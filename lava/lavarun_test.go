@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,6 +13,10 @@ import (
 	"testing"
 	"time"
 )
+
+// dispatcherTmp is where lava-run works (lava_dispatcher's
+// DISPATCHER_DOWNLOAD_DIR), one directory per job id.
+const dispatcherTmp = "/var/lib/lava/dispatcher/tmp"
 
 // lavaResult is the "msg" of a results line of lava-run's log.
 type lavaResult struct {
@@ -174,7 +179,10 @@ func TestDispatcher_Validates(t *testing.T) {
 			}
 			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
 			defer cancel()
-			out, err := exec.CommandContext(ctx, "lava-run", "--validate", "--job-id", "validate-"+strings.TrimSuffix(filepath.Base(c.job), ".yaml"),
+			// lava-run --validate leaves the job's (empty) work directory.
+			id := fmt.Sprintf("mypoll-validate-%d-%s", os.Getpid(), strings.TrimSuffix(filepath.Base(c.device), ".yaml"))
+			t.Cleanup(func() { os.RemoveAll(filepath.Join(dispatcherTmp, id)) })
+			out, err := exec.CommandContext(ctx, "lava-run", "--validate", "--job-id", id,
 				"--output-dir", filepath.Join(dir, "out"), "--device", c.device, jobFile).CombinedOutput()
 			passed := err == nil && bytes.Contains(out, []byte(`"msg": {"case": "job", "definition": "lava", "result": "pass"}`))
 			if passed != c.pass {
