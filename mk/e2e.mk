@@ -11,12 +11,17 @@ $(OUT)/guest/mypollprobe: FORCE
 	@mkdir -p $(@D)
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -trimpath -ldflags '-s -w' -o $@ ./daemon/cmd/mypollprobe
 
-# The end-to-end suite runs on the default kernel and on the newest of the
-# matrix, each that is in KERNELS (mk/kernel.mk, read after this file: hence
-# the second expansion).
-E2E_KERNELS = $(filter bookworm $(KERNEL_NEWEST),$(KERNELS))
+# for a 32-bit ARM kernel's image (mk/qemu.mk's arch_bins)
+$(OUT)/guest/arm/mypollprobe: FORCE
+	@mkdir -p $(@D)
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm GOARM=7 $(GO) build -trimpath -ldflags '-s -w' -o $@ ./daemon/cmd/mypollprobe
 
-## test-e2e: the end-to-end tests: the daemon on /dev/mypoll in the guest, through the proxy (default and newest kernel)
+# The end-to-end suite runs on the default kernel, on the newest of the
+# matrix and on the 32-bit ARM one, each that is in KERNELS (mk/kernel.mk,
+# read after this file: hence the second expansion).
+E2E_KERNELS = $(filter bookworm bookworm-armhf $(KERNEL_NEWEST),$(KERNELS))
+
+## test-e2e: the end-to-end tests: the daemon on /dev/mypoll in the guest, through the proxy (default, armhf and newest kernel)
 .SECONDEXPANSION:
 test-e2e: $$(addprefix test-e2e-,$$(E2E_KERNELS))
 

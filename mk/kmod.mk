@@ -1,9 +1,14 @@
 # The /dev/mypoll kernel module: cross build, checkpatch, ABI and VM tests.
 DEPS_APT += gcc-aarch64-linux-gnu libc6-dev linux-libc-dev make perl xz-utils dpkg-dev qemu-system-arm
+# bookworm-armhf's module
+DEPS_APT += gcc-arm-linux-gnueabihf
 
 KMOD_OUT       := $(OUT)/kmod
 KMOD_ARCH      ?= arm64
 KMOD_CROSS     ?= aarch64-linux-gnu-
+# A 32-bit ARM kernel of the matrix (mk/kernel.mk's karch) overrides both.
+KMOD_ARCH_arm  := arm
+KMOD_CROSS_arm := arm-linux-gnueabihf-
 KMOD_SRCS      := kmod/mypoll.c kmod/mypoll_compat.h kmod/include/uapi/linux/mypoll.h kmod/Kbuild kmod/Makefile
 CHECKPATCH_DIR := $(OUT)/checkpatch
 CHECKPATCH     := $(CHECKPATCH_DIR)/scripts/checkpatch.pl
@@ -16,6 +21,9 @@ CHECKPATCH_PKG ?= linux-source-6.1
 # ABI subset through the arm64 kernel's compat layer (compat_ptr_ioctl).
 KTEST_BINS := $(OUT)/guest/mypoll-kmod.test $(OUT)/guest/mypoll-kmod-arm.test \
 	      $(OUT)/guest/mypoll-devicetest.test
+# On a 32-bit ARM kernel both suites are 32-bit programs already (no compat
+# run: kmod/ktest's VM test skips it there).
+KTEST_BINS_arm := $(OUT)/guest/arm/mypoll-kmod.test $(OUT)/guest/arm/mypoll-devicetest.test
 TEST_TARGETS += test-kmod
 LINT_TARGETS += lint-kmod
 
@@ -34,7 +42,8 @@ $(KMOD_OUT)/mypoll.ko: $(KMOD_SRCS) $(KERNEL_ENV)
 	KMOD_ARCH=$(KMOD_ARCH) KMOD_CROSS=$(KMOD_CROSS) sh scripts/kmod-build.sh $(KERNEL_ENV) $(KMOD_OUT)
 
 $(KMOD_OUT)/%/mypoll.ko: $(KMOD_SRCS) $(OUT)/kernel/%/kernel.env
-	KMOD_ARCH=$(KMOD_ARCH) KMOD_CROSS=$(KMOD_CROSS) sh scripts/kmod-build.sh $(OUT)/kernel/$*/kernel.env $(KMOD_OUT)/$*
+	KMOD_ARCH=$(or $(KMOD_ARCH_$(call karch,$*)),$(KMOD_ARCH)) KMOD_CROSS=$(or $(KMOD_CROSS_$(call karch,$*)),$(KMOD_CROSS)) \
+	  sh scripts/kmod-build.sh $(OUT)/kernel/$*/kernel.env $(KMOD_OUT)/$*
 
 $(KERNEL_ENV):
 	$(MAKE) --no-print-directory kernel
@@ -73,6 +82,14 @@ $(OUT)/guest/mypoll-kmod-arm.test: FORCE
 $(OUT)/guest/mypoll-devicetest.test: FORCE
 	@mkdir -p $(@D)
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) test -c -tags mypoll_guest -o $@ ./daemon/internal/device/devicetest/guest
+
+$(OUT)/guest/arm/mypoll-kmod.test: FORCE
+	@mkdir -p $(@D)
+	CGO_ENABLED=0 GOOS=linux $(GOENV_arm) $(GO) test -c -tags mypoll_guest -o $@ ./kmod/ktest
+
+$(OUT)/guest/arm/mypoll-devicetest.test: FORCE
+	@mkdir -p $(@D)
+	CGO_ENABLED=0 GOOS=linux $(GOENV_arm) $(GO) test -c -tags mypoll_guest -o $@ ./daemon/internal/device/devicetest/guest
 
 ## test-kmod: header ABI test against devabi, then on each kernel of KERNELS the conformance and torture suites in the VM
 test-kmod: test-kmod-abi $(addprefix test-kmod-vm-,$(KERNELS))

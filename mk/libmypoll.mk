@@ -96,6 +96,15 @@ $(OUT)/guest/mypoll-listen $(OUT)/guest/mypoll-trigger: $(OUT)/guest/mypoll-%: F
 	  LDFLAGS="-static -s" $(abspath $(LMP_OUT))/arm64/$*
 	cp $(LMP_OUT)/arm64/$* $@
 
+# The same for a 32-bit ARM kernel's image (mk/qemu.mk's arch_bins).
+LMP_CROSS_ARM ?= arm-linux-gnueabihf-
+DEPS_APT += gcc-arm-linux-gnueabihf libc6-dev-armhf-cross
+$(OUT)/guest/arm/mypoll-listen $(OUT)/guest/arm/mypoll-trigger: $(OUT)/guest/arm/mypoll-%: FORCE
+	@mkdir -p $(@D) $(LMP_OUT)/arm
+	$(MAKE) --no-print-directory -C libmypoll O=$(abspath $(LMP_OUT))/arm CC=$(LMP_CROSS_ARM)gcc AR=$(LMP_CROSS_ARM)ar \
+	  LDFLAGS="-static -s" $(abspath $(LMP_OUT))/arm/$*
+	cp $(LMP_OUT)/arm/$* $@
+
 ## bench-libmypoll: events/s 16 C subscribers (libmypoll) receive beside 16 Go client subscribers
 bench-libmypoll: libmypoll $(LMP_OUT)/mypolld
 	gcc -std=c99 -O2 -Wall -Wextra -Werror -Ilibmypoll/include -o $(LMP_OUT)/bench_sub libmypoll/tests/bench_sub.c $(LMP_OUT)/gcc/libmypoll.a

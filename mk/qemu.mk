@@ -1,7 +1,8 @@
-# QEMU aarch64 target: the guest agent, the initramfs and the harness tests.
+# QEMU aarch64 (and 32-bit ARM) target: the guest agent, the initramfs and the harness tests.
 DEPS_APT += qemu-system-arm
 TEST_TARGETS += test-qemu
 
+# $(OUT)/qemu/<arch>/mypoll-testagent for arm64 and (bookworm-armhf) arm
 AGENT      := $(OUT)/qemu/arm64/mypoll-testagent
 IMAGE_DIR  := $(OUT)/image
 # What the image picks up when it can be built (tested with the shell at run
@@ -14,17 +15,35 @@ IMAGE_INPUTS += $(if $(wildcard mk/kmod.mk),kmod)
 .PHONY: agent image image-kmod test-qemu
 
 ## agent: the static arm64 guest agent (PID 1 of the test image) in $(OUT)/qemu/arm64/
-agent:
-	@mkdir -p $(dir $(AGENT))
-	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -trimpath -ldflags '-s -w' -o $(AGENT) ./qemu/agent
+agent: $(AGENT)
+
+# agent-<arch>: the agent for a guest architecture of mk/kernel.mk's karch
+.PHONY: agent-arm64 agent-arm
+agent-arm64: $(OUT)/qemu/arm64/mypoll-testagent
+agent-arm: $(OUT)/qemu/arm/mypoll-testagent
+
+$(OUT)/qemu/%/mypoll-testagent: FORCE
+	@mkdir -p $(@D)
+	CGO_ENABLED=0 GOOS=linux $(GOENV_$*) $(GO) build -trimpath -ldflags '-s -w' -o $@ ./qemu/agent
+
+# $(call arch_bins,K,FILES): the guest programs FILES (arm64 builds, as
+# GUEST_BINS and IMAGE_INPUTS name them) for kernel K's architecture: for a
+# 32-bit ARM kernel $(OUT)/guest/arm/<name> and $(OUT)/bin/armv7/<name>,
+# built by the arm rules of each fragment. The C benchmark baselines stay
+# out of it (make bench-guest runs on the default image only).
+arch_bins = $(if $(filter arm,$(call karch,$(1))),$(patsubst $(OUT)/guest/%,$(OUT)/guest/arm/%,$(patsubst \
+	$(OUT)/bin/arm64/%,$(OUT)/bin/armv7/%,$(filter-out $(OUT)/guest/mypollbench-%,$(2)))),$(2))
 
 # $(call mkimage,DIR,BINS[,KERNEL]): an initramfs in DIR with the agent,
 # mypolld, mypoll.ko and BINS in /bin (each BIN a make target, built first),
-# for KERNEL of the matrix (default: the default kernel).
+# for KERNEL of the matrix (default: the default kernel); the agent and
+# mypolld are those of the kernel's architecture.
 define mkimage
 	@$(if $(strip $(2)),$(MAKE) --no-print-directory $(2))
-	$(GO) run ./qemu/image/cmd/mkimage -kernel-env $(call kenv,$(or $(3),bookworm)) -agent $(AGENT) -o $(1) \
-	  $$(test -f $(OUT)/bin/arm64/mypolld && echo -daemon $(OUT)/bin/arm64/mypolld) \
+	$(GO) run ./qemu/image/cmd/mkimage -kernel-env $(call kenv,$(or $(3),bookworm)) \
+	  -agent $(OUT)/qemu/$(call karch,$(or $(3),bookworm))/mypoll-testagent -o $(1) \
+	  $$(test -f $(call arch_bins,$(or $(3),bookworm),$(OUT)/bin/arm64/mypolld) && \
+	    echo -daemon $(call arch_bins,$(or $(3),bookworm),$(OUT)/bin/arm64/mypolld)) \
 	  $$(test -f $(call kmod_ko,$(or $(3),bookworm)) && echo -kmod $(call kmod_ko,$(or $(3),bookworm))) \
 	  $(if $(strip $(2)),-bins '$(strip $(2))')
 endef
@@ -43,12 +62,14 @@ image-kmod: kernel agent $(IMAGE_INPUTS)
 # image-<kernel>, image-kmod-<kernel>: the same two images for each kernel of
 # the matrix, in $(OUT)/image/<kernel>/ and $(OUT)/image-kmod/<kernel>/ (the
 # default kernel's stay where they were).
+# A kernel of another architecture takes its own agent, programs and test
+# binaries (arch_bins; KTEST_BINS_<arch> when mk/kmod.mk sets it).
 define kimages
 .PHONY: image-$(1) image-kmod-$(1)
-image-$(1): agent $(call kenv,$(1)) $(if $(filter bookworm,$(1)),$(IMAGE_INPUTS),$(filter-out kmod,$(IMAGE_INPUTS)) $(if $(wildcard mk/kmod.mk),$(call kmod_ko,$(1))))
-	$$(call mkimage,$(call image_dir,$(IMAGE_DIR),$(1)),$$(GUEST_BINS),$(1))
-image-kmod-$(1): agent $(call kenv,$(1)) $(if $(filter bookworm,$(1)),$(IMAGE_INPUTS),$(filter-out kmod,$(IMAGE_INPUTS)) $(if $(wildcard mk/kmod.mk),$(call kmod_ko,$(1))))
-	$$(call mkimage,$(call image_dir,$(OUT)/image-kmod,$(1)),$$(GUEST_BINS) $$(KTEST_BINS),$(1))
+image-$(1): agent-$(call karch,$(1)) $(call kenv,$(1)) $(if $(filter bookworm,$(1)),$(IMAGE_INPUTS),$(call arch_bins,$(1),$(filter-out kmod,$(IMAGE_INPUTS))) $(if $(wildcard mk/kmod.mk),$(call kmod_ko,$(1))))
+	$$(call mkimage,$(call image_dir,$(IMAGE_DIR),$(1)),$$(call arch_bins,$(1),$$(GUEST_BINS)),$(1))
+image-kmod-$(1): agent-$(call karch,$(1)) $(call kenv,$(1)) $(if $(filter bookworm,$(1)),$(IMAGE_INPUTS),$(call arch_bins,$(1),$(filter-out kmod,$(IMAGE_INPUTS))) $(if $(wildcard mk/kmod.mk),$(call kmod_ko,$(1))))
+	$$(call mkimage,$(call image_dir,$(OUT)/image-kmod,$(1)),$$(call arch_bins,$(1),$$(GUEST_BINS)) $$(or $$(KTEST_BINS_$(call karch,$(1))),$$(KTEST_BINS)),$(1))
 endef
 $(foreach k,$(KERNELS_ALL) $(KERNELS_EXTRA),$(eval $(call kimages,$(k))))
 

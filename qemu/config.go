@@ -34,10 +34,19 @@ var ErrNoVM = errors.New("no VM configured")
 
 // Config describes one VM.
 type Config struct {
-	// QEMU is the qemu-system-aarch64 binary (default: looked up in PATH).
+	// QEMU is the QEMU binary (default: the architecture's,
+	// qemu-system-aarch64 or qemu-system-arm, looked up in PATH).
 	QEMU string
-	// Kernel is the arm64 kernel Image (Debian's vmlinuz is one).
+	// Kernel is the kernel image: an arm64 Image or a 32-bit ARM zImage
+	// (Debian's vmlinuz is one).
 	Kernel string
+
+	// Architecture (qemu/arch.go).
+	// Arch is the guest architecture, ArchARM64 or ArchARM: it chooses the
+	// QEMU binary (when QEMU is empty), the machine and the CPU. Empty: the
+	// kernel image's (KernelArch), else ArchARM64.
+	Arch string
+
 	// Initrd is the initramfs; the agent must be its /init or a service in it.
 	Initrd string
 	// Disk is an optional root file system image (raw, or qcow2 by name),
@@ -127,7 +136,8 @@ func OutDir() (string, error) {
 // ConfigFromEnv builds a Config from the build output and the environment:
 // MYPOLL_KERNEL (else KIMAGE of <out>/kernel/kernel.env), MYPOLL_INITRD (else
 // the image <out>/image/current names), MYPOLL_DISK, MYPOLL_APPEND,
-// MYPOLL_QEMU (else qemu-system-aarch64 in PATH), MYPOLL_SMP,
+// MYPOLL_ARCH (else the kernel image's architecture), MYPOLL_QEMU (else
+// qemu-system-aarch64 or qemu-system-arm in PATH), MYPOLL_SMP,
 // MYPOLL_TIMEOUT_MULT, MYPOLL_KLOG_WANT ('|'-separated KernelLogWant);
 // <out> is MYPOLL_OUT or the repo's out/. An error
 // wrapping ErrNoVM says what is missing.
@@ -184,9 +194,15 @@ func ConfigFromEnv() (Config, error) {
 			return c, fmt.Errorf("%w: %w", ErrNoVM, err)
 		}
 	}
+	arch, err := archFromEnv(c.Kernel)
+	if err != nil {
+		return c, err
+	}
+	c.Arch = arch
 	c.QEMU = os.Getenv("MYPOLL_QEMU")
 	if c.QEMU == "" {
-		p, err := exec.LookPath("qemu-system-aarch64")
+		spec, _ := archOf(c.Arch)
+		p, err := exec.LookPath(spec.qemu)
 		if err != nil {
 			return c, fmt.Errorf("%w: %w (apt-get install qemu-system-arm)", ErrNoVM, err)
 		}

@@ -36,7 +36,7 @@ func fakeOut(t *testing.T) (out, kernel, initrd string) {
 }
 
 func clearEnv(t *testing.T) {
-	for _, k := range []string{"MYPOLL_KERNEL", "MYPOLL_INITRD", "MYPOLL_DISK", "MYPOLL_APPEND", "MYPOLL_SMP", "MYPOLL_TIMEOUT_MULT", "MYPOLL_KLOG_WANT"} {
+	for _, k := range []string{"MYPOLL_KERNEL", "MYPOLL_INITRD", "MYPOLL_DISK", "MYPOLL_APPEND", "MYPOLL_SMP", "MYPOLL_TIMEOUT_MULT", "MYPOLL_KLOG_WANT", "MYPOLL_ARCH"} {
 		t.Setenv(k, "")
 	}
 	t.Setenv("MYPOLL_QEMU", "/bin/true") // found or not, no PATH lookup

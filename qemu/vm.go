@@ -41,7 +41,7 @@ func (e *PhaseError) Error() string {
 
 func (e *PhaseError) Unwrap() error { return e.Err }
 
-// VM is a running qemu-system-aarch64. Its methods may be called from any
+// VM is a running qemu-system-aarch64 (or qemu-system-arm). Its methods may be called from any
 // goroutine; ops run concurrently over one yamux session.
 type VM struct {
 	cfg     Config
@@ -75,11 +75,21 @@ func Start(ctx context.Context, cfg Config) (*VM, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.NewNullLogger()
 	}
-	if cfg.QEMU == "" {
-		cfg.QEMU = "qemu-system-aarch64"
-	}
 	if cfg.Kernel == "" {
 		return nil, &PhaseError{Phase: "boot", Err: errors.New("no kernel")}
+	}
+	if cfg.Arch == "" {
+		cfg.Arch = ArchARM64
+		if a, err := KernelArch(cfg.Kernel); err == nil {
+			cfg.Arch = a
+		}
+	}
+	arch, err := archOf(cfg.Arch)
+	if err != nil {
+		return nil, &PhaseError{Phase: "boot", Err: err}
+	}
+	if cfg.QEMU == "" {
+		cfg.QEMU = arch.qemu
 	}
 	if cfg.SMP <= 0 {
 		cfg.SMP = 1
@@ -152,14 +162,14 @@ func (vm *VM) qemuArgs() []string {
 	if c.Append != "" {
 		cmdline += " " + c.Append
 	}
-	args := []string{
-		"-M", "virt", "-cpu", "cortex-a57",
+	arch, _ := archOf(c.Arch) // checked by Start
+	args := append(arch.machineArgs(),
 		"-smp", fmt.Sprint(c.SMP), "-m", fmt.Sprint(c.MemoryMB),
 		"-display", "none", "-monitor", "none", "-serial", "stdio",
 		"-no-reboot", "-net", "none",
 		"-kernel", c.Kernel,
 		"-append", cmdline,
-	}
+	)
 	if c.Initrd != "" {
 		args = append(args, "-initrd", c.Initrd)
 	}

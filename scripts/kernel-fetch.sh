@@ -1,10 +1,12 @@
 #!/bin/sh
-# kernel-fetch.sh OUTDIR [NAME]: download Debian's arm64 kernel image, its
-# modules and the matching headers, extract them and write a kernel.env
-# (KNAME, KREL, KVER, KROOT, KDIR, KIMAGE, KMODDIR, and for a chroot kernel
-# KCHROOT and KDIR_IN) for make and the QEMU harness. The ABI is resolved from
-# the linux-image-arm64 and linux-headers-arm64 metapackages at fetch time,
-# never hard-coded; a release that is already extracted is reused.
+# kernel-fetch.sh OUTDIR [NAME]: download a Debian kernel image (arm64 by
+# default), its modules and the matching headers, extract them and write a
+# kernel.env (KNAME, KARCH unless arm64, KREL, KVER, KROOT, KDIR, KIMAGE,
+# KMODDIR, and for a chroot kernel KCHROOT and KDIR_IN) for make and the QEMU
+# harness. The ABI is
+# resolved from the linux-image-<flavour> and linux-headers-<flavour>
+# metapackages at fetch time, never hard-coded; a release that is already
+# extracted is reused.
 #
 # Without NAME: the host's apt, OUTDIR/kernel/<release>_<version>/ and
 # OUTDIR/kernel/kernel.env (the default kernel of make run and make test).
@@ -13,13 +15,17 @@
 #                  used and under whose /kernels the tree is extracted: the
 #                  headers' host kbuild tools are that release's binaries
 #   KFETCH_TARGET  an apt target release (-t), e.g. trixie-backports
+# Any kernel (named or not) takes the Debian architecture and flavour:
+#   KFETCH_ARCH    the packages' architecture (default arm64; armhf)
+#   KFETCH_FLAVOUR the kernel flavour, the metapackages' suffix (default
+#                  the architecture's name; armhf: armmp-lpae or armmp)
 #
 # Two package layouts are handled: up to 6.x linux-image-<rel> holds
 # /boot/vmlinuz-<rel> and the modules; from 7.x linux-image-<rel> is empty and
 # depends on linux-binary-<rel> (vmlinuz under /usr/lib/modules/<rel>/) and
 # linux-modules-<rel>.
 #
-# Needs: dpkg --add-architecture arm64 and a fresh apt-get update (make deps,
+# Needs: dpkg --add-architecture <arch> and a fresh apt-get update (make deps,
 # or kernel-chroot.sh for a chroot). Cross-building needs host-architecture
 # kbuild tools: the linux-kbuild package with the same version as the headers.
 set -eu
@@ -30,6 +36,8 @@ mkdir -p "$out/kernel"
 out=$(cd "$out" && pwd)
 chroot_dir=${KFETCH_CHROOT:-}
 target=${KFETCH_TARGET:-}
+arch=${KFETCH_ARCH:-arm64}
+flavour=${KFETCH_FLAVOUR:-$arch}
 
 die() { echo "kernel-fetch${name:+ [$name]}: $*" >&2; exit 1; }
 
@@ -41,11 +49,21 @@ in_root() {
 		"$@"
 	fi
 }
+# The host's apt may keep no package cache (a container's docker-clean sets
+# Dir::Cache::pkgcache ""): each apt-cache call then parses every list again,
+# 2-3 s with three architectures' lists. This run keeps one of its own.
+apt_opts=
+if [ -z "$chroot_dir" ]; then
+	apt_tmp=$(mktemp -d)
+	trap 'rm -rf "$apt_tmp"' EXIT
+	apt_opts="-o Dir::Cache::pkgcache=$apt_tmp/pkgcache.bin"
+fi
 apt_cache() {
+	# shellcheck disable=SC2086 # apt_opts is an option and its value
 	if [ -n "$target" ]; then
-		in_root apt-cache -t "$target" "$@"
+		in_root apt-cache $apt_opts -t "$target" "$@"
 	else
-		in_root apt-cache "$@"
+		in_root apt-cache $apt_opts "$@"
 	fi
 }
 
@@ -53,32 +71,32 @@ meta_dep() { # meta_dep PKG:ARCH PREFIX -> the first dependency named PREFIX*
 	apt_cache depends "$1" 2>/dev/null | awk -v p="$2" '$1 == "Depends:" { gsub(/[<>]/, "", $2); sub(/:.*/, "", $2); if (index($2, p) == 1) { print $2; exit } }'
 }
 
-img_pkg=$(meta_dep linux-image-arm64:arm64 linux-image-)
-[ -n "$img_pkg" ] || die "cannot resolve linux-image-arm64:arm64 (run 'make deps': it adds the arm64 architecture and runs apt-get update)"
-hdr_pkg=$(meta_dep linux-headers-arm64:arm64 linux-headers-)
-[ -n "$hdr_pkg" ] || die "cannot resolve linux-headers-arm64:arm64"
+img_pkg=$(meta_dep "linux-image-$flavour:$arch" linux-image-)
+[ -n "$img_pkg" ] || die "cannot resolve linux-image-$flavour:$arch (run 'make deps': it adds the $arch architecture and runs apt-get update)"
+hdr_pkg=$(meta_dep "linux-headers-$flavour:$arch" linux-headers-)
+[ -n "$hdr_pkg" ] || die "cannot resolve linux-headers-$flavour:$arch"
 krel=${img_pkg#linux-image-}
 krel=${krel%-unsigned}
 [ "$hdr_pkg" = "linux-headers-$krel" ] || die "image $img_pkg and headers $hdr_pkg name different releases"
 
-kver=$(apt_cache policy "$img_pkg:arm64" | awk '$1 == "Candidate:" { print $2 }')
+kver=$(apt_cache policy "$img_pkg:$arch" | awk '$1 == "Candidate:" { print $2 }')
 if [ -z "$kver" ] || [ "$kver" = "(none)" ]; then
-	die "no candidate version for $img_pkg:arm64"
+	die "no candidate version for $img_pkg:$arch"
 fi
-common_pkg=$(meta_dep "$hdr_pkg:arm64" linux-headers-)
-kbuild_pkg=$(meta_dep "$hdr_pkg:arm64" linux-kbuild-)
+common_pkg=$(meta_dep "$hdr_pkg:$arch" linux-headers-)
+kbuild_pkg=$(meta_dep "$hdr_pkg:$arch" linux-kbuild-)
 if [ -z "$common_pkg" ] || [ -z "$kbuild_pkg" ]; then
 	die "cannot resolve the dependencies of $hdr_pkg"
 fi
 host_arch=$(in_root dpkg --print-architecture)
 # 7.x: the image package is only a name for linux-binary + linux-modules
 # (+ linux-base, which has System.map and the config)
-img_pkgs="$img_pkg:arm64=$kver"
-bin_pkg=$(meta_dep "$img_pkg:arm64" linux-binary-)
+img_pkgs="$img_pkg:$arch=$kver"
+bin_pkg=$(meta_dep "$img_pkg:$arch" linux-binary-)
 if [ -n "$bin_pkg" ]; then
-	img_pkgs="$bin_pkg:arm64=$kver"
-	for p in $(meta_dep "$img_pkg:arm64" linux-modules-) $(meta_dep "$img_pkg:arm64" linux-base-); do
-		img_pkgs="$img_pkgs $p:arm64=$kver"
+	img_pkgs="$bin_pkg:$arch=$kver"
+	for p in $(meta_dep "$img_pkg:$arch" linux-modules-) $(meta_dep "$img_pkg:$arch" linux-base-); do
+		img_pkgs="$img_pkgs $p:$arch=$kver"
 	done
 fi
 
@@ -95,7 +113,7 @@ if [ ! -f "$root/.complete" ]; then
 	mkdir -p "$root.debs" "$root/root"
 	# shellcheck disable=SC2086,SC2016 # img_pkgs is a list of package=version; $1 is the inner shell's
 	in_root sh -c 'cd "$1" && shift && apt-get download -q "$@" >/dev/null' sh "$inner.debs" \
-		$img_pkgs "$hdr_pkg:arm64=$kver" "$common_pkg:all=$kver" "$kbuild_pkg:$host_arch=$kver" ||
+		$img_pkgs "$hdr_pkg:$arch=$kver" "$common_pkg:all=$kver" "$kbuild_pkg:$host_arch=$kver" ||
 		die "apt-get download of $img_pkg $kver failed"
 	for deb in "$root.debs"/*.deb; do
 		in_root dpkg-deb -x "$inner.debs/${deb##*/}" "$inner/root"
@@ -129,6 +147,8 @@ fi
 mkdir -p "$envdir"
 {
 	echo "KNAME=${name:-default}"
+	# only for another architecture: an arm64 kernel.env stays as it was
+	[ "$arch" = arm64 ] || echo "KARCH=$arch"
 	echo "KREL=$krel"
 	echo "KVER=$kver"
 	echo "KROOT=$root/root"

@@ -653,7 +653,7 @@ func TestRev2_IOUringNowait(t *testing.T) {
 	w := rw(t)
 	d := openDev(t, unix.O_RDONLY)
 	u := newUring(t)
-	buf := make([]byte, 4*eventSize)
+	buf := uringBuf(t, 4*eventSize)
 	u.submitFlags(t, ioringOpRead, d.fd, buf, 1, rwfNowait)
 	if data, res, ok := u.wait(t, 10*time.Second); !ok || data != 1 || res != -int32(unix.EAGAIN) {
 		t.Errorf("RWF_NOWAIT io_uring read of an empty file: data %d res %d ok %v, want -EAGAIN", data, res, ok)

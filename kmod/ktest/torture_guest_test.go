@@ -298,6 +298,21 @@ func newUring(t *testing.T) *uring {
 	return u
 }
 
+// uringBuf is an n-byte buffer for an io_uring read, outside Go's memory:
+// the kernel may fill it after the submitting call returned, and a Go
+// buffer that does not escape lives on the goroutine's stack, which moves
+// when it grows (seen on 32-bit ARM: the completion landed in the old
+// stack and the test read stale bytes).
+func uringBuf(t *testing.T, n int) []byte {
+	t.Helper()
+	m, err := unix.Mmap(-1, 0, n, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_PRIVATE|unix.MAP_ANON)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { unix.Munmap(m) })
+	return m
+}
+
 // rwfNowait is RWF_NOWAIT (uapi/linux/fs.h), for an SQE's rw_flags.
 const rwfNowait = 0x8
 
@@ -368,7 +383,7 @@ func TestTorture_IOUringRead(t *testing.T) {
 	d := openDev(t, unix.O_RDONLY)
 	u := newUring(t)
 	first := w.trigger(5, 10)
-	buf := make([]byte, 4*eventSize+7)
+	buf := uringBuf(t, 4*eventSize+7)
 	u.submit(t, ioringOpRead, d.fd, buf, 0, 1)
 	if data, res, ok := u.wait(t, 10*time.Second); !ok || data != 1 || res != 4*eventSize {
 		t.Fatalf("io_uring read: data %d res %d ok %v, want %d bytes", data, res, ok, 4*eventSize)
