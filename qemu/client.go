@@ -69,13 +69,15 @@ func (vm *VM) Connect(ctx context.Context) error {
 		}
 		return vm.phaseErr(phase, err)
 	}
-	sess, err := yamux.Client(c, wire.YamuxConfig(vm.log.StandardWriter(&hclog.StandardLoggerOptions{ForceLevel: hclog.Debug})))
+	framed := wire.NewFramed(c, wire.FrameOptions{})
+	sess, err := yamux.Client(framed, wire.YamuxConfig(vm.log.StandardWriter(&hclog.StandardLoggerOptions{ForceLevel: hclog.Debug})))
 	if err != nil {
 		_ = conn.Close()
 		return vm.phaseErr(phase, err)
 	}
 	vm.mu.Lock()
 	vm.sess = sess
+	vm.framed = framed
 	vm.ready = Ready(ready)
 	if first {
 		vm.readyAt = time.Since(vm.started)

@@ -64,6 +64,7 @@ type VM struct {
 	trouble  []string // console lines that match a complaint
 	ignore   []string // substrings that excuse a complaint
 	sess     *yamux.Session
+	framed   *wire.Framed // the session's framing: its Err names a damaged link
 	ready    Ready
 	readyAt  time.Duration // QEMU start to first READY
 	connects int
@@ -357,10 +358,18 @@ func (vm *VM) phaseErr(phase string, err error) error {
 		return nil
 	}
 	pe := &PhaseError{Phase: phase, Err: err}
+	vm.mu.Lock()
+	framed := vm.framed
+	vm.mu.Unlock()
+	if framed != nil && !errors.Is(err, wire.ErrFrame) {
+		if ferr := framed.Err(); ferr != nil {
+			pe.Err = fmt.Errorf("%w (link: %w)", err, ferr)
+		}
+	}
 	if !errors.Is(err, wire.ErrRemote) {
 		select {
 		case <-vm.exited:
-			pe.Err = fmt.Errorf("%w (qemu exited: %v)", err, vm.exitErr)
+			pe.Err = fmt.Errorf("%w (qemu exited: %v)", pe.Err, vm.exitErr)
 		default:
 		}
 		pe.ConsoleTail = vm.ConsoleTail()

@@ -83,7 +83,8 @@ func (a *agent) serve(ctx context.Context, dev string) error {
 			continue
 		}
 		a.log.Debug("host connected", "session", a.sessions, "discarded", ready.Discarded, "eof_reads", ready.EOFReads)
-		sess, err := yamux.Server(conn, wire.YamuxConfig(a.log.StandardWriter(&hclog.StandardLoggerOptions{ForceLevel: hclog.Debug})))
+		framed := wire.NewFramed(conn, wire.FrameOptions{})
+		sess, err := yamux.Server(framed, wire.YamuxConfig(a.log.StandardWriter(&hclog.StandardLoggerOptions{ForceLevel: hclog.Debug})))
 		if err != nil {
 			stop()
 			_ = f.Close()
@@ -92,7 +93,11 @@ func (a *agent) serve(ctx context.Context, dev string) error {
 		for {
 			st, err := sess.AcceptStream()
 			if err != nil {
-				a.log.Debug("session ended", "error", err)
+				if ferr := framed.Err(); ferr != nil {
+					a.log.Error("session ended: link error", "error", ferr)
+				} else {
+					a.log.Debug("session ended", "error", err)
+				}
 				break
 			}
 			go a.handle(st)
