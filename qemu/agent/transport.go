@@ -7,11 +7,10 @@ import (
 	"io"
 	"net"
 	"os"
-	"strconv"
 	"strings"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/mypoll/mypoll/qemu/internal/serial"
 )
 
 // A port spec names what the agent serves (--port, or mypolltest.port= on
@@ -38,27 +37,11 @@ func parsePortSpec(s string) (portSpec, error) {
 		}
 		return portSpec{kind: "tcp", name: addr}, nil
 	case strings.HasPrefix(s, "/"):
-		p := portSpec{kind: "tty", baud: 115200}
-		path, opts, _ := strings.Cut(s, ",")
-		path, baud, ok := strings.Cut(path, "@")
-		if ok {
-			n, err := strconv.Atoi(baud)
-			if err != nil || baudFlag(n) == 0 {
-				return portSpec{}, fmt.Errorf("port %q: unsupported speed %q", s, baud)
-			}
-			p.baud = n
+		sp, err := serial.ParseSpec(s)
+		if err != nil {
+			return portSpec{}, err
 		}
-		p.name = path
-		for o := range strings.SplitSeq(opts, ",") {
-			switch o {
-			case "":
-			case "rtscts":
-				p.rtscts = true
-			default:
-				return portSpec{}, fmt.Errorf("port %q: unknown option %q (want rtscts)", s, o)
-			}
-		}
-		return p, nil
+		return portSpec{kind: "tty", name: sp.Path, baud: sp.Baud, rtscts: sp.RTSCTS}, nil
 	case s != "" && !strings.ContainsAny(s, "/:@,"):
 		return portSpec{kind: "virtio", name: s}, nil
 	}
@@ -68,79 +51,11 @@ func parsePortSpec(s string) (portSpec, error) {
 func (p portSpec) String() string {
 	switch p.kind {
 	case "tty":
-		s := fmt.Sprintf("%s@%d", p.name, p.baud)
-		if p.rtscts {
-			s += ",rtscts"
-		}
-		return s
+		return serial.Spec{Path: p.name, Baud: p.baud, RTSCTS: p.rtscts}.String()
 	case "tcp":
 		return "tcp:" + p.name
 	}
 	return p.name
-}
-
-var baudFlags = map[int]uint32{
-	9600: unix.B9600, 19200: unix.B19200, 38400: unix.B38400, 57600: unix.B57600,
-	115200: unix.B115200, 230400: unix.B230400, 460800: unix.B460800, 500000: unix.B500000,
-	576000: unix.B576000, 921600: unix.B921600, 1000000: unix.B1000000, 1152000: unix.B1152000,
-	1500000: unix.B1500000, 2000000: unix.B2000000, 3000000: unix.B3000000, 4000000: unix.B4000000,
-}
-
-func baudFlag(n int) uint32 { return baudFlags[n] }
-
-// makeRaw puts the tty in raw 8N1 mode at baud, with RTS/CTS flow control
-// when rtscts, like cfmakeraw(3) plus CLOCAL and CREAD. It works through
-// SyscallConn so the file stays in non-blocking mode (read deadlines).
-func makeRaw(f *os.File, baud int, rtscts bool) error {
-	speed := baudFlag(baud)
-	if speed == 0 {
-		return fmt.Errorf("unsupported speed %d", baud)
-	}
-	rc, err := f.SyscallConn()
-	if err != nil {
-		return err
-	}
-	var ioErr error
-	err = rc.Control(func(fd uintptr) {
-		t, err := unix.IoctlGetTermios(int(fd), unix.TCGETS)
-		if err != nil {
-			ioErr = fmt.Errorf("TCGETS %s: %w (not a tty?)", f.Name(), err)
-			return
-		}
-		t.Iflag &^= unix.IGNBRK | unix.BRKINT | unix.PARMRK | unix.ISTRIP | unix.INLCR | unix.IGNCR | unix.ICRNL | unix.IXON | unix.IXOFF | unix.IXANY
-		t.Oflag &^= unix.OPOST
-		t.Lflag &^= unix.ECHO | unix.ECHONL | unix.ICANON | unix.ISIG | unix.IEXTEN
-		t.Cflag &^= unix.CSIZE | unix.PARENB | unix.CSTOPB | unix.CBAUD | unix.CRTSCTS | unix.HUPCL
-		t.Cflag |= unix.CS8 | unix.CREAD | unix.CLOCAL | speed
-		if rtscts {
-			t.Cflag |= unix.CRTSCTS
-		}
-		t.Ispeed, t.Ospeed = speed, speed
-		t.Cc[unix.VMIN], t.Cc[unix.VTIME] = 1, 0
-		if err := unix.IoctlSetTermios(int(fd), unix.TCSETS, t); err != nil {
-			ioErr = fmt.Errorf("TCSETS %s: %w", f.Name(), err)
-			return
-		}
-		// Bytes that arrived before raw mode were cooked: drop them.
-		_ = unix.IoctlSetInt(int(fd), unix.TCFLSH, unix.TCIFLUSH)
-	})
-	if err != nil {
-		return err
-	}
-	return ioErr
-}
-
-// openTTY opens a tty as the agent's line.
-func openTTY(p portSpec) (*os.File, error) {
-	f, err := os.OpenFile(p.name, os.O_RDWR|unix.O_NOCTTY, 0)
-	if err != nil {
-		return nil, fmt.Errorf("open port: %w", err)
-	}
-	if err := makeRaw(f, p.baud, p.rtscts); err != nil {
-		f.Close()
-		return nil, err
-	}
-	return f, nil
 }
 
 // link hands out one connection per session.
@@ -238,7 +153,7 @@ func (l *tcpLink) close()                    { _ = l.ln.Close() }
 func openLink(p portSpec, wait time.Duration) (link, string, error) {
 	switch p.kind {
 	case "tty":
-		f, err := openTTY(p)
+		f, err := serial.Open(serial.Spec{Path: p.name, Baud: p.baud, RTSCTS: p.rtscts})
 		if err != nil {
 			return nil, "", err
 		}
