@@ -68,6 +68,8 @@ type VM struct {
 	ready    Ready
 	readyAt  time.Duration // QEMU start to first READY
 	connects int
+
+	target *targetState // attached to a board (Config.Target): no QEMU
 }
 
 // Start boots QEMU with cfg. It returns once QEMU runs; call Connect to
@@ -75,6 +77,9 @@ type VM struct {
 func Start(ctx context.Context, cfg Config) (*VM, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.NewNullLogger()
+	}
+	if cfg.Target != "" {
+		return startTarget(cfg)
 	}
 	if cfg.QEMU == "" {
 		cfg.QEMU = "qemu-system-aarch64"
@@ -149,6 +154,9 @@ func Start(ctx context.Context, cfg Config) (*VM, error) {
 
 func (vm *VM) qemuArgs() []string {
 	c := vm.cfg
+	if c.Machine == MachineRaspi3b {
+		return vm.raspi3bArgs()
+	}
 	cmdline := BaseAppend
 	if c.Append != "" {
 		cmdline += " " + c.Append
@@ -191,6 +199,9 @@ const BaseAppend = "console=ttyAMA0 panic=-1 loglevel=5 cryptomgr.notests"
 // CommandLine returns the QEMU command line, quoted for a shell (to
 // reproduce a run by hand).
 func (vm *VM) CommandLine() string {
+	if vm.target != nil {
+		return "attach " + vm.cfg.Target
+	}
 	q := []string{shellQuote(vm.cfg.QEMU)}
 	for _, a := range vm.args {
 		q = append(q, shellQuote(a))
@@ -265,6 +276,11 @@ func (vm *VM) Wait() error {
 
 // Kill kills QEMU at once and waits for it.
 func (vm *VM) Kill() {
+	if vm.target != nil {
+		vm.detach()
+		vm.cleanupFiles()
+		return
+	}
 	select {
 	case <-vm.exited:
 	default:
