@@ -21,6 +21,12 @@ import (
 // MachineRaspi3b is Config.Machine for QEMU's Raspberry Pi 3 model B.
 const MachineRaspi3b = "raspi3b"
 
+// Raspi3bBootTimeout is the raspi3b default boot budget (before
+// MYPOLL_TIMEOUT_MULT): U-Boot's 2 s autoboot delay, reading 37 MB from the
+// emulated SD card, four TCG CPUs and an initramfs before the root: about
+// 20 s on an idle host, over 60 s under load.
+const Raspi3bBootTimeout = 180 * time.Second
+
 // boardFromEnv reads MYPOLL_MACHINE, MYPOLL_DTB, MYPOLL_SDCARD,
 // MYPOLL_TARGET, MYPOLL_CONSOLE and MYPOLL_POWER_CMD into c.
 func boardFromEnv(c *Config) error {

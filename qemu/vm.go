@@ -90,6 +90,9 @@ func Start(ctx context.Context, cfg Config) (*VM, error) {
 	if cfg.SMP <= 0 {
 		cfg.SMP = 1
 	}
+	if cfg.Machine == MachineRaspi3b && cfg.BootTimeout <= 0 {
+		cfg.BootTimeout = Raspi3bBootTimeout
+	}
 	if cfg.MemoryMB <= 0 {
 		cfg.MemoryMB = 512
 	}
