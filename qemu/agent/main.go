@@ -43,6 +43,8 @@ Init mode (PID 1 of the test initramfs, the default when the process is PID 1):
                                  when it exists, else --device none)
     mypolltest.log=debug         agent log level
     mypolltest.port=SPEC         what to serve, as --port
+    mypolltest.net=IFACE,A.B.C.D/N  bring up lo and IFACE with that address
+                                 (for tcp:...; the image needs its driver)
 
 Service mode (--service, or whenever the agent is not PID 1; the
 mypoll-testagent package of Buildroot and Yocto images): no mounts, no module
@@ -173,6 +175,13 @@ func runInit(level, port string) {
 
 	if p := cl["mypolltest.port"]; p != "" {
 		port = p
+	}
+	if n := cl["mypolltest.net"]; n != "" {
+		t3 := time.Now()
+		if err := configureNet(n, 10*time.Second); err != nil {
+			log.Error("network", "error", err)
+		}
+		boot["net_ms"] = time.Since(t3).Milliseconds()
 	}
 	spec, err := parsePortSpec(port)
 	if err != nil {
