@@ -38,3 +38,24 @@ test-board: $(OUT)/guest/mypollprobe
 	MYPOLL_REQUIRE_VM=1 MYPOLL_OUT=$(abspath $(OUT)) MYPOLL_TARGET='$(TARGET)' \
 	  $(if $(CONSOLE),MYPOLL_CONSOLE='$(CONSOLE)') $(if $(POWER_CMD),MYPOLL_POWER_CMD='$(POWER_CMD)') \
 	  $(GO) test -count=1 -timeout 30m -v $(if $(RUN),-run '$(RUN)') ./tests/
+
+# The test-board path in CI, against QEMU standing in for a board that booted
+# our image: raspi3b from the SD card over a UART (host pty), and virt over
+# TCP (user networking). The board boots once; the tests attach in turn.
+STANDIN_TESTS ?= ^(TestSmoke|TestDaemonCrashResume|TestModuleReload)$$
+NET_IMAGE_DIR := $(OUT)/image-net
+
+# The initramfs of the TCP stand-in: the image plus virtio_net.
+$(NET_IMAGE_DIR)/current: kernel agent $(IMAGE_INPUTS) $(GUEST_BINS)
+	$(GO) run ./qemu/image/cmd/mkimage -kernel-env $(call kenv,bookworm) -agent $(AGENT) -o $(NET_IMAGE_DIR) \
+	  -modules virtio_pci,virtio_console,virtio_net \
+	  $$(test -f $(OUT)/bin/arm64/mypolld && echo -daemon $(OUT)/bin/arm64/mypolld) \
+	  $$(test -f $(call kmod_ko,bookworm) && echo -kmod $(call kmod_ko,bookworm)) \
+	  -bins '$(strip $(GUEST_BINS))'
+
+## test-board-standin: make test-board against QEMU standing in for a board: raspi3b over a UART, virt over TCP
+test-board-standin: BOARD=rpi3
+test-board-standin: sdimage $(NET_IMAGE_DIR)/current
+	OUT=$(OUT) MAKE='$(MAKE)' RUN='$(STANDIN_TESTS)' sh scripts/board-standin.sh serial
+	OUT=$(OUT) MAKE='$(MAKE)' RUN='$(STANDIN_TESTS)' KENV=$(call kenv,bookworm) \
+	  NETIMAGE=$(abspath $(NET_IMAGE_DIR))/$$(cat $(NET_IMAGE_DIR)/current) sh scripts/board-standin.sh tcp
