@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"bufio"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -52,6 +53,7 @@ var ErrFrame = errors.New("damaged frame")
 // read. Writes may come from several goroutines; reads from one.
 type Framed struct {
 	rw    io.ReadWriteCloser
+	br    *bufio.Reader // over rw: a read(2) per frame part costs a TCG guest
 	stall time.Duration
 
 	wmu  sync.Mutex
@@ -82,22 +84,29 @@ func NewFramed(rw io.ReadWriteCloser, opts FrameOptions) *Framed {
 	if opts.StallTimeout <= 0 {
 		opts.StallTimeout = DefaultStallTimeout
 	}
-	return &Framed{rw: rw, stall: opts.StallTimeout, body: make([]byte, MaxFrame+4)}
+	return &Framed{rw: rw, br: bufio.NewReaderSize(rw, 64<<10), stall: opts.StallTimeout, body: make([]byte, MaxFrame+4)}
 }
 
 // Write implements io.Writer: p goes out as frames of at most MaxFrame bytes.
 func (f *Framed) Write(p []byte) (int, error) {
 	f.wmu.Lock()
 	defer f.wmu.Unlock()
+	// Up to 32 frames per write(2): a syscall (and a virtqueue kick) per
+	// frame would cost throughput on a virtio port.
 	done := 0
 	for len(p) > 0 {
-		n := min(len(p), MaxFrame)
-		f.wbuf = AppendFrame(f.wbuf[:0], p[:n])
+		f.wbuf = f.wbuf[:0]
+		batch := 0
+		for len(p) > 0 && len(f.wbuf) < 32*MaxFrame {
+			n := min(len(p), MaxFrame)
+			f.wbuf = AppendFrame(f.wbuf, p[:n])
+			batch += n
+			p = p[n:]
+		}
 		if _, err := f.rw.Write(f.wbuf); err != nil {
 			return done, err
 		}
-		done += n
-		p = p[n:]
+		done += batch
 	}
 	return done, nil
 }
@@ -164,15 +173,18 @@ func (f *Framed) failErr(err error, tell bool) error {
 	return err
 }
 
-// readFrame reads exactly one frame from the connection (never more, so
-// that bytes after a failed session are left for the next handshake).
+// readFrame reads one frame. Bytes it read ahead are lost when the session
+// ends; the next handshake does not need them (the host re-sends HELLO).
 func (f *Framed) readFrame() error {
 	// The first byte may take forever (an idle session); the rest of the
 	// frame must follow within the stall timeout.
-	if _, err := io.ReadFull(f.rw, f.hdr[:1]); err != nil {
+	if _, err := io.ReadFull(f.br, f.hdr[:1]); err != nil {
 		return err
 	}
 	dl, _ := f.rw.(readDeadliner)
+	if f.br.Buffered() >= len(f.hdr)+MaxFrame+4 {
+		dl = nil // the whole frame is here: no deadline to set
+	}
 	if dl != nil && dl.SetReadDeadline(time.Now().Add(f.stall)) != nil {
 		dl = nil
 	}
@@ -181,7 +193,7 @@ func (f *Framed) readFrame() error {
 	}
 	got := 1
 	rest := func(b []byte, want int) error {
-		n, err := io.ReadFull(f.rw, b)
+		n, err := io.ReadFull(f.br, b)
 		got += n
 		if err == nil {
 			return nil
