@@ -223,3 +223,33 @@ func (vm *VM) PowerCycle(ctx context.Context) error {
 	vm.mu.Unlock()
 	return vm.Connect(ctx)
 }
+
+// agentServing is what the agent logs on the console once its line is open.
+const agentServing = "agent: serving: port="
+
+func (vm *VM) noteAgentLine(line string) {
+	if vm.serving != nil && strings.Contains(line, agentServing) {
+		vm.servingOnce.Do(func() { close(vm.serving) })
+	}
+}
+
+// waitServing holds the first connection to a raspi3b's PL011 until the
+// console shows the agent serving it. QEMU 7.2's PL011 raises its receive
+// interrupt only when its FIFO goes from empty to one byte and has no
+// receive timeout interrupt: with a backlog of re-sent HELLOs queued before
+// Linux opened the port, the FIFO can stay full with the interrupt cleared,
+// and the guest never reads again (seen about once in three boots). A
+// real PL011 has the timeout interrupt; virtio has no FIFO.
+func (vm *VM) waitServing(ctx context.Context) error {
+	if vm.cfg.Machine != MachineRaspi3b || vm.serving == nil {
+		return nil
+	}
+	select {
+	case <-vm.serving:
+		return nil
+	case <-vm.exited:
+		return fmt.Errorf("qemu exited before the agent served its line: %v", vm.exitErr)
+	case <-ctx.Done():
+		return fmt.Errorf("no %q on the console: %w", agentServing, ctx.Err())
+	}
+}

@@ -47,6 +47,11 @@ func (vm *VM) Connect(ctx context.Context) error {
 	defer cancel()
 	var conn io.ReadWriteCloser
 	var err error
+	if first {
+		if err := vm.waitServing(ctx); err != nil {
+			return vm.phaseErr(phase, err)
+		}
+	}
 	if vm.target != nil {
 		conn, err = vm.dialTarget(ctx)
 	} else {

@@ -70,6 +70,9 @@ type VM struct {
 	connects int
 
 	target *targetState // attached to a board (Config.Target): no QEMU
+
+	serving     chan struct{} // closed when the console shows the agent serving
+	servingOnce sync.Once
 }
 
 // Start boots QEMU with cfg. It returns once QEMU runs; call Connect to
@@ -108,6 +111,7 @@ func Start(ctx context.Context, cfg Config) (*VM, error) {
 		sock:        filepath.Join(dir, "port.sock"),
 		exited:      make(chan struct{}),
 		consoleDone: make(chan struct{}),
+		serving:     make(chan struct{}),
 	}
 	vm.args = vm.qemuArgs()
 	vm.consolePath = cfg.ConsoleLog
@@ -253,6 +257,7 @@ func (vm *VM) readConsole(r io.Reader) {
 			if isTrouble(line) {
 				vm.trouble = append(vm.trouble, line)
 			}
+			vm.noteAgentLine(line)
 			vm.mu.Unlock()
 		}
 		if err != nil {

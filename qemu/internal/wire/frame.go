@@ -95,6 +95,11 @@ func (f *Framed) Write(p []byte) (int, error) {
 	// frame would cost throughput on a virtio port.
 	done := 0
 	for len(p) > 0 {
+		// After a framing error only the abort frame goes out: yamux's
+		// own GoAway would end the peer's session without the cause.
+		if err := f.Err(); err != nil {
+			return done, err
+		}
 		f.wbuf = f.wbuf[:0]
 		batch := 0
 		for len(p) > 0 && len(f.wbuf) < 32*MaxFrame {
@@ -154,6 +159,9 @@ func (f *Framed) failErr(err error, tell bool) error {
 	first := f.err == nil
 	if first {
 		f.err = err
+		if tell {
+			f.abortDone = make(chan struct{})
+		}
 	}
 	f.emu.Unlock()
 	if first && tell {
@@ -161,7 +169,6 @@ func (f *Framed) failErr(err error, tell bool) error {
 		if len(msg) > 255 {
 			msg = msg[:255]
 		}
-		f.abortDone = make(chan struct{})
 		go func() {
 			defer close(f.abortDone)
 			f.wmu.Lock()

@@ -148,7 +148,7 @@ func TestFramed_Corruption(t *testing.T) {
 			}
 			herr := hf.Err()
 			if !errors.Is(herr, wire.ErrFrame) || !strings.Contains(herr.Error(), "the peer gave up") || !strings.Contains(herr.Error(), tc.want) {
-				t.Fatalf("host framing error = %v, want the guest's cause %q", herr, tc.want)
+				t.Fatalf("host framing error = %v, want the guest's cause %q (stream error %v, guest %v)", herr, tc.want, err, ferr)
 			}
 			t.Logf("%s: guest: %v; host: %v", tc.name, ferr, herr)
 		})
