@@ -4,7 +4,8 @@
 # (the same code a real board gets, only the target string differs), then
 # stop the guest.
 #   serial: QEMU raspi3b booting out/board/rpi3/sdcard.img; the agent's
-#           PL011 and the console's mini UART are host ptys:
+#           PL011 and the console's mini UART are host ptys (the console
+#           also logged to a file, to wait for the agent before attaching):
 #           TARGET=serial:/dev/pts/N@115200 CONSOLE=/dev/pts/M@115200
 #   tcp:    QEMU virt (raspi3b has no network QEMU 7.2 can use without USB
 #           networking in the image) with virtio-net and user networking;
@@ -26,7 +27,7 @@ serial)
 		-kernel "$b/u-boot.bin" -dtb "$b/bcm2837-rpi-3-b.dtb" \
 		-drive "if=sd,format=raw,snapshot=on,file=$b/sdcard.img" \
 		-chardev pty,id=agent -serial chardev:agent \
-		-chardev pty,id=con -serial chardev:con </dev/null >"$log" 2>&1 &
+		-chardev "pty,id=con,logfile=$dir/console.log" -serial chardev:con </dev/null >"$log" 2>&1 &
 	;;
 tcp)
 	. "./$KENV"
@@ -56,6 +57,14 @@ serial)
 	con=$(sed -n 's/.*redirected to \(\/dev\/pts\/[0-9]*\) (label con).*/\1/p' "$log")
 	target=serial:$agent@115200
 	console=$con@115200
+	# A board is attached once it booted (QEMU's PL011 can stall on a
+	# backlog of HELLOs sent before Linux opened it: see qemu/board.go).
+	i=0
+	while ! grep -q 'agent: serving: port=' "$dir/console.log" 2>/dev/null; do
+		i=$((i + 1))
+		[ $i -lt 3000 ] || { echo "board-standin: the agent never served" >&2; exit 1; }
+		sleep 0.1
+	done
 	;;
 tcp)
 	target=tcp:127.0.0.1:$port
