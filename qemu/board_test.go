@@ -4,12 +4,17 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/mypoll/mypoll/qemu"
 	"github.com/mypoll/mypoll/qemu/qemutest"
+	"golang.org/x/sys/unix"
 )
 
 func TestQemuArgs_Raspi3b(t *testing.T) {
@@ -110,4 +115,50 @@ func TestLinkThroughput(t *testing.T) {
 		recon = append(recon, time.Since(start))
 	}
 	t.Logf("reconnect with the preamble, to the first op: %v", recon)
+}
+
+// TestTarget_Console: a board's console line (a pty here) is captured to
+// the console log and scanned for kernel trouble, as QEMU's console is.
+func TestTarget_Console(t *testing.T) {
+	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
+	if err != nil {
+		t.Skipf("no pty: %v", err)
+	}
+	defer m.Close()
+	rc, _ := m.SyscallConn()
+	var n int
+	var ierr error
+	_ = rc.Control(func(fd uintptr) {
+		if ierr = unix.IoctlSetPointerInt(int(fd), unix.TIOCSPTLCK, 0); ierr == nil {
+			n, ierr = unix.IoctlGetInt(int(fd), unix.TIOCGPTN)
+		}
+	})
+	if ierr != nil {
+		t.Fatal(ierr)
+	}
+	logPath := filepath.Join(t.TempDir(), "console.log")
+	vm, err := qemu.Start(context.Background(), qemu.Config{
+		Target: "tcp:127.0.0.1:1", TargetConsole: fmt.Sprintf("/dev/pts/%d@921600", n), ConsoleLog: logPath,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vm.Close()
+	if _, err := io.WriteString(m, "[  1.0] booted\n[  2.0] Oops: something\n"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(vm.ConsoleTail(), "Oops") && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := vm.Shutdown(); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(logPath)
+	if !strings.Contains(string(b), "booted") || !strings.Contains(string(b), "# attach tcp:127.0.0.1:1") {
+		t.Errorf("console log:\n%s", b)
+	}
+	if err := vm.CheckConsole(); err == nil || !strings.Contains(err.Error(), "Oops") {
+		t.Errorf("CheckConsole = %v, want the Oops", err)
+	}
 }
