@@ -30,6 +30,7 @@ serial)
 		-chardev "pty,id=con,logfile=$dir/console.log" -serial chardev:con </dev/null >"$log" 2>&1 &
 	;;
 tcp)
+	# shellcheck source=/dev/null
 	. "./$KENV"
 	port=$((20000 + $$ % 10000))
 	qemu-system-aarch64 -M virt -cpu cortex-a57 -m 512 -display none -monitor none -no-reboot \

@@ -16,6 +16,7 @@ GO=${GO:-go}
 src=board/$BOARD
 [ -d "$src" ] || { echo "sdimage: no board/$BOARD" >&2; exit 2; }
 [ "$BOARD" = rpi3 ] || { echo "sdimage: only BOARD=rpi3 is known" >&2; exit 2; }
+# shellcheck source=/dev/null
 . "./$KENV"
 dtbname=bcm2837-rpi-3-b.dtb
 dtb=$KROOT/usr/lib/linux-image-$KREL/broadcom/$dtbname
