@@ -1,7 +1,7 @@
 # Boards: the SD card image of a board (make sdimage BOARD=rpi3), the raspi3b
 # tier that boots it in QEMU, and make test-board against a board that runs
 # our image (a real one, or the QEMU raspi3b standing in for it).
-DEPS_APT += genimage dosfstools mtools e2fsprogs u-boot-rpi device-tree-compiler cpio bc
+DEPS_APT += genimage dosfstools mtools e2fsprogs u-boot-rpi:arm64 device-tree-compiler cpio bc
 TEST_TARGETS += test-board-rpi3 test-board-standin
 
 BOARD     ?= rpi3
