@@ -45,7 +45,18 @@ func (vm *VM) Connect(ctx context.Context) error {
 	}
 	ctx, cancel := vm.phaseCtx(ctx, budget)
 	defer cancel()
-	conn, err := vm.dialPort(ctx)
+	var conn io.ReadWriteCloser
+	var err error
+	if first {
+		if err := vm.waitServing(ctx); err != nil {
+			return vm.phaseErr(phase, err)
+		}
+	}
+	if vm.target != nil {
+		conn, err = vm.dialTarget(ctx)
+	} else {
+		conn, err = vm.dialPort(ctx)
+	}
 	if err != nil {
 		return vm.phaseErr(phase, err)
 	}
@@ -61,7 +72,8 @@ func (vm *VM) Connect(ctx context.Context) error {
 		case <-unwatch:
 		}
 	}()
-	c, ready, discarded, err := wire.HostHandshake(hctx, conn, !first)
+	// A board's agent may hold a session of an earlier run: always flush.
+	c, ready, discarded, err := wire.HostHandshake(hctx, conn, !first || vm.target != nil)
 	if err != nil {
 		_ = conn.Close()
 		if cause := context.Cause(hctx); cause != nil && hctx.Err() != nil && !errors.Is(err, cause) {
@@ -69,13 +81,15 @@ func (vm *VM) Connect(ctx context.Context) error {
 		}
 		return vm.phaseErr(phase, err)
 	}
-	sess, err := yamux.Client(c, wire.YamuxConfig(vm.log.StandardWriter(&hclog.StandardLoggerOptions{ForceLevel: hclog.Debug})))
+	framed := wire.NewFramed(c, wire.FrameOptions{})
+	sess, err := yamux.Client(framed, wire.YamuxConfig(vm.log.StandardWriter(&hclog.StandardLoggerOptions{ForceLevel: hclog.Debug})))
 	if err != nil {
 		_ = conn.Close()
 		return vm.phaseErr(phase, err)
 	}
 	vm.mu.Lock()
 	vm.sess = sess
+	vm.framed = framed
 	vm.ready = Ready(ready)
 	if first {
 		vm.readyAt = time.Since(vm.started)
@@ -455,6 +469,10 @@ func (vm *VM) Poweroff(ctx context.Context) error {
 		octx, ocancel := vm.phaseCtx(ctx, vm.cfg.budget(vm.cfg.OpTimeout, DefaultOpTimeout))
 		vm.cfg.BeforePoweroff(octx, vm)
 		ocancel()
+	}
+	if vm.target != nil { // a board keeps running: detach
+		vm.detach()
+		return nil
 	}
 	ctx, cancel := vm.phaseCtx(ctx, vm.cfg.budget(vm.cfg.PoweroffTimeout, DefaultPoweroffTimeout))
 	defer cancel()

@@ -83,6 +83,30 @@ type Config struct {
 	// by OpTimeout: the last moment the guest can be asked anything, such
 	// as its kernel log (qemutest.StartT checks it there).
 	BeforePoweroff func(ctx context.Context, vm *VM)
+
+	// --- Boards and transports (issue 21; see board.go) ---
+
+	// Machine is the QEMU machine: "" or "virt" (the default), or
+	// "raspi3b": Kernel is then U-Boot (u-boot.bin), DTB the board's
+	// device tree, SDCard the card it boots from (Initrd, Disk, Append,
+	// SMP and MemoryMB do not apply); the agent is on the PL011 (first
+	// -serial, a unix socket), the console on the mini UART (second).
+	Machine string
+	// DTB is given to QEMU with -dtb (raspi3b).
+	DTB string
+	// SDCard is an SD card image (raspi3b), attached with snapshot=on.
+	SDCard string
+	// Target, when set, attaches to a board that already runs the agent
+	// instead of starting QEMU: "serial:/dev/ttyUSB0[@BAUD][,rtscts]" or
+	// "tcp:HOST:PORT". Power-off then only detaches (the board keeps
+	// running) unless PowerCmd is set.
+	Target string
+	// TargetConsole is the board's console line, "/dev/TTY[@BAUD]",
+	// captured and scanned like QEMU's console (optional).
+	TargetConsole string
+	// PowerCmd power-cycles the Target board (run with sh -c); empty: the
+	// harness has no power control and tests that need it skip.
+	PowerCmd string
 }
 
 // RootArgs is the Append text for a rootfs on Disk.
@@ -143,6 +167,9 @@ func OutDir() (string, error) {
 // wrapping ErrNoVM says what is missing.
 func ConfigFromEnv() (Config, error) {
 	var c Config
+	if err := boardFromEnv(&c); err != nil {
+		return c, err
+	}
 	c.Kernel = os.Getenv("MYPOLL_KERNEL")
 	c.Initrd = os.Getenv("MYPOLL_INITRD")
 	c.Disk = os.Getenv("MYPOLL_DISK")
@@ -166,7 +193,10 @@ func ConfigFromEnv() (Config, error) {
 		}
 		c.TimeoutMult = m
 	}
-	if c.Kernel == "" || (c.Initrd == "" && c.Disk == "") {
+	if c.Target != "" {
+		return c, nil // a board: nothing to boot
+	}
+	if c.Kernel == "" || (c.Initrd == "" && c.Disk == "" && c.SDCard == "") {
 		out, err := OutDir()
 		if err != nil {
 			return c, fmt.Errorf("%w: %w", ErrNoVM, err)
@@ -178,7 +208,7 @@ func ConfigFromEnv() (Config, error) {
 			}
 			c.Kernel = env["KIMAGE"]
 		}
-		if c.Initrd == "" && c.Disk == "" {
+		if c.Initrd == "" && c.Disk == "" && c.SDCard == "" {
 			p, err := image.Current(filepath.Join(out, "image"))
 			if err != nil {
 				return c, fmt.Errorf("%w: %w (run 'make image' or set MYPOLL_INITRD)", ErrNoVM, err)
@@ -186,7 +216,7 @@ func ConfigFromEnv() (Config, error) {
 			c.Initrd = p
 		}
 	}
-	for _, f := range []string{c.Kernel, c.Initrd, c.Disk} {
+	for _, f := range []string{c.Kernel, c.Initrd, c.Disk, c.SDCard, c.DTB} {
 		if f == "" {
 			continue
 		}

@@ -64,9 +64,15 @@ type VM struct {
 	trouble  []string // console lines that match a complaint
 	ignore   []string // substrings that excuse a complaint
 	sess     *yamux.Session
+	framed   *wire.Framed // the session's framing: its Err names a damaged link
 	ready    Ready
 	readyAt  time.Duration // QEMU start to first READY
 	connects int
+
+	target *targetState // attached to a board (Config.Target): no QEMU
+
+	serving     chan struct{} // closed when the console shows the agent serving
+	servingOnce sync.Once
 }
 
 // Start boots QEMU with cfg. It returns once QEMU runs; call Connect to
@@ -74,6 +80,9 @@ type VM struct {
 func Start(ctx context.Context, cfg Config) (*VM, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = hclog.NewNullLogger()
+	}
+	if cfg.Target != "" {
+		return startTarget(cfg)
 	}
 	if cfg.Kernel == "" {
 		return nil, &PhaseError{Phase: "boot", Err: errors.New("no kernel")}
@@ -94,6 +103,9 @@ func Start(ctx context.Context, cfg Config) (*VM, error) {
 	if cfg.SMP <= 0 {
 		cfg.SMP = 1
 	}
+	if cfg.Machine == MachineRaspi3b && cfg.BootTimeout <= 0 {
+		cfg.BootTimeout = Raspi3bBootTimeout
+	}
 	if cfg.MemoryMB <= 0 {
 		cfg.MemoryMB = 512
 	}
@@ -109,6 +121,7 @@ func Start(ctx context.Context, cfg Config) (*VM, error) {
 		sock:        filepath.Join(dir, "port.sock"),
 		exited:      make(chan struct{}),
 		consoleDone: make(chan struct{}),
+		serving:     make(chan struct{}),
 	}
 	vm.args = vm.qemuArgs()
 	vm.consolePath = cfg.ConsoleLog
@@ -158,6 +171,9 @@ func Start(ctx context.Context, cfg Config) (*VM, error) {
 
 func (vm *VM) qemuArgs() []string {
 	c := vm.cfg
+	if c.Machine == MachineRaspi3b {
+		return vm.raspi3bArgs()
+	}
 	cmdline := BaseAppend
 	if c.Append != "" {
 		cmdline += " " + c.Append
@@ -200,6 +216,9 @@ const BaseAppend = "console=ttyAMA0 panic=-1 loglevel=5 cryptomgr.notests"
 // CommandLine returns the QEMU command line, quoted for a shell (to
 // reproduce a run by hand).
 func (vm *VM) CommandLine() string {
+	if vm.target != nil {
+		return "attach " + vm.cfg.Target
+	}
 	q := []string{shellQuote(vm.cfg.QEMU)}
 	for _, a := range vm.args {
 		q = append(q, shellQuote(a))
@@ -248,6 +267,7 @@ func (vm *VM) readConsole(r io.Reader) {
 			if isTrouble(line) {
 				vm.trouble = append(vm.trouble, line)
 			}
+			vm.noteAgentLine(line)
 			vm.mu.Unlock()
 		}
 		if err != nil {
@@ -274,6 +294,11 @@ func (vm *VM) Wait() error {
 
 // Kill kills QEMU at once and waits for it.
 func (vm *VM) Kill() {
+	if vm.target != nil {
+		vm.detach()
+		vm.cleanupFiles()
+		return
+	}
 	select {
 	case <-vm.exited:
 	default:
@@ -367,10 +392,18 @@ func (vm *VM) phaseErr(phase string, err error) error {
 		return nil
 	}
 	pe := &PhaseError{Phase: phase, Err: err}
+	vm.mu.Lock()
+	framed := vm.framed
+	vm.mu.Unlock()
+	if framed != nil && !errors.Is(err, wire.ErrFrame) {
+		if ferr := framed.Err(); ferr != nil {
+			pe.Err = fmt.Errorf("%w (link: %w)", err, ferr)
+		}
+	}
 	if !errors.Is(err, wire.ErrRemote) {
 		select {
 		case <-vm.exited:
-			pe.Err = fmt.Errorf("%w (qemu exited: %v)", err, vm.exitErr)
+			pe.Err = fmt.Errorf("%w (qemu exited: %v)", pe.Err, vm.exitErr)
 		default:
 		}
 		pe.ConsoleTail = vm.ConsoleTail()

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+
+	"github.com/mypoll/mypoll/qemu/qemutest"
 )
 
 // TestDaemonCrashResume: mypolld killed with SIGKILL and restarted. A client
@@ -58,6 +60,7 @@ func TestDaemonCrashResume(t *testing.T) {
 func TestModuleReload(t *testing.T) {
 	imageSkip(t, "reloads the module: insmod of the harness image's /lib/modules/mypoll.ko and the daemon log the agent keeps; in an image init loads the module and owns the daemon")
 	g := boot(t, 1)
+	qemutest.NeedPower(t, g.vm, "reloads the module")
 	before := g.dial(t)
 	old := before.hello[3]
 	before.do("trigger 0 5")

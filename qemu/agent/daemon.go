@@ -58,8 +58,13 @@ func (d *daemonManager) setState(s string) {
 	d.mu.Unlock()
 }
 
+// stateString does not wait for a start or stop in progress (which holds
+// mu until mypolld's socket accepts: seconds on a slow board), so READY is
+// not held up by it.
 func (d *daemonManager) stateString() string {
-	d.mu.Lock()
+	if !d.mu.TryLock() {
+		return "starting"
+	}
 	defer d.mu.Unlock()
 	return d.state
 }

@@ -94,7 +94,8 @@ func loadBootModules(log hclog.Logger) {
 		return
 	}
 	for p := range strings.FieldsSeq(string(b)) {
-		if err := insmod(p, ""); err != nil {
+		// EEXIST: an initramfs before us loaded it (the rpi3 SD image's).
+		if err := insmod(p, ""); err != nil && !errors.Is(err, unix.EEXIST) {
 			log.Error("load module", "path", p, "error", err)
 		}
 	}

@@ -16,14 +16,19 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-const usage = `usage: mypoll-testagent [--service] [--port NAME] [--log-level LEVEL]
+const usage = `usage: mypoll-testagent [--service] [--port SPEC] [--log-level LEVEL]
        mypoll-testagent tool NAME [ARGS...]
 
-Guest agent of the mypoll QEMU test harness. It serves the virtio-serial port
-named "mypoll.test" (--port; found through /sys/class/virtio-ports/*/name): a line
-handshake with a nonce, then a yamux session whose streams run the ops DIAL,
-EXEC, FILE, PUT, SIGNAL, KMSG, DAEMON, INSMOD, RMMOD, PING and POWEROFF for the
-host (package github.com/mypoll/mypoll/qemu). Host reconnects are handled by a
+Guest agent of the mypoll QEMU test harness. It serves (--port SPEC):
+  mypoll.test                   the virtio-serial port of that name (default;
+                                found through /sys/class/virtio-ports/*/name)
+  /dev/ttyAMA0[@BAUD][,rtscts]  a tty used as given: O_NOCTTY, raw 8N1, BAUD
+                                (default 115200), RTS/CTS flow control if asked
+  tcp:[HOST]:PORT               a TCP listener (a new connection replaces the
+                                current session)
+Each connection starts with a line handshake with a nonce, then CRC-checked
+frames carry a yamux session whose streams run the ops DIAL, EXEC, FILE, PUT,
+SIGNAL, KMSG, DAEMON, INSMOD, RMMOD, PING and POWEROFF for the host (package github.com/mypoll/mypoll/qemu). Host reconnects are handled by a
 new handshake.
 
 Init mode (PID 1 of the test initramfs, the default when the process is PID 1):
@@ -37,6 +42,9 @@ Init mode (PID 1 of the test initramfs, the default when the process is PID 1):
     mypolltest.daemon=--x,--y=1  mypolld flags (default: --device /dev/mypoll
                                  when it exists, else --device none)
     mypolltest.log=debug         agent log level
+    mypolltest.port=SPEC         what to serve, as --port
+    mypolltest.net=IFACE,A.B.C.D/N  bring up lo and IFACE with that address
+                                 (for tcp:...; the image needs its driver)
 
 Service mode (--service, or whenever the agent is not PID 1; the
 mypoll-testagent package of Buildroot and Yocto images): no mounts, no module
@@ -66,7 +74,7 @@ func main() {
 	fs := flag.NewFlagSet("mypoll-testagent", flag.ContinueOnError)
 	service := fs.Bool("service", false, "run as an ordinary service (implied when not PID 1)")
 	level := fs.String("log-level", "", "log level: trace, debug, info, warn, error (default info)")
-	port := fs.String("port", wirePortName, "name of the virtio-serial port to serve")
+	port := fs.String("port", wirePortName, "what to serve: a virtio-serial port name, /dev/TTY[@BAUD][,rtscts] or tcp:[HOST]:PORT")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), usage)
 		fs.PrintDefaults()
@@ -100,16 +108,27 @@ func newLogger(level string) hclog.Logger {
 
 // runService serves the port until a fatal error; it returns the exit status.
 func runService(log hclog.Logger, port string) int {
-	dev, err := findPort(port, 0)
+	spec, err := parsePortSpec(port)
 	if err != nil {
-		log.Debug("no test port, exiting", "error", err)
-		return 0
+		log.Error("bad --port", "error", err)
+		return 2
 	}
+	l, where, err := openLink(spec, 0)
+	if err != nil {
+		if spec.kind == "virtio" {
+			log.Debug("no test port, exiting", "error", err)
+			return 0
+		}
+		log.Error("open port", "port", spec.String(), "error", err)
+		return 1
+	}
+	defer l.close()
+	log.Info("serving", "port", where)
 	ctx, stop := signal.NotifyContext(context.Background(), unix.SIGTERM, unix.SIGINT)
 	defer stop()
 	a := newAgent(log, "service", nil)
 	a.daemon.bootDone()
-	if err := a.serve(ctx, dev); err != nil && ctx.Err() == nil {
+	if err := a.serve(ctx, l); err != nil && ctx.Err() == nil {
 		log.Error("serve port", "error", err)
 		return 1
 	}
@@ -154,14 +173,39 @@ func runInit(level, port string) {
 	loadBootModules(log)
 	boot["modules_ms"] = time.Since(t1).Milliseconds()
 
-	dev, err := findPort(port, 10*time.Second)
+	if p := cl["mypolltest.port"]; p != "" {
+		port = p
+	}
+	if n := cl["mypolltest.net"]; n != "" {
+		t3 := time.Now()
+		if err := configureNet(n, 10*time.Second); err != nil {
+			log.Error("network", "error", err)
+		}
+		boot["net_ms"] = time.Since(t3).Milliseconds()
+	}
+	spec, err := parsePortSpec(port)
 	if err != nil {
-		log.Error("no test port; powering off", "error", err)
+		log.Error("bad port; powering off", "error", err)
 		poweroff(log)
+	}
+	var l link
+	for l == nil {
+		var where string
+		if l, where, err = openLink(spec, 10*time.Second); err != nil {
+			if spec.kind == "virtio" {
+				log.Error("no test port; powering off", "error", err)
+				poweroff(log)
+			}
+			// A tty's driver or a network may come later: keep trying.
+			log.Error("open port; retrying", "port", spec.String(), "error", err)
+			time.Sleep(time.Second)
+			continue
+		}
+		log.Info("serving", "port", where)
 	}
 	boot["port_uptime_ms"] = uptimeMS()
 	for {
-		if err := a.serve(context.Background(), dev); err != nil {
+		if err := a.serve(context.Background(), l); err != nil {
 			log.Error("serve port", "error", err)
 			time.Sleep(100 * time.Millisecond)
 		}

@@ -61,14 +61,17 @@ func (a *agent) ready() wire.Ready {
 	}
 }
 
-// serve opens the port, handshakes and serves one yamux session after
-// another until ctx ends (host disconnects and reconnects start a new
-// handshake on a reopened port).
-func (a *agent) serve(ctx context.Context, dev string) error {
+// serve handshakes and serves one yamux session after another on l until
+// ctx ends (host disconnects and reconnects start a new handshake; a
+// virtio port is reopened for each).
+func (a *agent) serve(ctx context.Context, l link) error {
 	for ctx.Err() == nil {
-		f, err := os.OpenFile(dev, os.O_RDWR, 0)
+		f, err := l.next(ctx)
 		if err != nil {
-			return fmt.Errorf("open port: %w", err)
+			if ctx.Err() != nil {
+				return nil
+			}
+			return err
 		}
 		stop := context.AfterFunc(ctx, func() { _ = f.Close() })
 		a.sessions++
@@ -83,16 +86,31 @@ func (a *agent) serve(ctx context.Context, dev string) error {
 			continue
 		}
 		a.log.Debug("host connected", "session", a.sessions, "discarded", ready.Discarded, "eof_reads", ready.EOFReads)
-		sess, err := yamux.Server(conn, wire.YamuxConfig(a.log.StandardWriter(&hclog.StandardLoggerOptions{ForceLevel: hclog.Debug})))
+		framed := wire.NewFramed(conn, wire.FrameOptions{})
+		sess, err := yamux.Server(framed, wire.YamuxConfig(a.log.StandardWriter(&hclog.StandardLoggerOptions{ForceLevel: hclog.Debug})))
 		if err != nil {
 			stop()
 			_ = f.Close()
 			return fmt.Errorf("yamux server: %w", err)
 		}
+		if ch := l.replaced(); ch != nil {
+			go func() {
+				select {
+				case <-ch:
+					a.log.Info("a new host connection replaces the session")
+					_ = sess.Close()
+				case <-sess.CloseChan():
+				}
+			}()
+		}
 		for {
 			st, err := sess.AcceptStream()
 			if err != nil {
-				a.log.Debug("session ended", "error", err)
+				if ferr := framed.Err(); ferr != nil {
+					a.log.Error("session ended: link error", "error", ferr)
+				} else {
+					a.log.Debug("session ended", "error", err)
+				}
 				break
 			}
 			go a.handle(st)

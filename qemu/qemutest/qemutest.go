@@ -132,3 +132,23 @@ func keepConsole(t *testing.T, vm *qemu.VM) {
 		t.Logf("console log: %s\nreproduce: %s", vm.ConsolePath(), vm.CommandLine())
 	}
 }
+
+// NeedPower skips t, saying why, when vm is a board the harness cannot
+// power-cycle (qemu.Config.Target without PowerCmd): a test that reloads
+// the module or reboots must not leave a board nobody can reset. With
+// power control, the board is power-cycled at the test's cleanup.
+func NeedPower(t *testing.T, vm *qemu.VM, why string) {
+	t.Helper()
+	if !vm.CanPowerCycle() {
+		t.Skip("board without power control (set POWER_CMD to run it): " + why)
+	}
+	if vm.IsTarget() {
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+			defer cancel()
+			if err := vm.PowerCycle(ctx); err != nil {
+				t.Errorf("power cycle after the test: %v", err)
+			}
+		})
+	}
+}

@@ -102,7 +102,7 @@ type DaemonStatus struct {
 func YamuxConfig(logOutput io.Writer) *yamux.Config {
 	c := yamux.DefaultConfig()
 	c.EnableKeepAlive = false
-	c.MaxStreamWindowSize = 256 << 10 // FlushSize depends on it
+	c.MaxStreamWindowSize = 256 << 10
 	c.ConnectionWriteTimeout = 60 * time.Second
 	c.StreamOpenTimeout = 60 * time.Second
 	c.StreamCloseTimeout = time.Hour
