@@ -46,9 +46,9 @@ func TestDaemon(t *testing.T) {
 			{"trigger 0x10 4", fmt.Sprintf("OK trigger %d 4", next)},
 			{"trigger 1 0", "ERR trigger EINVAL "},
 			{"trigger 1 4097", "ERR trigger EINVAL "},
-			{"start_timer 6 500 3", "OK start_timer 6"},
-			{"start_timer 6 500", "ERR start_timer EBUSY "},
-			{"timers", "OK timers 6:500:"},
+			{"start_timer 6 60000 3", "OK start_timer 6"}, // long: a slow link (a UART) must not let it finish
+			{"start_timer 6 60000", "ERR start_timer EBUSY "},
+			{"timers", "OK timers 6:60000:"},
 			{"stop_timer 6", "OK stop_timer 6"},
 			{"stop_timer 6", "ERR stop_timer ENOENT "},
 			{"start_timer 8 10", "ERR start_timer EINVAL "},
