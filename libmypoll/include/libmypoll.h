@@ -51,6 +51,10 @@ extern "C" {
 /** Timer ids are 0..MYPOLL_MAX_TIMERS-1. */
 #define MYPOLL_MAX_TIMERS 8
 
+/** Requests sent without a callback (replies kept for mypoll_wait()) that may
+ *  be outstanding at once; one more is refused with -ENOBUFS. */
+#define MYPOLL_MAX_WAIT_REPLIES 8
+
 /** mypoll_connect() flag: do not wait for the connection or the HELLO line. */
 #define MYPOLL_NONBLOCK 0x1
 
@@ -244,7 +248,8 @@ MYPOLL_API const char *mypoll_verb_name(int verb);
  * or a negative errno: -EINVAL for a bad argument (nothing is sent), -ENOTCONN,
  * -ENOBUFS when max_pending requests are outstanding or the write buffer is
  * full (call mypoll_process() and retry). With cb == NULL the reply is kept for
- * mypoll_wait() (at most 16 such requests outstanding: -ENOBUFS beyond).
+ * mypoll_wait() (at most MYPOLL_MAX_WAIT_REPLIES such requests outstanding:
+ * -ENOBUFS beyond).
  */
 MYPOLL_API int mypoll_echo_async(mypoll *m, const char *text, mypoll_reply_fn cb, void *user);
 MYPOLL_API int mypoll_trigger_async(mypoll *m, uint64_t payload, uint32_t count,

@@ -20,8 +20,9 @@
 
 #define RBUF_SIZE (4 * MYPOLL_LINE_MAX) /* a full line always fits */
 #define WBUF_SIZE (64 * 1024)
-#define NPARK 8       /* replies kept for mypoll_wait() */
-#define MAX_FDS 4     /* descriptors accepted per message and held */
+#define NPARK MYPOLL_MAX_WAIT_REPLIES /* replies kept for mypoll_wait() */
+#define MAX_FDS 4     /* descriptors accepted per message */
+#define MAX_BATCHES 4 /* messages with descriptors not yet matched to a line */
 #define READS_PER_PROCESS 8
 
 enum state { ST_CLOSED, ST_HELLO, ST_READY };
@@ -40,12 +41,26 @@ struct parked {
 	struct mypoll_reply r;
 };
 
+/*
+ * The descriptors of one received message, and the span of the byte stream
+ * the recvmsg() that returned them read: the message is within it (the kernel
+ * ends a read after a message with descriptors, unix(7)), or, when the read
+ * filled the buffer (open), starts within it and may go on.
+ */
+struct fdbatch {
+	uint64_t start, end;
+	int fd[MAX_FDS];
+	unsigned n;
+	int trunc; /* MSG_CTRUNC: the kernel discarded some; the others are closed */
+	int open;
+};
+
 struct mypoll {
 	int fd;
 	int state;
 	int timeout_ms;
 	int in_cb;  /* dispatching: blocking calls are refused */
-	int werr;   /* a write error to report from mypoll_process() */
+	int werr;   /* a write failed: read what remains, then fail with it */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 
 	uint64_t instance_id, next_seq; /* from HELLO */
@@ -62,9 +77,12 @@ struct mypoll {
 	uint32_t next_id;
 	struct parked park[NPARK];
 
-	int fds[MAX_FDS]; /* received descriptors not yet matched to a reply */
-	unsigned nfds;
-	unsigned fd_trunc; /* messages whose descriptors were truncated */
+	struct fdbatch fdb[MAX_BATCHES]; /* in stream order */
+	unsigned nfdb;
+	uint64_t rpos;                 /* stream offset of rbuf[0] */
+	uint64_t line_start, line_end; /* stream span of the line dispatched */
+	uint64_t conn_seq;             /* last seq of an EVT or LOST on this connection */
+	int conn_any;                  /* one was received on this connection */
 
 	size_t rlen;
 	size_t wlen, woff;
@@ -130,12 +148,24 @@ mypoll *mypoll_new(unsigned max_pending)
 	return m;
 }
 
+static void close_batch(struct fdbatch *b)
+{
+	for (unsigned i = 0; i < b->n; i++)
+		close(b->fd[i]);
+	b->n = 0;
+}
+
+static void remove_batch(mypoll *m, unsigned i)
+{
+	close_batch(&m->fdb[i]);
+	memmove(&m->fdb[i], &m->fdb[i + 1], (m->nfdb - i - 1) * sizeof(m->fdb[0]));
+	m->nfdb--;
+}
+
 static void close_fds(mypoll *m)
 {
-	for (unsigned i = 0; i < m->nfds; i++)
-		close(m->fds[i]);
-	m->nfds = 0;
-	m->fd_trunc = 0;
+	while (m->nfdb)
+		remove_batch(m, m->nfdb - 1);
 }
 
 /* complete hands a finished reply to its request's callback or parking slot. */
@@ -199,6 +229,9 @@ static void drop_connection(mypoll *m, int err)
 	m->fd = -1;
 	m->state = ST_CLOSED;
 	m->rlen = m->wlen = m->woff = 0;
+	m->rpos = 0;
+	m->conn_seq = 0;
+	m->conn_any = 0;
 	m->werr = 0;
 	close_fds(m);
 	fail_pending(m, err);
@@ -250,7 +283,7 @@ short mypoll_poll_events(const mypoll *m)
 {
 	if (m->fd < 0)
 		return 0;
-	return (short)(POLLIN | (m->wlen > m->woff ? POLLOUT : 0));
+	return (short)(POLLIN | (m->wlen > m->woff && !m->werr ? POLLOUT : 0));
 }
 
 int mypoll_hello(const mypoll *m, uint64_t *instance_id, uint64_t *next_seq)
@@ -295,15 +328,31 @@ static int flush(mypoll *m)
 	return 0;
 }
 
-/* take_fd returns the oldest received descriptor, or -1. */
+/*
+ * take_fd gives the OK open_device line being dispatched the descriptor that
+ * came with it (A.9): the one of a message whose bytes include the line.
+ * Returns the descriptor, or a negative errno (with m->err set).
+ */
 static int take_fd(mypoll *m)
 {
-	if (m->nfds == 0)
-		return -1;
-	int fd = m->fds[0];
-	memmove(m->fds, m->fds + 1, (m->nfds - 1) * sizeof(int));
-	m->nfds--;
-	return fd;
+	for (unsigned i = 0; i < m->nfdb; i++) {
+		struct fdbatch *b = &m->fdb[i];
+
+		if (!(b->start < m->line_end && (b->open || b->end > m->line_start)))
+			continue;
+		int rc;
+		if (b->trunc) {
+			rc = fail(m, -EMSGSIZE, "open_device: descriptor truncated (MSG_CTRUNC)");
+		} else if (b->n != 1) {
+			rc = fail(m, -EBADMSG, "open_device: %u descriptors with the OK line", b->n);
+		} else {
+			rc = b->fd[0];
+			b->n = 0;
+		}
+		remove_batch(m, i);
+		return rc;
+	}
+	return fail(m, -EBADMSG, "open_device: OK without a descriptor");
 }
 
 static int on_reply(mypoll *m, const struct line *l)
@@ -335,12 +384,12 @@ static int on_reply(mypoll *m, const struct line *l)
 		complete(m, &p, (r->error = -EPROTO, r));
 		return fail(m, -EPROTO, "malformed reply: %s", why);
 	} else if (p.verb == MYPOLL_V_OPEN_DEVICE) {
-		if (m->fd_trunc) {
-			m->fd_trunc--;
-			r->error = fail(m, -EMSGSIZE, "open_device: descriptor truncated (MSG_CTRUNC)");
-		} else if ((r->u.open_device.fd = take_fd(m)) < 0) {
-			r->error = fail(m, -EBADMSG, "open_device: OK without a descriptor");
-		}
+		int fd = take_fd(m);
+
+		if (fd < 0)
+			r->error = fd;
+		else
+			r->u.open_device.fd = fd;
 	}
 	if (r->error && l->kind != LINE_ERR) { /* a local failure: say which */
 		snprintf(r->text, sizeof(r->text), "%s", m->err);
@@ -373,6 +422,12 @@ static int dispatch(mypoll *m, const char *p, size_t n)
 	}
 	switch (l.kind) {
 	case LINE_EVT:
+		/* A.6: strictly increasing over the connection. */
+		if (m->conn_any && l.ev.seq <= m->conn_seq)
+			return fail(m, -EPROTO, "EVT %" PRIu64 " after seq %" PRIu64 " (A.6 order)",
+				    l.ev.seq, m->conn_seq);
+		m->conn_seq = l.ev.seq;
+		m->conn_any = 1;
 		if (l.ev.seq > m->last_seq)
 			m->last_seq = l.ev.seq;
 		if (m->on_event) {
@@ -382,6 +437,11 @@ static int dispatch(mypoll *m, const char *p, size_t n)
 		}
 		return 0;
 	case LINE_LOST:
+		if (m->conn_any && l.lost.first <= m->conn_seq)
+			return fail(m, -EPROTO, "LOST %" PRIu64 "-%" PRIu64 " after seq %" PRIu64
+				    " (A.6 order)", l.lost.first, l.lost.last, m->conn_seq);
+		m->conn_seq = l.lost.last;
+		m->conn_any = 1;
 		if (l.lost.last > m->last_seq)
 			m->last_seq = l.lost.last;
 		if (m->on_lost) {
@@ -405,7 +465,11 @@ static int receive(mypoll *m)
 		struct cmsghdr h;
 		char buf[CMSG_SPACE(MAX_FDS * sizeof(int))];
 	} cm;
-	struct iovec iov = {m->rbuf + m->rlen, sizeof(m->rbuf) - m->rlen};
+	size_t space = sizeof(m->rbuf) - m->rlen;
+	uint64_t start = m->rpos + m->rlen;
+	struct iovec iov = {m->rbuf + m->rlen, space};
+	int got[MAX_FDS];
+	unsigned ngot = 0;
 	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1,
 			     .msg_control = cm.buf, .msg_controllen = sizeof(cm.buf)};
 	ssize_t n;
@@ -418,6 +482,7 @@ static int receive(mypoll *m)
 			return 0;
 		return fail(m, -errno, "read from mypolld: %s", strerror(errno));
 	}
+	int trunc = (msg.msg_flags & MSG_CTRUNC) != 0;
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
 		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
 			continue;
@@ -426,16 +491,32 @@ static int receive(mypoll *m)
 			int fd;
 
 			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-			if ((msg.msg_flags & MSG_CTRUNC) || m->nfds == MAX_FDS)
+			/* Some descriptors were discarded by the kernel: the
+			 * whole message's are closed and its open_device fails. */
+			if (trunc || ngot == MAX_FDS)
 				close(fd);
 			else
-				m->fds[m->nfds++] = fd;
+				got[ngot++] = fd;
 		}
 	}
-	if (msg.msg_flags & MSG_CTRUNC) {
-		/* Some descriptors were discarded by the kernel: the whole
-		 * message's are closed above and its open_device fails. */
-		m->fd_trunc++;
+	if (n > 0 && m->nfdb && m->fdb[m->nfdb - 1].open) {
+		/* The last message with descriptors may go on in this read. */
+		m->fdb[m->nfdb - 1].end = start + (size_t)n;
+		m->fdb[m->nfdb - 1].open = (size_t)n == space;
+	}
+	if (ngot || trunc) {
+		if (m->nfdb == MAX_BATCHES) {
+			while (ngot)
+				close(got[--ngot]);
+			return fail(m, -EPROTO, "descriptors with no OK open_device line");
+		}
+		struct fdbatch *b = &m->fdb[m->nfdb++];
+		b->start = start;
+		b->end = start + (size_t)(n > 0 ? n : 0);
+		b->open = n > 0 && (size_t)n == space;
+		b->trunc = trunc;
+		b->n = ngot;
+		memcpy(b->fd, got, ngot * sizeof(int));
 	}
 	if (n == 0)
 		return fail(m, -ECONNRESET, "mypolld closed the connection");
@@ -457,19 +538,57 @@ static int drain(mypoll *m)
 		size_t n = (size_t)(nl - (m->rbuf + off));
 		if (n + 1 > MYPOLL_LINE_MAX)
 			return fail(m, -EPROTO, "malformed line: longer than %d bytes", MYPOLL_LINE_MAX);
+		m->line_start = m->rpos + off;
+		m->line_end = m->line_start + n + 1;
 		int rc = dispatch(m, m->rbuf + off, n);
 		if (rc < 0)
 			return rc;
 		off += n + 1;
 		lines++;
+		/* A descriptor whose message is now all dispatched came with no
+		 * OK open_device line (A.9): refuse it. */
+		for (unsigned i = 0; i < m->nfdb && m->state != ST_CLOSED; i++)
+			if (!m->fdb[i].open && m->fdb[i].end <= m->line_end)
+				return fail(m, -EPROTO, "descriptor with a line other than "
+					    "OK open_device");
 	}
 	if (m->state == ST_CLOSED) /* a callback disconnected */
 		return lines;
 	memmove(m->rbuf, m->rbuf + off, m->rlen - off);
 	m->rlen -= off;
+	m->rpos += off;
 	if (m->rlen >= MYPOLL_LINE_MAX)
 		return fail(m, -EPROTO, "malformed line: longer than %d bytes", MYPOLL_LINE_MAX);
 	return lines;
+}
+
+/*
+ * read_all reads and dispatches up to READS_PER_PROCESS times. After a write
+ * error (m->werr) the server has gone: what it sent before is still in the
+ * socket and is dispatched, and the connection fails only at its end (EOF,
+ * or nothing more to read). Returns lines dispatched, or the negative errno
+ * that failed the connection (not yet dropped).
+ */
+static int read_all(mypoll *m, int *lines)
+{
+	for (int i = 0; i < READS_PER_PROCESS && m->state != ST_CLOSED; i++) {
+		int rc = receive(m);
+
+		if (rc < 0) {
+			/* Lines before the EOF are dispatched first. */
+			int d = drain(m);
+			if (d < 0)
+				return d;
+			*lines += d;
+			return rc;
+		}
+		if (rc == 0)
+			return m->werr; /* a dead peer has nothing more to send */
+		if ((rc = drain(m)) < 0)
+			return rc;
+		*lines += rc;
+	}
+	return 0;
 }
 
 int mypoll_process(mypoll *m)
@@ -480,32 +599,19 @@ int mypoll_process(mypoll *m)
 		return fail(m, -EDEADLK, "mypoll_process called from a callback");
 	if (m->state == ST_CLOSED)
 		return fail(m, -ENOTCONN, "not connected");
-	if (m->werr) {
-		rc = m->werr;
+	if (!m->werr && (rc = flush(m)) < 0)
+		m->werr = rc;
+	if ((rc = read_all(m, &lines)) < 0)
 		goto broken;
-	}
-	if ((rc = flush(m)) < 0)
-		goto broken;
-	for (int i = 0; i < READS_PER_PROCESS && m->state != ST_CLOSED; i++) {
-		rc = receive(m);
-		if (rc < 0) {
-			/* Lines before the EOF are dispatched first. */
-			int d = drain(m);
-			if (d < 0)
-				rc = d;
+	if (m->state != ST_CLOSED && !m->werr && (rc = flush(m)) < 0) {
+		m->werr = rc;
+		if ((rc = read_all(m, &lines)) < 0)
 			goto broken;
-		}
-		if (rc == 0)
-			break;
-		if ((rc = drain(m)) < 0)
-			goto broken;
-		lines += rc;
 	}
-	if (m->state != ST_CLOSED && (rc = flush(m)) < 0)
-		goto broken;
 	return lines;
 broken:
-	drop_connection(m, rc);
+	if (m->state != ST_CLOSED)
+		drop_connection(m, rc);
 	return rc;
 }
 
@@ -620,10 +726,10 @@ static int enqueue(mypoll *m, int verb, const char *line, size_t n, mypoll_reply
 	m->pend_n++;
 	memcpy(m->wbuf + m->wlen, line, n);
 	m->wlen += n;
-	if (m->state == ST_READY || m->state == ST_HELLO) {
+	if (!m->werr) {
 		int rc = flush(m);
-		if (rc < 0 && !m->werr)
-			m->werr = rc; /* reported by mypoll_process() */
+		if (rc < 0)
+			m->werr = rc; /* the connection fails in mypoll_process() */
 	}
 	return (int)id;
 }

@@ -992,22 +992,31 @@ static void test_fake_open_device(void)
 	fake_send(c, "OK open_device\n");
 	wait_done(m, &d.done);
 	CHECK_RC(d.error, -EBADMSG);
-	/* Descriptors nobody asked for are held, then closed with the handle;
-	 * a callback that does not take its fd has it closed. */
-	CHECK_RC(send_fds(c, "ERR echo EIO x\n", &p[0], 1) == 0 &&
-		 mypoll_echo_async(m, "x", NULL, NULL) > 0, 1);
+	/* A callback that does not take its fd has it closed (counted below). */
+	int taken = 0;
+	CHECK(mypoll_open_device_async(m, note_reply, &taken) > 0);
+	CHECK_RC(send_fds(c, "OK open_device\n", &p[0], 1), 0);
+	wait_done(m, &taken);
+	CHECK_RC(taken, 1);
+	/* mypoll_wait() hands it over. */
 	int id = mypoll_open_device_async(m, NULL, NULL);
 	CHECK(id > 0);
 	CHECK_RC(send_fds(c, "OK open_device\n", &p[0], 1), 0);
 	struct mypoll_reply r;
 	CHECK_RC(mypoll_wait(m, id, &r, 2000), 0);
-	CHECK(r.error == 0 && r.u.open_device.fd >= 0); /* the first one queued */
+	CHECK(r.error == 0 && r.u.open_device.fd >= 0);
 	close(r.u.open_device.fd);
 	/* The blocking form returns the descriptor. */
 	CHECK_RC(send_fds(c, "OK open_device\n", &p[0], 1), 0);
 	int fd = mypoll_open_device(m);
 	CHECK(fd >= 0);
 	close(fd);
+	/* A descriptor whose line is not complete yet is held, then closed
+	 * with the handle. */
+	CHECK(mypoll_open_device_async(m, NULL, NULL) > 0);
+	CHECK_RC(send_fds(c, "OK open_dev", &p[0], 1), 0);
+	msleep(20);
+	CHECK_RC(mypoll_process(m), 0);
 	current = NULL;
 	mypoll_free(m); /* closes the one still held */
 	close(c);
@@ -1209,6 +1218,216 @@ static void test_fake_backlog_full(void)
 	mypoll_free(m);
 }
 
+/* ---- issue 24 ---- */
+
+/* Item 1: the server answers, then closes; the application writes again and
+ * the write fails (EPIPE). Everything read before the close is delivered
+ * first: the answered requests succeed, the event arrives, and only the
+ * request that was never answered fails. */
+static void test_fake_reply_before_epipe(void)
+{
+	int lfd = fake_listen();
+	struct rec *r = rec_new();
+	mypoll *m = mypoll_new(0);
+	int sub = 0, trig = 0, late = 0;
+	char buf[256];
+	size_t got = 0;
+
+	CHECK(lfd >= 0 && m && r);
+	current = m;
+	mypoll_set_callbacks(m, rec_event, rec_lost, r);
+	int c = fake_pair(lfd, m, HELLO);
+	CHECK(c >= 0);
+	CHECK(mypoll_subscribe_async(m, "all", 0, note_reply, &sub) > 0);
+	CHECK(mypoll_trigger_async(m, 7, 1, note_reply, &trig) > 0);
+	/* The server reads both requests, answers and closes. */
+	while (got < 2) {
+		ssize_t n = read(c, buf, sizeof(buf));
+		CHECK(n > 0);
+		for (ssize_t i = 0; i < n; i++)
+			got += buf[i] == '\n';
+	}
+	fake_send(c, "OK subscribe all\nOK trigger 5 1\nEVT 5 trigger 0 7 0 99\n");
+	close(c);
+	/* The application has not read yet and sends another request. */
+	CHECK(mypoll_echo_async(m, "after", note_reply, &late) > 0);
+	CHECK_RC(process_until_error(m), -ECONNRESET);
+	CHECK_RC(sub, 1);
+	CHECK_RC(trig, 1);
+	CHECK_RC(r->n, 1);
+	CHECK_RC(r->seq[0], 5);
+	CHECK_RC(late, -ECONNRESET);
+	CHECK_RC(mypoll_fd(m), -1);
+	mypoll_free(m);
+	free(r);
+	close(lfd);
+	current = NULL;
+}
+
+/* Item 1 with the real daemon: quit is answered, then the daemon closes; a
+ * request written after the close must not turn the OK quit into a failure. */
+static void test_quit_then_write(void)
+{
+	mypoll *m = dial(NULL);
+	int q = 0, late = 0;
+
+	CHECK(m);
+	current = m;
+	CHECK(mypoll_quit_async(m, note_reply, &q) > 0);
+	msleep(200); /* the daemon answers and closes meanwhile */
+	CHECK(mypoll_echo_async(m, "late", note_reply, &late) > 0);
+	CHECK_RC(process_until_error(m), -ECONNRESET);
+	CHECK_RC(q, 1);
+	CHECK(late < 0);
+	mypoll_free(m);
+	current = NULL;
+}
+
+/* Item 3: A.6's order is enforced: an EVT whose seq does not go up, or a
+ * LOST that starts at or below the last seq, fails the connection (-EPROTO)
+ * and never reaches a callback. */
+static void test_fake_order(void)
+{
+	static const struct {
+		const char *lines;
+		uint64_t delivered; /* events and losses before the bad line */
+	} cases[] = {
+		{"EVT 5 trigger 0 1 0 9\nEVT 5 trigger 0 1 0 9\n", 1},
+		{"EVT 6 trigger 0 1 0 9\nEVT 5 trigger 0 1 0 9\n", 1},
+		{"EVT 6 trigger 0 1 0 9\nLOST 3 4 1 queue\n", 1},
+		{"EVT 6 trigger 0 1 0 9\nLOST 6 8 1 queue\n", 1},
+		{"LOST 3 6 2 queue\nEVT 6 trigger 0 1 0 9\n", 1},
+		{"LOST 3 6 2 queue\nLOST 5 7 1 device\n", 1},
+		{"EVT 2 trigger 0 1 0 9\nEVT 3 trigger 0 1 0 9\nEVT 1 timer 1 1 0 9\n", 2},
+	};
+	int lfd = fake_listen();
+
+	CHECK(lfd >= 0);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct rec *r = rec_new();
+		mypoll *m = mypoll_new(0);
+		int got = 0;
+
+		CHECK(m && r);
+		current = m;
+		mypoll_set_callbacks(m, rec_event, rec_lost, r);
+		int c = fake_pair(lfd, m, HELLO);
+		CHECK(c >= 0);
+		CHECK(mypoll_echo_async(m, "x", note_reply, &got) > 0);
+		fake_send(c, cases[i].lines);
+		int rc = process_until_error(m);
+		if (rc != -EPROTO)
+			fprintf(stderr, "    case %zu: rc %d\n", i, rc);
+		CHECK_RC(rc, -EPROTO);
+		CHECK_RC(r->n + r->lost_lines, cases[i].delivered);
+		CHECK_RC(r->bad_order, 0);
+		CHECK_RC(got, -EPROTO);
+		close(c);
+		mypoll_free(m);
+		free(r);
+	}
+	/* A new connection starts a new order (a reloaded module restarts seqs). */
+	struct rec *r = rec_new();
+	mypoll *m = mypoll_new(0);
+	CHECK(m && r);
+	current = m;
+	mypoll_set_callbacks(m, rec_event, rec_lost, r);
+	int c = fake_pair(lfd, m, HELLO);
+	fake_send(c, "EVT 9 trigger 0 1 0 9\n");
+	CHECK(pump_until(m, &r->n, 1, 2000) >= 0);
+	close(c);
+	CHECK_RC(process_until_error(m), -ECONNRESET);
+	r->last = 0;
+	c = fake_pair(lfd, m, "HELLO mypoll 1 00000000000000cd 1\n");
+	fake_send(c, "EVT 1 trigger 0 1 0 9\n");
+	CHECK(pump_until(m, &r->n, 2, 2000) >= 0);
+	CHECK_RC(r->n, 2);
+	close(c);
+	mypoll_free(m);
+	free(r);
+	close(lfd);
+	current = NULL;
+}
+
+/* Item 3: a descriptor is accepted only with the OK open_device line it came
+ * with. One sent with another line fails the connection (-EPROTO), is closed,
+ * and is never handed to a later open_device. */
+static void test_fake_fd_on_wrong_line(void)
+{
+	int lfd = fake_listen(), p[2];
+
+	CHECK(lfd >= 0 && pipe(p) == 0);
+	int fds0 = count_fds();
+	mypoll *m = mypoll_new(0);
+	int sub = 0;
+	struct dev_reply d = {0, 0, -1};
+
+	CHECK(m);
+	current = m;
+	int c = fake_pair(lfd, m, HELLO);
+	CHECK(c >= 0);
+	CHECK(mypoll_subscribe_async(m, "all", 0, note_reply, &sub) > 0);
+	CHECK(mypoll_open_device_async(m, keep_fd, &d) > 0);
+	CHECK_RC(send_fds(c, "OK subscribe all\n", &p[0], 1), 0);
+	msleep(20);
+	fake_send(c, "OK open_device\n");
+	CHECK_RC(process_until_error(m), -EPROTO);
+	CHECK_RC(sub, 1);
+	CHECK_RC(d.done, 1);
+	CHECK_RC(d.fd, -1);
+	CHECK_RC(d.error, -EPROTO);
+	close(c);
+	mypoll_free(m);
+	CHECK_RC(count_fds(), fds0);
+	/* The descriptor comes with OK open_device and the lines after it in the
+	 * same message (as mypolld sends it), after lines of earlier messages. */
+	m = mypoll_new(0);
+	current = m;
+	struct rec *r = rec_new();
+	mypoll_set_callbacks(m, rec_event, rec_lost, r);
+	c = fake_pair(lfd, m, HELLO);
+	d = (struct dev_reply){0, 0, -1};
+	int e = 0;
+	CHECK(mypoll_echo_async(m, "x", note_reply, &e) > 0);
+	CHECK(mypoll_open_device_async(m, keep_fd, &d) > 0);
+	fake_send(c, "OK echo x\nEVT 3 trigger 0 1 0 9\n");
+	CHECK_RC(send_fds(c, "OK open_device\nEVT 4 trigger 0 1 0 9\n", &p[0], 1), 0);
+	wait_done(m, &d.done);
+	CHECK_RC(e, 1);
+	CHECK_RC(d.error, 0);
+	CHECK(d.fd >= 0);
+	close(d.fd);
+	CHECK(pump_until(m, &r->n, 2, 2000) >= 0);
+	CHECK_RC(r->n, 2);
+	close(c);
+	mypoll_free(m);
+	free(r);
+	CHECK_RC(count_fds(), fds0);
+	close(p[0]);
+	close(p[1]);
+	close(lfd);
+	current = NULL;
+}
+
+/* Item 4: MYPOLL_MAX_WAIT_REPLIES requests without a callback may be
+ * outstanding, as the header says; one more is refused with -ENOBUFS. */
+static void test_wait_reply_limit(void)
+{
+	mypoll *m = dial(NULL);
+	int ids[MYPOLL_MAX_WAIT_REPLIES];
+	struct mypoll_reply rep;
+
+	CHECK(m);
+	current = m;
+	for (int i = 0; i < MYPOLL_MAX_WAIT_REPLIES; i++)
+		CHECK((ids[i] = mypoll_echo_async(m, "w", NULL, NULL)) > 0);
+	CHECK_RC(mypoll_echo_async(m, "w", NULL, NULL), -ENOBUFS);
+	for (int i = 0; i < MYPOLL_MAX_WAIT_REPLIES; i++)
+		CHECK_RC(mypoll_wait(m, ids[i], &rep, 5000), 0);
+	mypoll_free(m);
+	current = NULL;
+}
+
 static const struct {
 	const char *name;
 	void (*fn)(void);
@@ -1233,6 +1452,11 @@ static const struct {
 	{"fake_resume_erange", test_fake_resume_erange, 0},
 	{"fake_backlog_full", test_fake_backlog_full, 0},
 	{"fake_callback_reentry", test_fake_callback_reentry, 0},
+	{"fake_reply_before_epipe", test_fake_reply_before_epipe, 0},
+	{"quit_then_write", test_quit_then_write, 1},
+	{"fake_order", test_fake_order, 0},
+	{"fake_fd_on_wrong_line", test_fake_fd_on_wrong_line, 0},
+	{"wait_reply_limit", test_wait_reply_limit, 1},
 };
 
 int main(int argc, char **argv)
