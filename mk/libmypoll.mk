@@ -39,15 +39,21 @@ test-libmypoll: lmp-build lmp-symbols lmp-unit lmp-fuzz lmp-pkgconfig lmp-readme
 lmp-build: libmypoll
 	$(MAKE) --no-print-directory -C libmypoll O=$(abspath $(LMP_OUT))/clang CC=clang all examples
 
-# Only mypoll_* may be exported, and the soname carries the ABI major.
+# Only mypoll_* may be exported, the soname carries the ABI major, and the
+# exports are exactly libmypoll/abi.symbols: none removed, each new one listed.
 lmp-symbols: libmypoll
 	@so=$(LMP_OUT)/gcc/libmypoll.so; \
-	  syms=$$(nm -D --defined-only $$so | awk '{ print $$3 }'); \
+	  syms=$$(nm -D --defined-only $$so | awk '{ print $$3 }' | sort); \
 	  bad=$$(echo "$$syms" | grep -v '^mypoll_'); \
 	  [ -z "$$bad" ] || { echo "libmypoll.so exports more than mypoll_*:"; echo "$$bad"; exit 1; }; \
-	  echo "$$syms" | grep -qx mypoll_process || { echo "libmypoll.so does not export mypoll_process"; exit 1; }; \
+	  echo "$$syms" > $(LMP_OUT)/syms.have; \
+	  grep -v '^#' libmypoll/abi.symbols | awk '{ print $$1 }' | sort > $(LMP_OUT)/syms.abi; \
+	  gone=$$(comm -13 $(LMP_OUT)/syms.have $(LMP_OUT)/syms.abi); \
+	  [ -z "$$gone" ] || { echo "libmypoll.so no longer exports (ABI break):"; echo "$$gone"; exit 1; }; \
+	  new=$$(comm -23 $(LMP_OUT)/syms.have $(LMP_OUT)/syms.abi); \
+	  [ -z "$$new" ] || { echo "libmypoll.so exports symbols missing from libmypoll/abi.symbols:"; echo "$$new"; exit 1; }; \
 	  readelf -d $$so | grep -q 'SONAME.*\[libmypoll\.so\.1\]' || { echo "libmypoll.so: soname is not libmypoll.so.1"; exit 1; }; \
-	  echo "lmp-symbols: $$(echo "$$syms" | wc -l) symbols, all mypoll_*, soname libmypoll.so.1"
+	  echo "lmp-symbols: $$(echo "$$syms" | wc -l) symbols, all mypoll_* and in abi.symbols, soname libmypoll.so.1"
 
 # The same tests built by gcc and by clang, each with ASan and UBSan.
 lmp-unit: $(LMP_OUT)/mypolld
@@ -70,18 +76,29 @@ lmp-fuzz:
 	gcc $(LMP_TCFLAGS) $(LMP_SAN) -DFUZZ_STANDALONE -o $(LMP_OUT)/fuzz_line_gcc $(LMP_LIBSRC) libmypoll/tests/fuzz_line.c
 	$(LMP_OUT)/fuzz_line_gcc 5000 libmypoll/tests/corpus/*
 
-# A dependent package's view: install into a sysroot, then build and run an
-# example with only what pkg-config says.
+# A dependent package's view: build with the default PREFIX, install into a
+# sysroot with another one (the .pc must name the install's, issue 24), then
+# build and run an example with only what pkg-config says, by the shared and
+# the static command lines of docs/libmypoll.md.
 lmp-pkgconfig: libmypoll
 	rm -rf $(LMP_OUT)/sysroot
-	$(MAKE) --no-print-directory -C libmypoll O=$(abspath $(LMP_OUT))/gcc CC=gcc install DESTDIR=$(abspath $(LMP_OUT))/sysroot
+	$(MAKE) --no-print-directory -C libmypoll O=$(abspath $(LMP_OUT))/gcc CC=gcc install PREFIX=/opt/lmp DESTDIR=$(abspath $(LMP_OUT))/sysroot
 	@sr=$(abspath $(LMP_OUT))/sysroot; \
-	  flags=$$(PKG_CONFIG_SYSROOT_DIR=$$sr PKG_CONFIG_LIBDIR=$$sr/usr/lib/pkgconfig pkg-config --cflags --libs libmypoll) || exit 1; \
-	  echo "pkg-config libmypoll: $$flags"; \
-	  gcc -std=c99 -Wall -Wextra -Werror -o $(LMP_OUT)/trigger-dyn libmypoll/examples/trigger.c $$flags && \
-	  LD_LIBRARY_PATH=$$sr/usr/lib $(LMP_OUT)/trigger-dyn -s $(abspath $(LMP_OUT))/none.sock 2>&1 | grep -q 'connect .*none.sock' && \
-	  readelf -d $(LMP_OUT)/trigger-dyn | grep -q 'NEEDED.*libmypoll\.so\.1' && \
-	  echo "lmp-pkgconfig: a dependent program builds and runs against the installed libmypoll.so.1"
+	  export PKG_CONFIG_SYSROOT_DIR=$$sr PKG_CONFIG_LIBDIR=$$sr/opt/lmp/lib/pkgconfig; \
+	  grep -qx 'prefix=/opt/lmp' $$sr/opt/lmp/lib/pkgconfig/libmypoll.pc || \
+	    { echo "lmp-pkgconfig: libmypoll.pc does not name the install PREFIX:"; cat $$sr/opt/lmp/lib/pkgconfig/libmypoll.pc; exit 1; }; \
+	  echo "pkg-config libmypoll: $$(pkg-config --cflags --libs libmypoll)"; \
+	  grep '^cc app\.c ' docs/libmypoll.md | sed 's/ *#.*//' > $(LMP_OUT)/doc_cc.txt; \
+	  [ $$(wc -l < $(LMP_OUT)/doc_cc.txt) = 2 ] || { echo "docs/libmypoll.md: want 2 'cc app.c' lines"; exit 1; }; \
+	  i=0; while read -r line; do i=$$((i+1)); \
+	    cmd=$$(echo "$$line" | sed "s|^cc app\.c|gcc -std=c99 -Wall -Wextra -Werror -o $(LMP_OUT)/doc_cc$$i libmypoll/examples/trigger.c|"); \
+	    echo "$$cmd"; sh -c "$$cmd" || exit 1; \
+	    LD_LIBRARY_PATH=$$sr/opt/lmp/lib $(LMP_OUT)/doc_cc$$i -s $(abspath $(LMP_OUT))/none.sock 2>&1 | grep -q 'connect .*none.sock' || \
+	      { echo "lmp-pkgconfig: $(LMP_OUT)/doc_cc$$i does not run"; exit 1; }; \
+	  done < $(LMP_OUT)/doc_cc.txt; \
+	  readelf -d $(LMP_OUT)/doc_cc1 | grep -q 'NEEDED.*libmypoll\.so\.1' && \
+	  ! readelf -d $(LMP_OUT)/doc_cc2 | grep -q 'NEEDED.*libmypoll' && \
+	  echo "lmp-pkgconfig: the docs' shared and static lines build programs that run against libmypoll installed with PREFIX=/opt/lmp"
 
 # The README's "C applications" example must be a complete program that builds.
 lmp-readme: libmypoll
