@@ -155,6 +155,29 @@ typedef void (*mypoll_lost_fn)(void *user, const struct mypoll_lost *lost);
 /** Called for each reply of a request sent with a callback. */
 typedef void (*mypoll_reply_fn)(void *user, struct mypoll_reply *reply);
 
+/*
+ * Since 1.1: the event and loss callbacks with the device instance the seqs
+ * belong to (the instance_id of the connection's HELLO). (instance_id, seq)
+ * identifies an event across module reloads and daemon restarts; see
+ * docs/libmypoll.md, "Resuming after the application restarts".
+ * struct mypoll_event and struct mypoll_lost keep their 1.0 layout.
+ */
+typedef void (*mypoll_event_ex_fn)(void *user, const struct mypoll_event *ev,
+				   uint64_t instance_id);
+typedef void (*mypoll_lost_ex_fn)(void *user, const struct mypoll_lost *lost,
+				  uint64_t instance_id);
+
+/** Connection events (since 1.1), see mypoll_set_conn_callback(). */
+enum mypoll_conn_event {
+	MYPOLL_CONN_OPENED = 1, /**< a new socket: fd is mypoll_fd() from now on */
+	MYPOLL_CONN_READY = 2,  /**< HELLO read; after an automatic reconnection,
+				 *   the subscription is resumed too */
+	MYPOLL_CONN_CLOSED = 3, /**< fd is closed when the callback returns; error
+				 *   says why (-ECONNRESET: the server closed it) */
+};
+/** Called on each connection event; fd is the connection's socket. */
+typedef void (*mypoll_conn_fn)(void *user, int event, int fd, int error);
+
 /**
  * mypoll_new() allocates a handle with room for `max_pending` outstanding
  * requests (0: 256). Returns NULL only when out of memory. The handle is not
@@ -209,6 +232,65 @@ MYPOLL_API void mypoll_set_timeout(mypoll *m, int timeout_ms);
 /** mypoll_set_callbacks() sets the event and loss callbacks (NULL: ignore). */
 MYPOLL_API void mypoll_set_callbacks(mypoll *m, mypoll_event_fn on_event,
 				     mypoll_lost_fn on_lost, void *user);
+
+/**
+ * mypoll_set_callbacks_ex() (since 1.1) sets event and loss callbacks that
+ * also receive the instance_id; they replace those of mypoll_set_callbacks()
+ * (and a later mypoll_set_callbacks() replaces them).
+ */
+MYPOLL_API void mypoll_set_callbacks_ex(mypoll *m, mypoll_event_ex_fn on_event,
+					mypoll_lost_ex_fn on_lost, void *user);
+
+/**
+ * mypoll_set_conn_callback() (since 1.1) sets a callback for every
+ * connection's MYPOLL_CONN_OPENED, MYPOLL_CONN_READY and MYPOLL_CONN_CLOSED
+ * (NULL: none), whoever opened or closed it: the application or an automatic
+ * reconnection. An epoll loop adds fd on OPENED (EPOLL_CTL_ADD) and removes it
+ * on CLOSED (EPOLL_CTL_DEL; fd is still open then): the descriptor number of a
+ * new connection may be the old one's.
+ */
+MYPOLL_API void mypoll_set_conn_callback(mypoll *m, mypoll_conn_fn fn, void *user);
+
+/**
+ * mypoll_reconnect_delay_set() (since 1.1) turns on automatic, non-blocking
+ * reconnection (as libmosquitto's mosquitto_reconnect_delay_set()): when the
+ * connection fails in mypoll_process() (server closed, read or write error,
+ * malformed line, ERR at HELLO), the handle reconnects to the same path from
+ * mypoll_process() after a delay, then resumes as mypoll_resume() does (first
+ * request `subscribe <set> from=<last seq + 1>`, same rules for a new
+ * instance and for ERANGE) and calls MYPOLL_CONN_READY. Attempt n (0, 1, ...)
+ * waits min_ms * 2^n with exponential, min_ms * (n + 1) without, at most
+ * max_ms; a READY connection starts again at n = 0. A connection that sends
+ * no HELLO within the handle's timeout (mypoll_set_timeout()) counts as
+ * failed. Meanwhile mypoll_fd() is -1 or the new socket, requests fail with
+ * -ENOTCONN until READY, and mypoll_process() reports the failure to the
+ * connection callback instead of returning it. mypoll_get_timeout() says
+ * when to call mypoll_process(). min_ms 0 turns it off (the default).
+ * mypoll_disconnect() and mypoll_connect() cancel a pending reconnection.
+ */
+MYPOLL_API void mypoll_reconnect_delay_set(mypoll *m, unsigned min_ms, unsigned max_ms,
+					   int exponential);
+
+/**
+ * mypoll_set_request_timeout() (since 1.1) gives each request queued from
+ * now on a deadline timeout_ms later (<0: none, the default): if its reply
+ * has not come by then, it completes with error -ETIMEDOUT (callback, or kept
+ * for mypoll_wait()), and the reply, if it comes later, is discarded. The
+ * request may still have been carried out by the server.
+ */
+MYPOLL_API void mypoll_set_request_timeout(mypoll *m, int timeout_ms);
+
+/**
+ * mypoll_get_timeout() (since 1.1; as sd_bus_get_timeout()) stores in *usec
+ * the CLOCK_MONOTONIC time, in microseconds, at which mypoll_process() must be
+ * called even if the socket is not ready: the earliest request deadline, HELLO
+ * deadline of a reconnection or reconnection attempt. Returns 1, or 0 with
+ * *usec = UINT64_MAX when there is none. mypoll_get_timeout_ms() returns the
+ * same as a poll(2) timeout: milliseconds from now (rounded up), 0 if past,
+ * -1 if none.
+ */
+MYPOLL_API int mypoll_get_timeout(const mypoll *m, uint64_t *usec);
+MYPOLL_API int mypoll_get_timeout_ms(const mypoll *m);
 
 /** mypoll_fd() returns the socket for the application's loop, or -1. The library owns it. */
 MYPOLL_API int mypoll_fd(const mypoll *m);

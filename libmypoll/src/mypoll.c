@@ -33,6 +33,8 @@ struct pending {
 	mypoll_reply_fn cb;
 	void *user;
 	int park; /* index in park[] + 1, or 0 */
+	int64_t deadline_us; /* request timeout, -1: none */
+	int expired;         /* completed with -ETIMEDOUT: its reply is dropped */
 };
 
 struct parked {
@@ -70,7 +72,23 @@ struct mypoll {
 
 	mypoll_event_fn on_event;
 	mypoll_lost_fn on_lost;
+	mypoll_event_ex_fn on_event_ex;
+	mypoll_lost_ex_fn on_lost_ex;
 	void *user;
+	mypoll_conn_fn on_conn;
+	void *conn_user;
+
+	int req_timeout_ms;      /* mypoll_set_request_timeout(), -1: none */
+	unsigned rc_min, rc_max; /* reconnection delays (ms); rc_min 0: off */
+	int rc_exp;
+	unsigned rc_attempt;     /* attempts since the last READY */
+	int64_t rc_at_us;        /* next reconnection attempt, -1: none */
+	int64_t hello_at_us;     /* an automatic connection's HELLO deadline, -1: none */
+	int resuming;            /* automatic connection: resume, then READY */
+	int internal;            /* the library sends a request while resuming */
+	int had_hello;           /* a HELLO was read on some connection */
+	int conn_err;            /* why the last connection was dropped */
+	uint64_t resume_from;    /* from= of the resuming subscribe */
 
 	struct pending *pend; /* ring of outstanding requests, in send order */
 	unsigned pend_cap, pend_head, pend_n;
@@ -89,6 +107,7 @@ struct mypoll {
 	struct mypoll_reply scratch;  /* reply handed to callbacks */
 	struct mypoll_reply scratch2; /* the same for fail_pending, which a
 				       * callback may reach (disconnect) */
+	struct mypoll_reply scratch3; /* the same for expire */
 	char err[256];
 	char rbuf[RBUF_SIZE];
 	char wbuf[WBUF_SIZE];
@@ -124,6 +143,14 @@ static int remaining(int64_t deadline)
 	return left < 0 ? 0 : (int)left;
 }
 
+static int64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 static int64_t deadline_of(int timeout_ms)
 {
 	return timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
@@ -143,6 +170,9 @@ mypoll *mypoll_new(unsigned max_pending)
 	}
 	m->fd = -1;
 	m->timeout_ms = 5000;
+	m->req_timeout_ms = -1;
+	m->rc_at_us = -1;
+	m->hello_at_us = -1;
 	m->next_id = 1;
 	strcpy(m->err, "no error");
 	return m;
@@ -222,11 +252,29 @@ static void fail_pending(mypoll *m, int err)
 	}
 }
 
+static void conn_event(mypoll *m, int event, int fd, int err)
+{
+	if (m->on_conn) {
+		m->in_cb++;
+		m->on_conn(m->conn_user, event, fd, err);
+		m->in_cb--;
+	}
+}
+
 static void drop_connection(mypoll *m, int err)
 {
-	if (m->fd >= 0)
-		close(m->fd);
+	if (m->fd >= 0) {
+		int fd = m->fd;
+
+		m->fd = -1; /* a callback sees the handle closed */
+		m->state = ST_CLOSED;
+		conn_event(m, MYPOLL_CONN_CLOSED, fd, err);
+		close(fd);
+	}
 	m->fd = -1;
+	m->conn_err = err;
+	m->resuming = 0;
+	m->hello_at_us = -1;
 	m->state = ST_CLOSED;
 	m->rlen = m->wlen = m->woff = 0;
 	m->rpos = 0;
@@ -237,8 +285,25 @@ static void drop_connection(mypoll *m, int err)
 	fail_pending(m, err);
 }
 
+/* schedule_reconnect plans the next automatic attempt, if they are on. */
+static void schedule_reconnect(mypoll *m)
+{
+	if (!m->rc_min)
+		return;
+	uint64_t d = m->rc_min;
+	if (m->rc_exp)
+		d = m->rc_attempt < 32 ? d << m->rc_attempt : m->rc_max;
+	else
+		d *= (uint64_t)m->rc_attempt + 1;
+	if (d > m->rc_max)
+		d = m->rc_max;
+	m->rc_attempt++;
+	m->rc_at_us = now_us() + (int64_t)d * 1000;
+}
+
 void mypoll_disconnect(mypoll *m)
 {
+	m->rc_at_us = -1; /* the application's choice: no reconnection */
 	if (m->state == ST_CLOSED)
 		return;
 	fail(m, -ECONNRESET, "disconnected by the application");
@@ -249,6 +314,7 @@ void mypoll_free(mypoll *m)
 {
 	if (!m)
 		return;
+	m->rc_at_us = -1;
 	if (m->state != ST_CLOSED) {
 		fail(m, -ECANCELED, "handle freed");
 		drop_connection(m, -ECANCELED);
@@ -271,7 +337,156 @@ void mypoll_set_callbacks(mypoll *m, mypoll_event_fn on_event, mypoll_lost_fn on
 {
 	m->on_event = on_event;
 	m->on_lost = on_lost;
+	m->on_event_ex = NULL;
+	m->on_lost_ex = NULL;
 	m->user = user;
+}
+
+void mypoll_set_callbacks_ex(mypoll *m, mypoll_event_ex_fn on_event, mypoll_lost_ex_fn on_lost,
+			     void *user)
+{
+	m->on_event = NULL;
+	m->on_lost = NULL;
+	m->on_event_ex = on_event;
+	m->on_lost_ex = on_lost;
+	m->user = user;
+}
+
+void mypoll_set_conn_callback(mypoll *m, mypoll_conn_fn fn, void *user)
+{
+	m->on_conn = fn;
+	m->conn_user = user;
+}
+
+void mypoll_reconnect_delay_set(mypoll *m, unsigned min_ms, unsigned max_ms, int exponential)
+{
+	m->rc_min = min_ms;
+	m->rc_max = max_ms < min_ms ? min_ms : max_ms;
+	m->rc_exp = exponential != 0;
+	if (!min_ms)
+		m->rc_at_us = -1;
+}
+
+void mypoll_set_request_timeout(mypoll *m, int timeout_ms)
+{
+	m->req_timeout_ms = timeout_ms;
+}
+
+/* next_deadline returns the earliest time mypoll_process() must run, or -1. */
+static int64_t next_deadline(const mypoll *m)
+{
+	int64_t d = m->rc_at_us;
+
+	if (m->hello_at_us >= 0 && (d < 0 || m->hello_at_us < d))
+		d = m->hello_at_us;
+	for (unsigned i = 0; i < m->pend_n; i++) {
+		const struct pending *p = &m->pend[(m->pend_head + i) % m->pend_cap];
+
+		if (!p->expired && p->deadline_us >= 0 && (d < 0 || p->deadline_us < d))
+			d = p->deadline_us;
+	}
+	return d;
+}
+
+int mypoll_get_timeout(const mypoll *m, uint64_t *usec)
+{
+	int64_t d = next_deadline(m);
+
+	*usec = d < 0 ? UINT64_MAX : (uint64_t)d;
+	return d >= 0;
+}
+
+int mypoll_get_timeout_ms(const mypoll *m)
+{
+	int64_t d = next_deadline(m);
+
+	if (d < 0)
+		return -1;
+	int64_t left = d - now_us();
+	if (left <= 0)
+		return 0;
+	left = (left + 999) / 1000;
+	return left > INT32_MAX ? INT32_MAX : (int)left;
+}
+
+static void emit_lost(mypoll *m, const struct mypoll_lost *l)
+{
+	m->in_cb++;
+	if (m->on_lost_ex)
+		m->on_lost_ex(m->user, l, m->instance_id);
+	else if (m->on_lost)
+		m->on_lost(m->user, l);
+	m->in_cb--;
+}
+
+/*
+ * range_loss handles ERR subscribe ERANGE to a resume from= beyond the
+ * daemon's next_seq N for this instance (PROTOCOL A.8): the position is
+ * damaged, and the subscription is still none. Every seq below N is one the
+ * position can no longer vouch for: one loss 1..N-1 (count N-1, an upper bound
+ * as for "restart"), reported before the events of the subscription from N,
+ * which it returns.
+ */
+static uint64_t range_loss(mypoll *m)
+{
+	uint64_t next = m->next_seq ? m->next_seq : 1;
+
+	m->last_seq = next - 1;
+	m->sub_from = next;
+	if (next > 1) {
+		struct mypoll_lost l = {1, next - 1, next - 1, MYPOLL_LOST_RANGE};
+
+		emit_lost(m, &l);
+	}
+	return next;
+}
+
+/* resume_point returns the from= to resume at on a connection whose HELLO was
+ * just read, old_instance being the instance the position belongs to. */
+static uint64_t resume_point(mypoll *m, int had_hello, uint64_t old_instance)
+{
+	uint64_t from = m->last_seq ? m->last_seq + 1 : m->sub_from;
+
+	if (had_hello && old_instance != m->instance_id) {
+		/* A new device instance (module reload): its seqs start over. */
+		from = 1;
+		m->last_seq = 0;
+	}
+	return from ? from : m->next_seq;
+}
+
+static int resume_subscribe(mypoll *m, uint64_t from);
+
+static void resume_ready(mypoll *m)
+{
+	m->resuming = 0;
+	m->rc_attempt = 0;
+	conn_event(m, MYPOLL_CONN_READY, m->fd, 0);
+}
+
+/* resume_reply is the reply callback of an automatic resume's subscribe. */
+static void resume_reply(void *user, struct mypoll_reply *r)
+{
+	mypoll *m = user;
+
+	if (m->state == ST_CLOSED)
+		return; /* the connection failed: it is being dropped */
+	if (r->error == 0) {
+		resume_ready(m);
+		return;
+	}
+	if (r->error == -ERANGE && m->resume_from > m->next_seq) {
+		uint64_t next = range_loss(m);
+
+		if (m->state != ST_CLOSED && resume_subscribe(m, next) > 0)
+			return;
+	}
+	if (m->state != ST_CLOSED) {
+		fail(m, r->error, "resume: subscribe %s from=%" PRIu64 ": %s", m->sub_set,
+		     m->resume_from, r->text);
+		drop_connection(m, r->error);
+		schedule_reconnect(m);
+	}
 }
 
 int mypoll_fd(const mypoll *m)
@@ -415,10 +630,23 @@ static int dispatch(mypoll *m, const char *p, size_t n)
 				    l.errname, (int)l.rest_len, l.rest);
 		if (l.kind != LINE_HELLO)
 			return fail(m, -EPROTO, "first line is not HELLO");
+		uint64_t old_instance = m->instance_id;
+		int had_hello = m->had_hello;
 		m->instance_id = l.instance_id;
 		m->next_seq = l.next_seq;
+		m->had_hello = 1;
 		m->state = ST_READY;
-		return 0;
+		m->hello_at_us = -1;
+		if (!m->resuming) {
+			conn_event(m, MYPOLL_CONN_READY, m->fd, 0);
+			return 0;
+		}
+		if (m->sub_set[0] == '\0' || !strcmp(m->sub_set, "none")) {
+			resume_ready(m);
+			return 0;
+		}
+		int rc = resume_subscribe(m, resume_point(m, had_hello, old_instance));
+		return rc < 0 ? rc : 0;
 	}
 	switch (l.kind) {
 	case LINE_EVT:
@@ -430,11 +658,12 @@ static int dispatch(mypoll *m, const char *p, size_t n)
 		m->conn_any = 1;
 		if (l.ev.seq > m->last_seq)
 			m->last_seq = l.ev.seq;
-		if (m->on_event) {
-			m->in_cb++;
+		m->in_cb++;
+		if (m->on_event_ex)
+			m->on_event_ex(m->user, &l.ev, m->instance_id);
+		else if (m->on_event)
 			m->on_event(m->user, &l.ev);
-			m->in_cb--;
-		}
+		m->in_cb--;
 		return 0;
 	case LINE_LOST:
 		if (m->conn_any && l.lost.first <= m->conn_seq)
@@ -444,11 +673,7 @@ static int dispatch(mypoll *m, const char *p, size_t n)
 		m->conn_any = 1;
 		if (l.lost.last > m->last_seq)
 			m->last_seq = l.lost.last;
-		if (m->on_lost) {
-			m->in_cb++;
-			m->on_lost(m->user, &l.lost);
-			m->in_cb--;
-		}
+		emit_lost(m, &l.lost);
 		return 0;
 	case LINE_OK:
 	case LINE_ERR:
@@ -591,14 +816,109 @@ static int read_all(mypoll *m, int *lines)
 	return 0;
 }
 
+/*
+ * expire completes the requests whose deadline passed with -ETIMEDOUT (their
+ * entries stay, in order, to match and drop the late replies), and fails an
+ * automatic connection that sent no HELLO in time.
+ */
+static void expire(mypoll *m)
+{
+	int64_t now = now_us();
+
+	if (m->hello_at_us >= 0 && now >= m->hello_at_us && m->state == ST_HELLO) {
+		fail(m, -ETIMEDOUT, "no HELLO from mypolld within the timeout");
+		drop_connection(m, -ETIMEDOUT);
+		schedule_reconnect(m);
+		return;
+	}
+	/* A callback may queue requests (appended: the indexes below stay) or
+	 * disconnect (pend_n becomes 0). */
+	for (unsigned i = 0; i < m->pend_n; i++) {
+		struct pending *p = &m->pend[(m->pend_head + i) % m->pend_cap];
+
+		if (p->expired || p->deadline_us < 0 || now < p->deadline_us)
+			continue;
+		struct pending done = *p;
+		struct mypoll_reply *r = &m->scratch3;
+
+		p->expired = 1;
+		p->cb = NULL;
+		p->park = 0;
+		reset_reply(r, done.verb);
+		r->error = fail(m, -ETIMEDOUT, "%s: no reply within the request timeout (the server "
+				"may have carried it out)", mypoll_verb_name(done.verb));
+		snprintf(r->text, sizeof(r->text), "%s", m->err);
+		r->text_len = strlen(r->text);
+		complete(m, &done, r);
+	}
+}
+
+/* open_socket connects a non-blocking socket to path. Returns it or -errno. */
+static int open_socket(mypoll *m, const char *path, int nb, int64_t deadline)
+{
+	struct sockaddr_un sa = {.sun_family = AF_UNIX};
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+
+	if (fd < 0)
+		return fail(m, -errno, "socket: %s", strerror(errno));
+	strcpy(sa.sun_path, path);
+	/* A non-blocking AF_UNIX connect completes at once or fails with
+	 * EAGAIN when the listener's backlog is full; it cannot be polled for
+	 * (unix(7)), so the blocking form retries until the timeout. */
+	for (;;) {
+		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
+			return fd;
+		int e = errno;
+		if (e == EINTR)
+			continue;
+		if (e == EAGAIN && !nb && remaining(deadline) != 0) {
+			struct timespec ts = {0, 10 * 1000 * 1000};
+
+			nanosleep(&ts, NULL);
+			continue;
+		}
+		close(fd);
+		if (e == EAGAIN && !nb)
+			return fail(m, -ETIMEDOUT, "connect %s: backlog full until the timeout", path);
+		return fail(m, -e, "connect %s: %s", path, strerror(e));
+	}
+}
+
+static void opened(mypoll *m, int fd)
+{
+	m->fd = fd;
+	m->state = ST_HELLO;
+	conn_event(m, MYPOLL_CONN_OPENED, fd, 0);
+}
+
+/* reconnect makes an automatic attempt, if one is due. */
+static void reconnect(mypoll *m)
+{
+	if (m->rc_at_us < 0 || now_us() < m->rc_at_us)
+		return;
+	m->rc_at_us = -1;
+	int fd = open_socket(m, m->path, 1, -1);
+	if (fd < 0) {
+		schedule_reconnect(m);
+		return;
+	}
+	m->resuming = 1;
+	m->hello_at_us = m->timeout_ms < 0 ? -1 : now_us() + (int64_t)m->timeout_ms * 1000;
+	opened(m, fd);
+}
+
 int mypoll_process(mypoll *m)
 {
 	int lines = 0, rc = 0;
 
 	if (m->in_cb)
 		return fail(m, -EDEADLK, "mypoll_process called from a callback");
-	if (m->state == ST_CLOSED)
-		return fail(m, -ENOTCONN, "not connected");
+	if (m->state == ST_CLOSED) {
+		if (m->rc_at_us < 0)
+			return fail(m, -ENOTCONN, "not connected");
+		reconnect(m);
+		return 0;
+	}
 	if (!m->werr && (rc = flush(m)) < 0)
 		m->werr = rc;
 	if ((rc = read_all(m, &lines)) < 0)
@@ -608,10 +928,17 @@ int mypoll_process(mypoll *m)
 		if ((rc = read_all(m, &lines)) < 0)
 			goto broken;
 	}
+	if (m->state != ST_CLOSED)
+		expire(m);
 	return lines;
 broken:
-	if (m->state != ST_CLOSED)
-		drop_connection(m, rc);
+	if (m->state == ST_CLOSED) /* a callback disconnected */
+		return rc;
+	drop_connection(m, rc);
+	if (m->rc_min) {
+		schedule_reconnect(m);
+		return lines; /* reported to the connection callback */
+	}
 	return rc;
 }
 
@@ -631,12 +958,15 @@ static int wait_hello(mypoll *m, int64_t deadline)
 		if ((rc = mypoll_process(m)) < 0)
 			return rc;
 	}
+	if (m->state == ST_CLOSED) { /* failed, and reported to a callback */
+		m->rc_at_us = -1;    /* a blocking connect reports it instead */
+		return m->conn_err;
+	}
 	return 0;
 }
 
 int mypoll_connect(mypoll *m, const char *path, int flags)
 {
-	struct sockaddr_un sa = {.sun_family = AF_UNIX};
 	int nb = flags & MYPOLL_NONBLOCK;
 
 	if (m->in_cb)
@@ -645,38 +975,17 @@ int mypoll_connect(mypoll *m, const char *path, int flags)
 		return fail(m, -EINVAL, "unknown flags 0x%x", (unsigned)flags);
 	if (!path)
 		path = MYPOLL_DEFAULT_SOCKET;
-	if (strlen(path) >= sizeof(sa.sun_path))
+	if (strlen(path) >= sizeof(m->path))
 		return fail(m, -ENAMETOOLONG, "socket path too long");
 	mypoll_disconnect(m);
-	strcpy(sa.sun_path, path);
+	m->rc_attempt = 0;
 	if (path != m->path)
 		snprintf(m->path, sizeof(m->path), "%s", path);
 	int64_t deadline = deadline_of(m->timeout_ms);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	int fd = open_socket(m, m->path, nb, deadline);
 	if (fd < 0)
-		return fail(m, -errno, "socket: %s", strerror(errno));
-	/* A non-blocking AF_UNIX connect completes at once or fails with
-	 * EAGAIN when the listener's backlog is full; it cannot be polled for
-	 * (unix(7)), so the blocking form retries until the timeout. */
-	for (;;) {
-		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
-			break;
-		int e = errno;
-		if (e == EINTR)
-			continue;
-		if (e == EAGAIN && !nb && remaining(deadline) != 0) {
-			struct timespec ts = {0, 10 * 1000 * 1000};
-
-			nanosleep(&ts, NULL);
-			continue;
-		}
-		close(fd);
-		if (e == EAGAIN && !nb)
-			return fail(m, -ETIMEDOUT, "connect %s: backlog full until the timeout", path);
-		return fail(m, -e, "connect %s: %s", path, strerror(e));
-	}
-	m->fd = fd;
-	m->state = ST_HELLO;
+		return fd;
+	opened(m, fd);
 	if (nb)
 		return 0;
 	return wait_hello(m, deadline);
@@ -690,6 +999,8 @@ static int enqueue(mypoll *m, int verb, const char *line, size_t n, mypoll_reply
 
 	if (m->state == ST_CLOSED)
 		return fail(m, -ENOTCONN, "not connected");
+	if (m->resuming && !m->internal)
+		return fail(m, -ENOTCONN, "not connected: reconnecting");
 	if (n > MYPOLL_REQUEST_MAX)
 		return fail(m, -E2BIG, "request longer than %d bytes", MYPOLL_REQUEST_MAX);
 	if (m->pend_n == m->pend_cap)
@@ -723,6 +1034,8 @@ static int enqueue(mypoll *m, int verb, const char *line, size_t n, mypoll_reply
 	p->cb = cb;
 	p->user = user;
 	p->park = park;
+	p->expired = 0;
+	p->deadline_us = m->req_timeout_ms < 0 ? -1 : now_us() + (int64_t)m->req_timeout_ms * 1000;
 	m->pend_n++;
 	memcpy(m->wbuf + m->wlen, line, n);
 	m->wlen += n;
@@ -838,6 +1151,19 @@ int mypoll_subscribe_async(mypoll *m, const char *set, uint64_t from, mypoll_rep
 	return id;
 }
 
+/* resume_subscribe sends an automatic resume's subscribe. */
+static int resume_subscribe(mypoll *m, uint64_t from)
+{
+	char set[sizeof(m->sub_set)];
+
+	strcpy(set, m->sub_set);
+	m->resume_from = from;
+	m->internal = 1;
+	int rc = mypoll_subscribe_async(m, set, from, resume_reply, m);
+	m->internal = 0;
+	return rc;
+}
+
 int mypoll_stats_async(mypoll *m, mypoll_reply_fn cb, void *user)
 {
 	return request(m, MYPOLL_V_STATS, cb, user, "stats\n");
@@ -878,13 +1204,14 @@ int mypoll_wait(mypoll *m, int id, struct mypoll_reply *out, int timeout_ms)
 	while (pk->state == 1) {
 		if (m->state == ST_CLOSED)
 			break; /* fail_pending completed it */
-		int left = remaining(deadline);
+		int left = remaining(deadline), lib = mypoll_get_timeout_ms(m);
 		struct pollfd pfd = {m->fd, mypoll_poll_events(m), 0};
-		int rc = poll(&pfd, 1, left);
+		int rc = poll(&pfd, 1, lib >= 0 && (left < 0 || lib < left) ? lib : left);
 
 		if (rc < 0 && errno != EINTR)
 			return fail(m, -errno, "poll: %s", strerror(errno));
-		if (rc > 0 && (rc = mypoll_process(m)) < 0 && pk->state == 1)
+		if ((rc > 0 || mypoll_get_timeout_ms(m) == 0) &&
+		    (rc = mypoll_process(m)) < 0 && pk->state == 1)
 			return rc;
 		if (pk->state == 1 && remaining(deadline) == 0) {
 			if (timeout_ms == 0)
@@ -1019,7 +1346,7 @@ int mypoll_quit(mypoll *m)
 int mypoll_resume(mypoll *m)
 {
 	uint64_t old_instance = m->instance_id;
-	int had_hello = m->state == ST_READY || old_instance != 0;
+	int had_hello = m->had_hello;
 	int rc;
 
 	BLOCKING(m);
@@ -1029,33 +1356,12 @@ int mypoll_resume(mypoll *m)
 		return rc;
 	if (m->sub_set[0] == '\0' || !strcmp(m->sub_set, "none"))
 		return 0;
-	uint64_t from = m->last_seq ? m->last_seq + 1 : m->sub_from;
-	if (had_hello && old_instance != m->instance_id) {
-		/* A new device instance (module reload): its seqs start over. */
-		from = 1;
-		m->last_seq = 0;
-	}
+	uint64_t from = resume_point(m, had_hello, old_instance);
 	char set[sizeof(m->sub_set)];
 	strcpy(set, m->sub_set);
-	if (!from)
-		from = m->next_seq;
 	rc = mypoll_subscribe(m, set, from);
 	if (rc != -ERANGE || m->state != ST_READY || from <= m->next_seq)
 		return rc;
-	/* from is beyond the daemon's next_seq N for this instance (PROTOCOL
-	 * A.8): the position is damaged, and the subscription is still none.
-	 * Every seq below N is one the position can no longer vouch for: one
-	 * loss 1..N-1 (count N-1, an upper bound as for "restart"), reported
-	 * before the events of the subscription from N. */
-	uint64_t next = m->next_seq ? m->next_seq : 1;
-	m->last_seq = next - 1;
-	m->sub_from = next;
-	if (next > 1 && m->on_lost) {
-		struct mypoll_lost l = {1, next - 1, next - 1, MYPOLL_LOST_RANGE};
-
-		m->in_cb++;
-		m->on_lost(m->user, &l);
-		m->in_cb--;
-	}
+	uint64_t next = range_loss(m);
 	return mypoll_subscribe(m, set, next); /* -ENOTCONN if the callback disconnected */
 }

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -1428,6 +1429,398 @@ static void test_wait_reply_limit(void)
 	current = NULL;
 }
 
+struct seen {
+	int calls, error;
+	char text[64];
+};
+
+static void seen_reply(void *user, struct mypoll_reply *r)
+{
+	struct seen *s = user;
+
+	s->calls++;
+	s->error = r->error;
+	snprintf(s->text, sizeof(s->text), "%.63s", r->text);
+}
+
+static int64_t mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Item 5: a request timeout completes an unanswered request with
+ * -ETIMEDOUT at its deadline, which mypoll_get_timeout() announces; the late
+ * reply is discarded and the next request still gets its own. */
+static void test_fake_request_timeout(void)
+{
+	int lfd = fake_listen();
+	mypoll *m = mypoll_new(0);
+	struct seen trig = {0, 0, ""}, next = {0, 0, ""};
+	struct mypoll_reply rep;
+	uint64_t us;
+
+	CHECK(lfd >= 0 && m);
+	current = m;
+	int c = fake_pair(lfd, m, HELLO);
+	CHECK(c >= 0);
+	CHECK_RC(mypoll_get_timeout(m, &us), 0);
+	CHECK(us == UINT64_MAX);
+	CHECK_RC(mypoll_get_timeout_ms(m), -1);
+	mypoll_set_request_timeout(m, 150);
+	int64_t t0 = now_ms(), u0 = mono_us();
+	CHECK(mypoll_trigger_async(m, 1, 1, seen_reply, &trig) > 0);
+	int id = mypoll_echo_async(m, "kept", NULL, NULL);
+	CHECK(id > 0);
+	CHECK_RC(mypoll_get_timeout(m, &us), 1);
+	CHECK((int64_t)us >= u0 + 150000 && (int64_t)us <= mono_us() + 150000);
+	int ms = mypoll_get_timeout_ms(m);
+	CHECK(ms > 100 && ms <= 150);
+	/* The application's loop: poll until the announced deadline. */
+	while (!trig.calls && now_ms() - t0 < 3000) {
+		struct pollfd pfd = {mypoll_fd(m), mypoll_poll_events(m), 0};
+		poll(&pfd, 1, mypoll_get_timeout_ms(m));
+		CHECK(mypoll_process(m) >= 0);
+	}
+	int64_t took = now_ms() - t0;
+	CHECK_RC(trig.calls, 1);
+	CHECK_RC(trig.error, -ETIMEDOUT);
+	CHECK(took >= 150 && took < 1500);
+	CHECK_RC(mypoll_wait(m, id, &rep, 1000), 0);
+	CHECK_RC(rep.error, -ETIMEDOUT);
+	CHECK_RC(mypoll_get_timeout_ms(m), -1);
+	/* The late replies are dropped; the next request gets its own. */
+	mypoll_set_request_timeout(m, -1);
+	CHECK(mypoll_echo_async(m, "next", seen_reply, &next) > 0);
+	fake_send(c, "OK trigger 5 1\nOK echo kept\nOK echo next\n");
+	wait_done(m, &next.calls);
+	CHECK_RC(next.calls, 1);
+	CHECK_RC(next.error, 0);
+	CHECK(strcmp(next.text, "next") == 0);
+	CHECK_RC(trig.calls, 1);
+	CHECK(mypoll_fd(m) >= 0);
+	/* A blocking call's wait fires other requests' deadlines too. */
+	mypoll_set_request_timeout(m, 100);
+	trig = (struct seen){0, 0, ""};
+	CHECK(mypoll_trigger_async(m, 1, 1, seen_reply, &trig) > 0);
+	mypoll_set_request_timeout(m, -1);
+	mypoll_set_timeout(m, 400);
+	t0 = now_ms();
+	CHECK_RC(mypoll_echo(m, "never", NULL, 0), -ETIMEDOUT);
+	CHECK_RC(trig.calls, 1);
+	CHECK_RC(trig.error, -ETIMEDOUT);
+	close(c);
+	mypoll_free(m);
+	close(lfd);
+	current = NULL;
+}
+
+struct conn_log {
+	int ep, opened, ready, closed, last_err, bad;
+	int fd;
+};
+
+/* The connection callback of an epoll application. */
+static void conn_cb(void *user, int event, int fd, int error)
+{
+	struct conn_log *l = user;
+	struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
+
+	switch (event) {
+	case MYPOLL_CONN_OPENED:
+		l->opened++;
+		l->fd = fd;
+		if (epoll_ctl(l->ep, EPOLL_CTL_ADD, fd, &ev) < 0)
+			l->bad++;
+		break;
+	case MYPOLL_CONN_READY:
+		l->ready++;
+		if (fd != l->fd)
+			l->bad++;
+		break;
+	case MYPOLL_CONN_CLOSED:
+		l->closed++;
+		l->last_err = error;
+		if (fd != l->fd || epoll_ctl(l->ep, EPOLL_CTL_DEL, fd, NULL) < 0)
+			l->bad++;
+		l->fd = -1;
+		break;
+	default:
+		l->bad++;
+	}
+}
+
+/* epoll_pump runs an epoll loop until *n >= want; every mypoll_process()
+ * must return at once (non-blocking). Returns the longest call in ms. */
+static int epoll_pump(int ep, mypoll *m, const int *n, int want, int timeout_ms)
+{
+	int64_t end = now_ms() + timeout_ms;
+	int longest = 0;
+
+	while (*n < want && now_ms() < end) {
+		struct epoll_event ev;
+		int t = mypoll_get_timeout_ms(m);
+
+		epoll_wait(ep, &ev, 1, t < 0 || t > 50 ? 50 : t);
+		int64_t t0 = now_ms();
+		int rc = mypoll_process(m);
+		if (now_ms() - t0 > longest)
+			longest = (int)(now_ms() - t0);
+		if (rc < 0 && rc != -ENOTCONN)
+			return rc;
+	}
+	return longest;
+}
+
+static void count_event(void *user, const struct mypoll_event *ev)
+{
+	rec_event(user, ev);
+}
+
+/* Item 6: automatic non-blocking reconnection with backoff; the epoll loop
+ * follows the descriptor through the connection callback; the subscription
+ * resumes from the last seq + 1. */
+static void test_fake_auto_reconnect(void)
+{
+	int lfd = fake_listen();
+	struct rec *r = rec_new();
+	mypoll *m = mypoll_new(0);
+	struct conn_log log = {epoll_create1(EPOLL_CLOEXEC), 0, 0, 0, 0, 0, -1};
+	int sub = 0;
+	int nev = 0;
+
+	CHECK(lfd >= 0 && m && log.ep >= 0);
+	current = m;
+	mypoll_set_callbacks(m, count_event, rec_lost, r);
+	mypoll_set_conn_callback(m, conn_cb, &log);
+	mypoll_reconnect_delay_set(m, 40, 160, 1);
+	int c = fake_pair(lfd, m, HELLO);
+	CHECK(c >= 0);
+	CHECK_RC(log.opened, 1);
+	CHECK(mypoll_subscribe_async(m, "timer", 0, note_reply, &sub) > 0);
+	fake_send(c, "OK subscribe timer\nEVT 10 timer 1 5 0 99\nEVT 11 timer 1 6 0 100\n");
+	nev = 0;
+	while (r->n < 2 && nev++ < 100)
+		CHECK(epoll_pump(log.ep, m, &log.ready, 99, 20) >= 0);
+	CHECK_RC(r->n, 2);
+	CHECK_RC(log.ready, 1);
+	/* The server goes away. */
+	close(c);
+	close(lfd);
+	unlink(fake_sock);
+	CHECK(epoll_pump(log.ep, m, &log.closed, 1, 2000) >= 0);
+	CHECK_RC(log.closed, 1);
+	CHECK_RC(log.last_err, -ECONNRESET);
+	CHECK_RC(mypoll_fd(m), -1);
+	CHECK_RC(mypoll_echo_async(m, "x", NULL, NULL), -ENOTCONN);
+	/* Backoff: 40, 80, 160, 160 ms between attempts (no socket there). */
+	static const int want[] = {40, 80, 160, 160};
+	for (int i = 0; i < 4; i++) {
+		int t = mypoll_get_timeout_ms(m);
+		if (t > want[i] || t < want[i] - 25)
+			fprintf(stderr, "    attempt %d in %d ms, want %d\n", i, t, want[i]);
+		CHECK(t <= want[i] && t >= want[i] - 25);
+		msleep(t);
+		int64_t t0 = now_ms();
+		CHECK_RC(mypoll_process(m), 0);
+		CHECK(now_ms() - t0 < 20);
+		CHECK_RC(log.opened, 1);
+	}
+	/* The server is back: the next attempt connects and resumes. */
+	lfd = fake_listen();
+	CHECK(lfd >= 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		char buf[256] = {0};
+		int s = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		fake_send(s, "HELLO mypoll 1 00000000000000ab 13\n");
+		ssize_t n = read(s, buf, sizeof(buf) - 1);
+		if (n <= 0 || strcmp(buf, "subscribe timer from=12\n") != 0)
+			_exit(1);
+		fake_send(s, "OK subscribe timer\nEVT 12 timer 1 7 0 101\n");
+		n = read(s, buf, sizeof(buf) - 1); /* until the client closes */
+		_exit(0);
+	}
+	int longest = epoll_pump(log.ep, m, &log.ready, 2, 3000);
+	CHECK(longest >= 0 && longest < 50);
+	CHECK_RC(log.opened, 2);
+	CHECK_RC(log.ready, 2);
+	nev = 0;
+	while (r->n < 3 && nev++ < 100)
+		CHECK(epoll_pump(log.ep, m, &log.ready, 99, 20) >= 0);
+	CHECK_RC(r->n, 3);
+	CHECK_RC(r->seq[2], 12);
+	CHECK_RC(r->bad_order, 0);
+	CHECK(mypoll_echo_async(m, "x", NULL, NULL) > 0);
+	mypoll_free(m);
+	CHECK_RC(log.closed, 2);
+	CHECK_RC(log.bad, 0);
+	int status = -1;
+	waitpid(pid, &status, 0);
+	CHECK_RC(status, 0);
+	close(log.ep);
+	close(lfd);
+	free(r);
+	current = NULL;
+}
+
+/* Item 6 against mypolld: the daemon restarts (a new emu instance); the
+ * handle reconnects by itself and resumes the new instance from seq 1. */
+static void test_auto_reconnect_daemon_restart(void)
+{
+	struct rec *r = rec_new();
+	struct conn_log log = {epoll_create1(EPOLL_CLOEXEC), 0, 0, 0, 0, 0, -1};
+	mypoll *a = mypoll_new(0), *ctl = NULL;
+	uint64_t f;
+	uint32_t n;
+
+	CHECK(a && log.ep >= 0);
+	current = a;
+	mypoll_set_callbacks(a, rec_event, rec_lost, r);
+	mypoll_set_conn_callback(a, conn_cb, &log);
+	mypoll_reconnect_delay_set(a, 20, 200, 1);
+	CHECK_RC(mypoll_connect(a, sock, 0), 0);
+	CHECK_RC(log.opened, 1);
+	CHECK_RC(log.ready, 1);
+	CHECK_RC(mypoll_subscribe(a, "all", 0), 0);
+	CHECK_RC(mypoll_trigger(a, 1, 2, &f, &n), 0);
+	CHECK(pump_until(a, &r->n, 2, 5000) >= 0);
+	stop_daemon();
+	CHECK(epoll_pump(log.ep, a, &log.closed, 1, 5000) >= 0);
+	CHECK_RC(log.closed, 1);
+	CHECK_RC(start_daemon(), 0);
+	ctl = dial(NULL);
+	CHECK(ctl);
+	CHECK_RC(mypoll_trigger(ctl, 5, 3, &f, &n), 0);
+	CHECK(epoll_pump(log.ep, a, &log.ready, 2, 5000) >= 0);
+	CHECK_RC(log.ready, 2);
+	r->last = 0; /* a new instance: seqs start over */
+	int nev = 0;
+	while (r->n < 5 && nev++ < 250)
+		CHECK(epoll_pump(log.ep, a, &log.ready, 99, 20) >= 0);
+	CHECK_RC(r->n, 5);
+	CHECK(r->seq[2] == f && r->seq[4] == f + 2 && r->arg[2] == 5);
+	CHECK_RC(log.bad, 0);
+	mypoll_free(a);
+	mypoll_free(ctl);
+	close(log.ep);
+	free(r);
+	current = NULL;
+}
+
+struct inst_rec {
+	int n, lost;
+	uint64_t seq[8], inst[8], lost_inst;
+};
+
+static void inst_event(void *user, const struct mypoll_event *ev, uint64_t instance_id)
+{
+	struct inst_rec *r = user;
+
+	if (r->n < 8) {
+		r->seq[r->n] = ev->seq;
+		r->inst[r->n] = instance_id;
+	}
+	r->n++;
+}
+
+static void inst_lost(void *user, const struct mypoll_lost *l, uint64_t instance_id)
+{
+	struct inst_rec *r = user;
+
+	(void)l;
+	r->lost++;
+	r->lost_inst = instance_id;
+}
+
+/* Item 7: events and losses come with the instance they belong to. */
+static void test_fake_event_instance(void)
+{
+	int lfd = fake_listen();
+	struct inst_rec r;
+	mypoll *m = mypoll_new(0);
+
+	memset(&r, 0, sizeof(r));
+	CHECK(lfd >= 0 && m);
+	current = m;
+	mypoll_set_callbacks_ex(m, inst_event, inst_lost, &r);
+	int c = fake_pair(lfd, m, "HELLO mypoll 1 00000000000000ab 7\n");
+	fake_send(c, "EVT 7 trigger 0 1 0 9\nLOST 8 9 2 queue\n");
+	wait_done(m, &r.lost);
+	close(c);
+	/* The module was reloaded: same seq, another instance. */
+	c = fake_pair(lfd, m, "HELLO mypoll 1 00000000000000cd 7\n");
+	fake_send(c, "EVT 7 trigger 0 1 0 9\n");
+	for (int k = 0; k < 100 && r.n < 2; k++) {
+		struct pollfd pfd = {mypoll_fd(m), POLLIN, 0};
+		poll(&pfd, 1, 20);
+		CHECK(mypoll_process(m) >= 0);
+	}
+	CHECK_RC(r.n, 2);
+	CHECK(r.seq[0] == 7 && r.inst[0] == 0xab);
+	CHECK(r.seq[1] == 7 && r.inst[1] == 0xcd);
+	CHECK_RC(r.lost, 1);
+	CHECK_RC(r.lost_inst, 0xab);
+	close(c);
+	mypoll_free(m);
+	close(lfd);
+	current = NULL;
+}
+
+/* Item 7, as docs/libmypoll.md tells an application to do: keep
+ * (instance_id, last seq) from the callbacks; after a restart (a new handle),
+ * subscribe from=last+1 when the instance is the same, from=1 otherwise. */
+static void test_app_restart_resume(void)
+{
+	struct inst_rec r1, r2;
+	mypoll *app = mypoll_new(0), *ctl = dial(NULL);
+	uint64_t f, inst;
+	uint32_t n;
+
+	memset(&r1, 0, sizeof(r1));
+	memset(&r2, 0, sizeof(r2));
+	CHECK(app && ctl);
+	current = app;
+	mypoll_set_callbacks_ex(app, inst_event, inst_lost, &r1);
+	CHECK_RC(mypoll_connect(app, sock, 0), 0);
+	CHECK_RC(mypoll_subscribe(app, "trigger", 0), 0);
+	CHECK_RC(mypoll_trigger(ctl, 1, 3, &f, &n), 0);
+	for (int k = 0; k < 250 && r1.n < 3; k++) {
+		struct pollfd pfd = {mypoll_fd(app), POLLIN, 0};
+		poll(&pfd, 1, 20);
+		CHECK(mypoll_process(app) >= 0);
+	}
+	CHECK_RC(r1.n, 3);
+	CHECK_RC(mypoll_hello(app, &inst, NULL), 0);
+	CHECK_RC(r1.inst[2], inst);
+	uint64_t saved_inst = r1.inst[2], saved_last = r1.seq[2];
+	mypoll_free(app); /* the application stops */
+	CHECK_RC(mypoll_trigger(ctl, 2, 4, &f, &n), 0);
+	CHECK_RC(f, saved_last + 1);
+	/* ... and starts again. */
+	app = mypoll_new(0);
+	current = app;
+	mypoll_set_callbacks_ex(app, inst_event, inst_lost, &r2);
+	CHECK_RC(mypoll_connect(app, sock, 0), 0);
+	CHECK_RC(mypoll_hello(app, &inst, NULL), 0);
+	CHECK_RC(inst, saved_inst);
+	CHECK_RC(mypoll_subscribe(app, "trigger", inst == saved_inst ? saved_last + 1 : 1), 0);
+	for (int k = 0; k < 250 && r2.n < 4; k++) {
+		struct pollfd pfd = {mypoll_fd(app), POLLIN, 0};
+		poll(&pfd, 1, 20);
+		CHECK(mypoll_process(app) >= 0);
+	}
+	CHECK_RC(r2.n, 4);
+	CHECK_RC(r2.lost, 0);
+	for (int i = 0; i < 4; i++)
+		CHECK(r2.seq[i] == saved_last + 1 + (uint64_t)i && r2.inst[i] == saved_inst);
+	mypoll_free(app);
+	mypoll_free(ctl);
+	current = NULL;
+}
+
 static const struct {
 	const char *name;
 	void (*fn)(void);
@@ -1457,6 +1850,11 @@ static const struct {
 	{"fake_order", test_fake_order, 0},
 	{"fake_fd_on_wrong_line", test_fake_fd_on_wrong_line, 0},
 	{"wait_reply_limit", test_wait_reply_limit, 1},
+	{"fake_request_timeout", test_fake_request_timeout, 0},
+	{"fake_auto_reconnect", test_fake_auto_reconnect, 0},
+	{"auto_reconnect_daemon_restart", test_auto_reconnect_daemon_restart, 1},
+	{"fake_event_instance", test_fake_event_instance, 0},
+	{"app_restart_resume", test_app_restart_resume, 1},
 };
 
 int main(int argc, char **argv)
