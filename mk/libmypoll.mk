@@ -2,7 +2,7 @@
 # mypolld, its fuzz target, the arm64 examples for the guest image and the
 # C-subscriber benchmark. The library's own build is libmypoll/Makefile (the
 # Buildroot and Yocto packages use it too); this fragment drives it.
-DEPS_APT += gcc clang libclang-rt-14-dev binutils pkgconf gcc-aarch64-linux-gnu libc6-dev-arm64-cross
+DEPS_APT += gcc g++ clang libclang-rt-14-dev binutils pkgconf gcc-aarch64-linux-gnu libc6-dev-arm64-cross
 
 LMP_OUT     := $(OUT)/libmypoll
 LMP_SRCS    := $(wildcard libmypoll/src/*.c libmypoll/src/*.h libmypoll/include/*.h libmypoll/examples/*.c) \
@@ -38,6 +38,8 @@ test-libmypoll: lmp-build lmp-symbols lmp-unit lmp-fuzz lmp-pkgconfig lmp-readme
 
 lmp-build: libmypoll
 	$(MAKE) --no-print-directory -C libmypoll O=$(abspath $(LMP_OUT))/clang CC=clang all examples
+	echo '#include <libmypoll.h>' | gcc -std=c99 -pedantic -Wall -Wextra -Werror -Ilibmypoll/include -fsyntax-only -x c -
+	echo '#include <libmypoll.h>' | g++ -std=c++11 -pedantic -Wall -Wextra -Werror -Ilibmypoll/include -fsyntax-only -x c++ -
 
 # Only mypoll_* may be exported, the soname carries the ABI major, and the
 # exports are exactly libmypoll/abi.symbols: none removed, each new one listed.
@@ -100,11 +102,16 @@ lmp-pkgconfig: libmypoll
 	  ! readelf -d $(LMP_OUT)/doc_cc2 | grep -q 'NEEDED.*libmypoll' && \
 	  echo "lmp-pkgconfig: the docs' shared and static lines build programs that run against libmypoll installed with PREFIX=/opt/lmp"
 
-# The README's "C applications" example must be a complete program that builds.
+# The README's "C applications" example must be a complete program that builds,
+# and so must the program of docs/libmypoll.md "Resuming after the application
+# restarts".
 lmp-readme: libmypoll
 	@awk '/^## C applications/ { s = 1 } s && /^```c$$/ { c = 1; next } c && /^```$$/ { exit } c' README.md > $(LMP_OUT)/readme_example.c
 	@test -s $(LMP_OUT)/readme_example.c || { echo "README.md: no C example under '## C applications'"; exit 1; }
 	gcc -std=c99 -Wall -Wextra -Werror -Ilibmypoll/include -o $(LMP_OUT)/readme_example $(LMP_OUT)/readme_example.c $(LMP_OUT)/gcc/libmypoll.a
+	@awk '/^## Resuming after the application restarts/ { s = 1 } s && /^```c$$/ { c = 1; next } c && /^```$$/ { exit } c' docs/libmypoll.md > $(LMP_OUT)/position_example.c
+	@test -s $(LMP_OUT)/position_example.c || { echo "docs/libmypoll.md: no C example under '## Resuming after the application restarts'"; exit 1; }
+	gcc -std=c99 -Wall -Wextra -Werror -Ilibmypoll/include -o $(LMP_OUT)/position_example $(LMP_OUT)/position_example.c $(LMP_OUT)/gcc/libmypoll.a
 
 # The examples for the aarch64 guest, static (the image has no libc).
 $(OUT)/guest/mypoll-listen $(OUT)/guest/mypoll-trigger: $(OUT)/guest/mypoll-%: FORCE
