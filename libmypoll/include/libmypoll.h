@@ -23,7 +23,10 @@
  * on success and a negative errno value on failure; mypoll_errmsg() describes the
  * last failure. A server ERR reply is returned as the errno it names (ERR trigger
  * EINVAL ... gives -EINVAL) with the server's message. A malformed server line
- * fails the connection with -EPROTO: the library never guesses.
+ * fails the connection with -EPROTO: the library never guesses. So does a
+ * line out of the order of PROTOCOL A.6 (an EVT whose seq is not above the
+ * last seq of an EVT or LOST on the connection, a LOST that starts at or below
+ * it) and a descriptor sent with any line but its OK open_device.
  */
 #ifndef LIBMYPOLL_H
 #define LIBMYPOLL_H
@@ -229,7 +232,8 @@ MYPOLL_API int mypoll_resume(mypoll *m);
 /** mypoll_set_timeout() sets the timeout of blocking calls (default 5000 ms; <0: none). */
 MYPOLL_API void mypoll_set_timeout(mypoll *m, int timeout_ms);
 
-/** mypoll_set_callbacks() sets the event and loss callbacks (NULL: ignore). */
+/** mypoll_set_callbacks() sets the event and loss callbacks (NULL: ignore),
+ *  replacing those of mypoll_set_callbacks_ex(). */
 MYPOLL_API void mypoll_set_callbacks(mypoll *m, mypoll_event_fn on_event,
 				     mypoll_lost_fn on_lost, void *user);
 
@@ -305,8 +309,13 @@ MYPOLL_API short mypoll_poll_events(const mypoll *m);
  * mypoll_wait()). Returns the number of lines dispatched (0 if none), or a
  * negative errno when the connection failed (-ECONNRESET when the server
  * closed it, -EPROTO for a malformed line); the handle is then disconnected
- * and outstanding requests fail with that error. Not from a callback
- * (-EDEADLK).
+ * and outstanding requests fail with that error. Every line received before
+ * the failure is dispatched first, also when a write fails (EPIPE) after the
+ * server answered and closed. With automatic reconnection
+ * (mypoll_reconnect_delay_set()) the failure goes to the connection callback
+ * instead, and mypoll_process() also makes the reconnection attempts (0 when
+ * there is no connection). Request deadlines (mypoll_set_request_timeout())
+ * expire here too. Not from a callback (-EDEADLK).
  */
 MYPOLL_API int mypoll_process(mypoll *m);
 
