@@ -1052,6 +1052,7 @@ static void test_fake_resume_wire(void)
 	pid_t pid = fork();
 	if (pid == 0) {
 		char buf[256] = {0};
+		alarm(10); /* never outlive a failed test */
 		int s = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 		fake_send(s, "HELLO mypoll 1 00000000000000ab 16\n");
 		ssize_t n = read(s, buf, sizeof(buf) - 1);
@@ -1101,6 +1102,7 @@ static void test_fake_resume_erange(void)
 	pid_t pid = fork();
 	if (pid == 0) {
 		char buf[256] = {0};
+		alarm(10); /* never outlive a failed test */
 		int s = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 		fake_send(s, "HELLO mypoll 1 00000000000000ab 5\n");
 		ssize_t n = read(s, buf, sizeof(buf) - 1);
@@ -1634,6 +1636,7 @@ static void test_fake_auto_reconnect(void)
 	pid_t pid = fork();
 	if (pid == 0) {
 		char buf[256] = {0};
+		alarm(10); /* never outlive a failed test */
 		int s = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 		fake_send(s, "HELLO mypoll 1 00000000000000ab 13\n");
 		ssize_t n = read(s, buf, sizeof(buf) - 1);
@@ -1656,6 +1659,82 @@ static void test_fake_auto_reconnect(void)
 	CHECK(mypoll_echo_async(m, "x", NULL, NULL) > 0);
 	mypoll_free(m);
 	CHECK_RC(log.closed, 2);
+	CHECK_RC(log.bad, 0);
+	int status = -1;
+	waitpid(pid, &status, 0);
+	CHECK_RC(status, 0);
+	close(log.ep);
+	close(lfd);
+	free(r);
+	current = NULL;
+}
+
+/* Item 6: an automatic reconnection whose server sends no HELLO in time
+ * counts as failed; the next one resumes, with ERANGE handled as
+ * mypoll_resume() does (one MYPOLL_LOST_RANGE loss, then from next_seq). No
+ * allocation on the way. */
+static void test_fake_auto_reconnect_erange(void)
+{
+	int lfd = fake_listen();
+	struct rec *r = rec_new();
+	mypoll *m = mypoll_new(0);
+	struct conn_log log = {epoll_create1(EPOLL_CLOEXEC), 0, 0, 0, 0, 0, -1};
+	int sub = 0, nev = 0;
+
+	CHECK(lfd >= 0 && m && log.ep >= 0);
+	current = m;
+	long before = allocs;
+	mypoll_set_callbacks(m, rec_event, rec_lost, r);
+	mypoll_set_conn_callback(m, conn_cb, &log);
+	mypoll_reconnect_delay_set(m, 10, 10, 0);
+	mypoll_set_timeout(m, 150);
+	int c = fake_pair(lfd, m, HELLO);
+	CHECK(c >= 0);
+	CHECK(mypoll_subscribe_async(m, "timer", 0, note_reply, &sub) > 0);
+	fake_send(c, "OK subscribe timer\nEVT 10 timer 1 5 0 99\nEVT 11 timer 1 6 0 100\n");
+	while (r->n < 2 && nev++ < 100)
+		CHECK(epoll_pump(log.ep, m, &log.ready, 99, 20) >= 0);
+	CHECK_RC(r->n, 2);
+	close(c);
+	pid_t pid = fork();
+	if (pid == 0) {
+		char buf[256] = {0};
+		alarm(10);
+		int mute = accept4(lfd, NULL, NULL, SOCK_CLOEXEC); /* no HELLO */
+		int s = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		fake_send(s, "HELLO mypoll 1 00000000000000ab 5\n");
+		ssize_t n = read(s, buf, sizeof(buf) - 1);
+		if (n <= 0 || strcmp(buf, "subscribe timer from=12\n") != 0)
+			_exit(1);
+		fake_send(s, "ERR subscribe ERANGE from=12 is beyond next_seq 5\n");
+		memset(buf, 0, sizeof(buf));
+		n = read(s, buf, sizeof(buf) - 1);
+		if (n <= 0 || strcmp(buf, "subscribe timer from=5\n") != 0)
+			_exit(2);
+		fake_send(s, "OK subscribe timer\nEVT 5 timer 1 7 0 101\n");
+		n = read(s, buf, sizeof(buf) - 1);
+		close(mute);
+		_exit(0);
+	}
+	CHECK(epoll_pump(log.ep, m, &log.closed, 2, 3000) >= 0);
+	CHECK_RC(log.closed, 2);
+	CHECK_RC(log.last_err, -ETIMEDOUT); /* the mute server */
+	CHECK(epoll_pump(log.ep, m, &log.ready, 2, 3000) >= 0);
+	CHECK_RC(log.opened, 3);
+	CHECK_RC(log.ready, 2);
+	r->last = 0; /* the position goes back by design */
+	nev = 0;
+	while (r->n < 3 && nev++ < 100)
+		CHECK(epoll_pump(log.ep, m, &log.ready, 99, 20) >= 0);
+	CHECK_RC(r->n, 3);
+	CHECK_RC(r->seq[2], 5);
+	CHECK_RC(r->lost_lines, 1);
+	CHECK(r->lost[0].first == 1 && r->lost[0].last == 4 && r->lost[0].count == 4 &&
+	      r->lost[0].reason == MYPOLL_LOST_RANGE);
+	CHECK_RC(r->n_at_lost[0], 2);
+	CHECK_RC(mypoll_last_seq(m), 5);
+	CHECK_RC(allocs - before, 0);
+	mypoll_free(m);
 	CHECK_RC(log.bad, 0);
 	int status = -1;
 	waitpid(pid, &status, 0);
@@ -1852,6 +1931,7 @@ static const struct {
 	{"wait_reply_limit", test_wait_reply_limit, 1},
 	{"fake_request_timeout", test_fake_request_timeout, 0},
 	{"fake_auto_reconnect", test_fake_auto_reconnect, 0},
+	{"fake_auto_reconnect_erange", test_fake_auto_reconnect_erange, 0},
 	{"auto_reconnect_daemon_restart", test_auto_reconnect_daemon_restart, 1},
 	{"fake_event_instance", test_fake_event_instance, 0},
 	{"app_restart_resume", test_app_restart_resume, 1},
