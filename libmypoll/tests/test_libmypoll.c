@@ -1479,7 +1479,7 @@ static void test_fake_request_timeout(void)
 	CHECK_RC(mypoll_get_timeout(m, &us), 1);
 	CHECK((int64_t)us >= u0 + 150000 && (int64_t)us <= mono_us() + 150000);
 	int ms = mypoll_get_timeout_ms(m);
-	CHECK(ms > 100 && ms <= 150);
+	CHECK(ms > 50 && ms <= 150);
 	/* The application's loop: poll until the announced deadline. */
 	while (!trig.calls && now_ms() - t0 < 3000) {
 		struct pollfd pfd = {mypoll_fd(m), mypoll_poll_events(m), 0};
@@ -1621,13 +1621,15 @@ static void test_fake_auto_reconnect(void)
 	static const int want[] = {40, 80, 160, 160};
 	for (int i = 0; i < 4; i++) {
 		int t = mypoll_get_timeout_ms(m);
-		if (t > want[i] || t < want[i] - 25)
+		/* Slack for a loaded machine, less than the steps between
+		 * exponential (40, 80, 160) and linear (40, 80, 120) delays. */
+		if (t > want[i] || t < want[i] - 35)
 			fprintf(stderr, "    attempt %d in %d ms, want %d\n", i, t, want[i]);
-		CHECK(t <= want[i] && t >= want[i] - 25);
+		CHECK(t <= want[i] && t >= want[i] - 35);
 		msleep(t);
 		int64_t t0 = now_ms();
 		CHECK_RC(mypoll_process(m), 0);
-		CHECK(now_ms() - t0 < 20);
+		CHECK(now_ms() - t0 < 100); /* a blocking attempt would wait 5 s */
 		CHECK_RC(log.opened, 1);
 	}
 	/* The server is back: the next attempt connects and resumes. */
@@ -1647,7 +1649,7 @@ static void test_fake_auto_reconnect(void)
 		_exit(0);
 	}
 	int longest = epoll_pump(log.ep, m, &log.ready, 2, 3000);
-	CHECK(longest >= 0 && longest < 50);
+	CHECK(longest >= 0 && longest < 100);
 	CHECK_RC(log.opened, 2);
 	CHECK_RC(log.ready, 2);
 	nev = 0;
