@@ -8,7 +8,7 @@ LMP_OUT     := $(OUT)/libmypoll
 LMP_SRCS    := $(wildcard libmypoll/src/*.c libmypoll/src/*.h libmypoll/include/*.h libmypoll/examples/*.c) \
 	       libmypoll/Makefile libmypoll/libmypoll.pc.in
 LMP_SAN     := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
-LMP_TCFLAGS := -std=c99 -g -O1 -Wall -Wextra -Werror -Ilibmypoll/include -DMYPOLL_BUILD
+LMP_TCFLAGS := -std=c99 -g -O1 -Wall -Wextra -Werror -pthread -Ilibmypoll/include -DMYPOLL_BUILD
 LMP_LIBSRC  := libmypoll/src/mypoll.c libmypoll/src/line.c
 # The C tests count the library's allocations (test no_alloc_hot_path).
 LMP_WRAP    := -Wl,--wrap=malloc,--wrap=calloc,--wrap=realloc

@@ -5,7 +5,10 @@
  *
  * One handle (struct mypoll) is one connection to mypolld. The library has no
  * global state and starts no threads: a handle may be used from any thread, but
- * by one thread at a time (thread-compatible, like stdio without locking). All
+ * by one thread at a time (as an sd-bus handle: give each thread its own handle,
+ * or serialise every call on one with a lock of your own); callbacks run in the
+ * thread that called the library. The only exception is mypoll_wakeup(), which
+ * any thread, or a signal handler, may call while another uses the handle. All
  * memory of a handle is allocated by mypoll_new(); connecting, requests, replies
  * and events allocate nothing.
  *
@@ -21,8 +24,12 @@
  *
  * Every function returning int returns 0 (or a non-negative value it documents)
  * on success and a negative errno value on failure; mypoll_errmsg() describes the
- * last failure. A server ERR reply is returned as the errno it names (ERR trigger
- * EINVAL ... gives -EINVAL) with the server's message. A malformed server line
+ * last failure, mypoll_strerror() any result. A server ERR reply is returned as
+ * the errno it names (ERR trigger EINVAL ... gives -EINVAL; a name the C
+ * library does not know gives -EIO) with the server's message, and its name
+ * stays readable with mypoll_server_errname(); with mypoll_set_server_errors()
+ * (since 1.1) it is -(MYPOLL_ESERVER | errno) instead, apart from every local
+ * failure. A malformed server line
  * fails the connection with -EPROTO: the library never guesses. So does a
  * line out of the order of PROTOCOL A.6 (an EVT whose seq is not above the
  * last seq of an EVT or LOST on the connection, a LOST that starts at or below
@@ -183,7 +190,8 @@ typedef void (*mypoll_conn_fn)(void *user, int event, int fd, int error);
 
 /**
  * mypoll_new() allocates a handle with room for `max_pending` outstanding
- * requests (0: 256). Returns NULL only when out of memory. The handle is not
+ * requests (0: 256), and its eventfd for mypoll_wakeup() (since 1.1). Returns
+ * NULL when out of memory or descriptors (errno says which). The handle is not
  * connected; pass it to mypoll_connect().
  */
 MYPOLL_API mypoll *mypoll_new(unsigned max_pending);
@@ -331,6 +339,61 @@ MYPOLL_API uint64_t mypoll_last_seq(const mypoll *m);
 /** mypoll_errmsg() describes the handle's last failure (never NULL). */
 MYPOLL_API const char *mypoll_errmsg(const mypoll *m);
 
+/*
+ * Errors (since 1.1).
+ *
+ * With mypoll_set_server_errors(m, 1), a server ERR is returned (by a blocking
+ * call, and in reply.error) as -(MYPOLL_ESERVER | errno): ERR trigger
+ * ETIMEDOUT gives -(MYPOLL_ESERVER | ETIMEDOUT), never -ETIMEDOUT, which is
+ * then always a local timeout after which the request may or may not have
+ * been carried out. A name the C library does not know gives
+ * -(MYPOLL_ESERVER | EIO). Every other result, and a server ERR without the
+ * flag (the 1.0 default), is a plain negative errno above -MYPOLL_ESERVER.
+ */
+#define MYPOLL_ESERVER 0x10000
+/** Whether a result is a server's ERR under mypoll_set_server_errors(). */
+#define MYPOLL_IS_SERVER_ERROR(rc) ((rc) < 0 && (-(rc) & MYPOLL_ESERVER) != 0)
+/** The plain result: -errno for any error (the server's or local), rc otherwise. */
+#define MYPOLL_ERRNO(rc) ((rc) < 0 ? -(-(rc) & ~MYPOLL_ESERVER) : (rc))
+
+/** mypoll_set_server_errors() (since 1.1): 1 tags a server ERR with
+ *  MYPOLL_ESERVER from now on (replies already received keep their value),
+ *  0 returns to plain errnos (the default). */
+MYPOLL_API void mypoll_set_server_errors(mypoll *m, int tagged);
+
+/**
+ * mypoll_strerror() (since 1.1) describes any result of this library: a
+ * negative errno ("Connection timed out (ETIMEDOUT)"), a tagged server error
+ * ("mypolld error ETIMEDOUT: Connection timed out"), 0 or a non-negative value.
+ * A constant string (never NULL), safe from any thread; an unknown code gives
+ * "unknown error". mypoll_errmsg() says more about the handle's last failure.
+ */
+MYPOLL_API const char *mypoll_strerror(int rc);
+
+/**
+ * mypoll_server_errname() (since 1.1) returns the ERRNO name, as the server
+ * sent it ("EINVAL", or a name this library does not know), of the reply last
+ * handed to the application when it is a server ERR, NULL when it is not (a
+ * success or a local failure). That reply is the one of the running reply
+ * callback; after mypoll_wait() or a blocking call, the one it returned; after
+ * a connection the server refused (ERR - EMFILE at HELLO), that ERR. Valid
+ * until the next call on the handle.
+ */
+MYPOLL_API const char *mypoll_server_errname(const mypoll *m);
+
+/**
+ * mypoll_wakeup() (since 1.1) wakes the thread blocked in mypoll_wait() or a
+ * blocking call on this handle, which then returns -EINTR: mypoll_wait()
+ * leaves the request outstanding (wait for it again); a blocking request gives
+ * its request up (its reply, if it comes, is dropped; the server may have
+ * carried it out); a blocking mypoll_connect() or mypoll_resume() closes the
+ * connection. A wakeup while no thread waits is kept for the next wait (several
+ * count as one), so none is lost. Callable from any thread and from a signal
+ * handler (it writes to an eventfd; errno is preserved), but not after or during
+ * mypoll_free(). Returns 0 or a negative errno. mypoll_process() ignores it.
+ */
+MYPOLL_API int mypoll_wakeup(mypoll *m);
+
 /** mypoll_verb_name() returns the protocol name of an enum mypoll_verb ("trigger"), or "?". */
 MYPOLL_API const char *mypoll_verb_name(int verb);
 
@@ -362,7 +425,8 @@ MYPOLL_API int mypoll_quit_async(mypoll *m, mypoll_reply_fn cb, void *user);
  * reply of request `id` sent without a callback, dispatching everything else
  * meanwhile, and copies it to *out. Returns 0 (the request's own result is
  * out->error), -EAGAIN/-ETIMEDOUT when it has not arrived, -ENOENT for an
- * unknown id, or the connection's error. Not from a callback (-EDEADLK).
+ * unknown id, -EINTR after mypoll_wakeup() (the request is still outstanding),
+ * or the connection's error. Not from a callback (-EDEADLK).
  */
 MYPOLL_API int mypoll_wait(mypoll *m, int id, struct mypoll_reply *out, int timeout_ms);
 

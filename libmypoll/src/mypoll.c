@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -40,6 +41,7 @@ struct pending {
 struct parked {
 	uint32_t id;
 	int state; /* 0 free, 1 waiting, 2 done, 3 abandoned (reply dropped) */
+	char errname[16]; /* the server's ERRNO name of r, "" if none */
 	struct mypoll_reply r;
 };
 
@@ -63,6 +65,10 @@ struct mypoll {
 	int timeout_ms;
 	int in_cb;  /* dispatching: blocking calls are refused */
 	int werr;   /* a write failed: read what remains, then fail with it */
+	int wake_fd;    /* eventfd of mypoll_wakeup(): the only field another
+			 * thread touches (read-only after mypoll_new) */
+	int tag_server; /* mypoll_set_server_errors() */
+	char errname[16]; /* mypoll_server_errname(), "" for NULL */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 
 	uint64_t instance_id, next_seq; /* from HELLO */
@@ -168,6 +174,15 @@ mypoll *mypoll_new(unsigned max_pending)
 		free(m);
 		return NULL;
 	}
+	m->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (m->wake_fd < 0) {
+		int e = errno;
+
+		free(m->pend);
+		free(m);
+		errno = e;
+		return NULL;
+	}
 	m->fd = -1;
 	m->timeout_ms = 5000;
 	m->req_timeout_ms = -1;
@@ -198,8 +213,29 @@ static void close_fds(mypoll *m)
 		remove_batch(m, m->nfdb - 1);
 }
 
-/* complete hands a finished reply to its request's callback or parking slot. */
-static void complete(mypoll *m, const struct pending *p, struct mypoll_reply *r)
+/* set_errname records the server's ERRNO name of a reply ("" for none). */
+static void set_errname(char dst[16], const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n > 15)
+		n = 15;
+	memcpy(dst, name, n);
+	dst[n] = '\0';
+}
+
+/* server_err returns a server ERR's result: errno e (< 0), tagged if asked. */
+static int server_err(const mypoll *m, int e)
+{
+	return m->tag_server ? -(MYPOLL_ESERVER | -e) : e;
+}
+
+/*
+ * complete hands a finished reply to its request's callback or parking slot;
+ * errname is the server's ERRNO name when the reply is its ERR, else "".
+ */
+static void complete(mypoll *m, const struct pending *p, struct mypoll_reply *r,
+		     const char *errname)
 {
 	r->id = p->id;
 	r->verb = p->verb;
@@ -208,6 +244,7 @@ static void complete(mypoll *m, const struct pending *p, struct mypoll_reply *r)
 
 		if (pk->state == 1) {
 			pk->r = *r;
+			set_errname(pk->errname, errname);
 			pk->state = 2;
 		} else {
 			if (r->verb == MYPOLL_V_OPEN_DEVICE && r->u.open_device.fd >= 0)
@@ -217,6 +254,7 @@ static void complete(mypoll *m, const struct pending *p, struct mypoll_reply *r)
 		return;
 	}
 	if (p->cb) {
+		set_errname(m->errname, errname);
 		m->in_cb++;
 		p->cb(p->user, r);
 		m->in_cb--;
@@ -248,7 +286,7 @@ static void fail_pending(mypoll *m, int err)
 		r->error = err;
 		snprintf(r->text, sizeof(r->text), "%s", m->err);
 		r->text_len = strlen(r->text);
-		complete(m, &p, r);
+		complete(m, &p, r, "");
 	}
 }
 
@@ -323,6 +361,7 @@ void mypoll_free(mypoll *m)
 		if (m->park[i].state == 2 && m->park[i].r.verb == MYPOLL_V_OPEN_DEVICE &&
 		    m->park[i].r.u.open_device.fd >= 0)
 			close(m->park[i].r.u.open_device.fd);
+	close(m->wake_fd);
 	free(m->pend);
 	free(m);
 }
@@ -365,6 +404,43 @@ void mypoll_reconnect_delay_set(mypoll *m, unsigned min_ms, unsigned max_ms, int
 	m->rc_exp = exponential != 0;
 	if (!min_ms)
 		m->rc_at_us = -1;
+}
+
+void mypoll_set_server_errors(mypoll *m, int tagged)
+{
+	m->tag_server = tagged != 0;
+}
+
+const char *mypoll_server_errname(const mypoll *m)
+{
+	return m->errname[0] ? m->errname : NULL;
+}
+
+int mypoll_wakeup(mypoll *m)
+{
+	int saved = errno, rc = 0;
+	uint64_t one = 1;
+	ssize_t n;
+
+	do
+		n = write(m->wake_fd, &one, sizeof(one));
+	while (n < 0 && errno == EINTR);
+	/* EAGAIN: the counter is at its maximum, so it is already set. */
+	if (n < 0 && errno != EAGAIN)
+		rc = -errno;
+	errno = saved;
+	return rc;
+}
+
+/* take_wakeup consumes a pending mypoll_wakeup(). */
+static void take_wakeup(mypoll *m)
+{
+	uint64_t v;
+	ssize_t n;
+
+	do
+		n = read(m->wake_fd, &v, sizeof(v));
+	while (n < 0 && errno == EINTR);
 }
 
 void mypoll_set_request_timeout(mypoll *m, int timeout_ms)
@@ -475,7 +551,7 @@ static void resume_reply(void *user, struct mypoll_reply *r)
 		resume_ready(m);
 		return;
 	}
-	if (r->error == -ERANGE && m->resume_from > m->next_seq) {
+	if (MYPOLL_ERRNO(r->error) == -ERANGE && m->resume_from > m->next_seq) {
 		uint64_t next = range_loss(m);
 
 		if (m->state != ST_CLOSED && resume_subscribe(m, next) > 0)
@@ -590,13 +666,13 @@ static int on_reply(mypoll *m, const struct line *l)
 	m->pend_n--;
 	reset_reply(r, p.verb);
 	if (l->kind == LINE_ERR) {
-		r->error = l->err;
+		r->error = server_err(m, l->err);
 		snprintf(r->text, sizeof(r->text), "%.*s", (int)l->rest_len, l->rest);
 		r->text_len = strlen(r->text);
-		fail(m, l->err, "%s: %s %.*s", name, l->errname, (int)l->rest_len, l->rest);
+		fail(m, r->error, "%s: %s %.*s", name, l->errname, (int)l->rest_len, l->rest);
 	} else if (mypoll__parse_reply(p.verb, l->rest, l->rest_len, r, &why)) {
 		/* The request is answered, but the answer is garbage: fatal. */
-		complete(m, &p, (r->error = -EPROTO, r));
+		complete(m, &p, (r->error = -EPROTO, r), "");
 		return fail(m, -EPROTO, "malformed reply: %s", why);
 	} else if (p.verb == MYPOLL_V_OPEN_DEVICE) {
 		int fd = take_fd(m);
@@ -610,7 +686,7 @@ static int on_reply(mypoll *m, const struct line *l)
 		snprintf(r->text, sizeof(r->text), "%s", m->err);
 		r->text_len = strlen(r->text);
 	}
-	complete(m, &p, r);
+	complete(m, &p, r, l->kind == LINE_ERR ? l->errname : "");
 	return 0;
 }
 
@@ -625,9 +701,11 @@ static int dispatch(mypoll *m, const char *p, size_t n)
 	if (mypoll__parse_line(p, n, &l, &why))
 		return fail(m, -EPROTO, "malformed line: %s", why);
 	if (m->state == ST_HELLO) {
-		if (l.kind == LINE_ERR && l.verb_len == 1 && l.verb[0] == '-')
-			return fail(m, l.err, "server refused the connection: %s %.*s",
+		if (l.kind == LINE_ERR && l.verb_len == 1 && l.verb[0] == '-') {
+			set_errname(m->errname, l.errname);
+			return fail(m, server_err(m, l.err), "server refused the connection: %s %.*s",
 				    l.errname, (int)l.rest_len, l.rest);
+		}
 		if (l.kind != LINE_HELLO)
 			return fail(m, -EPROTO, "first line is not HELLO");
 		uint64_t old_instance = m->instance_id;
@@ -849,7 +927,7 @@ static void expire(mypoll *m)
 				"may have carried it out)", mypoll_verb_name(done.verb));
 		snprintf(r->text, sizeof(r->text), "%s", m->err);
 		r->text_len = strlen(r->text);
-		complete(m, &done, r);
+		complete(m, &done, r, "");
 	}
 }
 
@@ -945,8 +1023,8 @@ broken:
 static int wait_hello(mypoll *m, int64_t deadline)
 {
 	while (m->state == ST_HELLO) {
-		struct pollfd pfd = {m->fd, POLLIN, 0};
-		int rc = poll(&pfd, 1, remaining(deadline));
+		struct pollfd pfd[2] = {{m->fd, POLLIN, 0}, {m->wake_fd, POLLIN, 0}};
+		int rc = poll(pfd, 2, remaining(deadline));
 
 		if (rc < 0 && errno != EINTR)
 			return fail(m, -errno, "poll: %s", strerror(errno));
@@ -955,8 +1033,15 @@ static int wait_hello(mypoll *m, int64_t deadline)
 			drop_connection(m, -ETIMEDOUT);
 			return -ETIMEDOUT;
 		}
-		if ((rc = mypoll_process(m)) < 0)
+		int woken = rc > 0 && (pfd[1].revents & POLLIN);
+		if (rc > 0 && pfd[0].revents && (rc = mypoll_process(m)) < 0)
 			return rc;
+		if (woken && m->state == ST_HELLO) {
+			take_wakeup(m);
+			fail(m, -EINTR, "connect: woken by mypoll_wakeup()");
+			drop_connection(m, -EINTR);
+			return -EINTR;
+		}
 	}
 	if (m->state == ST_CLOSED) { /* failed, and reported to a callback */
 		m->rc_at_us = -1;    /* a blocking connect reports it instead */
@@ -1201,19 +1286,31 @@ int mypoll_wait(mypoll *m, int id, struct mypoll_reply *out, int timeout_ms)
 		return fail(m, -EDEADLK, "mypoll_wait called from a callback");
 	if (!pk)
 		return fail(m, -ENOENT, "no request %d waits for mypoll_wait", id);
+	m->errname[0] = '\0';
 	while (pk->state == 1) {
 		if (m->state == ST_CLOSED)
 			break; /* fail_pending completed it */
 		int left = remaining(deadline), lib = mypoll_get_timeout_ms(m);
-		struct pollfd pfd = {m->fd, mypoll_poll_events(m), 0};
-		int rc = poll(&pfd, 1, lib >= 0 && (left < 0 || lib < left) ? lib : left);
+		struct pollfd pfd[2] = {{m->fd, mypoll_poll_events(m), 0}, {m->wake_fd, POLLIN, 0}};
+		int rc = poll(pfd, 2, lib >= 0 && (left < 0 || lib < left) ? lib : left);
 
 		if (rc < 0 && errno != EINTR)
 			return fail(m, -errno, "poll: %s", strerror(errno));
-		if ((rc > 0 || mypoll_get_timeout_ms(m) == 0) &&
-		    (rc = mypoll_process(m)) < 0 && pk->state == 1)
+		int woken = rc > 0 && (pfd[1].revents & POLLIN);
+		if (((rc > 0 && pfd[0].revents) || mypoll_get_timeout_ms(m) == 0) &&
+		    (rc = mypoll_process(m)) < 0 && pk->state == 1) {
+			m->errname[0] = '\0';
 			return rc;
+		}
+		/* A wakeup is taken only when it ends the wait: if the reply
+		 * came with it, the next wait returns -EINTR instead. */
+		if (woken && pk->state == 1) {
+			take_wakeup(m);
+			m->errname[0] = '\0';
+			return fail(m, -EINTR, "woken by mypoll_wakeup() before reply %d", id);
+		}
 		if (pk->state == 1 && remaining(deadline) == 0) {
+			m->errname[0] = '\0';
 			if (timeout_ms == 0)
 				return fail(m, -EAGAIN, "reply %d not yet received", id);
 			pk->state = 3; /* the reply will be dropped */
@@ -1221,6 +1318,7 @@ int mypoll_wait(mypoll *m, int id, struct mypoll_reply *out, int timeout_ms)
 		}
 	}
 	*out = pk->r;
+	memcpy(m->errname, pk->errname, sizeof(m->errname));
 	pk->state = 0;
 	return 0;
 }
@@ -1228,9 +1326,17 @@ int mypoll_wait(mypoll *m, int id, struct mypoll_reply *out, int timeout_ms)
 /* call waits for the reply to a request just sent without a callback. */
 static int call(mypoll *m, int id, struct mypoll_reply *r)
 {
-	if (id < 0)
+	if (id < 0) {
+		m->errname[0] = '\0';
 		return id;
+	}
 	int rc = mypoll_wait(m, id, r, m->timeout_ms);
+	if (rc == -EINTR) { /* woken: give the request up, as on a timeout */
+		struct parked *pk = find_park(m, id);
+
+		if (pk)
+			pk->state = 3;
+	}
 	return rc < 0 ? rc : r->error;
 }
 
@@ -1360,7 +1466,11 @@ int mypoll_resume(mypoll *m)
 	char set[sizeof(m->sub_set)];
 	strcpy(set, m->sub_set);
 	rc = mypoll_subscribe(m, set, from);
-	if (rc != -ERANGE || m->state != ST_READY || from <= m->next_seq)
+	if (rc == -EINTR) { /* woken: no half-resumed connection */
+		mypoll_disconnect(m);
+		return fail(m, -EINTR, "resume: woken by mypoll_wakeup()");
+	}
+	if (MYPOLL_ERRNO(rc) != -ERANGE || m->state != ST_READY || from <= m->next_seq)
 		return rc;
 	uint64_t next = range_loss(m);
 	return mypoll_subscribe(m, set, next); /* -ENOTCONN if the callback disconnected */

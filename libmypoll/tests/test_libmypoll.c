@@ -14,6 +14,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -1019,9 +1020,9 @@ static void test_fake_open_device(void)
 	msleep(20);
 	CHECK_RC(mypoll_process(m), 0);
 	current = NULL;
-	mypoll_free(m); /* closes the one still held */
+	mypoll_free(m); /* closes the one still held, and its eventfd (1.1) */
 	close(c);
-	CHECK_RC(count_fds(), fds0);
+	CHECK_RC(count_fds(), fds0 - 1);
 	close(p[0]);
 	close(p[1]);
 	close(lfd);
@@ -1902,6 +1903,387 @@ static void test_app_restart_resume(void)
 	current = NULL;
 }
 
+/* ---- item 8: errors ---- */
+
+/* mypoll_strerror() names every result: a local errno, a server's (tagged
+ * with MYPOLL_ESERVER), success, and a code it does not know. */
+static void test_strerror(void)
+{
+	const char *s;
+
+	CHECK((s = mypoll_strerror(-EINVAL)) && strstr(s, "EINVAL") && strstr(s, "nvalid argument"));
+	CHECK(!strstr(s, "mypolld"));
+	CHECK((s = mypoll_strerror(-(MYPOLL_ESERVER | EINVAL))) && strstr(s, "EINVAL") &&
+	      strstr(s, "mypolld"));
+	/* A local timeout and the server's ETIMEDOUT read differently. */
+	CHECK(strcmp(mypoll_strerror(-ETIMEDOUT), mypoll_strerror(-(MYPOLL_ESERVER | ETIMEDOUT))));
+	CHECK(strstr(mypoll_strerror(-ETIMEDOUT), "ETIMEDOUT"));
+	CHECK(strstr(mypoll_strerror(-EPROTO), "EPROTO"));
+	CHECK(strstr(mypoll_strerror(-EHOSTDOWN), "EHOSTDOWN"));
+	CHECK((s = mypoll_strerror(0)) && *s);
+	CHECK((s = mypoll_strerror(7)) && *s);
+	CHECK((s = mypoll_strerror(-99999)) && strstr(s, "nknown"));
+	CHECK((s = mypoll_strerror(-(MYPOLL_ESERVER | 9999))) && strstr(s, "nknown") &&
+	      strstr(s, "mypolld"));
+	CHECK((s = mypoll_strerror(INT32_MIN)) && *s);
+	/* The macros: origin and plain errno of a result. */
+	CHECK(MYPOLL_IS_SERVER_ERROR(-(MYPOLL_ESERVER | EBUSY)));
+	CHECK(!MYPOLL_IS_SERVER_ERROR(-EBUSY));
+	CHECK(!MYPOLL_IS_SERVER_ERROR(0));
+	CHECK(!MYPOLL_IS_SERVER_ERROR(MYPOLL_ESERVER));
+	CHECK_RC(MYPOLL_ERRNO(-(MYPOLL_ESERVER | EBUSY)), -EBUSY);
+	CHECK_RC(MYPOLL_ERRNO(-EBUSY), -EBUSY);
+	CHECK_RC(MYPOLL_ERRNO(3), 3);
+}
+
+/* wait_hello_fake processes until the fake server's HELLO was read. */
+static int wait_hello_fake(mypoll *m)
+{
+	for (int i = 0; i < 250; i++) {
+		if (mypoll_hello(m, NULL, NULL) == 0)
+			return 0;
+		struct pollfd pfd = {mypoll_fd(m), POLLIN, 0};
+		poll(&pfd, 1, 20);
+		if (mypoll_process(m) < 0)
+			return -1;
+	}
+	return -1;
+}
+
+struct name_seen {
+	mypoll *m;
+	int error;
+	char name[32];
+};
+
+static void name_reply(void *user, struct mypoll_reply *r)
+{
+	struct name_seen *s = user;
+	const char *n = mypoll_server_errname(s->m);
+
+	s->error = r->error ? r->error : 1;
+	snprintf(s->name, sizeof(s->name), "%s", n ? n : "(null)");
+}
+
+/* Default (1.0) results: a server ERR is its plain errno, any standard errno
+ * name the server sends is mapped (not only the 20 of 1.0), an unknown name
+ * gives -EIO and stays readable with mypoll_server_errname(). */
+static void test_fake_errname_default(void)
+{
+	int lfd = fake_listen();
+	mypoll *m = mypoll_new(0);
+	struct name_seen seen = {NULL, 0, ""};
+	struct mypoll_reply rep;
+
+	CHECK(lfd >= 0 && m);
+	current = m;
+	seen.m = m;
+	int c = fake_pair(lfd, m, HELLO);
+	CHECK(c >= 0);
+	CHECK_RC(wait_hello_fake(m), 0);
+	CHECK(mypoll_server_errname(m) == NULL);
+	/* A name 1.0 did not know but the libc does. */
+	fake_send(c, "ERR echo ENOTCONN not now\n");
+	CHECK_RC(mypoll_echo(m, "a", NULL, 0), -ENOTCONN);
+	CHECK(mypoll_server_errname(m) && !strcmp(mypoll_server_errname(m), "ENOTCONN"));
+	/* An unknown name: -EIO, name kept, in a callback. */
+	CHECK(mypoll_echo_async(m, "b", name_reply, &seen) > 0);
+	fake_send(c, "ERR echo EFUTURE from a newer server\n");
+	for (int k = 0; k < 100 && !seen.error; k++) {
+		struct pollfd pfd = {mypoll_fd(m), POLLIN, 0};
+		poll(&pfd, 1, 20);
+		CHECK(mypoll_process(m) >= 0);
+	}
+	CHECK_RC(seen.error, -EIO);
+	CHECK(!strcmp(seen.name, "EFUTURE"));
+	/* A success: no server error name any more. */
+	int id = mypoll_echo_async(m, "c", NULL, NULL);
+	CHECK(id > 0);
+	fake_send(c, "OK echo c\n");
+	CHECK_RC(mypoll_wait(m, id, &rep, 5000), 0);
+	CHECK_RC(rep.error, 0);
+	CHECK(mypoll_server_errname(m) == NULL);
+	/* mypoll_wait() gives the name of the reply it returns, whatever a
+	 * callback reply saw meanwhile. */
+	id = mypoll_echo_async(m, "d", NULL, NULL);
+	CHECK(id > 0);
+	seen.error = 0;
+	CHECK(mypoll_echo_async(m, "e", name_reply, &seen) > 0);
+	fake_send(c, "ERR echo EBUSY d\nOK echo e\n");
+	CHECK_RC(mypoll_wait(m, id, &rep, 5000), 0);
+	CHECK_RC(rep.error, -EBUSY);
+	CHECK(!strcmp(seen.name, "(null)"));
+	CHECK(mypoll_server_errname(m) && !strcmp(mypoll_server_errname(m), "EBUSY"));
+	/* A local failure has no server name. */
+	CHECK_RC(mypoll_trigger_async(m, 1, 0, NULL, NULL), -EINVAL);
+	mypoll_set_timeout(m, 100);
+	CHECK_RC(mypoll_trigger(m, 1, 1, NULL, NULL), -ETIMEDOUT);
+	CHECK(mypoll_server_errname(m) == NULL);
+	close(c);
+	close(lfd);
+	mypoll_free(m);
+	current = NULL;
+}
+
+/* mypoll_set_server_errors(m, 1): a server ERR is -(MYPOLL_ESERVER | errno),
+ * apart from every local failure: after mypoll_trigger() fails, the caller
+ * knows whether the server refused it or no answer came. */
+static void test_fake_server_errors_tagged(void)
+{
+	int lfd = fake_listen();
+	mypoll *m = mypoll_new(0);
+	struct name_seen seen = {NULL, 0, ""};
+	struct mypoll_reply rep;
+
+	CHECK(lfd >= 0 && m);
+	current = m;
+	seen.m = m;
+	mypoll_set_server_errors(m, 1);
+	int c = fake_pair(lfd, m, HELLO);
+	CHECK(c >= 0);
+	CHECK_RC(wait_hello_fake(m), 0);
+	/* The server's ETIMEDOUT... */
+	fake_send(c, "ERR trigger ETIMEDOUT device did not answer\n");
+	int rc = mypoll_trigger(m, 1, 1, NULL, NULL);
+	CHECK_RC(rc, -(MYPOLL_ESERVER | ETIMEDOUT));
+	CHECK(MYPOLL_IS_SERVER_ERROR(rc));
+	CHECK_RC(MYPOLL_ERRNO(rc), -ETIMEDOUT);
+	CHECK(!strcmp(mypoll_server_errname(m), "ETIMEDOUT"));
+	CHECK(strstr(mypoll_strerror(rc), "mypolld"));
+	/* ...and a local one: the trigger may have run. */
+	mypoll_set_timeout(m, 100);
+	rc = mypoll_trigger(m, 1, 1, NULL, NULL);
+	CHECK_RC(rc, -ETIMEDOUT);
+	CHECK(!MYPOLL_IS_SERVER_ERROR(rc));
+	CHECK(mypoll_server_errname(m) == NULL);
+	fake_send(c, "OK trigger 1 1\n"); /* the late reply, dropped */
+	mypoll_set_timeout(m, 5000);
+	/* A request timeout is local too. */
+	mypoll_set_request_timeout(m, 50);
+	seen.error = 0;
+	CHECK(mypoll_echo_async(m, "t", name_reply, &seen) > 0);
+	for (int k = 0; k < 100 && !seen.error; k++) {
+		struct pollfd pfd = {mypoll_fd(m), POLLIN, 0};
+		poll(&pfd, 1, 20);
+		CHECK(mypoll_process(m) >= 0);
+	}
+	CHECK_RC(seen.error, -ETIMEDOUT);
+	CHECK(!strcmp(seen.name, "(null)"));
+	fake_send(c, "OK echo t\n");
+	mypoll_set_request_timeout(m, -1);
+	/* Tagged in a callback and in mypoll_wait(), unknown names included. */
+	seen.error = 0;
+	CHECK(mypoll_echo_async(m, "u", name_reply, &seen) > 0);
+	int id = mypoll_echo_async(m, "v", NULL, NULL);
+	CHECK(id > 0);
+	fake_send(c, "ERR echo EFUTURE u\nERR - EILSEQ v\n");
+	CHECK_RC(mypoll_wait(m, id, &rep, 5000), 0);
+	CHECK_RC(seen.error, -(MYPOLL_ESERVER | EIO));
+	CHECK(!strcmp(seen.name, "EFUTURE"));
+	CHECK_RC(rep.error, -(MYPOLL_ESERVER | EILSEQ));
+	CHECK(!strcmp(mypoll_server_errname(m), "EILSEQ"));
+	/* Still the same connection: an ERR never affects it. */
+	fake_send(c, "OK echo w\n");
+	char buf[8];
+	CHECK_RC(mypoll_echo(m, "w", buf, sizeof(buf)), 0);
+	CHECK(!strcmp(buf, "w"));
+	CHECK(mypoll_server_errname(m) == NULL);
+	/* A refusal at HELLO is the server's too. */
+	close(c);
+	c = fake_pair(lfd, m, "ERR - EMFILE too many clients (max 1)\n");
+	CHECK(c >= 0);
+	rc = process_until_error(m);
+	CHECK_RC(rc, -(MYPOLL_ESERVER | EMFILE));
+	CHECK(!strcmp(mypoll_server_errname(m), "EMFILE"));
+	/* Back to 1.0 results. */
+	mypoll_set_server_errors(m, 0);
+	close(c);
+	c = fake_pair(lfd, m, HELLO);
+	CHECK(c >= 0);
+	CHECK_RC(wait_hello_fake(m), 0);
+	fake_send(c, "ERR echo EBUSY x\n");
+	CHECK_RC(mypoll_echo(m, "x", NULL, 0), -EBUSY);
+	close(c);
+	close(lfd);
+	mypoll_free(m);
+	current = NULL;
+}
+
+/* ---- item 9: waking a thread blocked in mypoll_wait() ---- */
+
+struct waker {
+	mypoll *m;
+	int delay_ms;
+	int rc;
+	pthread_t target; /* signal it instead, when sig */
+	int sig;
+};
+
+static void *waker_main(void *arg)
+{
+	struct waker *w = arg;
+
+	msleep(w->delay_ms);
+	if (w->sig)
+		w->rc = pthread_kill(w->target, w->sig);
+	else
+		w->rc = mypoll_wakeup(w->m);
+	return NULL;
+}
+
+static mypoll *sig_handle;
+static void wake_from_signal(int sig)
+{
+	(void)sig;
+	mypoll_wakeup(sig_handle); /* async-signal-safe */
+}
+
+/* mypoll_wakeup() from another thread makes mypoll_wait() return -EINTR; the
+ * request stays outstanding and a later mypoll_wait() gets its reply. A wakeup
+ * before the wait is not lost; a blocking call returns -EINTR and its late
+ * reply is dropped; a signal handler may call it. */
+static void test_fake_wakeup_thread(void)
+{
+	int lfd = fake_listen();
+	mypoll *m = mypoll_new(0);
+	struct mypoll_reply rep;
+	pthread_t th;
+	struct waker w = {0};
+
+	CHECK(lfd >= 0 && m);
+	current = m;
+	int c = fake_pair(lfd, m, HELLO);
+	CHECK(c >= 0);
+	CHECK_RC(wait_hello_fake(m), 0);
+
+	/* A thread blocked with no timeout, woken by another. */
+	int id = mypoll_echo_async(m, "a", NULL, NULL);
+	CHECK(id > 0);
+	w.m = m;
+	w.delay_ms = 200;
+	CHECK_RC(pthread_create(&th, NULL, waker_main, &w), 0);
+	int64_t t0 = now_ms();
+	int rc = mypoll_wait(m, id, &rep, -1);
+	int64_t took = now_ms() - t0;
+	pthread_join(th, NULL);
+	CHECK_RC(rc, -EINTR);
+	CHECK_RC(w.rc, 0);
+	CHECK(took >= 150 && took < 10000);
+	CHECK(strstr(mypoll_errmsg(m), "mypoll_wakeup"));
+	/* The request is still outstanding: its reply comes to the next wait. */
+	fake_send(c, "OK echo a\n");
+	CHECK_RC(mypoll_wait(m, id, &rep, 5000), 0);
+	CHECK(!strcmp(rep.text, "a"));
+
+	/* A wakeup before the wait is not lost, and is consumed once. */
+	id = mypoll_echo_async(m, "b", NULL, NULL);
+	CHECK(id > 0);
+	CHECK_RC(mypoll_wakeup(m), 0);
+	CHECK_RC(mypoll_wakeup(m), 0);
+	t0 = now_ms();
+	CHECK_RC(mypoll_wait(m, id, &rep, 5000), -EINTR);
+	CHECK(now_ms() - t0 < 1000);
+	CHECK_RC(mypoll_wait(m, id, &rep, 100), -ETIMEDOUT); /* not woken again */
+	fake_send(c, "OK echo b\n"); /* dropped: the wait above gave up */
+
+	/* A blocking call is woken too; its late reply is dropped. */
+	w.delay_ms = 100;
+	CHECK_RC(pthread_create(&th, NULL, waker_main, &w), 0);
+	rc = mypoll_echo(m, "c", NULL, 0);
+	pthread_join(th, NULL);
+	CHECK_RC(rc, -EINTR);
+	fake_send(c, "OK echo c\nOK echo d\n");
+	char buf[8];
+	CHECK_RC(mypoll_echo(m, "d", buf, sizeof(buf)), 0);
+	CHECK(!strcmp(buf, "d"));
+
+	/* From a signal handler. */
+	struct sigaction sa, old;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = wake_from_signal;
+	sigemptyset(&sa.sa_mask);
+	CHECK_RC(sigaction(SIGUSR1, &sa, &old), 0);
+	sig_handle = m;
+	id = mypoll_echo_async(m, "e", NULL, NULL);
+	CHECK(id > 0);
+	w.sig = SIGUSR1;
+	w.target = pthread_self();
+	CHECK_RC(pthread_create(&th, NULL, waker_main, &w), 0);
+	rc = mypoll_wait(m, id, &rep, 10000);
+	pthread_join(th, NULL);
+	sigaction(SIGUSR1, &old, NULL);
+	sig_handle = NULL;
+	CHECK_RC(rc, -EINTR);
+	CHECK_RC(w.rc, 0);
+	fake_send(c, "OK echo e\n");
+	CHECK_RC(mypoll_wait(m, id, &rep, 5000), 0);
+	CHECK(!strcmp(rep.text, "e"));
+	close(c);
+	close(lfd);
+	mypoll_free(m);
+	current = NULL;
+}
+
+struct hammer {
+	mypoll *m;
+	int n, errors;
+};
+
+static void *hammer_main(void *arg)
+{
+	struct hammer *h = arg;
+
+	for (int i = 0; i < h->n; i++)
+		if (mypoll_wakeup(h->m) != 0)
+			h->errors++;
+	return NULL;
+}
+
+/* Many threads wake one handle while its owner waits and a real daemon
+ * answers: every wait ends with its reply or -EINTR, nothing else (run
+ * under TSan by lmp-tsan). */
+static void test_wakeup_many_threads(void)
+{
+	mypoll *m = dial(NULL);
+	pthread_t th[4];
+	struct hammer h[4];
+	struct mypoll_reply rep;
+	int replies = 0, woken = 0;
+
+	CHECK(m);
+	current = m;
+	for (int i = 0; i < 4; i++) {
+		h[i].m = m;
+		h[i].n = 2000;
+		h[i].errors = 0;
+		CHECK_RC(pthread_create(&th[i], NULL, hammer_main, &h[i]), 0);
+	}
+	for (int i = 0; i < 200; i++) {
+		int id = mypoll_echo_async(m, "h", NULL, NULL);
+		CHECK(id > 0);
+		for (;;) {
+			int rc = mypoll_wait(m, id, &rep, 5000);
+			if (rc == -EINTR) {
+				woken++;
+				continue;
+			}
+			CHECK_RC(rc, 0);
+			CHECK(!strcmp(rep.text, "h"));
+			replies++;
+			break;
+		}
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		CHECK_RC(h[i].errors, 0);
+	}
+	CHECK_RC(replies, 200);
+	printf("    wakeup_many_threads: 200 replies, %d waits woken by 8000 wakeups\n", woken);
+	mypoll_free(m);
+	current = NULL;
+}
+
+
 static const struct {
 	const char *name;
 	void (*fn)(void);
@@ -1937,6 +2319,11 @@ static const struct {
 	{"auto_reconnect_daemon_restart", test_auto_reconnect_daemon_restart, 1},
 	{"fake_event_instance", test_fake_event_instance, 0},
 	{"app_restart_resume", test_app_restart_resume, 1},
+	{"strerror", test_strerror, 0},
+	{"fake_errname_default", test_fake_errname_default, 0},
+	{"fake_server_errors_tagged", test_fake_server_errors_tagged, 0},
+	{"fake_wakeup_thread", test_fake_wakeup_thread, 0},
+	{"wakeup_many_threads", test_wakeup_many_threads, 1},
 };
 
 int main(int argc, char **argv)
