@@ -20,7 +20,7 @@ GUEST_BINS    += $(OUT)/guest/mypoll-listen $(OUT)/guest/mypoll-trigger
 TEST_TARGETS  += test-libmypoll
 BENCH_TARGETS += bench-libmypoll
 
-.PHONY: libmypoll test-libmypoll lmp-build lmp-symbols lmp-unit lmp-fuzz lmp-pkgconfig lmp-readme bench-libmypoll
+.PHONY: libmypoll test-libmypoll lmp-build lmp-symbols lmp-unit lmp-tsan lmp-fuzz lmp-pkgconfig lmp-readme bench-libmypoll
 
 ## libmypoll: the C library (static, shared, .pc) and its examples, in $(OUT)/libmypoll/gcc/
 libmypoll: $(LMP_OUT)/gcc/libmypoll.so
@@ -33,8 +33,8 @@ $(LMP_OUT)/mypolld: FORCE
 	@mkdir -p $(@D)
 	CGO_ENABLED=0 $(GO) build -trimpath -o $@ ./daemon/cmd/mypolld
 
-## test-libmypoll: C library: gcc+clang -Werror builds, exported symbols, tests against mypolld and libFuzzer under ASan/UBSan, pkg-config, README example
-test-libmypoll: lmp-build lmp-symbols lmp-unit lmp-fuzz lmp-pkgconfig lmp-readme
+## test-libmypoll: C library: gcc+clang -Werror builds, exported symbols, tests against mypolld and libFuzzer under ASan/UBSan, mypoll_wakeup() under TSan, pkg-config, README example
+test-libmypoll: lmp-build lmp-symbols lmp-unit lmp-tsan lmp-fuzz lmp-pkgconfig lmp-readme
 
 lmp-build: libmypoll
 	$(MAKE) --no-print-directory -C libmypoll O=$(abspath $(LMP_OUT))/clang CC=clang all examples
@@ -63,6 +63,12 @@ lmp-unit: $(LMP_OUT)/mypolld
 	$(LMP_OUT)/test_libmypoll $(LMP_OUT)/mypolld
 	clang $(LMP_TCFLAGS) $(LMP_SAN) $(LMP_WRAP) -o $(LMP_OUT)/test_libmypoll_clang $(LMP_LIBSRC) libmypoll/tests/test_libmypoll.c
 	$(LMP_OUT)/test_libmypoll_clang $(LMP_OUT)/mypolld
+
+# mypoll_wakeup() from other threads and a signal handler, under ThreadSanitizer
+# (clang; the runtime is in libclang-rt-14-dev): any race report fails.
+lmp-tsan: $(LMP_OUT)/mypolld
+	clang $(LMP_TCFLAGS) -fsanitize=thread $(LMP_WRAP) -o $(LMP_OUT)/test_libmypoll_tsan $(LMP_LIBSRC) libmypoll/tests/test_libmypoll.c
+	TSAN_OPTIONS=exitcode=66 $(LMP_OUT)/test_libmypoll_tsan $(LMP_OUT)/mypolld wakeup
 
 # libFuzzer (clang) on the line parser and the receive path, from the seeds;
 # then the same target as a bounded random-input test built with gcc.
