@@ -69,6 +69,7 @@ struct mypoll {
 			 * thread touches (read-only after mypoll_new) */
 	int tag_server; /* mypoll_set_server_errors() */
 	char errname[16]; /* mypoll_server_errname(), "" for NULL */
+	char drop_name[16]; /* the server ERR that fails the connection, "" if none */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 
 	uint64_t instance_id, next_seq; /* from HELLO */
@@ -273,8 +274,9 @@ static void reset_reply(struct mypoll_reply *r, int verb)
 		r->u.open_device.fd = -1;
 }
 
-/* fail_pending completes every outstanding request with err. */
-static void fail_pending(mypoll *m, int err)
+/* fail_pending completes every outstanding request with err, a server ERR
+ * named errname, or a local failure (""). */
+static void fail_pending(mypoll *m, int err, const char *errname)
 {
 	while (m->pend_n) {
 		struct pending p = m->pend[m->pend_head];
@@ -286,7 +288,7 @@ static void fail_pending(mypoll *m, int err)
 		r->error = err;
 		snprintf(r->text, sizeof(r->text), "%s", m->err);
 		r->text_len = strlen(r->text);
-		complete(m, &p, r, "");
+		complete(m, &p, r, errname);
 	}
 }
 
@@ -320,7 +322,12 @@ static void drop_connection(mypoll *m, int err)
 	m->conn_any = 0;
 	m->werr = 0;
 	close_fds(m);
-	fail_pending(m, err);
+	char name[sizeof(m->drop_name)];
+	memcpy(name, m->drop_name, sizeof(name));
+	m->drop_name[0] = '\0';
+	fail_pending(m, err, name);
+	if (name[0]) /* the server's ERR is the last word */
+		memcpy(m->errname, name, sizeof(m->errname));
 }
 
 /* schedule_reconnect plans the next automatic attempt, if they are on. */
@@ -560,6 +567,7 @@ static void resume_reply(void *user, struct mypoll_reply *r)
 	if (m->state != ST_CLOSED) {
 		fail(m, r->error, "resume: subscribe %s from=%" PRIu64 ": %s", m->sub_set,
 		     m->resume_from, r->text);
+		memcpy(m->drop_name, m->errname, sizeof(m->drop_name)); /* this reply's */
 		drop_connection(m, r->error);
 		schedule_reconnect(m);
 	}
@@ -702,7 +710,7 @@ static int dispatch(mypoll *m, const char *p, size_t n)
 		return fail(m, -EPROTO, "malformed line: %s", why);
 	if (m->state == ST_HELLO) {
 		if (l.kind == LINE_ERR && l.verb_len == 1 && l.verb[0] == '-') {
-			set_errname(m->errname, l.errname);
+			set_errname(m->drop_name, l.errname);
 			return fail(m, server_err(m, l.err), "server refused the connection: %s %.*s",
 				    l.errname, (int)l.rest_len, l.rest);
 		}

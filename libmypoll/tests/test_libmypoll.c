@@ -1950,6 +1950,14 @@ static int wait_hello_fake(mypoll *m)
 	return -1;
 }
 
+/* errname_is says whether the server's error name is want (not NULL). */
+static int errname_is(const mypoll *m, const char *want)
+{
+	const char *n = mypoll_server_errname(m);
+
+	return n && !strcmp(n, want);
+}
+
 struct name_seen {
 	mypoll *m;
 	int error;
@@ -1985,7 +1993,7 @@ static void test_fake_errname_default(void)
 	/* A name 1.0 did not know but the libc does. */
 	fake_send(c, "ERR echo ENOTCONN not now\n");
 	CHECK_RC(mypoll_echo(m, "a", NULL, 0), -ENOTCONN);
-	CHECK(mypoll_server_errname(m) && !strcmp(mypoll_server_errname(m), "ENOTCONN"));
+	CHECK(errname_is(m, "ENOTCONN"));
 	/* An unknown name: -EIO, name kept, in a callback. */
 	CHECK(mypoll_echo_async(m, "b", name_reply, &seen) > 0);
 	fake_send(c, "ERR echo EFUTURE from a newer server\n");
@@ -2013,7 +2021,7 @@ static void test_fake_errname_default(void)
 	CHECK_RC(mypoll_wait(m, id, &rep, 5000), 0);
 	CHECK_RC(rep.error, -EBUSY);
 	CHECK(!strcmp(seen.name, "(null)"));
-	CHECK(mypoll_server_errname(m) && !strcmp(mypoll_server_errname(m), "EBUSY"));
+	CHECK(errname_is(m, "EBUSY"));
 	/* A local failure has no server name. */
 	CHECK_RC(mypoll_trigger_async(m, 1, 0, NULL, NULL), -EINVAL);
 	mypoll_set_timeout(m, 100);
@@ -2048,7 +2056,7 @@ static void test_fake_server_errors_tagged(void)
 	CHECK_RC(rc, -(MYPOLL_ESERVER | ETIMEDOUT));
 	CHECK(MYPOLL_IS_SERVER_ERROR(rc));
 	CHECK_RC(MYPOLL_ERRNO(rc), -ETIMEDOUT);
-	CHECK(!strcmp(mypoll_server_errname(m), "ETIMEDOUT"));
+	CHECK(errname_is(m, "ETIMEDOUT"));
 	CHECK(strstr(mypoll_strerror(rc), "mypolld"));
 	/* ...and a local one: the trigger may have run. */
 	mypoll_set_timeout(m, 100);
@@ -2081,20 +2089,25 @@ static void test_fake_server_errors_tagged(void)
 	CHECK_RC(seen.error, -(MYPOLL_ESERVER | EIO));
 	CHECK(!strcmp(seen.name, "EFUTURE"));
 	CHECK_RC(rep.error, -(MYPOLL_ESERVER | EILSEQ));
-	CHECK(!strcmp(mypoll_server_errname(m), "EILSEQ"));
+	CHECK(errname_is(m, "EILSEQ"));
 	/* Still the same connection: an ERR never affects it. */
 	fake_send(c, "OK echo w\n");
 	char buf[8];
 	CHECK_RC(mypoll_echo(m, "w", buf, sizeof(buf)), 0);
 	CHECK(!strcmp(buf, "w"));
 	CHECK(mypoll_server_errname(m) == NULL);
-	/* A refusal at HELLO is the server's too. */
+	/* A refusal at HELLO is the server's too, also for the requests
+	 * queued before it. */
 	close(c);
 	c = fake_pair(lfd, m, "ERR - EMFILE too many clients (max 1)\n");
 	CHECK(c >= 0);
+	seen.error = 0;
+	CHECK(mypoll_echo_async(m, "q", name_reply, &seen) > 0);
 	rc = process_until_error(m);
 	CHECK_RC(rc, -(MYPOLL_ESERVER | EMFILE));
-	CHECK(!strcmp(mypoll_server_errname(m), "EMFILE"));
+	CHECK(errname_is(m, "EMFILE"));
+	CHECK_RC(seen.error, -(MYPOLL_ESERVER | EMFILE));
+	CHECK(!strcmp(seen.name, "EMFILE"));
 	/* Back to 1.0 results. */
 	mypoll_set_server_errors(m, 0);
 	close(c);
