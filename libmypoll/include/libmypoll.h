@@ -5,7 +5,10 @@
  *
  * One handle (struct mypoll) is one connection to mypolld. The library has no
  * global state and starts no threads: a handle may be used from any thread, but
- * by one thread at a time (thread-compatible, like stdio without locking). All
+ * by one thread at a time (as an sd-bus handle: give each thread its own handle,
+ * or serialise every call on one with a lock of your own); callbacks run in the
+ * thread that called the library. The only exception is mypoll_wakeup(), which
+ * any thread, or a signal handler, may call while another uses the handle. All
  * memory of a handle is allocated by mypoll_new(); connecting, requests, replies
  * and events allocate nothing.
  *
@@ -21,9 +24,16 @@
  *
  * Every function returning int returns 0 (or a non-negative value it documents)
  * on success and a negative errno value on failure; mypoll_errmsg() describes the
- * last failure. A server ERR reply is returned as the errno it names (ERR trigger
- * EINVAL ... gives -EINVAL) with the server's message. A malformed server line
- * fails the connection with -EPROTO: the library never guesses.
+ * last failure, mypoll_strerror() any result. A server ERR reply is returned as
+ * the errno it names (ERR trigger EINVAL ... gives -EINVAL; a name the C
+ * library does not know gives -EIO) with the server's message, and its name
+ * stays readable with mypoll_server_errname(); with mypoll_set_server_errors()
+ * (since 1.1) it is -(MYPOLL_ESERVER | errno) instead, apart from every local
+ * failure. A malformed server line
+ * fails the connection with -EPROTO: the library never guesses. So does a
+ * line out of the order of PROTOCOL A.6 (an EVT whose seq is not above the
+ * last seq of an EVT or LOST on the connection, a LOST that starts at or below
+ * it) and a descriptor sent with any line but its OK open_device.
  */
 #ifndef LIBMYPOLL_H
 #define LIBMYPOLL_H
@@ -50,6 +60,10 @@ extern "C" {
 #define MYPOLL_REQUEST_MAX 1024
 /** Timer ids are 0..MYPOLL_MAX_TIMERS-1. */
 #define MYPOLL_MAX_TIMERS 8
+
+/** Requests sent without a callback (replies kept for mypoll_wait()) that may
+ *  be outstanding at once; one more is refused with -ENOBUFS. */
+#define MYPOLL_MAX_WAIT_REPLIES 8
 
 /** mypoll_connect() flag: do not wait for the connection or the HELLO line. */
 #define MYPOLL_NONBLOCK 0x1
@@ -151,9 +165,33 @@ typedef void (*mypoll_lost_fn)(void *user, const struct mypoll_lost *lost);
 /** Called for each reply of a request sent with a callback. */
 typedef void (*mypoll_reply_fn)(void *user, struct mypoll_reply *reply);
 
+/*
+ * Since 1.1: the event and loss callbacks with the device instance the seqs
+ * belong to (the instance_id of the connection's HELLO). (instance_id, seq)
+ * identifies an event across module reloads and daemon restarts; see
+ * docs/libmypoll.md, "Resuming after the application restarts".
+ * struct mypoll_event and struct mypoll_lost keep their 1.0 layout.
+ */
+typedef void (*mypoll_event_ex_fn)(void *user, const struct mypoll_event *ev,
+				   uint64_t instance_id);
+typedef void (*mypoll_lost_ex_fn)(void *user, const struct mypoll_lost *lost,
+				  uint64_t instance_id);
+
+/** Connection events (since 1.1), see mypoll_set_conn_callback(). */
+enum mypoll_conn_event {
+	MYPOLL_CONN_OPENED = 1, /**< a new socket: fd is mypoll_fd() from now on */
+	MYPOLL_CONN_READY = 2,  /**< HELLO read; after an automatic reconnection,
+				 *   the subscription is resumed too */
+	MYPOLL_CONN_CLOSED = 3, /**< fd is closed when the callback returns; error
+				 *   says why (-ECONNRESET: the server closed it) */
+};
+/** Called on each connection event; fd is the connection's socket. */
+typedef void (*mypoll_conn_fn)(void *user, int event, int fd, int error);
+
 /**
  * mypoll_new() allocates a handle with room for `max_pending` outstanding
- * requests (0: 256). Returns NULL only when out of memory. The handle is not
+ * requests (0: 256), and its eventfd for mypoll_wakeup() (since 1.1). Returns
+ * NULL when out of memory or descriptors (errno says which). The handle is not
  * connected; pass it to mypoll_connect().
  */
 MYPOLL_API mypoll *mypoll_new(unsigned max_pending);
@@ -202,9 +240,69 @@ MYPOLL_API int mypoll_resume(mypoll *m);
 /** mypoll_set_timeout() sets the timeout of blocking calls (default 5000 ms; <0: none). */
 MYPOLL_API void mypoll_set_timeout(mypoll *m, int timeout_ms);
 
-/** mypoll_set_callbacks() sets the event and loss callbacks (NULL: ignore). */
+/** mypoll_set_callbacks() sets the event and loss callbacks (NULL: ignore),
+ *  replacing those of mypoll_set_callbacks_ex(). */
 MYPOLL_API void mypoll_set_callbacks(mypoll *m, mypoll_event_fn on_event,
 				     mypoll_lost_fn on_lost, void *user);
+
+/**
+ * mypoll_set_callbacks_ex() (since 1.1) sets event and loss callbacks that
+ * also receive the instance_id; they replace those of mypoll_set_callbacks()
+ * (and a later mypoll_set_callbacks() replaces them).
+ */
+MYPOLL_API void mypoll_set_callbacks_ex(mypoll *m, mypoll_event_ex_fn on_event,
+					mypoll_lost_ex_fn on_lost, void *user);
+
+/**
+ * mypoll_set_conn_callback() (since 1.1) sets a callback for every
+ * connection's MYPOLL_CONN_OPENED, MYPOLL_CONN_READY and MYPOLL_CONN_CLOSED
+ * (NULL: none), whoever opened or closed it: the application or an automatic
+ * reconnection. An epoll loop adds fd on OPENED (EPOLL_CTL_ADD) and removes it
+ * on CLOSED (EPOLL_CTL_DEL; fd is still open then): the descriptor number of a
+ * new connection may be the old one's.
+ */
+MYPOLL_API void mypoll_set_conn_callback(mypoll *m, mypoll_conn_fn fn, void *user);
+
+/**
+ * mypoll_reconnect_delay_set() (since 1.1) turns on automatic, non-blocking
+ * reconnection (as libmosquitto's mosquitto_reconnect_delay_set()): when the
+ * connection fails in mypoll_process() (server closed, read or write error,
+ * malformed line, ERR at HELLO), the handle reconnects to the same path from
+ * mypoll_process() after a delay, then resumes as mypoll_resume() does (first
+ * request `subscribe <set> from=<last seq + 1>`, same rules for a new
+ * instance and for ERANGE) and calls MYPOLL_CONN_READY. Attempt n (0, 1, ...)
+ * waits min_ms * 2^n with exponential, min_ms * (n + 1) without, at most
+ * max_ms; a READY connection starts again at n = 0. A connection that sends
+ * no HELLO within the handle's timeout (mypoll_set_timeout()) counts as
+ * failed. Meanwhile mypoll_fd() is -1 or the new socket, requests fail with
+ * -ENOTCONN until READY, and mypoll_process() reports the failure to the
+ * connection callback instead of returning it. mypoll_get_timeout() says
+ * when to call mypoll_process(). min_ms 0 turns it off (the default).
+ * mypoll_disconnect() and mypoll_connect() cancel a pending reconnection.
+ */
+MYPOLL_API void mypoll_reconnect_delay_set(mypoll *m, unsigned min_ms, unsigned max_ms,
+					   int exponential);
+
+/**
+ * mypoll_set_request_timeout() (since 1.1) gives each request queued from
+ * now on a deadline timeout_ms later (<0: none, the default): if its reply
+ * has not come by then, it completes with error -ETIMEDOUT (callback, or kept
+ * for mypoll_wait()), and the reply, if it comes later, is discarded. The
+ * request may still have been carried out by the server.
+ */
+MYPOLL_API void mypoll_set_request_timeout(mypoll *m, int timeout_ms);
+
+/**
+ * mypoll_get_timeout() (since 1.1; as sd_bus_get_timeout()) stores in *usec
+ * the CLOCK_MONOTONIC time, in microseconds, at which mypoll_process() must be
+ * called even if the socket is not ready: the earliest request deadline, HELLO
+ * deadline of a reconnection or reconnection attempt. Returns 1, or 0 with
+ * *usec = UINT64_MAX when there is none. mypoll_get_timeout_ms() returns the
+ * same as a poll(2) timeout: milliseconds from now (rounded up), 0 if past,
+ * -1 if none.
+ */
+MYPOLL_API int mypoll_get_timeout(const mypoll *m, uint64_t *usec);
+MYPOLL_API int mypoll_get_timeout_ms(const mypoll *m);
 
 /** mypoll_fd() returns the socket for the application's loop, or -1. The library owns it. */
 MYPOLL_API int mypoll_fd(const mypoll *m);
@@ -219,8 +317,13 @@ MYPOLL_API short mypoll_poll_events(const mypoll *m);
  * mypoll_wait()). Returns the number of lines dispatched (0 if none), or a
  * negative errno when the connection failed (-ECONNRESET when the server
  * closed it, -EPROTO for a malformed line); the handle is then disconnected
- * and outstanding requests fail with that error. Not from a callback
- * (-EDEADLK).
+ * and outstanding requests fail with that error. Every line received before
+ * the failure is dispatched first, also when a write fails (EPIPE) after the
+ * server answered and closed. With automatic reconnection
+ * (mypoll_reconnect_delay_set()) the failure goes to the connection callback
+ * instead, and mypoll_process() also makes the reconnection attempts (0 when
+ * there is no connection). Request deadlines (mypoll_set_request_timeout())
+ * expire here too. Not from a callback (-EDEADLK).
  */
 MYPOLL_API int mypoll_process(mypoll *m);
 
@@ -236,6 +339,61 @@ MYPOLL_API uint64_t mypoll_last_seq(const mypoll *m);
 /** mypoll_errmsg() describes the handle's last failure (never NULL). */
 MYPOLL_API const char *mypoll_errmsg(const mypoll *m);
 
+/*
+ * Errors (since 1.1).
+ *
+ * With mypoll_set_server_errors(m, 1), a server ERR is returned (by a blocking
+ * call, and in reply.error) as -(MYPOLL_ESERVER | errno): ERR trigger
+ * ETIMEDOUT gives -(MYPOLL_ESERVER | ETIMEDOUT), never -ETIMEDOUT, which is
+ * then always a local timeout after which the request may or may not have
+ * been carried out. A name the C library does not know gives
+ * -(MYPOLL_ESERVER | EIO). Every other result, and a server ERR without the
+ * flag (the 1.0 default), is a plain negative errno above -MYPOLL_ESERVER.
+ */
+#define MYPOLL_ESERVER 0x10000
+/** Whether a result is a server's ERR under mypoll_set_server_errors(). */
+#define MYPOLL_IS_SERVER_ERROR(rc) ((rc) < 0 && (-(rc) & MYPOLL_ESERVER) != 0)
+/** The plain result: -errno for any error (the server's or local), rc otherwise. */
+#define MYPOLL_ERRNO(rc) ((rc) < 0 ? -(-(rc) & ~MYPOLL_ESERVER) : (rc))
+
+/** mypoll_set_server_errors() (since 1.1): 1 tags a server ERR with
+ *  MYPOLL_ESERVER from now on (replies already received keep their value),
+ *  0 returns to plain errnos (the default). */
+MYPOLL_API void mypoll_set_server_errors(mypoll *m, int tagged);
+
+/**
+ * mypoll_strerror() (since 1.1) describes any result of this library: a
+ * negative errno ("Connection timed out (ETIMEDOUT)"), a tagged server error
+ * ("mypolld error ETIMEDOUT: Connection timed out"), 0 or a non-negative value.
+ * A constant string (never NULL), safe from any thread; an unknown code gives
+ * "unknown error". mypoll_errmsg() says more about the handle's last failure.
+ */
+MYPOLL_API const char *mypoll_strerror(int rc);
+
+/**
+ * mypoll_server_errname() (since 1.1) returns the ERRNO name, as the server
+ * sent it ("EINVAL", or a name this library does not know), of the reply last
+ * handed to the application when it is a server ERR, NULL when it is not (a
+ * success or a local failure). That reply is the one of the running reply
+ * callback; after mypoll_wait() or a blocking call, the one it returned; after
+ * a connection the server refused (ERR - EMFILE at HELLO), that ERR. Valid
+ * until the next call on the handle.
+ */
+MYPOLL_API const char *mypoll_server_errname(const mypoll *m);
+
+/**
+ * mypoll_wakeup() (since 1.1) wakes the thread blocked in mypoll_wait() or a
+ * blocking call on this handle, which then returns -EINTR: mypoll_wait()
+ * leaves the request outstanding (wait for it again); a blocking request gives
+ * its request up (its reply, if it comes, is dropped; the server may have
+ * carried it out); a blocking mypoll_connect() or mypoll_resume() closes the
+ * connection. A wakeup while no thread waits is kept for the next wait (several
+ * count as one), so none is lost. Callable from any thread and from a signal
+ * handler (it writes to an eventfd; errno is preserved), but not after or during
+ * mypoll_free(). Returns 0 or a negative errno. mypoll_process() ignores it.
+ */
+MYPOLL_API int mypoll_wakeup(mypoll *m);
+
 /** mypoll_verb_name() returns the protocol name of an enum mypoll_verb ("trigger"), or "?". */
 MYPOLL_API const char *mypoll_verb_name(int verb);
 
@@ -244,7 +402,8 @@ MYPOLL_API const char *mypoll_verb_name(int verb);
  * or a negative errno: -EINVAL for a bad argument (nothing is sent), -ENOTCONN,
  * -ENOBUFS when max_pending requests are outstanding or the write buffer is
  * full (call mypoll_process() and retry). With cb == NULL the reply is kept for
- * mypoll_wait() (at most 16 such requests outstanding: -ENOBUFS beyond).
+ * mypoll_wait() (at most MYPOLL_MAX_WAIT_REPLIES such requests outstanding:
+ * -ENOBUFS beyond).
  */
 MYPOLL_API int mypoll_echo_async(mypoll *m, const char *text, mypoll_reply_fn cb, void *user);
 MYPOLL_API int mypoll_trigger_async(mypoll *m, uint64_t payload, uint32_t count,
@@ -266,7 +425,8 @@ MYPOLL_API int mypoll_quit_async(mypoll *m, mypoll_reply_fn cb, void *user);
  * reply of request `id` sent without a callback, dispatching everything else
  * meanwhile, and copies it to *out. Returns 0 (the request's own result is
  * out->error), -EAGAIN/-ETIMEDOUT when it has not arrived, -ENOENT for an
- * unknown id, or the connection's error. Not from a callback (-EDEADLK).
+ * unknown id, -EINTR after mypoll_wakeup() (the request is still outstanding),
+ * or the connection's error. Not from a callback (-EDEADLK).
  */
 MYPOLL_API int mypoll_wait(mypoll *m, int id, struct mypoll_reply *out, int timeout_ms);
 

@@ -5,6 +5,7 @@
  * tests/fuzz_line.c.
  */
 #include <errno.h>
+#include <limits.h>
 #include <string.h>
 
 #include "internal.h"
@@ -25,17 +26,7 @@ static const struct {
 	{"quit", MYPOLL_V_QUIT},
 };
 
-/* The ERRNO names of A.4, then others a newer server might use. */
-static const struct {
-	const char *name;
-	int err;
-} errnos[] = {
-	{"EINVAL", EINVAL}, {"E2BIG", E2BIG}, {"EILSEQ", EILSEQ}, {"ENOSYS", ENOSYS},
-	{"EPERM", EPERM}, {"ENODEV", ENODEV}, {"EBUSY", EBUSY}, {"ENOENT", ENOENT},
-	{"EMFILE", EMFILE}, {"EIO", EIO}, {"EAGAIN", EAGAIN}, {"EACCES", EACCES},
-	{"ENOMEM", ENOMEM}, {"ENOSPC", ENOSPC}, {"ERANGE", ERANGE}, {"ETIMEDOUT", ETIMEDOUT},
-	{"ENOTSUP", ENOTSUP}, {"EEXIST", EEXIST}, {"ENFILE", ENFILE}, {"EMSGSIZE", EMSGSIZE},
-};
+#include "errnames.h"
 
 static int eq(const char *p, size_t n, const char *s)
 {
@@ -60,10 +51,23 @@ const char *mypoll_verb_name(int verb)
 
 int mypoll__errno_of(const char *p, size_t n)
 {
-	for (size_t i = 0; i < sizeof(errnos) / sizeof(errnos[0]); i++)
-		if (eq(p, n, errnos[i].name))
-			return -errnos[i].err;
+	for (size_t i = 0; i < sizeof(errnames) / sizeof(errnames[0]); i++)
+		if (eq(p, n, errnames[i].name))
+			return -errnames[i].err;
 	return 0;
+}
+
+const char *mypoll_strerror(int rc)
+{
+	if (rc >= 0)
+		return rc ? "no error (a count or id)" : "success";
+	if (rc == INT_MIN)
+		return "unknown error";
+	int server = (-rc & MYPOLL_ESERVER) != 0, e = -rc & ~MYPOLL_ESERVER;
+	for (size_t i = 0; i < sizeof(errnames) / sizeof(errnames[0]); i++)
+		if (errnames[i].err == e)
+			return server ? errnames[i].server : errnames[i].local;
+	return server ? "mypolld error: unknown error" : "unknown error";
 }
 
 /* A token cursor over p[0..n). */
@@ -261,7 +265,8 @@ int mypoll__parse_line(const char *p, size_t n, struct line *out, const char **w
 		memcpy(out->errname, s, k);
 		out->err = mypoll__errno_of(s, k);
 		if (out->err == 0)
-			out->err = -EIO; /* a name this library does not know */
+			out->err = -EIO; /* a name this library does not know: kept
+					  * in errname (mypoll_server_errname()) */
 		if (t.i < n)
 			t.i++;
 		out->rest = p + t.i;

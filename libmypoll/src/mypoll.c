@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -20,8 +21,9 @@
 
 #define RBUF_SIZE (4 * MYPOLL_LINE_MAX) /* a full line always fits */
 #define WBUF_SIZE (64 * 1024)
-#define NPARK 8       /* replies kept for mypoll_wait() */
-#define MAX_FDS 4     /* descriptors accepted per message and held */
+#define NPARK MYPOLL_MAX_WAIT_REPLIES /* replies kept for mypoll_wait() */
+#define MAX_FDS 4     /* descriptors accepted per message */
+#define MAX_BATCHES 4 /* messages with descriptors not yet matched to a line */
 #define READS_PER_PROCESS 8
 
 enum state { ST_CLOSED, ST_HELLO, ST_READY };
@@ -32,12 +34,29 @@ struct pending {
 	mypoll_reply_fn cb;
 	void *user;
 	int park; /* index in park[] + 1, or 0 */
+	int64_t deadline_us; /* request timeout, -1: none */
+	int expired;         /* completed with -ETIMEDOUT: its reply is dropped */
 };
 
 struct parked {
 	uint32_t id;
 	int state; /* 0 free, 1 waiting, 2 done, 3 abandoned (reply dropped) */
+	char errname[16]; /* the server's ERRNO name of r, "" if none */
 	struct mypoll_reply r;
+};
+
+/*
+ * The descriptors of one received message, and the span of the byte stream
+ * the recvmsg() that returned them read: the message is within it (the kernel
+ * ends a read after a message with descriptors, unix(7)), or, when the read
+ * filled the buffer (open), starts within it and may go on.
+ */
+struct fdbatch {
+	uint64_t start, end;
+	int fd[MAX_FDS];
+	unsigned n;
+	int trunc; /* MSG_CTRUNC: the kernel discarded some; the others are closed */
+	int open;
 };
 
 struct mypoll {
@@ -45,7 +64,12 @@ struct mypoll {
 	int state;
 	int timeout_ms;
 	int in_cb;  /* dispatching: blocking calls are refused */
-	int werr;   /* a write error to report from mypoll_process() */
+	int werr;   /* a write failed: read what remains, then fail with it */
+	int wake_fd;    /* eventfd of mypoll_wakeup(): the only field another
+			 * thread touches (read-only after mypoll_new) */
+	int tag_server; /* mypoll_set_server_errors() */
+	char errname[16]; /* mypoll_server_errname(), "" for NULL */
+	char drop_name[16]; /* the server ERR that fails the connection, "" if none */
 	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 
 	uint64_t instance_id, next_seq; /* from HELLO */
@@ -55,22 +79,42 @@ struct mypoll {
 
 	mypoll_event_fn on_event;
 	mypoll_lost_fn on_lost;
+	mypoll_event_ex_fn on_event_ex;
+	mypoll_lost_ex_fn on_lost_ex;
 	void *user;
+	mypoll_conn_fn on_conn;
+	void *conn_user;
+
+	int req_timeout_ms;      /* mypoll_set_request_timeout(), -1: none */
+	unsigned rc_min, rc_max; /* reconnection delays (ms); rc_min 0: off */
+	int rc_exp;
+	unsigned rc_attempt;     /* attempts since the last READY */
+	int64_t rc_at_us;        /* next reconnection attempt, -1: none */
+	int64_t hello_at_us;     /* an automatic connection's HELLO deadline, -1: none */
+	int resuming;            /* automatic connection: resume, then READY */
+	int internal;            /* the library sends a request while resuming */
+	int had_hello;           /* a HELLO was read on some connection */
+	int conn_err;            /* why the last connection was dropped */
+	uint64_t resume_from;    /* from= of the resuming subscribe */
 
 	struct pending *pend; /* ring of outstanding requests, in send order */
 	unsigned pend_cap, pend_head, pend_n;
 	uint32_t next_id;
 	struct parked park[NPARK];
 
-	int fds[MAX_FDS]; /* received descriptors not yet matched to a reply */
-	unsigned nfds;
-	unsigned fd_trunc; /* messages whose descriptors were truncated */
+	struct fdbatch fdb[MAX_BATCHES]; /* in stream order */
+	unsigned nfdb;
+	uint64_t rpos;                 /* stream offset of rbuf[0] */
+	uint64_t line_start, line_end; /* stream span of the line dispatched */
+	uint64_t conn_seq;             /* last seq of an EVT or LOST on this connection */
+	int conn_any;                  /* one was received on this connection */
 
 	size_t rlen;
 	size_t wlen, woff;
 	struct mypoll_reply scratch;  /* reply handed to callbacks */
 	struct mypoll_reply scratch2; /* the same for fail_pending, which a
 				       * callback may reach (disconnect) */
+	struct mypoll_reply scratch3; /* the same for expire */
 	char err[256];
 	char rbuf[RBUF_SIZE];
 	char wbuf[WBUF_SIZE];
@@ -106,6 +150,14 @@ static int remaining(int64_t deadline)
 	return left < 0 ? 0 : (int)left;
 }
 
+static int64_t now_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
 static int64_t deadline_of(int timeout_ms)
 {
 	return timeout_ms < 0 ? -1 : now_ms() + timeout_ms;
@@ -123,23 +175,68 @@ mypoll *mypoll_new(unsigned max_pending)
 		free(m);
 		return NULL;
 	}
+	m->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (m->wake_fd < 0) {
+		int e = errno;
+
+		free(m->pend);
+		free(m);
+		errno = e;
+		return NULL;
+	}
 	m->fd = -1;
 	m->timeout_ms = 5000;
+	m->req_timeout_ms = -1;
+	m->rc_at_us = -1;
+	m->hello_at_us = -1;
 	m->next_id = 1;
 	strcpy(m->err, "no error");
 	return m;
 }
 
-static void close_fds(mypoll *m)
+static void close_batch(struct fdbatch *b)
 {
-	for (unsigned i = 0; i < m->nfds; i++)
-		close(m->fds[i]);
-	m->nfds = 0;
-	m->fd_trunc = 0;
+	for (unsigned i = 0; i < b->n; i++)
+		close(b->fd[i]);
+	b->n = 0;
 }
 
-/* complete hands a finished reply to its request's callback or parking slot. */
-static void complete(mypoll *m, const struct pending *p, struct mypoll_reply *r)
+static void remove_batch(mypoll *m, unsigned i)
+{
+	close_batch(&m->fdb[i]);
+	memmove(&m->fdb[i], &m->fdb[i + 1], (m->nfdb - i - 1) * sizeof(m->fdb[0]));
+	m->nfdb--;
+}
+
+static void close_fds(mypoll *m)
+{
+	while (m->nfdb)
+		remove_batch(m, m->nfdb - 1);
+}
+
+/* set_errname records the server's ERRNO name of a reply ("" for none). */
+static void set_errname(char dst[16], const char *name)
+{
+	size_t n = strlen(name);
+
+	if (n > 15)
+		n = 15;
+	memcpy(dst, name, n);
+	dst[n] = '\0';
+}
+
+/* server_err returns a server ERR's result: errno e (< 0), tagged if asked. */
+static int server_err(const mypoll *m, int e)
+{
+	return m->tag_server ? -(MYPOLL_ESERVER | -e) : e;
+}
+
+/*
+ * complete hands a finished reply to its request's callback or parking slot;
+ * errname is the server's ERRNO name when the reply is its ERR, else "".
+ */
+static void complete(mypoll *m, const struct pending *p, struct mypoll_reply *r,
+		     const char *errname)
 {
 	r->id = p->id;
 	r->verb = p->verb;
@@ -148,6 +245,7 @@ static void complete(mypoll *m, const struct pending *p, struct mypoll_reply *r)
 
 		if (pk->state == 1) {
 			pk->r = *r;
+			set_errname(pk->errname, errname);
 			pk->state = 2;
 		} else {
 			if (r->verb == MYPOLL_V_OPEN_DEVICE && r->u.open_device.fd >= 0)
@@ -157,6 +255,7 @@ static void complete(mypoll *m, const struct pending *p, struct mypoll_reply *r)
 		return;
 	}
 	if (p->cb) {
+		set_errname(m->errname, errname);
 		m->in_cb++;
 		p->cb(p->user, r);
 		m->in_cb--;
@@ -175,8 +274,9 @@ static void reset_reply(struct mypoll_reply *r, int verb)
 		r->u.open_device.fd = -1;
 }
 
-/* fail_pending completes every outstanding request with err. */
-static void fail_pending(mypoll *m, int err)
+/* fail_pending completes every outstanding request with err, a server ERR
+ * named errname, or a local failure (""). */
+static void fail_pending(mypoll *m, int err, const char *errname)
 {
 	while (m->pend_n) {
 		struct pending p = m->pend[m->pend_head];
@@ -188,24 +288,67 @@ static void fail_pending(mypoll *m, int err)
 		r->error = err;
 		snprintf(r->text, sizeof(r->text), "%s", m->err);
 		r->text_len = strlen(r->text);
-		complete(m, &p, r);
+		complete(m, &p, r, errname);
+	}
+}
+
+static void conn_event(mypoll *m, int event, int fd, int err)
+{
+	if (m->on_conn) {
+		m->in_cb++;
+		m->on_conn(m->conn_user, event, fd, err);
+		m->in_cb--;
 	}
 }
 
 static void drop_connection(mypoll *m, int err)
 {
-	if (m->fd >= 0)
-		close(m->fd);
+	if (m->fd >= 0) {
+		int fd = m->fd;
+
+		m->fd = -1; /* a callback sees the handle closed */
+		m->state = ST_CLOSED;
+		conn_event(m, MYPOLL_CONN_CLOSED, fd, err);
+		close(fd);
+	}
 	m->fd = -1;
+	m->conn_err = err;
+	m->resuming = 0;
+	m->hello_at_us = -1;
 	m->state = ST_CLOSED;
 	m->rlen = m->wlen = m->woff = 0;
+	m->rpos = 0;
+	m->conn_seq = 0;
+	m->conn_any = 0;
 	m->werr = 0;
 	close_fds(m);
-	fail_pending(m, err);
+	char name[sizeof(m->drop_name)];
+	memcpy(name, m->drop_name, sizeof(name));
+	m->drop_name[0] = '\0';
+	fail_pending(m, err, name);
+	if (name[0]) /* the server's ERR is the last word */
+		memcpy(m->errname, name, sizeof(m->errname));
+}
+
+/* schedule_reconnect plans the next automatic attempt, if they are on. */
+static void schedule_reconnect(mypoll *m)
+{
+	if (!m->rc_min)
+		return;
+	uint64_t d = m->rc_min;
+	if (m->rc_exp)
+		d = m->rc_attempt < 32 ? d << m->rc_attempt : m->rc_max;
+	else
+		d *= (uint64_t)m->rc_attempt + 1;
+	if (d > m->rc_max)
+		d = m->rc_max;
+	m->rc_attempt++;
+	m->rc_at_us = now_us() + (int64_t)d * 1000;
 }
 
 void mypoll_disconnect(mypoll *m)
 {
+	m->rc_at_us = -1; /* the application's choice: no reconnection */
 	if (m->state == ST_CLOSED)
 		return;
 	fail(m, -ECONNRESET, "disconnected by the application");
@@ -216,6 +359,7 @@ void mypoll_free(mypoll *m)
 {
 	if (!m)
 		return;
+	m->rc_at_us = -1;
 	if (m->state != ST_CLOSED) {
 		fail(m, -ECANCELED, "handle freed");
 		drop_connection(m, -ECANCELED);
@@ -224,6 +368,7 @@ void mypoll_free(mypoll *m)
 		if (m->park[i].state == 2 && m->park[i].r.verb == MYPOLL_V_OPEN_DEVICE &&
 		    m->park[i].r.u.open_device.fd >= 0)
 			close(m->park[i].r.u.open_device.fd);
+	close(m->wake_fd);
 	free(m->pend);
 	free(m);
 }
@@ -238,7 +383,194 @@ void mypoll_set_callbacks(mypoll *m, mypoll_event_fn on_event, mypoll_lost_fn on
 {
 	m->on_event = on_event;
 	m->on_lost = on_lost;
+	m->on_event_ex = NULL;
+	m->on_lost_ex = NULL;
 	m->user = user;
+}
+
+void mypoll_set_callbacks_ex(mypoll *m, mypoll_event_ex_fn on_event, mypoll_lost_ex_fn on_lost,
+			     void *user)
+{
+	m->on_event = NULL;
+	m->on_lost = NULL;
+	m->on_event_ex = on_event;
+	m->on_lost_ex = on_lost;
+	m->user = user;
+}
+
+void mypoll_set_conn_callback(mypoll *m, mypoll_conn_fn fn, void *user)
+{
+	m->on_conn = fn;
+	m->conn_user = user;
+}
+
+void mypoll_reconnect_delay_set(mypoll *m, unsigned min_ms, unsigned max_ms, int exponential)
+{
+	m->rc_min = min_ms;
+	m->rc_max = max_ms < min_ms ? min_ms : max_ms;
+	m->rc_exp = exponential != 0;
+	if (!min_ms)
+		m->rc_at_us = -1;
+}
+
+void mypoll_set_server_errors(mypoll *m, int tagged)
+{
+	m->tag_server = tagged != 0;
+}
+
+const char *mypoll_server_errname(const mypoll *m)
+{
+	return m->errname[0] ? m->errname : NULL;
+}
+
+int mypoll_wakeup(mypoll *m)
+{
+	int saved = errno, rc = 0;
+	uint64_t one = 1;
+	ssize_t n;
+
+	do
+		n = write(m->wake_fd, &one, sizeof(one));
+	while (n < 0 && errno == EINTR);
+	/* EAGAIN: the counter is at its maximum, so it is already set. */
+	if (n < 0 && errno != EAGAIN)
+		rc = -errno;
+	errno = saved;
+	return rc;
+}
+
+/* take_wakeup consumes a pending mypoll_wakeup(). */
+static void take_wakeup(mypoll *m)
+{
+	uint64_t v;
+	ssize_t n;
+
+	do
+		n = read(m->wake_fd, &v, sizeof(v));
+	while (n < 0 && errno == EINTR);
+}
+
+void mypoll_set_request_timeout(mypoll *m, int timeout_ms)
+{
+	m->req_timeout_ms = timeout_ms;
+}
+
+/* next_deadline returns the earliest time mypoll_process() must run, or -1. */
+static int64_t next_deadline(const mypoll *m)
+{
+	int64_t d = m->rc_at_us;
+
+	if (m->hello_at_us >= 0 && (d < 0 || m->hello_at_us < d))
+		d = m->hello_at_us;
+	for (unsigned i = 0; i < m->pend_n; i++) {
+		const struct pending *p = &m->pend[(m->pend_head + i) % m->pend_cap];
+
+		if (!p->expired && p->deadline_us >= 0 && (d < 0 || p->deadline_us < d))
+			d = p->deadline_us;
+	}
+	return d;
+}
+
+int mypoll_get_timeout(const mypoll *m, uint64_t *usec)
+{
+	int64_t d = next_deadline(m);
+
+	*usec = d < 0 ? UINT64_MAX : (uint64_t)d;
+	return d >= 0;
+}
+
+int mypoll_get_timeout_ms(const mypoll *m)
+{
+	int64_t d = next_deadline(m);
+
+	if (d < 0)
+		return -1;
+	int64_t left = d - now_us();
+	if (left <= 0)
+		return 0;
+	left = (left + 999) / 1000;
+	return left > INT32_MAX ? INT32_MAX : (int)left;
+}
+
+static void emit_lost(mypoll *m, const struct mypoll_lost *l)
+{
+	m->in_cb++;
+	if (m->on_lost_ex)
+		m->on_lost_ex(m->user, l, m->instance_id);
+	else if (m->on_lost)
+		m->on_lost(m->user, l);
+	m->in_cb--;
+}
+
+/*
+ * range_loss handles ERR subscribe ERANGE to a resume from= beyond the
+ * daemon's next_seq N for this instance (PROTOCOL A.8): the position is
+ * damaged, and the subscription is still none. Every seq below N is one the
+ * position can no longer vouch for: one loss 1..N-1 (count N-1, an upper bound
+ * as for "restart"), reported before the events of the subscription from N,
+ * which it returns.
+ */
+static uint64_t range_loss(mypoll *m)
+{
+	uint64_t next = m->next_seq ? m->next_seq : 1;
+
+	m->last_seq = next - 1;
+	m->sub_from = next;
+	if (next > 1) {
+		struct mypoll_lost l = {1, next - 1, next - 1, MYPOLL_LOST_RANGE};
+
+		emit_lost(m, &l);
+	}
+	return next;
+}
+
+/* resume_point returns the from= to resume at on a connection whose HELLO was
+ * just read, old_instance being the instance the position belongs to. */
+static uint64_t resume_point(mypoll *m, int had_hello, uint64_t old_instance)
+{
+	uint64_t from = m->last_seq ? m->last_seq + 1 : m->sub_from;
+
+	if (had_hello && old_instance != m->instance_id) {
+		/* A new device instance (module reload): its seqs start over. */
+		from = 1;
+		m->last_seq = 0;
+	}
+	return from ? from : m->next_seq;
+}
+
+static int resume_subscribe(mypoll *m, uint64_t from);
+
+static void resume_ready(mypoll *m)
+{
+	m->resuming = 0;
+	m->rc_attempt = 0;
+	conn_event(m, MYPOLL_CONN_READY, m->fd, 0);
+}
+
+/* resume_reply is the reply callback of an automatic resume's subscribe. */
+static void resume_reply(void *user, struct mypoll_reply *r)
+{
+	mypoll *m = user;
+
+	if (m->state == ST_CLOSED)
+		return; /* the connection failed: it is being dropped */
+	if (r->error == 0) {
+		resume_ready(m);
+		return;
+	}
+	if (MYPOLL_ERRNO(r->error) == -ERANGE && m->resume_from > m->next_seq) {
+		uint64_t next = range_loss(m);
+
+		if (m->state != ST_CLOSED && resume_subscribe(m, next) > 0)
+			return;
+	}
+	if (m->state != ST_CLOSED) {
+		fail(m, r->error, "resume: subscribe %s from=%" PRIu64 ": %s", m->sub_set,
+		     m->resume_from, r->text);
+		memcpy(m->drop_name, m->errname, sizeof(m->drop_name)); /* this reply's */
+		drop_connection(m, r->error);
+		schedule_reconnect(m);
+	}
 }
 
 int mypoll_fd(const mypoll *m)
@@ -250,7 +582,7 @@ short mypoll_poll_events(const mypoll *m)
 {
 	if (m->fd < 0)
 		return 0;
-	return (short)(POLLIN | (m->wlen > m->woff ? POLLOUT : 0));
+	return (short)(POLLIN | (m->wlen > m->woff && !m->werr ? POLLOUT : 0));
 }
 
 int mypoll_hello(const mypoll *m, uint64_t *instance_id, uint64_t *next_seq)
@@ -295,15 +627,31 @@ static int flush(mypoll *m)
 	return 0;
 }
 
-/* take_fd returns the oldest received descriptor, or -1. */
+/*
+ * take_fd gives the OK open_device line being dispatched the descriptor that
+ * came with it (A.9): the one of a message whose bytes include the line.
+ * Returns the descriptor, or a negative errno (with m->err set).
+ */
 static int take_fd(mypoll *m)
 {
-	if (m->nfds == 0)
-		return -1;
-	int fd = m->fds[0];
-	memmove(m->fds, m->fds + 1, (m->nfds - 1) * sizeof(int));
-	m->nfds--;
-	return fd;
+	for (unsigned i = 0; i < m->nfdb; i++) {
+		struct fdbatch *b = &m->fdb[i];
+
+		if (!(b->start < m->line_end && (b->open || b->end > m->line_start)))
+			continue;
+		int rc;
+		if (b->trunc) {
+			rc = fail(m, -EMSGSIZE, "open_device: descriptor truncated (MSG_CTRUNC)");
+		} else if (b->n != 1) {
+			rc = fail(m, -EBADMSG, "open_device: %u descriptors with the OK line", b->n);
+		} else {
+			rc = b->fd[0];
+			b->n = 0;
+		}
+		remove_batch(m, i);
+		return rc;
+	}
+	return fail(m, -EBADMSG, "open_device: OK without a descriptor");
 }
 
 static int on_reply(mypoll *m, const struct line *l)
@@ -326,27 +674,27 @@ static int on_reply(mypoll *m, const struct line *l)
 	m->pend_n--;
 	reset_reply(r, p.verb);
 	if (l->kind == LINE_ERR) {
-		r->error = l->err;
+		r->error = server_err(m, l->err);
 		snprintf(r->text, sizeof(r->text), "%.*s", (int)l->rest_len, l->rest);
 		r->text_len = strlen(r->text);
-		fail(m, l->err, "%s: %s %.*s", name, l->errname, (int)l->rest_len, l->rest);
+		fail(m, r->error, "%s: %s %.*s", name, l->errname, (int)l->rest_len, l->rest);
 	} else if (mypoll__parse_reply(p.verb, l->rest, l->rest_len, r, &why)) {
 		/* The request is answered, but the answer is garbage: fatal. */
-		complete(m, &p, (r->error = -EPROTO, r));
+		complete(m, &p, (r->error = -EPROTO, r), "");
 		return fail(m, -EPROTO, "malformed reply: %s", why);
 	} else if (p.verb == MYPOLL_V_OPEN_DEVICE) {
-		if (m->fd_trunc) {
-			m->fd_trunc--;
-			r->error = fail(m, -EMSGSIZE, "open_device: descriptor truncated (MSG_CTRUNC)");
-		} else if ((r->u.open_device.fd = take_fd(m)) < 0) {
-			r->error = fail(m, -EBADMSG, "open_device: OK without a descriptor");
-		}
+		int fd = take_fd(m);
+
+		if (fd < 0)
+			r->error = fd;
+		else
+			r->u.open_device.fd = fd;
 	}
 	if (r->error && l->kind != LINE_ERR) { /* a local failure: say which */
 		snprintf(r->text, sizeof(r->text), "%s", m->err);
 		r->text_len = strlen(r->text);
 	}
-	complete(m, &p, r);
+	complete(m, &p, r, l->kind == LINE_ERR ? l->errname : "");
 	return 0;
 }
 
@@ -361,34 +709,57 @@ static int dispatch(mypoll *m, const char *p, size_t n)
 	if (mypoll__parse_line(p, n, &l, &why))
 		return fail(m, -EPROTO, "malformed line: %s", why);
 	if (m->state == ST_HELLO) {
-		if (l.kind == LINE_ERR && l.verb_len == 1 && l.verb[0] == '-')
-			return fail(m, l.err, "server refused the connection: %s %.*s",
+		if (l.kind == LINE_ERR && l.verb_len == 1 && l.verb[0] == '-') {
+			set_errname(m->drop_name, l.errname);
+			return fail(m, server_err(m, l.err), "server refused the connection: %s %.*s",
 				    l.errname, (int)l.rest_len, l.rest);
+		}
 		if (l.kind != LINE_HELLO)
 			return fail(m, -EPROTO, "first line is not HELLO");
+		uint64_t old_instance = m->instance_id;
+		int had_hello = m->had_hello;
 		m->instance_id = l.instance_id;
 		m->next_seq = l.next_seq;
+		m->had_hello = 1;
 		m->state = ST_READY;
-		return 0;
+		m->hello_at_us = -1;
+		if (!m->resuming) {
+			conn_event(m, MYPOLL_CONN_READY, m->fd, 0);
+			return 0;
+		}
+		if (m->sub_set[0] == '\0' || !strcmp(m->sub_set, "none")) {
+			resume_ready(m);
+			return 0;
+		}
+		int rc = resume_subscribe(m, resume_point(m, had_hello, old_instance));
+		return rc < 0 ? rc : 0;
 	}
 	switch (l.kind) {
 	case LINE_EVT:
+		/* A.6: strictly increasing over the connection. */
+		if (m->conn_any && l.ev.seq <= m->conn_seq)
+			return fail(m, -EPROTO, "EVT %" PRIu64 " after seq %" PRIu64 " (A.6 order)",
+				    l.ev.seq, m->conn_seq);
+		m->conn_seq = l.ev.seq;
+		m->conn_any = 1;
 		if (l.ev.seq > m->last_seq)
 			m->last_seq = l.ev.seq;
-		if (m->on_event) {
-			m->in_cb++;
+		m->in_cb++;
+		if (m->on_event_ex)
+			m->on_event_ex(m->user, &l.ev, m->instance_id);
+		else if (m->on_event)
 			m->on_event(m->user, &l.ev);
-			m->in_cb--;
-		}
+		m->in_cb--;
 		return 0;
 	case LINE_LOST:
+		if (m->conn_any && l.lost.first <= m->conn_seq)
+			return fail(m, -EPROTO, "LOST %" PRIu64 "-%" PRIu64 " after seq %" PRIu64
+				    " (A.6 order)", l.lost.first, l.lost.last, m->conn_seq);
+		m->conn_seq = l.lost.last;
+		m->conn_any = 1;
 		if (l.lost.last > m->last_seq)
 			m->last_seq = l.lost.last;
-		if (m->on_lost) {
-			m->in_cb++;
-			m->on_lost(m->user, &l.lost);
-			m->in_cb--;
-		}
+		emit_lost(m, &l.lost);
 		return 0;
 	case LINE_OK:
 	case LINE_ERR:
@@ -405,7 +776,11 @@ static int receive(mypoll *m)
 		struct cmsghdr h;
 		char buf[CMSG_SPACE(MAX_FDS * sizeof(int))];
 	} cm;
-	struct iovec iov = {m->rbuf + m->rlen, sizeof(m->rbuf) - m->rlen};
+	size_t space = sizeof(m->rbuf) - m->rlen;
+	uint64_t start = m->rpos + m->rlen;
+	struct iovec iov = {m->rbuf + m->rlen, space};
+	int got[MAX_FDS];
+	unsigned ngot = 0;
 	struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1,
 			     .msg_control = cm.buf, .msg_controllen = sizeof(cm.buf)};
 	ssize_t n;
@@ -418,6 +793,7 @@ static int receive(mypoll *m)
 			return 0;
 		return fail(m, -errno, "read from mypolld: %s", strerror(errno));
 	}
+	int trunc = (msg.msg_flags & MSG_CTRUNC) != 0;
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
 		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
 			continue;
@@ -426,16 +802,32 @@ static int receive(mypoll *m)
 			int fd;
 
 			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-			if ((msg.msg_flags & MSG_CTRUNC) || m->nfds == MAX_FDS)
+			/* Some descriptors were discarded by the kernel: the
+			 * whole message's are closed and its open_device fails. */
+			if (trunc || ngot == MAX_FDS)
 				close(fd);
 			else
-				m->fds[m->nfds++] = fd;
+				got[ngot++] = fd;
 		}
 	}
-	if (msg.msg_flags & MSG_CTRUNC) {
-		/* Some descriptors were discarded by the kernel: the whole
-		 * message's are closed above and its open_device fails. */
-		m->fd_trunc++;
+	if (n > 0 && m->nfdb && m->fdb[m->nfdb - 1].open) {
+		/* The last message with descriptors may go on in this read. */
+		m->fdb[m->nfdb - 1].end = start + (size_t)n;
+		m->fdb[m->nfdb - 1].open = (size_t)n == space;
+	}
+	if (ngot || trunc) {
+		if (m->nfdb == MAX_BATCHES) {
+			while (ngot)
+				close(got[--ngot]);
+			return fail(m, -EPROTO, "descriptors with no OK open_device line");
+		}
+		struct fdbatch *b = &m->fdb[m->nfdb++];
+		b->start = start;
+		b->end = start + (size_t)(n > 0 ? n : 0);
+		b->open = n > 0 && (size_t)n == space;
+		b->trunc = trunc;
+		b->n = ngot;
+		memcpy(b->fd, got, ngot * sizeof(int));
 	}
 	if (n == 0)
 		return fail(m, -ECONNRESET, "mypolld closed the connection");
@@ -457,104 +849,111 @@ static int drain(mypoll *m)
 		size_t n = (size_t)(nl - (m->rbuf + off));
 		if (n + 1 > MYPOLL_LINE_MAX)
 			return fail(m, -EPROTO, "malformed line: longer than %d bytes", MYPOLL_LINE_MAX);
+		m->line_start = m->rpos + off;
+		m->line_end = m->line_start + n + 1;
 		int rc = dispatch(m, m->rbuf + off, n);
 		if (rc < 0)
 			return rc;
 		off += n + 1;
 		lines++;
+		/* A descriptor whose message is now all dispatched came with no
+		 * OK open_device line (A.9): refuse it. */
+		for (unsigned i = 0; i < m->nfdb && m->state != ST_CLOSED; i++)
+			if (!m->fdb[i].open && m->fdb[i].end <= m->line_end)
+				return fail(m, -EPROTO, "descriptor with a line other than "
+					    "OK open_device");
 	}
 	if (m->state == ST_CLOSED) /* a callback disconnected */
 		return lines;
 	memmove(m->rbuf, m->rbuf + off, m->rlen - off);
 	m->rlen -= off;
+	m->rpos += off;
 	if (m->rlen >= MYPOLL_LINE_MAX)
 		return fail(m, -EPROTO, "malformed line: longer than %d bytes", MYPOLL_LINE_MAX);
 	return lines;
 }
 
-int mypoll_process(mypoll *m)
+/*
+ * read_all reads and dispatches up to READS_PER_PROCESS times. After a write
+ * error (m->werr) the server has gone: what it sent before is still in the
+ * socket and is dispatched, and the connection fails only at its end (EOF,
+ * or nothing more to read). Returns lines dispatched, or the negative errno
+ * that failed the connection (not yet dropped).
+ */
+static int read_all(mypoll *m, int *lines)
 {
-	int lines = 0, rc = 0;
-
-	if (m->in_cb)
-		return fail(m, -EDEADLK, "mypoll_process called from a callback");
-	if (m->state == ST_CLOSED)
-		return fail(m, -ENOTCONN, "not connected");
-	if (m->werr) {
-		rc = m->werr;
-		goto broken;
-	}
-	if ((rc = flush(m)) < 0)
-		goto broken;
 	for (int i = 0; i < READS_PER_PROCESS && m->state != ST_CLOSED; i++) {
-		rc = receive(m);
+		int rc = receive(m);
+
 		if (rc < 0) {
 			/* Lines before the EOF are dispatched first. */
 			int d = drain(m);
 			if (d < 0)
-				rc = d;
-			goto broken;
+				return d;
+			*lines += d;
+			return rc;
 		}
 		if (rc == 0)
-			break;
+			return m->werr; /* a dead peer has nothing more to send */
 		if ((rc = drain(m)) < 0)
-			goto broken;
-		lines += rc;
-	}
-	if (m->state != ST_CLOSED && (rc = flush(m)) < 0)
-		goto broken;
-	return lines;
-broken:
-	drop_connection(m, rc);
-	return rc;
-}
-
-static int wait_hello(mypoll *m, int64_t deadline)
-{
-	while (m->state == ST_HELLO) {
-		struct pollfd pfd = {m->fd, POLLIN, 0};
-		int rc = poll(&pfd, 1, remaining(deadline));
-
-		if (rc < 0 && errno != EINTR)
-			return fail(m, -errno, "poll: %s", strerror(errno));
-		if (rc == 0) {
-			fail(m, -ETIMEDOUT, "no HELLO from mypolld within the timeout");
-			drop_connection(m, -ETIMEDOUT);
-			return -ETIMEDOUT;
-		}
-		if ((rc = mypoll_process(m)) < 0)
 			return rc;
+		*lines += rc;
 	}
 	return 0;
 }
 
-int mypoll_connect(mypoll *m, const char *path, int flags)
+/*
+ * expire completes the requests whose deadline passed with -ETIMEDOUT (their
+ * entries stay, in order, to match and drop the late replies), and fails an
+ * automatic connection that sent no HELLO in time.
+ */
+static void expire(mypoll *m)
+{
+	int64_t now = now_us();
+
+	if (m->hello_at_us >= 0 && now >= m->hello_at_us && m->state == ST_HELLO) {
+		fail(m, -ETIMEDOUT, "no HELLO from mypolld within the timeout");
+		drop_connection(m, -ETIMEDOUT);
+		schedule_reconnect(m);
+		return;
+	}
+	/* A callback may queue requests (appended: the indexes below stay) or
+	 * disconnect (pend_n becomes 0). */
+	for (unsigned i = 0; i < m->pend_n; i++) {
+		struct pending *p = &m->pend[(m->pend_head + i) % m->pend_cap];
+
+		if (p->expired || p->deadline_us < 0 || now < p->deadline_us)
+			continue;
+		struct pending done = *p;
+		struct mypoll_reply *r = &m->scratch3;
+
+		p->expired = 1;
+		p->cb = NULL;
+		p->park = 0;
+		reset_reply(r, done.verb);
+		r->error = fail(m, -ETIMEDOUT, "%s: no reply within the request timeout (the server "
+				"may have carried it out)", mypoll_verb_name(done.verb));
+		snprintf(r->text, sizeof(r->text), "%s", m->err);
+		r->text_len = strlen(r->text);
+		complete(m, &done, r, "");
+	}
+}
+
+/* open_socket connects a non-blocking socket to path. Returns it or -errno. */
+static int open_socket(mypoll *m, const char *path, int nb, int64_t deadline)
 {
 	struct sockaddr_un sa = {.sun_family = AF_UNIX};
-	int nb = flags & MYPOLL_NONBLOCK;
-
-	if (m->in_cb)
-		return fail(m, -EDEADLK, "mypoll_connect called from a callback");
-	if (flags & ~MYPOLL_NONBLOCK)
-		return fail(m, -EINVAL, "unknown flags 0x%x", (unsigned)flags);
-	if (!path)
-		path = MYPOLL_DEFAULT_SOCKET;
-	if (strlen(path) >= sizeof(sa.sun_path))
-		return fail(m, -ENAMETOOLONG, "socket path too long");
-	mypoll_disconnect(m);
-	strcpy(sa.sun_path, path);
-	if (path != m->path)
-		snprintf(m->path, sizeof(m->path), "%s", path);
-	int64_t deadline = deadline_of(m->timeout_ms);
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+
 	if (fd < 0)
 		return fail(m, -errno, "socket: %s", strerror(errno));
+	strcpy(sa.sun_path, path);
 	/* A non-blocking AF_UNIX connect completes at once or fails with
 	 * EAGAIN when the listener's backlog is full; it cannot be polled for
 	 * (unix(7)), so the blocking form retries until the timeout. */
 	for (;;) {
 		if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0)
-			break;
+			return fd;
 		int e = errno;
 		if (e == EINTR)
 			continue;
@@ -569,8 +968,117 @@ int mypoll_connect(mypoll *m, const char *path, int flags)
 			return fail(m, -ETIMEDOUT, "connect %s: backlog full until the timeout", path);
 		return fail(m, -e, "connect %s: %s", path, strerror(e));
 	}
+}
+
+static void opened(mypoll *m, int fd)
+{
 	m->fd = fd;
 	m->state = ST_HELLO;
+	conn_event(m, MYPOLL_CONN_OPENED, fd, 0);
+}
+
+/* reconnect makes an automatic attempt, if one is due. */
+static void reconnect(mypoll *m)
+{
+	if (m->rc_at_us < 0 || now_us() < m->rc_at_us)
+		return;
+	m->rc_at_us = -1;
+	int fd = open_socket(m, m->path, 1, -1);
+	if (fd < 0) {
+		schedule_reconnect(m);
+		return;
+	}
+	m->resuming = 1;
+	m->hello_at_us = m->timeout_ms < 0 ? -1 : now_us() + (int64_t)m->timeout_ms * 1000;
+	opened(m, fd);
+}
+
+int mypoll_process(mypoll *m)
+{
+	int lines = 0, rc = 0;
+
+	if (m->in_cb)
+		return fail(m, -EDEADLK, "mypoll_process called from a callback");
+	if (m->state == ST_CLOSED) {
+		if (m->rc_at_us < 0)
+			return fail(m, -ENOTCONN, "not connected");
+		reconnect(m);
+		return 0;
+	}
+	if (!m->werr && (rc = flush(m)) < 0)
+		m->werr = rc;
+	if ((rc = read_all(m, &lines)) < 0)
+		goto broken;
+	if (m->state != ST_CLOSED && !m->werr && (rc = flush(m)) < 0) {
+		m->werr = rc;
+		if ((rc = read_all(m, &lines)) < 0)
+			goto broken;
+	}
+	if (m->state != ST_CLOSED)
+		expire(m);
+	return lines;
+broken:
+	if (m->state == ST_CLOSED) /* a callback disconnected */
+		return rc;
+	drop_connection(m, rc);
+	if (m->rc_min) {
+		schedule_reconnect(m);
+		return lines; /* reported to the connection callback */
+	}
+	return rc;
+}
+
+static int wait_hello(mypoll *m, int64_t deadline)
+{
+	while (m->state == ST_HELLO) {
+		struct pollfd pfd[2] = {{m->fd, POLLIN, 0}, {m->wake_fd, POLLIN, 0}};
+		int rc = poll(pfd, 2, remaining(deadline));
+
+		if (rc < 0 && errno != EINTR)
+			return fail(m, -errno, "poll: %s", strerror(errno));
+		if (rc == 0) {
+			fail(m, -ETIMEDOUT, "no HELLO from mypolld within the timeout");
+			drop_connection(m, -ETIMEDOUT);
+			return -ETIMEDOUT;
+		}
+		int woken = rc > 0 && (pfd[1].revents & POLLIN);
+		if (rc > 0 && pfd[0].revents && (rc = mypoll_process(m)) < 0)
+			return rc;
+		if (woken && m->state == ST_HELLO) {
+			take_wakeup(m);
+			fail(m, -EINTR, "connect: woken by mypoll_wakeup()");
+			drop_connection(m, -EINTR);
+			return -EINTR;
+		}
+	}
+	if (m->state == ST_CLOSED) { /* failed, and reported to a callback */
+		m->rc_at_us = -1;    /* a blocking connect reports it instead */
+		return m->conn_err;
+	}
+	return 0;
+}
+
+int mypoll_connect(mypoll *m, const char *path, int flags)
+{
+	int nb = flags & MYPOLL_NONBLOCK;
+
+	if (m->in_cb)
+		return fail(m, -EDEADLK, "mypoll_connect called from a callback");
+	if (flags & ~MYPOLL_NONBLOCK)
+		return fail(m, -EINVAL, "unknown flags 0x%x", (unsigned)flags);
+	if (!path)
+		path = MYPOLL_DEFAULT_SOCKET;
+	if (strlen(path) >= sizeof(m->path))
+		return fail(m, -ENAMETOOLONG, "socket path too long");
+	mypoll_disconnect(m);
+	m->rc_attempt = 0;
+	if (path != m->path)
+		snprintf(m->path, sizeof(m->path), "%s", path);
+	int64_t deadline = deadline_of(m->timeout_ms);
+	int fd = open_socket(m, m->path, nb, deadline);
+	if (fd < 0)
+		return fd;
+	opened(m, fd);
 	if (nb)
 		return 0;
 	return wait_hello(m, deadline);
@@ -584,6 +1092,8 @@ static int enqueue(mypoll *m, int verb, const char *line, size_t n, mypoll_reply
 
 	if (m->state == ST_CLOSED)
 		return fail(m, -ENOTCONN, "not connected");
+	if (m->resuming && !m->internal)
+		return fail(m, -ENOTCONN, "not connected: reconnecting");
 	if (n > MYPOLL_REQUEST_MAX)
 		return fail(m, -E2BIG, "request longer than %d bytes", MYPOLL_REQUEST_MAX);
 	if (m->pend_n == m->pend_cap)
@@ -617,13 +1127,15 @@ static int enqueue(mypoll *m, int verb, const char *line, size_t n, mypoll_reply
 	p->cb = cb;
 	p->user = user;
 	p->park = park;
+	p->expired = 0;
+	p->deadline_us = m->req_timeout_ms < 0 ? -1 : now_us() + (int64_t)m->req_timeout_ms * 1000;
 	m->pend_n++;
 	memcpy(m->wbuf + m->wlen, line, n);
 	m->wlen += n;
-	if (m->state == ST_READY || m->state == ST_HELLO) {
+	if (!m->werr) {
 		int rc = flush(m);
-		if (rc < 0 && !m->werr)
-			m->werr = rc; /* reported by mypoll_process() */
+		if (rc < 0)
+			m->werr = rc; /* the connection fails in mypoll_process() */
 	}
 	return (int)id;
 }
@@ -732,6 +1244,19 @@ int mypoll_subscribe_async(mypoll *m, const char *set, uint64_t from, mypoll_rep
 	return id;
 }
 
+/* resume_subscribe sends an automatic resume's subscribe. */
+static int resume_subscribe(mypoll *m, uint64_t from)
+{
+	char set[sizeof(m->sub_set)];
+
+	strcpy(set, m->sub_set);
+	m->resume_from = from;
+	m->internal = 1;
+	int rc = mypoll_subscribe_async(m, set, from, resume_reply, m);
+	m->internal = 0;
+	return rc;
+}
+
 int mypoll_stats_async(mypoll *m, mypoll_reply_fn cb, void *user)
 {
 	return request(m, MYPOLL_V_STATS, cb, user, "stats\n");
@@ -769,18 +1294,31 @@ int mypoll_wait(mypoll *m, int id, struct mypoll_reply *out, int timeout_ms)
 		return fail(m, -EDEADLK, "mypoll_wait called from a callback");
 	if (!pk)
 		return fail(m, -ENOENT, "no request %d waits for mypoll_wait", id);
+	m->errname[0] = '\0';
 	while (pk->state == 1) {
 		if (m->state == ST_CLOSED)
 			break; /* fail_pending completed it */
-		int left = remaining(deadline);
-		struct pollfd pfd = {m->fd, mypoll_poll_events(m), 0};
-		int rc = poll(&pfd, 1, left);
+		int left = remaining(deadline), lib = mypoll_get_timeout_ms(m);
+		struct pollfd pfd[2] = {{m->fd, mypoll_poll_events(m), 0}, {m->wake_fd, POLLIN, 0}};
+		int rc = poll(pfd, 2, lib >= 0 && (left < 0 || lib < left) ? lib : left);
 
 		if (rc < 0 && errno != EINTR)
 			return fail(m, -errno, "poll: %s", strerror(errno));
-		if (rc > 0 && (rc = mypoll_process(m)) < 0 && pk->state == 1)
+		int woken = rc > 0 && (pfd[1].revents & POLLIN);
+		if (((rc > 0 && pfd[0].revents) || mypoll_get_timeout_ms(m) == 0) &&
+		    (rc = mypoll_process(m)) < 0 && pk->state == 1) {
+			m->errname[0] = '\0';
 			return rc;
+		}
+		/* A wakeup is taken only when it ends the wait: if the reply
+		 * came with it, the next wait returns -EINTR instead. */
+		if (woken && pk->state == 1) {
+			take_wakeup(m);
+			m->errname[0] = '\0';
+			return fail(m, -EINTR, "woken by mypoll_wakeup() before reply %d", id);
+		}
 		if (pk->state == 1 && remaining(deadline) == 0) {
+			m->errname[0] = '\0';
 			if (timeout_ms == 0)
 				return fail(m, -EAGAIN, "reply %d not yet received", id);
 			pk->state = 3; /* the reply will be dropped */
@@ -788,6 +1326,7 @@ int mypoll_wait(mypoll *m, int id, struct mypoll_reply *out, int timeout_ms)
 		}
 	}
 	*out = pk->r;
+	memcpy(m->errname, pk->errname, sizeof(m->errname));
 	pk->state = 0;
 	return 0;
 }
@@ -795,9 +1334,17 @@ int mypoll_wait(mypoll *m, int id, struct mypoll_reply *out, int timeout_ms)
 /* call waits for the reply to a request just sent without a callback. */
 static int call(mypoll *m, int id, struct mypoll_reply *r)
 {
-	if (id < 0)
+	if (id < 0) {
+		m->errname[0] = '\0';
 		return id;
+	}
 	int rc = mypoll_wait(m, id, r, m->timeout_ms);
+	if (rc == -EINTR) { /* woken: give the request up, as on a timeout */
+		struct parked *pk = find_park(m, id);
+
+		if (pk)
+			pk->state = 3;
+	}
 	return rc < 0 ? rc : r->error;
 }
 
@@ -913,7 +1460,7 @@ int mypoll_quit(mypoll *m)
 int mypoll_resume(mypoll *m)
 {
 	uint64_t old_instance = m->instance_id;
-	int had_hello = m->state == ST_READY || old_instance != 0;
+	int had_hello = m->had_hello;
 	int rc;
 
 	BLOCKING(m);
@@ -923,33 +1470,16 @@ int mypoll_resume(mypoll *m)
 		return rc;
 	if (m->sub_set[0] == '\0' || !strcmp(m->sub_set, "none"))
 		return 0;
-	uint64_t from = m->last_seq ? m->last_seq + 1 : m->sub_from;
-	if (had_hello && old_instance != m->instance_id) {
-		/* A new device instance (module reload): its seqs start over. */
-		from = 1;
-		m->last_seq = 0;
-	}
+	uint64_t from = resume_point(m, had_hello, old_instance);
 	char set[sizeof(m->sub_set)];
 	strcpy(set, m->sub_set);
-	if (!from)
-		from = m->next_seq;
 	rc = mypoll_subscribe(m, set, from);
-	if (rc != -ERANGE || m->state != ST_READY || from <= m->next_seq)
-		return rc;
-	/* from is beyond the daemon's next_seq N for this instance (PROTOCOL
-	 * A.8): the position is damaged, and the subscription is still none.
-	 * Every seq below N is one the position can no longer vouch for: one
-	 * loss 1..N-1 (count N-1, an upper bound as for "restart"), reported
-	 * before the events of the subscription from N. */
-	uint64_t next = m->next_seq ? m->next_seq : 1;
-	m->last_seq = next - 1;
-	m->sub_from = next;
-	if (next > 1 && m->on_lost) {
-		struct mypoll_lost l = {1, next - 1, next - 1, MYPOLL_LOST_RANGE};
-
-		m->in_cb++;
-		m->on_lost(m->user, &l);
-		m->in_cb--;
+	if (rc == -EINTR) { /* woken: no half-resumed connection */
+		mypoll_disconnect(m);
+		return fail(m, -EINTR, "resume: woken by mypoll_wakeup()");
 	}
+	if (MYPOLL_ERRNO(rc) != -ERANGE || m->state != ST_READY || from <= m->next_seq)
+		return rc;
+	uint64_t next = range_loss(m);
 	return mypoll_subscribe(m, set, next); /* -ENOTCONN if the callback disconnected */
 }

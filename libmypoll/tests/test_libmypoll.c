@@ -14,11 +14,13 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -992,26 +994,35 @@ static void test_fake_open_device(void)
 	fake_send(c, "OK open_device\n");
 	wait_done(m, &d.done);
 	CHECK_RC(d.error, -EBADMSG);
-	/* Descriptors nobody asked for are held, then closed with the handle;
-	 * a callback that does not take its fd has it closed. */
-	CHECK_RC(send_fds(c, "ERR echo EIO x\n", &p[0], 1) == 0 &&
-		 mypoll_echo_async(m, "x", NULL, NULL) > 0, 1);
+	/* A callback that does not take its fd has it closed (counted below). */
+	int taken = 0;
+	CHECK(mypoll_open_device_async(m, note_reply, &taken) > 0);
+	CHECK_RC(send_fds(c, "OK open_device\n", &p[0], 1), 0);
+	wait_done(m, &taken);
+	CHECK_RC(taken, 1);
+	/* mypoll_wait() hands it over. */
 	int id = mypoll_open_device_async(m, NULL, NULL);
 	CHECK(id > 0);
 	CHECK_RC(send_fds(c, "OK open_device\n", &p[0], 1), 0);
 	struct mypoll_reply r;
 	CHECK_RC(mypoll_wait(m, id, &r, 2000), 0);
-	CHECK(r.error == 0 && r.u.open_device.fd >= 0); /* the first one queued */
+	CHECK(r.error == 0 && r.u.open_device.fd >= 0);
 	close(r.u.open_device.fd);
 	/* The blocking form returns the descriptor. */
 	CHECK_RC(send_fds(c, "OK open_device\n", &p[0], 1), 0);
 	int fd = mypoll_open_device(m);
 	CHECK(fd >= 0);
 	close(fd);
+	/* A descriptor whose line is not complete yet is held, then closed
+	 * with the handle. */
+	CHECK(mypoll_open_device_async(m, NULL, NULL) > 0);
+	CHECK_RC(send_fds(c, "OK open_dev", &p[0], 1), 0);
+	msleep(20);
+	CHECK_RC(mypoll_process(m), 0);
 	current = NULL;
-	mypoll_free(m); /* closes the one still held */
+	mypoll_free(m); /* closes the one still held, and its eventfd (1.1) */
 	close(c);
-	CHECK_RC(count_fds(), fds0);
+	CHECK_RC(count_fds(), fds0 - 1);
 	close(p[0]);
 	close(p[1]);
 	close(lfd);
@@ -1042,6 +1053,7 @@ static void test_fake_resume_wire(void)
 	pid_t pid = fork();
 	if (pid == 0) {
 		char buf[256] = {0};
+		alarm(10); /* never outlive a failed test */
 		int s = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 		fake_send(s, "HELLO mypoll 1 00000000000000ab 16\n");
 		ssize_t n = read(s, buf, sizeof(buf) - 1);
@@ -1091,6 +1103,7 @@ static void test_fake_resume_erange(void)
 	pid_t pid = fork();
 	if (pid == 0) {
 		char buf[256] = {0};
+		alarm(10); /* never outlive a failed test */
 		int s = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
 		fake_send(s, "HELLO mypoll 1 00000000000000ab 5\n");
 		ssize_t n = read(s, buf, sizeof(buf) - 1);
@@ -1209,6 +1222,1081 @@ static void test_fake_backlog_full(void)
 	mypoll_free(m);
 }
 
+/* ---- issue 24 ---- */
+
+/* Item 1: the server answers, then closes; the application writes again and
+ * the write fails (EPIPE). Everything read before the close is delivered
+ * first: the answered requests succeed, the event arrives, and only the
+ * request that was never answered fails. */
+static void test_fake_reply_before_epipe(void)
+{
+	int lfd = fake_listen();
+	struct rec *r = rec_new();
+	mypoll *m = mypoll_new(0);
+	int sub = 0, trig = 0, late = 0;
+	char buf[256];
+	size_t got = 0;
+
+	CHECK(lfd >= 0 && m && r);
+	current = m;
+	mypoll_set_callbacks(m, rec_event, rec_lost, r);
+	int c = fake_pair(lfd, m, HELLO);
+	CHECK(c >= 0);
+	CHECK(mypoll_subscribe_async(m, "all", 0, note_reply, &sub) > 0);
+	CHECK(mypoll_trigger_async(m, 7, 1, note_reply, &trig) > 0);
+	/* The server reads both requests, answers and closes. */
+	while (got < 2) {
+		ssize_t n = read(c, buf, sizeof(buf));
+		CHECK(n > 0);
+		for (ssize_t i = 0; i < n; i++)
+			got += buf[i] == '\n';
+	}
+	fake_send(c, "OK subscribe all\nOK trigger 5 1\nEVT 5 trigger 0 7 0 99\n");
+	close(c);
+	/* The application has not read yet and sends another request. */
+	CHECK(mypoll_echo_async(m, "after", note_reply, &late) > 0);
+	CHECK_RC(process_until_error(m), -ECONNRESET);
+	CHECK_RC(sub, 1);
+	CHECK_RC(trig, 1);
+	CHECK_RC(r->n, 1);
+	CHECK_RC(r->seq[0], 5);
+	CHECK_RC(late, -ECONNRESET);
+	CHECK_RC(mypoll_fd(m), -1);
+	mypoll_free(m);
+	free(r);
+	close(lfd);
+	current = NULL;
+}
+
+/* Item 1 with the real daemon: quit is answered, then the daemon closes; a
+ * request written after the close must not turn the OK quit into a failure. */
+static void test_quit_then_write(void)
+{
+	mypoll *m = dial(NULL);
+	int q = 0, late = 0;
+
+	CHECK(m);
+	current = m;
+	CHECK(mypoll_quit_async(m, note_reply, &q) > 0);
+	msleep(200); /* the daemon answers and closes meanwhile */
+	CHECK(mypoll_echo_async(m, "late", note_reply, &late) > 0);
+	CHECK_RC(process_until_error(m), -ECONNRESET);
+	CHECK_RC(q, 1);
+	CHECK(late < 0);
+	mypoll_free(m);
+	current = NULL;
+}
+
+/* Item 3: A.6's order is enforced: an EVT whose seq does not go up, or a
+ * LOST that starts at or below the last seq, fails the connection (-EPROTO)
+ * and never reaches a callback. */
+static void test_fake_order(void)
+{
+	static const struct {
+		const char *lines;
+		uint64_t delivered; /* events and losses before the bad line */
+	} cases[] = {
+		{"EVT 5 trigger 0 1 0 9\nEVT 5 trigger 0 1 0 9\n", 1},
+		{"EVT 6 trigger 0 1 0 9\nEVT 5 trigger 0 1 0 9\n", 1},
+		{"EVT 6 trigger 0 1 0 9\nLOST 3 4 1 queue\n", 1},
+		{"EVT 6 trigger 0 1 0 9\nLOST 6 8 1 queue\n", 1},
+		{"LOST 3 6 2 queue\nEVT 6 trigger 0 1 0 9\n", 1},
+		{"LOST 3 6 2 queue\nLOST 5 7 1 device\n", 1},
+		{"EVT 2 trigger 0 1 0 9\nEVT 3 trigger 0 1 0 9\nEVT 1 timer 1 1 0 9\n", 2},
+	};
+	int lfd = fake_listen();
+
+	CHECK(lfd >= 0);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct rec *r = rec_new();
+		mypoll *m = mypoll_new(0);
+		int got = 0;
+
+		CHECK(m && r);
+		current = m;
+		mypoll_set_callbacks(m, rec_event, rec_lost, r);
+		int c = fake_pair(lfd, m, HELLO);
+		CHECK(c >= 0);
+		CHECK(mypoll_echo_async(m, "x", note_reply, &got) > 0);
+		fake_send(c, cases[i].lines);
+		int rc = process_until_error(m);
+		if (rc != -EPROTO)
+			fprintf(stderr, "    case %zu: rc %d\n", i, rc);
+		CHECK_RC(rc, -EPROTO);
+		CHECK_RC(r->n + r->lost_lines, cases[i].delivered);
+		CHECK_RC(r->bad_order, 0);
+		CHECK_RC(got, -EPROTO);
+		close(c);
+		mypoll_free(m);
+		free(r);
+	}
+	/* A new connection starts a new order (a reloaded module restarts seqs). */
+	struct rec *r = rec_new();
+	mypoll *m = mypoll_new(0);
+	CHECK(m && r);
+	current = m;
+	mypoll_set_callbacks(m, rec_event, rec_lost, r);
+	int c = fake_pair(lfd, m, HELLO);
+	fake_send(c, "EVT 9 trigger 0 1 0 9\n");
+	CHECK(pump_until(m, &r->n, 1, 2000) >= 0);
+	close(c);
+	CHECK_RC(process_until_error(m), -ECONNRESET);
+	r->last = 0;
+	c = fake_pair(lfd, m, "HELLO mypoll 1 00000000000000cd 1\n");
+	fake_send(c, "EVT 1 trigger 0 1 0 9\n");
+	CHECK(pump_until(m, &r->n, 2, 2000) >= 0);
+	CHECK_RC(r->n, 2);
+	close(c);
+	mypoll_free(m);
+	free(r);
+	close(lfd);
+	current = NULL;
+}
+
+/* Item 3: a descriptor is accepted only with the OK open_device line it came
+ * with. One sent with another line fails the connection (-EPROTO), is closed,
+ * and is never handed to a later open_device. */
+static void test_fake_fd_on_wrong_line(void)
+{
+	int lfd = fake_listen(), p[2];
+
+	CHECK(lfd >= 0 && pipe(p) == 0);
+	int fds0 = count_fds();
+	mypoll *m = mypoll_new(0);
+	int sub = 0;
+	struct dev_reply d = {0, 0, -1};
+
+	CHECK(m);
+	current = m;
+	int c = fake_pair(lfd, m, HELLO);
+	CHECK(c >= 0);
+	CHECK(mypoll_subscribe_async(m, "all", 0, note_reply, &sub) > 0);
+	CHECK(mypoll_open_device_async(m, keep_fd, &d) > 0);
+	CHECK_RC(send_fds(c, "OK subscribe all\n", &p[0], 1), 0);
+	msleep(20);
+	fake_send(c, "OK open_device\n");
+	CHECK_RC(process_until_error(m), -EPROTO);
+	CHECK_RC(sub, 1);
+	CHECK_RC(d.done, 1);
+	CHECK_RC(d.fd, -1);
+	CHECK_RC(d.error, -EPROTO);
+	close(c);
+	mypoll_free(m);
+	CHECK_RC(count_fds(), fds0);
+	/* The descriptor comes with OK open_device and the lines after it in the
+	 * same message (as mypolld sends it), after lines of earlier messages. */
+	m = mypoll_new(0);
+	current = m;
+	struct rec *r = rec_new();
+	mypoll_set_callbacks(m, rec_event, rec_lost, r);
+	c = fake_pair(lfd, m, HELLO);
+	d = (struct dev_reply){0, 0, -1};
+	int e = 0;
+	CHECK(mypoll_echo_async(m, "x", note_reply, &e) > 0);
+	CHECK(mypoll_open_device_async(m, keep_fd, &d) > 0);
+	fake_send(c, "OK echo x\nEVT 3 trigger 0 1 0 9\n");
+	CHECK_RC(send_fds(c, "OK open_device\nEVT 4 trigger 0 1 0 9\n", &p[0], 1), 0);
+	wait_done(m, &d.done);
+	CHECK_RC(e, 1);
+	CHECK_RC(d.error, 0);
+	CHECK(d.fd >= 0);
+	close(d.fd);
+	CHECK(pump_until(m, &r->n, 2, 2000) >= 0);
+	CHECK_RC(r->n, 2);
+	close(c);
+	mypoll_free(m);
+	free(r);
+	CHECK_RC(count_fds(), fds0);
+	close(p[0]);
+	close(p[1]);
+	close(lfd);
+	current = NULL;
+}
+
+/* Item 4: MYPOLL_MAX_WAIT_REPLIES requests without a callback may be
+ * outstanding, as the header says; one more is refused with -ENOBUFS. */
+static void test_wait_reply_limit(void)
+{
+	mypoll *m = dial(NULL);
+	int ids[MYPOLL_MAX_WAIT_REPLIES];
+	struct mypoll_reply rep;
+
+	CHECK(m);
+	current = m;
+	for (int i = 0; i < MYPOLL_MAX_WAIT_REPLIES; i++)
+		CHECK((ids[i] = mypoll_echo_async(m, "w", NULL, NULL)) > 0);
+	CHECK_RC(mypoll_echo_async(m, "w", NULL, NULL), -ENOBUFS);
+	for (int i = 0; i < MYPOLL_MAX_WAIT_REPLIES; i++)
+		CHECK_RC(mypoll_wait(m, ids[i], &rep, 5000), 0);
+	mypoll_free(m);
+	current = NULL;
+}
+
+struct seen {
+	int calls, error;
+	char text[64];
+};
+
+static void seen_reply(void *user, struct mypoll_reply *r)
+{
+	struct seen *s = user;
+
+	s->calls++;
+	s->error = r->error;
+	snprintf(s->text, sizeof(s->text), "%.63s", r->text);
+}
+
+static int64_t mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+/* Item 5: a request timeout completes an unanswered request with
+ * -ETIMEDOUT at its deadline, which mypoll_get_timeout() announces; the late
+ * reply is discarded and the next request still gets its own. */
+static void test_fake_request_timeout(void)
+{
+	int lfd = fake_listen();
+	mypoll *m = mypoll_new(0);
+	struct seen trig = {0, 0, ""}, next = {0, 0, ""};
+	struct mypoll_reply rep;
+	uint64_t us;
+
+	CHECK(lfd >= 0 && m);
+	current = m;
+	int c = fake_pair(lfd, m, HELLO);
+	CHECK(c >= 0);
+	CHECK_RC(mypoll_get_timeout(m, &us), 0);
+	CHECK(us == UINT64_MAX);
+	CHECK_RC(mypoll_get_timeout_ms(m), -1);
+	mypoll_set_request_timeout(m, 150);
+	int64_t t0 = now_ms(), u0 = mono_us();
+	CHECK(mypoll_trigger_async(m, 1, 1, seen_reply, &trig) > 0);
+	int id = mypoll_echo_async(m, "kept", NULL, NULL);
+	CHECK(id > 0);
+	CHECK_RC(mypoll_get_timeout(m, &us), 1);
+	CHECK((int64_t)us >= u0 + 150000 && (int64_t)us <= mono_us() + 150000);
+	int ms = mypoll_get_timeout_ms(m);
+	CHECK(ms > 50 && ms <= 150);
+	/* The application's loop: poll until the announced deadline. */
+	while (!trig.calls && now_ms() - t0 < 3000) {
+		struct pollfd pfd = {mypoll_fd(m), mypoll_poll_events(m), 0};
+		poll(&pfd, 1, mypoll_get_timeout_ms(m));
+		CHECK(mypoll_process(m) >= 0);
+	}
+	int64_t took = now_ms() - t0;
+	CHECK_RC(trig.calls, 1);
+	CHECK_RC(trig.error, -ETIMEDOUT);
+	CHECK(took >= 150 && took < 1500);
+	CHECK_RC(mypoll_wait(m, id, &rep, 1000), 0);
+	CHECK_RC(rep.error, -ETIMEDOUT);
+	CHECK_RC(mypoll_get_timeout_ms(m), -1);
+	/* The late replies are dropped; the next request gets its own. */
+	mypoll_set_request_timeout(m, -1);
+	CHECK(mypoll_echo_async(m, "next", seen_reply, &next) > 0);
+	fake_send(c, "OK trigger 5 1\nOK echo kept\nOK echo next\n");
+	wait_done(m, &next.calls);
+	CHECK_RC(next.calls, 1);
+	CHECK_RC(next.error, 0);
+	CHECK(strcmp(next.text, "next") == 0);
+	CHECK_RC(trig.calls, 1);
+	CHECK(mypoll_fd(m) >= 0);
+	/* A blocking call's wait fires other requests' deadlines too. */
+	mypoll_set_request_timeout(m, 100);
+	trig = (struct seen){0, 0, ""};
+	CHECK(mypoll_trigger_async(m, 1, 1, seen_reply, &trig) > 0);
+	mypoll_set_request_timeout(m, -1);
+	mypoll_set_timeout(m, 400);
+	t0 = now_ms();
+	CHECK_RC(mypoll_echo(m, "never", NULL, 0), -ETIMEDOUT);
+	CHECK_RC(trig.calls, 1);
+	CHECK_RC(trig.error, -ETIMEDOUT);
+	close(c);
+	mypoll_free(m);
+	close(lfd);
+	current = NULL;
+}
+
+struct conn_log {
+	int ep, opened, ready, closed, last_err, bad;
+	int fd;
+};
+
+/* The connection callback of an epoll application. */
+static void conn_cb(void *user, int event, int fd, int error)
+{
+	struct conn_log *l = user;
+	struct epoll_event ev = {.events = EPOLLIN, .data.fd = fd};
+
+	switch (event) {
+	case MYPOLL_CONN_OPENED:
+		l->opened++;
+		l->fd = fd;
+		if (epoll_ctl(l->ep, EPOLL_CTL_ADD, fd, &ev) < 0)
+			l->bad++;
+		break;
+	case MYPOLL_CONN_READY:
+		l->ready++;
+		if (fd != l->fd)
+			l->bad++;
+		break;
+	case MYPOLL_CONN_CLOSED:
+		l->closed++;
+		l->last_err = error;
+		if (fd != l->fd || epoll_ctl(l->ep, EPOLL_CTL_DEL, fd, NULL) < 0)
+			l->bad++;
+		l->fd = -1;
+		break;
+	default:
+		l->bad++;
+	}
+}
+
+/* epoll_pump runs an epoll loop until *n >= want; every mypoll_process()
+ * must return at once (non-blocking). Returns the longest call in ms. */
+static int epoll_pump(int ep, mypoll *m, const int *n, int want, int timeout_ms)
+{
+	int64_t end = now_ms() + timeout_ms;
+	int longest = 0;
+
+	while (*n < want && now_ms() < end) {
+		struct epoll_event ev;
+		int t = mypoll_get_timeout_ms(m);
+
+		epoll_wait(ep, &ev, 1, t < 0 || t > 50 ? 50 : t);
+		int64_t t0 = now_ms();
+		int rc = mypoll_process(m);
+		if (now_ms() - t0 > longest)
+			longest = (int)(now_ms() - t0);
+		if (rc < 0 && rc != -ENOTCONN)
+			return rc;
+	}
+	return longest;
+}
+
+static void count_event(void *user, const struct mypoll_event *ev)
+{
+	rec_event(user, ev);
+}
+
+/* Item 6: automatic non-blocking reconnection with backoff; the epoll loop
+ * follows the descriptor through the connection callback; the subscription
+ * resumes from the last seq + 1. */
+static void test_fake_auto_reconnect(void)
+{
+	int lfd = fake_listen();
+	struct rec *r = rec_new();
+	mypoll *m = mypoll_new(0);
+	struct conn_log log = {epoll_create1(EPOLL_CLOEXEC), 0, 0, 0, 0, 0, -1};
+	int sub = 0;
+	int nev = 0;
+
+	CHECK(lfd >= 0 && m && log.ep >= 0);
+	current = m;
+	mypoll_set_callbacks(m, count_event, rec_lost, r);
+	mypoll_set_conn_callback(m, conn_cb, &log);
+	mypoll_reconnect_delay_set(m, 40, 160, 1);
+	int c = fake_pair(lfd, m, HELLO);
+	CHECK(c >= 0);
+	CHECK_RC(log.opened, 1);
+	CHECK(mypoll_subscribe_async(m, "timer", 0, note_reply, &sub) > 0);
+	fake_send(c, "OK subscribe timer\nEVT 10 timer 1 5 0 99\nEVT 11 timer 1 6 0 100\n");
+	nev = 0;
+	while (r->n < 2 && nev++ < 100)
+		CHECK(epoll_pump(log.ep, m, &log.ready, 99, 20) >= 0);
+	CHECK_RC(r->n, 2);
+	CHECK_RC(log.ready, 1);
+	/* The server goes away. */
+	close(c);
+	close(lfd);
+	unlink(fake_sock);
+	CHECK(epoll_pump(log.ep, m, &log.closed, 1, 2000) >= 0);
+	CHECK_RC(log.closed, 1);
+	CHECK_RC(log.last_err, -ECONNRESET);
+	CHECK_RC(mypoll_fd(m), -1);
+	CHECK_RC(mypoll_echo_async(m, "x", NULL, NULL), -ENOTCONN);
+	/* Backoff: 40, 80, 160, 160 ms between attempts (no socket there). */
+	static const int want[] = {40, 80, 160, 160};
+	for (int i = 0; i < 4; i++) {
+		int t = mypoll_get_timeout_ms(m);
+		/* Slack for a loaded machine, less than the steps between
+		 * exponential (40, 80, 160) and linear (40, 80, 120) delays. */
+		if (t > want[i] || t < want[i] - 35)
+			fprintf(stderr, "    attempt %d in %d ms, want %d\n", i, t, want[i]);
+		CHECK(t <= want[i] && t >= want[i] - 35);
+		msleep(t);
+		int64_t t0 = now_ms();
+		CHECK_RC(mypoll_process(m), 0);
+		CHECK(now_ms() - t0 < 100); /* a blocking attempt would wait 5 s */
+		CHECK_RC(log.opened, 1);
+	}
+	/* The server is back: the next attempt connects and resumes. */
+	lfd = fake_listen();
+	CHECK(lfd >= 0);
+	pid_t pid = fork();
+	if (pid == 0) {
+		char buf[256] = {0};
+		alarm(10); /* never outlive a failed test */
+		int s = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		fake_send(s, "HELLO mypoll 1 00000000000000ab 13\n");
+		ssize_t n = read(s, buf, sizeof(buf) - 1);
+		if (n <= 0 || strcmp(buf, "subscribe timer from=12\n") != 0)
+			_exit(1);
+		fake_send(s, "OK subscribe timer\nEVT 12 timer 1 7 0 101\n");
+		n = read(s, buf, sizeof(buf) - 1); /* until the client closes */
+		_exit(0);
+	}
+	int longest = epoll_pump(log.ep, m, &log.ready, 2, 3000);
+	CHECK(longest >= 0 && longest < 100);
+	CHECK_RC(log.opened, 2);
+	CHECK_RC(log.ready, 2);
+	nev = 0;
+	while (r->n < 3 && nev++ < 100)
+		CHECK(epoll_pump(log.ep, m, &log.ready, 99, 20) >= 0);
+	CHECK_RC(r->n, 3);
+	CHECK_RC(r->seq[2], 12);
+	CHECK_RC(r->bad_order, 0);
+	CHECK(mypoll_echo_async(m, "x", NULL, NULL) > 0);
+	mypoll_free(m);
+	CHECK_RC(log.closed, 2);
+	CHECK_RC(log.bad, 0);
+	int status = -1;
+	waitpid(pid, &status, 0);
+	CHECK_RC(status, 0);
+	close(log.ep);
+	close(lfd);
+	free(r);
+	current = NULL;
+}
+
+/* Item 6: an automatic reconnection whose server sends no HELLO in time
+ * counts as failed; the next one resumes, with ERANGE handled as
+ * mypoll_resume() does (one MYPOLL_LOST_RANGE loss, then from next_seq). No
+ * allocation on the way. */
+static void test_fake_auto_reconnect_erange(void)
+{
+	int lfd = fake_listen();
+	struct rec *r = rec_new();
+	mypoll *m = mypoll_new(0);
+	struct conn_log log = {epoll_create1(EPOLL_CLOEXEC), 0, 0, 0, 0, 0, -1};
+	int sub = 0, nev = 0;
+
+	CHECK(lfd >= 0 && m && log.ep >= 0);
+	current = m;
+	long before = allocs;
+	mypoll_set_callbacks(m, rec_event, rec_lost, r);
+	mypoll_set_conn_callback(m, conn_cb, &log);
+	mypoll_reconnect_delay_set(m, 10, 10, 0);
+	mypoll_set_timeout(m, 150);
+	int c = fake_pair(lfd, m, HELLO);
+	CHECK(c >= 0);
+	CHECK(mypoll_subscribe_async(m, "timer", 0, note_reply, &sub) > 0);
+	fake_send(c, "OK subscribe timer\nEVT 10 timer 1 5 0 99\nEVT 11 timer 1 6 0 100\n");
+	while (r->n < 2 && nev++ < 100)
+		CHECK(epoll_pump(log.ep, m, &log.ready, 99, 20) >= 0);
+	CHECK_RC(r->n, 2);
+	close(c);
+	pid_t pid = fork();
+	if (pid == 0) {
+		char buf[256] = {0};
+		alarm(10);
+		int mute = accept4(lfd, NULL, NULL, SOCK_CLOEXEC); /* no HELLO */
+		int s = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		fake_send(s, "HELLO mypoll 1 00000000000000ab 5\n");
+		ssize_t n = read(s, buf, sizeof(buf) - 1);
+		if (n <= 0 || strcmp(buf, "subscribe timer from=12\n") != 0)
+			_exit(1);
+		fake_send(s, "ERR subscribe ERANGE from=12 is beyond next_seq 5\n");
+		memset(buf, 0, sizeof(buf));
+		n = read(s, buf, sizeof(buf) - 1);
+		if (n <= 0 || strcmp(buf, "subscribe timer from=5\n") != 0)
+			_exit(2);
+		fake_send(s, "OK subscribe timer\nEVT 5 timer 1 7 0 101\n");
+		n = read(s, buf, sizeof(buf) - 1);
+		close(mute);
+		_exit(0);
+	}
+	CHECK(epoll_pump(log.ep, m, &log.closed, 2, 3000) >= 0);
+	CHECK_RC(log.closed, 2);
+	CHECK_RC(log.last_err, -ETIMEDOUT); /* the mute server */
+	CHECK(epoll_pump(log.ep, m, &log.ready, 2, 3000) >= 0);
+	CHECK_RC(log.opened, 3);
+	CHECK_RC(log.ready, 2);
+	r->last = 0; /* the position goes back by design */
+	nev = 0;
+	while (r->n < 3 && nev++ < 100)
+		CHECK(epoll_pump(log.ep, m, &log.ready, 99, 20) >= 0);
+	CHECK_RC(r->n, 3);
+	CHECK_RC(r->seq[2], 5);
+	CHECK_RC(r->lost_lines, 1);
+	CHECK(r->lost[0].first == 1 && r->lost[0].last == 4 && r->lost[0].count == 4 &&
+	      r->lost[0].reason == MYPOLL_LOST_RANGE);
+	CHECK_RC(r->n_at_lost[0], 2);
+	CHECK_RC(mypoll_last_seq(m), 5);
+	CHECK_RC(allocs - before, 0);
+	mypoll_free(m);
+	CHECK_RC(log.bad, 0);
+	int status = -1;
+	waitpid(pid, &status, 0);
+	CHECK_RC(status, 0);
+	close(log.ep);
+	close(lfd);
+	free(r);
+	current = NULL;
+}
+
+/* Item 6 against mypolld: the daemon restarts (a new emu instance); the
+ * handle reconnects by itself and resumes the new instance from seq 1. */
+static void test_auto_reconnect_daemon_restart(void)
+{
+	struct rec *r = rec_new();
+	struct conn_log log = {epoll_create1(EPOLL_CLOEXEC), 0, 0, 0, 0, 0, -1};
+	mypoll *a = mypoll_new(0), *ctl = NULL;
+	uint64_t f;
+	uint32_t n;
+
+	CHECK(a && log.ep >= 0);
+	current = a;
+	mypoll_set_callbacks(a, rec_event, rec_lost, r);
+	mypoll_set_conn_callback(a, conn_cb, &log);
+	mypoll_reconnect_delay_set(a, 20, 200, 1);
+	CHECK_RC(mypoll_connect(a, sock, 0), 0);
+	CHECK_RC(log.opened, 1);
+	CHECK_RC(log.ready, 1);
+	CHECK_RC(mypoll_subscribe(a, "all", 0), 0);
+	CHECK_RC(mypoll_trigger(a, 1, 2, &f, &n), 0);
+	CHECK(pump_until(a, &r->n, 2, 5000) >= 0);
+	stop_daemon();
+	CHECK(epoll_pump(log.ep, a, &log.closed, 1, 5000) >= 0);
+	CHECK_RC(log.closed, 1);
+	CHECK_RC(start_daemon(), 0);
+	ctl = dial(NULL);
+	CHECK(ctl);
+	CHECK_RC(mypoll_trigger(ctl, 5, 3, &f, &n), 0);
+	CHECK(epoll_pump(log.ep, a, &log.ready, 2, 5000) >= 0);
+	CHECK_RC(log.ready, 2);
+	r->last = 0; /* a new instance: seqs start over */
+	int nev = 0;
+	while (r->n < 5 && nev++ < 250)
+		CHECK(epoll_pump(log.ep, a, &log.ready, 99, 20) >= 0);
+	CHECK_RC(r->n, 5);
+	CHECK(r->seq[2] == f && r->seq[4] == f + 2 && r->arg[2] == 5);
+	CHECK_RC(log.bad, 0);
+	mypoll_free(a);
+	mypoll_free(ctl);
+	close(log.ep);
+	free(r);
+	current = NULL;
+}
+
+struct inst_rec {
+	int n, lost;
+	uint64_t seq[8], inst[8], lost_inst;
+};
+
+static void inst_event(void *user, const struct mypoll_event *ev, uint64_t instance_id)
+{
+	struct inst_rec *r = user;
+
+	if (r->n < 8) {
+		r->seq[r->n] = ev->seq;
+		r->inst[r->n] = instance_id;
+	}
+	r->n++;
+}
+
+static void inst_lost(void *user, const struct mypoll_lost *l, uint64_t instance_id)
+{
+	struct inst_rec *r = user;
+
+	(void)l;
+	r->lost++;
+	r->lost_inst = instance_id;
+}
+
+/* Item 7: events and losses come with the instance they belong to. */
+static void test_fake_event_instance(void)
+{
+	int lfd = fake_listen();
+	struct inst_rec r;
+	mypoll *m = mypoll_new(0);
+
+	memset(&r, 0, sizeof(r));
+	CHECK(lfd >= 0 && m);
+	current = m;
+	mypoll_set_callbacks_ex(m, inst_event, inst_lost, &r);
+	int c = fake_pair(lfd, m, "HELLO mypoll 1 00000000000000ab 7\n");
+	fake_send(c, "EVT 7 trigger 0 1 0 9\nLOST 8 9 2 queue\n");
+	wait_done(m, &r.lost);
+	close(c);
+	/* The module was reloaded: same seq, another instance. */
+	c = fake_pair(lfd, m, "HELLO mypoll 1 00000000000000cd 7\n");
+	fake_send(c, "EVT 7 trigger 0 1 0 9\n");
+	for (int k = 0; k < 100 && r.n < 2; k++) {
+		struct pollfd pfd = {mypoll_fd(m), POLLIN, 0};
+		poll(&pfd, 1, 20);
+		CHECK(mypoll_process(m) >= 0);
+	}
+	CHECK_RC(r.n, 2);
+	CHECK(r.seq[0] == 7 && r.inst[0] == 0xab);
+	CHECK(r.seq[1] == 7 && r.inst[1] == 0xcd);
+	CHECK_RC(r.lost, 1);
+	CHECK_RC(r.lost_inst, 0xab);
+	close(c);
+	mypoll_free(m);
+	close(lfd);
+	current = NULL;
+}
+
+/* Item 7, as docs/libmypoll.md tells an application to do: keep
+ * (instance_id, last seq) from the callbacks; after a restart (a new handle),
+ * subscribe from=last+1 when the instance is the same, from=1 otherwise. */
+static void test_app_restart_resume(void)
+{
+	struct inst_rec r1, r2;
+	mypoll *app = mypoll_new(0), *ctl = dial(NULL);
+	uint64_t f, inst;
+	uint32_t n;
+
+	memset(&r1, 0, sizeof(r1));
+	memset(&r2, 0, sizeof(r2));
+	CHECK(app && ctl);
+	current = app;
+	mypoll_set_callbacks_ex(app, inst_event, inst_lost, &r1);
+	CHECK_RC(mypoll_connect(app, sock, 0), 0);
+	CHECK_RC(mypoll_subscribe(app, "trigger", 0), 0);
+	CHECK_RC(mypoll_trigger(ctl, 1, 3, &f, &n), 0);
+	for (int k = 0; k < 250 && r1.n < 3; k++) {
+		struct pollfd pfd = {mypoll_fd(app), POLLIN, 0};
+		poll(&pfd, 1, 20);
+		CHECK(mypoll_process(app) >= 0);
+	}
+	CHECK_RC(r1.n, 3);
+	CHECK_RC(mypoll_hello(app, &inst, NULL), 0);
+	CHECK_RC(r1.inst[2], inst);
+	uint64_t saved_inst = r1.inst[2], saved_last = r1.seq[2];
+	mypoll_free(app); /* the application stops */
+	CHECK_RC(mypoll_trigger(ctl, 2, 4, &f, &n), 0);
+	CHECK_RC(f, saved_last + 1);
+	/* ... and starts again. */
+	app = mypoll_new(0);
+	current = app;
+	mypoll_set_callbacks_ex(app, inst_event, inst_lost, &r2);
+	CHECK_RC(mypoll_connect(app, sock, 0), 0);
+	CHECK_RC(mypoll_hello(app, &inst, NULL), 0);
+	CHECK_RC(inst, saved_inst);
+	CHECK_RC(mypoll_subscribe(app, "trigger", inst == saved_inst ? saved_last + 1 : 1), 0);
+	for (int k = 0; k < 250 && r2.n < 4; k++) {
+		struct pollfd pfd = {mypoll_fd(app), POLLIN, 0};
+		poll(&pfd, 1, 20);
+		CHECK(mypoll_process(app) >= 0);
+	}
+	CHECK_RC(r2.n, 4);
+	CHECK_RC(r2.lost, 0);
+	for (int i = 0; i < 4; i++)
+		CHECK(r2.seq[i] == saved_last + 1 + (uint64_t)i && r2.inst[i] == saved_inst);
+	mypoll_free(app);
+	mypoll_free(ctl);
+	current = NULL;
+}
+
+/* ---- item 8: errors ---- */
+
+/* mypoll_strerror() names every result: a local errno, a server's (tagged
+ * with MYPOLL_ESERVER), success, and a code it does not know. */
+static void test_strerror(void)
+{
+	const char *s;
+
+	CHECK((s = mypoll_strerror(-EINVAL)) && strstr(s, "EINVAL") && strstr(s, "nvalid argument"));
+	CHECK(!strstr(s, "mypolld"));
+	CHECK((s = mypoll_strerror(-(MYPOLL_ESERVER | EINVAL))) && strstr(s, "EINVAL") &&
+	      strstr(s, "mypolld"));
+	/* A local timeout and the server's ETIMEDOUT read differently. */
+	CHECK(strcmp(mypoll_strerror(-ETIMEDOUT), mypoll_strerror(-(MYPOLL_ESERVER | ETIMEDOUT))));
+	CHECK(strstr(mypoll_strerror(-ETIMEDOUT), "ETIMEDOUT"));
+	CHECK(strstr(mypoll_strerror(-EPROTO), "EPROTO"));
+	CHECK(strstr(mypoll_strerror(-EHOSTDOWN), "EHOSTDOWN"));
+	CHECK((s = mypoll_strerror(0)) && *s);
+	CHECK((s = mypoll_strerror(7)) && *s);
+	CHECK((s = mypoll_strerror(-99999)) && strstr(s, "nknown"));
+	CHECK((s = mypoll_strerror(-(MYPOLL_ESERVER | 9999))) && strstr(s, "nknown") &&
+	      strstr(s, "mypolld"));
+	CHECK((s = mypoll_strerror(INT32_MIN)) && *s);
+	/* The macros: origin and plain errno of a result. */
+	CHECK(MYPOLL_IS_SERVER_ERROR(-(MYPOLL_ESERVER | EBUSY)));
+	CHECK(!MYPOLL_IS_SERVER_ERROR(-EBUSY));
+	CHECK(!MYPOLL_IS_SERVER_ERROR(0));
+	CHECK(!MYPOLL_IS_SERVER_ERROR(MYPOLL_ESERVER));
+	CHECK_RC(MYPOLL_ERRNO(-(MYPOLL_ESERVER | EBUSY)), -EBUSY);
+	CHECK_RC(MYPOLL_ERRNO(-EBUSY), -EBUSY);
+	CHECK_RC(MYPOLL_ERRNO(3), 3);
+}
+
+/* wait_hello_fake processes until the fake server's HELLO was read. */
+static int wait_hello_fake(mypoll *m)
+{
+	for (int i = 0; i < 250; i++) {
+		if (mypoll_hello(m, NULL, NULL) == 0)
+			return 0;
+		struct pollfd pfd = {mypoll_fd(m), POLLIN, 0};
+		poll(&pfd, 1, 20);
+		if (mypoll_process(m) < 0)
+			return -1;
+	}
+	return -1;
+}
+
+/* errname_is says whether the server's error name is want (not NULL). */
+static int errname_is(const mypoll *m, const char *want)
+{
+	const char *n = mypoll_server_errname(m);
+
+	return n && !strcmp(n, want);
+}
+
+struct name_seen {
+	mypoll *m;
+	int error;
+	char name[32];
+};
+
+static void name_reply(void *user, struct mypoll_reply *r)
+{
+	struct name_seen *s = user;
+	const char *n = mypoll_server_errname(s->m);
+
+	s->error = r->error ? r->error : 1;
+	snprintf(s->name, sizeof(s->name), "%s", n ? n : "(null)");
+}
+
+/* Default (1.0) results: a server ERR is its plain errno, any standard errno
+ * name the server sends is mapped (not only the 20 of 1.0), an unknown name
+ * gives -EIO and stays readable with mypoll_server_errname(). */
+static void test_fake_errname_default(void)
+{
+	int lfd = fake_listen();
+	mypoll *m = mypoll_new(0);
+	struct name_seen seen = {NULL, 0, ""};
+	struct mypoll_reply rep;
+
+	CHECK(lfd >= 0 && m);
+	current = m;
+	seen.m = m;
+	int c = fake_pair(lfd, m, HELLO);
+	CHECK(c >= 0);
+	CHECK_RC(wait_hello_fake(m), 0);
+	CHECK(mypoll_server_errname(m) == NULL);
+	/* A name 1.0 did not know but the libc does. */
+	fake_send(c, "ERR echo ENOTCONN not now\n");
+	CHECK_RC(mypoll_echo(m, "a", NULL, 0), -ENOTCONN);
+	CHECK(errname_is(m, "ENOTCONN"));
+	/* An unknown name: -EIO, name kept, in a callback. */
+	CHECK(mypoll_echo_async(m, "b", name_reply, &seen) > 0);
+	fake_send(c, "ERR echo EFUTURE from a newer server\n");
+	for (int k = 0; k < 100 && !seen.error; k++) {
+		struct pollfd pfd = {mypoll_fd(m), POLLIN, 0};
+		poll(&pfd, 1, 20);
+		CHECK(mypoll_process(m) >= 0);
+	}
+	CHECK_RC(seen.error, -EIO);
+	CHECK(!strcmp(seen.name, "EFUTURE"));
+	/* A success: no server error name any more. */
+	int id = mypoll_echo_async(m, "c", NULL, NULL);
+	CHECK(id > 0);
+	fake_send(c, "OK echo c\n");
+	CHECK_RC(mypoll_wait(m, id, &rep, 5000), 0);
+	CHECK_RC(rep.error, 0);
+	CHECK(mypoll_server_errname(m) == NULL);
+	/* mypoll_wait() gives the name of the reply it returns, whatever a
+	 * callback reply saw meanwhile. */
+	id = mypoll_echo_async(m, "d", NULL, NULL);
+	CHECK(id > 0);
+	seen.error = 0;
+	CHECK(mypoll_echo_async(m, "e", name_reply, &seen) > 0);
+	fake_send(c, "ERR echo EBUSY d\nOK echo e\n");
+	CHECK_RC(mypoll_wait(m, id, &rep, 5000), 0);
+	CHECK_RC(rep.error, -EBUSY);
+	CHECK(!strcmp(seen.name, "(null)"));
+	CHECK(errname_is(m, "EBUSY"));
+	/* A local failure has no server name. */
+	CHECK_RC(mypoll_trigger_async(m, 1, 0, NULL, NULL), -EINVAL);
+	mypoll_set_timeout(m, 100);
+	CHECK_RC(mypoll_trigger(m, 1, 1, NULL, NULL), -ETIMEDOUT);
+	CHECK(mypoll_server_errname(m) == NULL);
+	close(c);
+	close(lfd);
+	mypoll_free(m);
+	current = NULL;
+}
+
+/* mypoll_set_server_errors(m, 1): a server ERR is -(MYPOLL_ESERVER | errno),
+ * apart from every local failure: after mypoll_trigger() fails, the caller
+ * knows whether the server refused it or no answer came. */
+static void test_fake_server_errors_tagged(void)
+{
+	int lfd = fake_listen();
+	mypoll *m = mypoll_new(0);
+	struct name_seen seen = {NULL, 0, ""};
+	struct mypoll_reply rep;
+
+	CHECK(lfd >= 0 && m);
+	current = m;
+	seen.m = m;
+	mypoll_set_server_errors(m, 1);
+	int c = fake_pair(lfd, m, HELLO);
+	CHECK(c >= 0);
+	CHECK_RC(wait_hello_fake(m), 0);
+	/* The server's ETIMEDOUT... */
+	fake_send(c, "ERR trigger ETIMEDOUT device did not answer\n");
+	int rc = mypoll_trigger(m, 1, 1, NULL, NULL);
+	CHECK_RC(rc, -(MYPOLL_ESERVER | ETIMEDOUT));
+	CHECK(MYPOLL_IS_SERVER_ERROR(rc));
+	CHECK_RC(MYPOLL_ERRNO(rc), -ETIMEDOUT);
+	CHECK(errname_is(m, "ETIMEDOUT"));
+	CHECK(strstr(mypoll_strerror(rc), "mypolld"));
+	/* ...and a local one: the trigger may have run. */
+	mypoll_set_timeout(m, 100);
+	rc = mypoll_trigger(m, 1, 1, NULL, NULL);
+	CHECK_RC(rc, -ETIMEDOUT);
+	CHECK(!MYPOLL_IS_SERVER_ERROR(rc));
+	CHECK(mypoll_server_errname(m) == NULL);
+	fake_send(c, "OK trigger 1 1\n"); /* the late reply, dropped */
+	mypoll_set_timeout(m, 5000);
+	/* A request timeout is local too. */
+	mypoll_set_request_timeout(m, 50);
+	seen.error = 0;
+	CHECK(mypoll_echo_async(m, "t", name_reply, &seen) > 0);
+	for (int k = 0; k < 100 && !seen.error; k++) {
+		struct pollfd pfd = {mypoll_fd(m), POLLIN, 0};
+		poll(&pfd, 1, 20);
+		CHECK(mypoll_process(m) >= 0);
+	}
+	CHECK_RC(seen.error, -ETIMEDOUT);
+	CHECK(!strcmp(seen.name, "(null)"));
+	fake_send(c, "OK echo t\n");
+	mypoll_set_request_timeout(m, -1);
+	/* Tagged in a callback and in mypoll_wait(), unknown names included. */
+	seen.error = 0;
+	CHECK(mypoll_echo_async(m, "u", name_reply, &seen) > 0);
+	int id = mypoll_echo_async(m, "v", NULL, NULL);
+	CHECK(id > 0);
+	fake_send(c, "ERR echo EFUTURE u\nERR - EILSEQ v\n");
+	CHECK_RC(mypoll_wait(m, id, &rep, 5000), 0);
+	CHECK_RC(seen.error, -(MYPOLL_ESERVER | EIO));
+	CHECK(!strcmp(seen.name, "EFUTURE"));
+	CHECK_RC(rep.error, -(MYPOLL_ESERVER | EILSEQ));
+	CHECK(errname_is(m, "EILSEQ"));
+	/* Still the same connection: an ERR never affects it. */
+	fake_send(c, "OK echo w\n");
+	char buf[8];
+	CHECK_RC(mypoll_echo(m, "w", buf, sizeof(buf)), 0);
+	CHECK(!strcmp(buf, "w"));
+	CHECK(mypoll_server_errname(m) == NULL);
+	/* A refusal at HELLO is the server's too, also for the requests
+	 * queued before it. */
+	close(c);
+	c = fake_pair(lfd, m, "ERR - EMFILE too many clients (max 1)\n");
+	CHECK(c >= 0);
+	seen.error = 0;
+	CHECK(mypoll_echo_async(m, "q", name_reply, &seen) > 0);
+	rc = process_until_error(m);
+	CHECK_RC(rc, -(MYPOLL_ESERVER | EMFILE));
+	CHECK(errname_is(m, "EMFILE"));
+	CHECK_RC(seen.error, -(MYPOLL_ESERVER | EMFILE));
+	CHECK(!strcmp(seen.name, "EMFILE"));
+	/* Back to 1.0 results. */
+	mypoll_set_server_errors(m, 0);
+	close(c);
+	c = fake_pair(lfd, m, HELLO);
+	CHECK(c >= 0);
+	CHECK_RC(wait_hello_fake(m), 0);
+	fake_send(c, "ERR echo EBUSY x\n");
+	CHECK_RC(mypoll_echo(m, "x", NULL, 0), -EBUSY);
+	close(c);
+	close(lfd);
+	mypoll_free(m);
+	current = NULL;
+}
+
+/* ---- item 9: waking a thread blocked in mypoll_wait() ---- */
+
+struct waker {
+	mypoll *m;
+	int delay_ms;
+	int rc;
+	pthread_t target; /* signal it instead, when sig */
+	int sig;
+};
+
+static void *waker_main(void *arg)
+{
+	struct waker *w = arg;
+
+	msleep(w->delay_ms);
+	if (w->sig)
+		w->rc = pthread_kill(w->target, w->sig);
+	else
+		w->rc = mypoll_wakeup(w->m);
+	return NULL;
+}
+
+static mypoll *sig_handle;
+static void wake_from_signal(int sig)
+{
+	(void)sig;
+	mypoll_wakeup(sig_handle); /* async-signal-safe */
+}
+
+/* mypoll_wakeup() from another thread makes mypoll_wait() return -EINTR; the
+ * request stays outstanding and a later mypoll_wait() gets its reply. A wakeup
+ * before the wait is not lost; a blocking call returns -EINTR and its late
+ * reply is dropped; a signal handler may call it. */
+static void test_fake_wakeup_thread(void)
+{
+	int lfd = fake_listen();
+	mypoll *m = mypoll_new(0);
+	struct mypoll_reply rep;
+	pthread_t th;
+	struct waker w = {0};
+
+	CHECK(lfd >= 0 && m);
+	current = m;
+	int c = fake_pair(lfd, m, HELLO);
+	CHECK(c >= 0);
+	CHECK_RC(wait_hello_fake(m), 0);
+
+	/* A thread blocked with no timeout, woken by another. */
+	int id = mypoll_echo_async(m, "a", NULL, NULL);
+	CHECK(id > 0);
+	w.m = m;
+	w.delay_ms = 200;
+	CHECK_RC(pthread_create(&th, NULL, waker_main, &w), 0);
+	int64_t t0 = now_ms();
+	int rc = mypoll_wait(m, id, &rep, -1);
+	int64_t took = now_ms() - t0;
+	pthread_join(th, NULL);
+	CHECK_RC(rc, -EINTR);
+	CHECK_RC(w.rc, 0);
+	CHECK(took >= 150 && took < 10000);
+	CHECK(strstr(mypoll_errmsg(m), "mypoll_wakeup"));
+	/* The request is still outstanding: its reply comes to the next wait. */
+	fake_send(c, "OK echo a\n");
+	CHECK_RC(mypoll_wait(m, id, &rep, 5000), 0);
+	CHECK(!strcmp(rep.text, "a"));
+
+	/* A wakeup before the wait is not lost, and is consumed once. */
+	id = mypoll_echo_async(m, "b", NULL, NULL);
+	CHECK(id > 0);
+	CHECK_RC(mypoll_wakeup(m), 0);
+	CHECK_RC(mypoll_wakeup(m), 0);
+	t0 = now_ms();
+	CHECK_RC(mypoll_wait(m, id, &rep, 5000), -EINTR);
+	CHECK(now_ms() - t0 < 1000);
+	CHECK_RC(mypoll_wait(m, id, &rep, 100), -ETIMEDOUT); /* not woken again */
+	fake_send(c, "OK echo b\n"); /* dropped: the wait above gave up */
+
+	/* A blocking call is woken too; its late reply is dropped. */
+	w.delay_ms = 100;
+	CHECK_RC(pthread_create(&th, NULL, waker_main, &w), 0);
+	rc = mypoll_echo(m, "c", NULL, 0);
+	pthread_join(th, NULL);
+	CHECK_RC(rc, -EINTR);
+	fake_send(c, "OK echo c\nOK echo d\n");
+	char buf[8];
+	CHECK_RC(mypoll_echo(m, "d", buf, sizeof(buf)), 0);
+	CHECK(!strcmp(buf, "d"));
+
+	/* From a signal handler. */
+	struct sigaction sa, old;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = wake_from_signal;
+	sigemptyset(&sa.sa_mask);
+	CHECK_RC(sigaction(SIGUSR1, &sa, &old), 0);
+	sig_handle = m;
+	id = mypoll_echo_async(m, "e", NULL, NULL);
+	CHECK(id > 0);
+	w.sig = SIGUSR1;
+	w.target = pthread_self();
+	CHECK_RC(pthread_create(&th, NULL, waker_main, &w), 0);
+	rc = mypoll_wait(m, id, &rep, 10000);
+	pthread_join(th, NULL);
+	sigaction(SIGUSR1, &old, NULL);
+	sig_handle = NULL;
+	CHECK_RC(rc, -EINTR);
+	CHECK_RC(w.rc, 0);
+	fake_send(c, "OK echo e\n");
+	CHECK_RC(mypoll_wait(m, id, &rep, 5000), 0);
+	CHECK(!strcmp(rep.text, "e"));
+	close(c);
+	close(lfd);
+	mypoll_free(m);
+	current = NULL;
+}
+
+struct hammer {
+	mypoll *m;
+	int n, errors;
+};
+
+static void *hammer_main(void *arg)
+{
+	struct hammer *h = arg;
+
+	for (int i = 0; i < h->n; i++)
+		if (mypoll_wakeup(h->m) != 0)
+			h->errors++;
+	return NULL;
+}
+
+/* Many threads wake one handle while its owner waits and a real daemon
+ * answers: every wait ends with its reply or -EINTR, nothing else (run
+ * under TSan by lmp-tsan). */
+static void test_wakeup_many_threads(void)
+{
+	mypoll *m = dial(NULL);
+	pthread_t th[4];
+	struct hammer h[4];
+	struct mypoll_reply rep;
+	int replies = 0, woken = 0;
+
+	CHECK(m);
+	current = m;
+	for (int i = 0; i < 4; i++) {
+		h[i].m = m;
+		h[i].n = 2000;
+		h[i].errors = 0;
+		CHECK_RC(pthread_create(&th[i], NULL, hammer_main, &h[i]), 0);
+	}
+	for (int i = 0; i < 200; i++) {
+		int id = mypoll_echo_async(m, "h", NULL, NULL);
+		CHECK(id > 0);
+		for (;;) {
+			int rc = mypoll_wait(m, id, &rep, 5000);
+			if (rc == -EINTR) {
+				woken++;
+				continue;
+			}
+			CHECK_RC(rc, 0);
+			CHECK(!strcmp(rep.text, "h"));
+			replies++;
+			break;
+		}
+	}
+	for (int i = 0; i < 4; i++) {
+		pthread_join(th[i], NULL);
+		CHECK_RC(h[i].errors, 0);
+	}
+	CHECK_RC(replies, 200);
+	printf("    wakeup_many_threads: 200 replies, %d waits woken by 8000 wakeups\n", woken);
+	mypoll_free(m);
+	current = NULL;
+}
+
+
 static const struct {
 	const char *name;
 	void (*fn)(void);
@@ -1233,6 +2321,22 @@ static const struct {
 	{"fake_resume_erange", test_fake_resume_erange, 0},
 	{"fake_backlog_full", test_fake_backlog_full, 0},
 	{"fake_callback_reentry", test_fake_callback_reentry, 0},
+	{"fake_reply_before_epipe", test_fake_reply_before_epipe, 0},
+	{"quit_then_write", test_quit_then_write, 1},
+	{"fake_order", test_fake_order, 0},
+	{"fake_fd_on_wrong_line", test_fake_fd_on_wrong_line, 0},
+	{"wait_reply_limit", test_wait_reply_limit, 1},
+	{"fake_request_timeout", test_fake_request_timeout, 0},
+	{"fake_auto_reconnect", test_fake_auto_reconnect, 0},
+	{"fake_auto_reconnect_erange", test_fake_auto_reconnect_erange, 0},
+	{"auto_reconnect_daemon_restart", test_auto_reconnect_daemon_restart, 1},
+	{"fake_event_instance", test_fake_event_instance, 0},
+	{"app_restart_resume", test_app_restart_resume, 1},
+	{"strerror", test_strerror, 0},
+	{"fake_errname_default", test_fake_errname_default, 0},
+	{"fake_server_errors_tagged", test_fake_server_errors_tagged, 0},
+	{"fake_wakeup_thread", test_fake_wakeup_thread, 0},
+	{"wakeup_many_threads", test_wakeup_many_threads, 1},
 };
 
 int main(int argc, char **argv)
