@@ -86,7 +86,7 @@ func (devLink) close()                    {}
 type ttyLink struct{ f *os.File }
 
 func (l ttyLink) next(context.Context) (io.ReadWriteCloser, error) {
-	return noClose{l.f}, l.f.SetReadDeadline(time.Time{})
+	return noClose(l), l.f.SetReadDeadline(time.Time{})
 }
 func (ttyLink) replaced() <-chan struct{} { return nil }
 func (l ttyLink) close()                  { _ = l.f.Close() }
