@@ -40,23 +40,45 @@ func libmypollInstall(t *testing.T, extra ...string) ([]string, string) {
 	return files, dest
 }
 
+// libmypollVersion is VERSION of libmypoll/Makefile (the shared object's
+// file name); its major must be the soname's 1.
+func libmypollVersion(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("../libmypoll/Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(b), "\n") {
+		if k, v, ok := strings.Cut(l, "="); ok && strings.TrimSpace(k) == "VERSION" {
+			v = strings.TrimSpace(v)
+			if !strings.HasPrefix(v, "1.") || strings.Count(v, ".") != 2 {
+				t.Fatalf("libmypoll/Makefile: VERSION %q, want 1.MINOR.PATCH (soname libmypoll.so.1)", v)
+			}
+			return v
+		}
+	}
+	t.Fatal("libmypoll/Makefile: no VERSION")
+	return ""
+}
+
 // TestLibmypoll_Install: the library's install is what both trees package:
 // the header, the versioned shared object and its soname and dev links, the
 // archive and a .pc whose paths pkg-config resolves inside a sysroot.
 func TestLibmypoll_Install(t *testing.T) {
 	files, dest := libmypollInstall(t)
+	so := "libmypoll.so." + libmypollVersion(t)
 	want := []string{
 		"/usr/include/libmypoll.h",
 		"/usr/lib/libmypoll.a",
 		"/usr/lib/libmypoll.so",
 		"/usr/lib/libmypoll.so.1",
-		"/usr/lib/libmypoll.so.1.0.0",
+		"/usr/lib/" + so,
 		"/usr/lib/pkgconfig/libmypoll.pc",
 	}
 	if !slices.Equal(files, want) {
 		t.Fatalf("installed %q, want %q", files, want)
 	}
-	for link, target := range map[string]string{"/usr/lib/libmypoll.so": "libmypoll.so.1", "/usr/lib/libmypoll.so.1": "libmypoll.so.1.0.0"} {
+	for link, target := range map[string]string{"/usr/lib/libmypoll.so": "libmypoll.so.1", "/usr/lib/libmypoll.so.1": so} {
 		if got, err := os.Readlink(filepath.Join(dest, link)); err != nil || got != target {
 			t.Errorf("%s -> %q (%v), want a relative link to %s", link, got, err, target)
 		}
@@ -184,12 +206,13 @@ func TestLibmypoll_Yocto(t *testing.T) {
 		return "unpackaged"
 	}
 	files, _ := libmypollInstall(t)
+	so := "/usr/lib/libmypoll.so." + libmypollVersion(t)
 	got := map[string][]string{}
 	for _, f := range files {
 		got[split(f)] = append(got[split(f)], f)
 	}
 	want := map[string][]string{
-		"${PN}":           {"/usr/lib/libmypoll.so.1", "/usr/lib/libmypoll.so.1.0.0"},
+		"${PN}":           {"/usr/lib/libmypoll.so.1", so},
 		"${PN}-dev":       {"/usr/include/libmypoll.h", "/usr/lib/libmypoll.so", "/usr/lib/pkgconfig/libmypoll.pc"},
 		"${PN}-staticdev": {"/usr/lib/libmypoll.a"},
 	}
