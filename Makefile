@@ -30,9 +30,14 @@ deps:
 # Cheap tiers first, so a broken unit test fails before a VM boots.
 TEST_ORDER := test-go test-bridge test-pkg test-libmypoll test-kmod test-qemu test-e2e
 
-## test: all tests (unit, fuzz seeds, kernel module, QEMU end to end, packaging)
+TEST_TIERS = $(filter $(TEST_TARGETS),$(TEST_ORDER)) $(filter-out $(TEST_ORDER),$(TEST_TARGETS))
+
+## test: all tests (unit, fuzz seeds, kernel module, QEMU end to end, packaging), one tier after another, each tier's time printed
 test: deps
-	$(MAKE) --no-print-directory $(filter $(TEST_TARGETS),$(TEST_ORDER)) $(filter-out $(TEST_ORDER),$(TEST_TARGETS))
+	@set -e; all=$$(date +%s); for t in $(TEST_TIERS); do \
+	  s=$$(date +%s); $(MAKE) --no-print-directory $$t; \
+	  echo "make test: $$t passed in $$(( $$(date +%s) - s )) s (load $$(cut -d' ' -f1 /proc/loadavg))"; \
+	done; echo "make test: all tiers passed in $$(( $$(date +%s) - all )) s"
 
 ## lint: gofmt, go vet (amd64 + arm64), checkpatch, shellcheck
 lint: deps
