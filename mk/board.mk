@@ -42,7 +42,7 @@ test-board: $(OUT)/guest/mypollprobe
 # The test-board path in CI, against QEMU standing in for a board that booted
 # our image: raspi3b from the SD card over a UART (host pty), and virt over
 # TCP (user networking). The board boots once; the tests attach in turn.
-STANDIN_TESTS ?= ^(TestSmoke|TestDaemonCrashResume|TestModuleReload)$$
+STANDIN_TESTS ?= ^(TestSmoke|TestDaemonCrashResume)$$
 NET_IMAGE_DIR := $(OUT)/image-net
 
 # The initramfs of the TCP stand-in: the image plus virtio_net.

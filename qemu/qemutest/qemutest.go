@@ -137,7 +137,7 @@ func keepConsole(t *testing.T, vm *qemu.VM) {
 // power-cycle (qemu.Config.Target without PowerCmd): a test that reloads
 // the module or reboots must not leave a board nobody can reset. With
 // power control, the board is power-cycled at the test's cleanup.
-func NeedPower(t *testing.T, vm *qemu.VM, why string) {
+func NeedPower(t testing.TB, vm *qemu.VM, why string) {
 	t.Helper()
 	if !vm.CanPowerCycle() {
 		t.Skip("board without power control (set POWER_CMD to run it): " + why)

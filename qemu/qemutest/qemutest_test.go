@@ -1,9 +1,14 @@
 package qemutest_test
 
 import (
+	"context"
+	"fmt"
 	"runtime"
+	"strings"
 	"testing"
+	"time"
 
+	"github.com/mypoll/mypoll/qemu"
 	"github.com/mypoll/mypoll/qemu/qemutest"
 )
 
@@ -50,6 +55,7 @@ func TestDefaultConfig_FailsWhenRequired(t *testing.T) {
 type recorder struct {
 	testing.TB
 	fatal, skipped bool
+	skipMsg        string
 }
 
 func (r *recorder) Helper() {}
@@ -57,3 +63,29 @@ func (r *recorder) Helper() {}
 func (r *recorder) Fatalf(string, ...any) { r.fatal = true; runtime.Goexit() }
 
 func (r *recorder) Skipf(string, ...any) { r.skipped = true; runtime.Goexit() }
+
+func (r *recorder) Skip(args ...any) {
+	r.skipped, r.skipMsg = true, fmt.Sprint(args...)
+	runtime.Goexit()
+}
+
+// TestNeedPower_BoardWithoutPowerSkips: a board the harness cannot
+// power-cycle (a target without POWER_CMD) skips a test that reloads the
+// module, and says why and what to set.
+func TestNeedPower_BoardWithoutPowerSkips(t *testing.T) {
+	vm, err := qemu.Start(context.Background(), qemu.Config{Target: "tcp:127.0.0.1:1", BootTimeout: 300 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vm.Close()
+	tb := &recorder{TB: t}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		qemutest.NeedPower(tb, vm, "reloads the module")
+	}()
+	<-done
+	if !tb.skipped || !strings.Contains(tb.skipMsg, "POWER_CMD") || !strings.Contains(tb.skipMsg, "reloads the module") {
+		t.Errorf("skipped %v with %q; want a skip naming POWER_CMD and the reason", tb.skipped, tb.skipMsg)
+	}
+}
