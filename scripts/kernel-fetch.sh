@@ -34,6 +34,10 @@ out=${1:?usage: kernel-fetch.sh OUTDIR [NAME]}
 name=${2:-}
 mkdir -p "$out/kernel"
 out=$(cd "$out" && pwd)
+# kernel.env names files by the real path: out/kernel may be a symlink shared
+# by several checkouts, and the env must stay valid when the one that wrote
+# it is gone.
+kdir=$(cd "$out/kernel" && pwd -P)
 chroot_dir=${KFETCH_CHROOT:-}
 target=${KFETCH_TARGET:-}
 arch=${KFETCH_ARCH:-arm64}
@@ -105,7 +109,7 @@ if [ -n "$chroot_dir" ]; then
 	inner="/kernels/${krel}_$kver"
 	root="$chroot_dir$inner"
 else
-	root="$out/kernel/${krel}_$kver"
+	root="$kdir/${krel}_$kver"
 	inner=$root
 fi
 if [ ! -f "$root/.complete" ]; then

@@ -65,24 +65,42 @@ func TestGuest(t *testing.T) {
 	}
 	filter := os.Getenv("MYPOLL_KTEST_RUN")
 	extra := time.Duration(0)
+	// The suites print thousands of lines; a log viewer that keeps only
+	// the tail would lose the failure. Each failure is repeated at the end.
+	var failures []string
+	defer func() {
+		if len(failures) > 0 {
+			t.Logf("TestGuest failures, repeated from above:\n\t%s", strings.Join(failures, "\n\t"))
+		}
+	}()
 	run := func(name string, req qemu.ExecRequest) {
 		t.Helper()
 		req.Combined = true
 		req.Timeout = 8*time.Minute + extra
 		start := time.Now()
 		res, err := vm.ExecWith(t.Context(), req)
-		for _, line := range strings.Split(strings.TrimRight(string(res.Output), "\n"), "\n") {
+		lines := strings.Split(strings.TrimRight(string(res.Output), "\n"), "\n")
+		for i, line := range lines {
 			t.Logf("%s: %s", name, line)
+			if failureLine(line) {
+				// with the lines before it: the failing test's messages
+				for _, l := range lines[max(0, i-failureContext) : i+1] {
+					failures = append(failures, name+": "+l)
+				}
+			}
 		}
 		if err != nil {
+			failures = append(failures, fmt.Sprintf("exec %s: %v", req.Argv[0], err))
 			t.Fatalf("exec %s: %v", req.Argv[0], err)
 		}
 		t.Logf("%s ran %v", name, time.Since(start).Round(time.Millisecond))
 		if res.ExitCode != 0 || res.TimedOut {
 			t.Errorf("%s exited %d (signal %q, timed out %v)", req.Argv[0], res.ExitCode, res.Signal, res.TimedOut)
+			failures = append(failures, fmt.Sprintf("%s exited %d (signal %q, timed out %v)", name, res.ExitCode, res.Signal, res.TimedOut))
 		}
 		if err := vm.CheckKernel(t.Context()); err != nil {
 			t.Errorf("guest kernel log after %s: %v", name, err)
+			failures = append(failures, fmt.Sprintf("guest kernel log after %s: %v", name, err))
 		}
 	}
 
@@ -122,4 +140,33 @@ func TestGuest(t *testing.T) {
 	}
 	run("torture-arm32", qemu.ExecRequest{Argv: []string{tortureArmBin, "-test.v", "-test.timeout=4m",
 		"-test.run=" + compatTests}})
+}
+
+// failureContext is how many lines before a failure line the summary at
+// the end of TestGuest repeats.
+const failureContext = 12
+
+// failureLine reports whether a line of a guest test binary's -test.v
+// output reports a failure: a FAIL line, a panic or a timeout.
+func failureLine(line string) bool {
+	l := strings.TrimSpace(line)
+	return strings.HasPrefix(l, "--- FAIL") || strings.HasPrefix(l, "panic:") ||
+		strings.HasPrefix(l, "FAIL") || strings.Contains(l, "test timed out")
+}
+
+func TestFailureLine(t *testing.T) {
+	for line, want := range map[string]bool{
+		"--- FAIL: TestSeq_Wrap (0.02s)":             true,
+		"    --- FAIL: TestKernelConformance/Unplug": true,
+		"FAIL": true,
+		"panic: runtime error: index out of range": true,
+		"panic: test timed out after 8m0s":         true,
+		"--- PASS: TestSeq_Wrap (0.02s)":           false,
+		"    seq_guest_test.go:40: FAIL is a word": false,
+		"PASS": false,
+	} {
+		if got := failureLine(line); got != want {
+			t.Errorf("failureLine(%q) = %v, want %v", line, got, want)
+		}
+	}
 }
