@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -13,8 +12,8 @@ import (
 	"time"
 
 	"github.com/mypoll/mypoll/qemu"
+	"github.com/mypoll/mypoll/qemu/internal/serial"
 	"github.com/mypoll/mypoll/qemu/qemutest"
-	"golang.org/x/sys/unix"
 )
 
 func TestQemuArgs_Raspi3b(t *testing.T) {
@@ -120,25 +119,14 @@ func TestLinkThroughput(t *testing.T) {
 // TestTarget_Console: a board's console line (a pty here) is captured to
 // the console log and scanned for kernel trouble, as QEMU's console is.
 func TestTarget_Console(t *testing.T) {
-	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
+	m, slave, err := serial.OpenPTY()
 	if err != nil {
-		t.Skipf("no pty: %v", err)
+		t.Fatal(err)
 	}
 	defer m.Close()
-	rc, _ := m.SyscallConn()
-	var n int
-	var ierr error
-	_ = rc.Control(func(fd uintptr) {
-		if ierr = unix.IoctlSetPointerInt(int(fd), unix.TIOCSPTLCK, 0); ierr == nil {
-			n, ierr = unix.IoctlGetInt(int(fd), unix.TIOCGPTN)
-		}
-	})
-	if ierr != nil {
-		t.Fatal(ierr)
-	}
 	logPath := filepath.Join(t.TempDir(), "console.log")
 	vm, err := qemu.Start(context.Background(), qemu.Config{
-		Target: "tcp:127.0.0.1:1", TargetConsole: fmt.Sprintf("/dev/pts/%d@921600", n), ConsoleLog: logPath,
+		Target: "tcp:127.0.0.1:1", TargetConsole: slave + "@921600", ConsoleLog: logPath,
 	})
 	if err != nil {
 		t.Fatal(err)

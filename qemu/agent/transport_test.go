@@ -3,7 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"fmt"
 	"io"
 	"net"
 	"os"
@@ -13,6 +12,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/yamux"
+	"github.com/mypoll/mypoll/qemu/internal/serial"
 	"github.com/mypoll/mypoll/qemu/internal/wire"
 	"golang.org/x/sys/unix"
 )
@@ -92,23 +92,12 @@ func ping(t *testing.T, rw io.ReadWriteCloser, flush bool) int {
 
 func openPTY(t *testing.T) (*os.File, string) {
 	t.Helper()
-	m, err := os.OpenFile("/dev/ptmx", os.O_RDWR|unix.O_NOCTTY, 0)
+	m, slave, err := serial.OpenPTY()
 	if err != nil {
-		t.Skipf("no pty: %v", err)
+		t.Fatal(err)
 	}
 	t.Cleanup(func() { m.Close() })
-	rc, _ := m.SyscallConn()
-	var n int
-	var ierr error
-	_ = rc.Control(func(fd uintptr) {
-		if ierr = unix.IoctlSetPointerInt(int(fd), unix.TIOCSPTLCK, 0); ierr == nil {
-			n, ierr = unix.IoctlGetInt(int(fd), unix.TIOCGPTN)
-		}
-	})
-	if ierr != nil {
-		t.Fatalf("pty: %v", ierr)
-	}
-	return m, fmt.Sprintf("/dev/pts/%d", n)
+	return m, slave
 }
 
 // TestServeTTY: the agent serves a tty given by path, in raw mode at the
