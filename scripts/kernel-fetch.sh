@@ -37,8 +37,9 @@ out=$(cd "$out" && pwd)
 # kernel.env names files by the real path: out/kernel may be a symlink shared
 # by several checkouts, and the env must stay valid when the one that wrote
 # it is gone.
-kdir=$(cd "$out/kernel" && pwd -P)
+kernels=$(cd "$out/kernel" && pwd -P)
 chroot_dir=${KFETCH_CHROOT:-}
+if [ -n "$chroot_dir" ]; then chroot_dir=$(cd "$chroot_dir" && pwd -P); fi
 target=${KFETCH_TARGET:-}
 arch=${KFETCH_ARCH:-arm64}
 flavour=${KFETCH_FLAVOUR:-$arch}
@@ -109,7 +110,7 @@ if [ -n "$chroot_dir" ]; then
 	inner="/kernels/${krel}_$kver"
 	root="$chroot_dir$inner"
 else
-	root="$kdir/${krel}_$kver"
+	root="$kernels/${krel}_$kver"
 	inner=$root
 fi
 if [ ! -f "$root/.complete" ]; then

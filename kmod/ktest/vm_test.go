@@ -80,13 +80,15 @@ func TestGuest(t *testing.T) {
 		start := time.Now()
 		res, err := vm.ExecWith(t.Context(), req)
 		lines := strings.Split(strings.TrimRight(string(res.Output), "\n"), "\n")
+		next := 0 // the first line not yet in failures
 		for i, line := range lines {
 			t.Logf("%s: %s", name, line)
 			if failureLine(line) {
 				// with the lines before it: the failing test's messages
-				for _, l := range lines[max(0, i-failureContext) : i+1] {
+				for _, l := range lines[max(next, i-failureContext) : i+1] {
 					failures = append(failures, name+": "+l)
 				}
+				next = i + 1
 			}
 		}
 		if err != nil {
