@@ -2541,14 +2541,24 @@ static void test_fake_filter_subscribe(void)
 		"OK subscribe trigger:0x2a\n", "OK subscribe timer:3,timer:3\n",
 		"OK subscribe timer:9\n", "OK subscribe all none\n",
 	};
-	for (size_t i = 0; i < sizeof(noncanon) / sizeof(noncanon[0]); i++) {
+	/* Also a set longer than any set the server can name: 17 payloads of 20
+	 * digits, ascending (528 bytes, more than MYPOLL_SET_MAX). */
+	k = (size_t)snprintf(want, sizeof(want), "OK subscribe ");
+	for (int i = 16; i >= 0; i--)
+		k += (size_t)snprintf(want + k, sizeof(want) - k, "%strigger:%" PRIu64,
+				      i < 16 ? "," : "", UINT64_MAX - (uint64_t)i);
+	snprintf(want + k, sizeof(want) - k, "\n");
+	for (size_t i = 0; i <= sizeof(noncanon) / sizeof(noncanon[0]); i++) {
+		const char *line = i < sizeof(noncanon) / sizeof(noncanon[0]) ? noncanon[i] : want;
+
 		c = fake_pair(lfd, m, HELLO);
 		CHECK(c >= 0 && mypoll_subscribe_async(m, "timer:3", 0, NULL, NULL) > 0);
-		fake_send(c, noncanon[i]);
+		fake_send(c, line);
 		if (process_until_error(m) != -EPROTO) {
-			fprintf(stderr, "    %s accepted\n", noncanon[i]);
+			fprintf(stderr, "    %s accepted\n", line);
 			failed = 1;
 		}
+		CHECK(subscription_is(m, "timer:3")); /* as sent: unknown */
 		close(c);
 	}
 	mypoll_free(m);
