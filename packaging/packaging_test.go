@@ -69,7 +69,8 @@ const brGoMk = "br2-external/package/mypoll-go.mk"
 // mkVars parses a Buildroot .mk file into variable -> value, joining
 // backslash continuations and (nested) define blocks. A line
 // $(eval $(call NAME,PREFIX)) of a macro of brGoMk is replaced by the
-// macro's body, with $(1) = PREFIX and $$ = $, as make's call and eval do.
+// macro's body, with $(1) = PREFIX, $$ = $ and the lines' indent dropped, as
+// make's call and eval do.
 func mkVars(t *testing.T, rel string) map[string]string {
 	t.Helper()
 	vars := map[string]string{}
@@ -118,7 +119,11 @@ func parseMk(t *testing.T, text string, vars, macros map[string]string) {
 				t.Fatalf("$(call %s,...): no such macro in %s", m[1], brGoMk)
 			}
 			macro = strings.ReplaceAll(strings.ReplaceAll(macro, "$(1)", m[2]), "$$", "$")
-			parseMk(t, macro, vars, macros)
+			var body strings.Builder
+			for l := range strings.Lines(macro) {
+				body.WriteString(strings.TrimLeft(l, " \t"))
+			}
+			parseMk(t, body.String(), vars, macros)
 			continue
 		}
 		for _, op := range []string{" += ", " = "} {
@@ -236,12 +241,8 @@ func TestBuildroot_GoPackages(t *testing.T) {
 				mustExist(t, f, p+"_LICENSE_FILES")
 			}
 			checkDirRefs(t, v, "$(@D)/", "", pkg+".mk")
-			bins := installBins(v, p)
-			checked := staticChecked(v, p)
-			if !slices.Contains(strings.Fields(v[p+"_POST_INSTALL_TARGET_HOOKS"]), p+"_CHECK_STATIC") {
-				checked = nil
-			}
-			for _, b := range bins {
+			checked := staticChecked(t, v, p)
+			for _, b := range installBins(v, p) {
 				if !slices.Contains(checked, b) {
 					t.Errorf("%s installs /usr/bin/%s but no post-install hook checks that it is static", p, b)
 				}
@@ -290,19 +291,30 @@ func installBins(v map[string]string, p string) []string {
 	return bins
 }
 
-// staticChecked: the binaries p's _CHECK_STATIC hook checks, by name or as
-// $(<p>_INSTALL_BINS).
-func staticChecked(v map[string]string, p string) []string {
-	hook := v[p+"_CHECK_STATIC"]
+// staticChecked: the binaries p's post-install hooks check are static, by
+// name or as p's _INSTALL_BINS (directly, or through $(PKG), which
+// package/pkg-generic.mk sets to p while its hooks run).
+func staticChecked(t *testing.T, v map[string]string, p string) []string {
+	t.Helper()
+	shared := mkVars(t, brGoMk)
 	var names []string
-	if strings.Contains(hook, "$("+p+"_INSTALL_BINS)") {
-		names = installBins(v, p)
-	}
-	for _, m := range regexp.MustCompile(`/usr/bin/([A-Za-z0-9_.-]+)`).FindAllStringSubmatch(hook, -1) {
-		names = append(names, m[1])
-	}
-	for _, m := range regexp.MustCompile(`for b in ([^;$]+);`).FindAllStringSubmatch(hook, -1) {
-		names = append(names, strings.Fields(m[1])...)
+	for _, h := range strings.Fields(v[p+"_POST_INSTALL_TARGET_HOOKS"]) {
+		hook, ok := v[h]
+		if !ok {
+			hook = shared[h]
+		}
+		if !strings.Contains(hook, "INTERP") {
+			continue
+		}
+		if strings.Contains(hook, "$("+p+"_INSTALL_BINS)") || strings.Contains(hook, "$($(PKG)_INSTALL_BINS)") {
+			names = append(names, installBins(v, p)...)
+		}
+		for _, m := range regexp.MustCompile(`/usr/bin/([A-Za-z0-9_.-]+)`).FindAllStringSubmatch(hook, -1) {
+			names = append(names, m[1])
+		}
+		for _, m := range regexp.MustCompile(`for b in ([^;$]+);`).FindAllStringSubmatch(hook, -1) {
+			names = append(names, strings.Fields(m[1])...)
+		}
 	}
 	return names
 }
