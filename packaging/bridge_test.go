@@ -85,8 +85,7 @@ func TestBridge_BuildrootInstalls(t *testing.T) {
 	if !slices.Contains(strings.Fields(v["MYPOLL_BRIDGE_POST_INSTALL_TARGET_HOOKS"]), "MYPOLL_BRIDGE_INSTALL_DEFAULTS") {
 		t.Errorf("MYPOLL_BRIDGE_INSTALL_DEFAULTS is not in MYPOLL_BRIDGE_POST_INSTALL_TARGET_HOOKS: /etc/default/mypoll-bridge is never installed")
 	}
-	if !strings.Contains(v["MYPOLL_BRIDGE_CHECK_STATIC"], "/usr/bin/"+bridgeBinary(t)) ||
-		!slices.Contains(strings.Fields(v["MYPOLL_BRIDGE_POST_INSTALL_TARGET_HOOKS"]), "MYPOLL_BRIDGE_CHECK_STATIC") {
+	if !slices.Contains(staticChecked(t, v, "MYPOLL_BRIDGE"), bridgeBinary(t)) {
 		t.Errorf("%s does not check that /usr/bin/%s is static", bridgeMk, bridgeBinary(t))
 	}
 

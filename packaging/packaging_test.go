@@ -62,21 +62,46 @@ func goModule(t *testing.T) (string, map[string]string) {
 	return mod, req
 }
 
+// brGoMk is the shared include of the Go packages: external.mk includes it
+// first, and each Go package's .mk calls its mypoll-go-package macro.
+const brGoMk = "br2-external/package/mypoll-go.mk"
+
 // mkVars parses a Buildroot .mk file into variable -> value, joining
-// backslash continuations and define blocks.
+// backslash continuations and (nested) define blocks. A line
+// $(eval $(call NAME,PREFIX)) of a macro of brGoMk is replaced by the
+// macro's body, with $(1) = PREFIX, $$ = $ and the lines' indent dropped, as
+// make's call and eval do.
 func mkVars(t *testing.T, rel string) map[string]string {
 	t.Helper()
 	vars := map[string]string{}
-	text := strings.ReplaceAll(read(t, rel), "\\\n", " ")
+	var macros map[string]string
+	if rel != brGoMk {
+		macros = mkVars(t, brGoMk)
+	}
+	parseMk(t, strings.ReplaceAll(read(t, rel), "\\\n", " "), vars, macros)
+	return vars
+}
+
+var mkCall = regexp.MustCompile(`^\$\(eval \$\(call ([a-z0-9-]+),([A-Z0-9_]+)\)\)$`)
+
+func parseMk(t *testing.T, text string, vars, macros map[string]string) {
+	t.Helper()
 	var define string
 	var body []string
+	depth := 0
 	for line := range strings.Lines(text) {
 		line = strings.TrimRight(line, "\n")
 		if define != "" {
-			if line == "endef" {
+			switch {
+			case line == "endef" && depth == 0:
 				vars[define] = strings.Join(body, "\n")
 				define, body = "", nil
-			} else {
+			default:
+				if line == "endef" {
+					depth--
+				} else if strings.HasPrefix(line, "define ") {
+					depth++
+				}
 				body = append(body, line)
 			}
 			continue
@@ -86,6 +111,19 @@ func mkVars(t *testing.T, rel string) map[string]string {
 			continue
 		}
 		if strings.HasPrefix(line, "#") {
+			continue
+		}
+		if m := mkCall.FindStringSubmatch(line); m != nil {
+			macro, ok := macros[m[1]]
+			if !ok {
+				t.Fatalf("$(call %s,...): no such macro in %s", m[1], brGoMk)
+			}
+			macro = strings.ReplaceAll(strings.ReplaceAll(macro, "$(1)", m[2]), "$$", "$")
+			var body strings.Builder
+			for l := range strings.Lines(macro) {
+				body.WriteString(strings.TrimLeft(l, " \t"))
+			}
+			parseMk(t, body.String(), vars, macros)
 			continue
 		}
 		for _, op := range []string{" += ", " = "} {
@@ -99,7 +137,6 @@ func mkVars(t *testing.T, rel string) map[string]string {
 			}
 		}
 	}
-	return vars
 }
 
 // bbVars parses a BitBake recipe or include (and the includes it requires
@@ -204,8 +241,82 @@ func TestBuildroot_GoPackages(t *testing.T) {
 				mustExist(t, f, p+"_LICENSE_FILES")
 			}
 			checkDirRefs(t, v, "$(@D)/", "", pkg+".mk")
+			checked := staticChecked(t, v, p)
+			for _, b := range installBins(v, p) {
+				if !slices.Contains(checked, b) {
+					t.Errorf("%s installs /usr/bin/%s but no post-install hook checks that it is static", p, b)
+				}
+			}
 		})
 	}
+}
+
+// TestBuildroot_GoShared: the settings every Go package shares are stated
+// once, in the shared include (as Buildroot's multi-package trees do,
+// package/qt6/qt6.mk), not copied into each package's .mk; external.mk
+// includes it before the packages.
+func TestBuildroot_GoShared(t *testing.T) {
+	ext := read(t, "br2-external/external.mk")
+	inc := strings.Index(ext, "include $(BR2_EXTERNAL_MYPOLL_PATH)/package/mypoll-go.mk\n")
+	pkgs := strings.Index(ext, "package/*/*.mk")
+	if inc < 0 || pkgs < 0 || inc > pkgs {
+		t.Errorf("br2-external/external.mk does not include package/mypoll-go.mk before the packages")
+	}
+	shared := []string{"_VERSION", "_SITE", "_SITE_METHOD", "_GOMOD", "_LDFLAGS", "_TAGS", "_GO_ENV", "_CHECK_STATIC"}
+	for _, pkg := range []string{"mypolld", "mypoll-testagent", "mypoll-bridge"} {
+		p := brPackages[pkg]
+		rel := filepath.Join("br2-external/package", pkg, pkg+".mk")
+		text := read(t, rel)
+		if !strings.Contains(text, "$(eval $(call mypoll-go-package,"+p+"))\n$(eval $(golang-package))\n") {
+			t.Errorf("%s does not call mypoll-go-package right before golang-package", rel)
+		}
+		for _, s := range shared {
+			if regexp.MustCompile(`(?m)^(define )?` + p + s + `( |$)`).MatchString(text) {
+				t.Errorf("%s sets %s%s itself: it comes from %s", rel, p, s, brGoMk)
+			}
+		}
+	}
+}
+
+// installBins: the binaries golang-package installs in /usr/bin
+// (package/pkg-golang.mk: _BIN_NAME, else each build target's last element).
+func installBins(v map[string]string, p string) []string {
+	if b := v[p+"_BIN_NAME"]; b != "" {
+		return []string{b}
+	}
+	var bins []string
+	for _, d := range strings.Fields(v[p+"_BUILD_TARGETS"]) {
+		bins = append(bins, filepath.Base(d))
+	}
+	return bins
+}
+
+// staticChecked: the binaries p's post-install hooks check are static, by
+// name or as p's _INSTALL_BINS (directly, or through $(PKG), which
+// package/pkg-generic.mk sets to p while its hooks run).
+func staticChecked(t *testing.T, v map[string]string, p string) []string {
+	t.Helper()
+	shared := mkVars(t, brGoMk)
+	var names []string
+	for _, h := range strings.Fields(v[p+"_POST_INSTALL_TARGET_HOOKS"]) {
+		hook, ok := v[h]
+		if !ok {
+			hook = shared[h]
+		}
+		if !strings.Contains(hook, "INTERP") {
+			continue
+		}
+		if strings.Contains(hook, "$("+p+"_INSTALL_BINS)") || strings.Contains(hook, "$($(PKG)_INSTALL_BINS)") {
+			names = append(names, installBins(v, p)...)
+		}
+		for _, m := range regexp.MustCompile(`/usr/bin/([A-Za-z0-9_.-]+)`).FindAllStringSubmatch(hook, -1) {
+			names = append(names, m[1])
+		}
+		for _, m := range regexp.MustCompile(`for b in ([^;$]+);`).FindAllStringSubmatch(hook, -1) {
+			names = append(names, strings.Fields(m[1])...)
+		}
+	}
+	return names
 }
 
 // checkVersionFlag: the -X flag names the version variable of the project.

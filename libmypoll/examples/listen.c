@@ -4,7 +4,8 @@
  *
  *   listen [-s socket] [-e set] [-f from_seq] [-n count]
  *
- * Subscribes to `set` (default all), from `from_seq` when given (replaying
+ * Subscribes to `set` (default all; a filter such as timer:3,trigger:0x2a
+ * works too, docs/libmypoll.md), from `from_seq` when given (replaying
  * what the daemon retained), prints one line per event or loss and exits
  * after `count` events (default: never). When the daemon goes away it
  * reconnects and resumes after the last seq it printed.

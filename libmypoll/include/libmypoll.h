@@ -394,6 +394,61 @@ MYPOLL_API const char *mypoll_server_errname(const mypoll *m);
  */
 MYPOLL_API int mypoll_wakeup(mypoll *m);
 
+/*
+ * Subscription filters (since 1.2; PROTOCOL A.5). A set is "all", "none", or
+ * a comma list of at most MYPOLL_FILTER_MAX_ITEMS items: "timer" (every
+ * timer's timer and timer_stopped events), "trigger", "timer:<id>" (timer id
+ * 0..7 only) and "trigger:<payload>" (triggers whose payload equals it,
+ * decimal or 0x hex). Its canonical form, which the server's
+ * `OK subscribe <set>` names, has no duplicates and no item its class
+ * covers: classes first, then timer: ids ascending, then trigger: payloads
+ * ascending in decimal; "timer,trigger" is "all", an empty filter "none".
+ * The longest canonical set, 16 items "trigger:<20 digits>" and 15 commas,
+ * fits in MYPOLL_SET_MAX bytes with its NUL.
+ */
+#define MYPOLL_FILTER_MAX_ITEMS 16
+#define MYPOLL_SET_MAX 464
+#define MYPOLL_FILTER_TIMER 0x1u   /**< the item "timer" */
+#define MYPOLL_FILTER_TRIGGER 0x2u /**< the item "trigger" */
+
+/** A subscription filter: the items of a set, as values (since 1.2). */
+struct mypoll_filter {
+	uint32_t classes;    /**< MYPOLL_FILTER_TIMER | MYPOLL_FILTER_TRIGGER */
+	uint32_t timers;     /**< bit i: "timer:<i>", i < MYPOLL_MAX_TIMERS */
+	uint32_t n_payloads; /**< "trigger:<payloads[i]>" for i < n_payloads */
+	uint32_t reserved;   /**< 0 */
+	uint64_t payloads[MYPOLL_FILTER_MAX_ITEMS];
+};
+
+/**
+ * mypoll_filter_parse() (since 1.2) parses a set into *f. Returns 0, or
+ * -EINVAL (*f zeroed) for a set the server would refuse with
+ * ERR subscribe EINVAL: an unknown item, a timer id above 7, a payload that
+ * is not a u64, an empty item, more than 16 items, "all" or "none" in a list.
+ */
+MYPOLL_API int mypoll_filter_parse(struct mypoll_filter *f, const char *set);
+
+/**
+ * mypoll_filter_format() (since 1.2) writes the canonical set of *f to buf
+ * (NUL-terminated; MYPOLL_SET_MAX bytes always suffice) and returns its
+ * length, -EINVAL for a filter no set names (unknown bits in classes or
+ * timers, reserved not 0, n_payloads or the canonical items above
+ * MYPOLL_FILTER_MAX_ITEMS), or -ENOSPC when size is too small.
+ */
+MYPOLL_API int mypoll_filter_format(const struct mypoll_filter *f, char *buf, size_t size);
+
+/**
+ * mypoll_subscription() (since 1.2) copies into buf (NUL-terminated) the
+ * canonical set the handle is subscribed to, the one mypoll_resume() and an
+ * automatic reconnection send again: the set of the server's last
+ * `OK subscribe`, or, while subscribe requests are outstanding, the set of
+ * the last one sent (in canonical form), which the server may have carried
+ * out; after `ERR subscribe` to the last one, the server's set, as it was.
+ * "none" before any subscribe. Returns its length, or -ENOSPC when size is
+ * too small (MYPOLL_SET_MAX bytes always suffice).
+ */
+MYPOLL_API int mypoll_subscription(const mypoll *m, char *buf, size_t size);
+
 /** mypoll_verb_name() returns the protocol name of an enum mypoll_verb ("trigger"), or "?". */
 MYPOLL_API const char *mypoll_verb_name(int verb);
 
@@ -412,7 +467,13 @@ MYPOLL_API int mypoll_start_timer_async(mypoll *m, uint32_t id, uint32_t period_
 					uint64_t count, mypoll_reply_fn cb, void *user);
 MYPOLL_API int mypoll_stop_timer_async(mypoll *m, uint32_t id, mypoll_reply_fn cb, void *user);
 MYPOLL_API int mypoll_timers_async(mypoll *m, mypoll_reply_fn cb, void *user);
-/** set: "all", "none", or a comma list of "timer", "trigger"; from: 0 for none. */
+/**
+ * set: "all", "none", or a comma list of items (see mypoll_filter_parse());
+ * a set the server would refuse gives -EINVAL and nothing is sent. The
+ * request carries the set in canonical form (mypoll_filter_format()). from:
+ * 0 for none. The reply's text is the server's canonical set, which the
+ * handle keeps for resuming (mypoll_subscription()).
+ */
 MYPOLL_API int mypoll_subscribe_async(mypoll *m, const char *set, uint64_t from,
 				      mypoll_reply_fn cb, void *user);
 MYPOLL_API int mypoll_stats_async(mypoll *m, mypoll_reply_fn cb, void *user);

@@ -43,4 +43,10 @@ HIDDEN int mypoll__verb_of(const char *p, size_t n);
 /* errno_of maps an errno name (EINVAL) to its negative value, 0 if unknown. */
 HIDDEN int mypoll__errno_of(const char *p, size_t n);
 
+/*
+ * filter_parse parses the subscribe set p[0..n) (PROTOCOL A.5) into *f:
+ * 0, or -EINVAL with *f zeroed. Never reads outside p[0..n).
+ */
+HIDDEN int mypoll__filter_parse(const char *p, size_t n, struct mypoll_filter *f);
+
 #endif

@@ -142,6 +142,175 @@ static int hex16(const char *s, size_t n, uint64_t *v)
 	return 0;
 }
 
+/*
+ * number parses a subscribe item's value (PROTOCOL A.5): a u64 in decimal or
+ * 0x hex, leading zeros allowed, no sign, no overflow.
+ */
+static int number(const char *s, size_t n, uint64_t *v)
+{
+	int hex = n > 2 && s[0] == '0' && (s[1] == 'x' || s[1] == 'X');
+	uint64_t x = 0;
+
+	if (hex) {
+		s += 2;
+		n -= 2;
+	}
+	if (n == 0)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		char c = s[i];
+		unsigned d;
+
+		if (c >= '0' && c <= '9')
+			d = (unsigned)(c - '0');
+		else if (hex && c >= 'a' && c <= 'f')
+			d = (unsigned)(c - 'a' + 10);
+		else if (hex && c >= 'A' && c <= 'F')
+			d = (unsigned)(c - 'A' + 10);
+		else
+			return -1;
+		if (hex ? x >> 60 != 0 : x > (UINT64_MAX - d) / 10)
+			return -1;
+		x = hex ? x << 4 | d : x * 10 + d;
+	}
+	*v = x;
+	return 0;
+}
+
+int mypoll__filter_parse(const char *p, size_t n, struct mypoll_filter *f)
+{
+	size_t items = 0;
+
+	memset(f, 0, sizeof(*f));
+	if (eq(p, n, "all")) {
+		f->classes = MYPOLL_FILTER_TIMER | MYPOLL_FILTER_TRIGGER;
+		return 0;
+	}
+	if (eq(p, n, "none"))
+		return 0;
+	for (size_t i = 0; i <= n;) {
+		size_t k = 0;
+		uint64_t v;
+
+		while (i + k < n && p[i + k] != ',')
+			k++;
+		const char *s = p + i;
+		if (++items > MYPOLL_FILTER_MAX_ITEMS)
+			goto bad;
+		if (eq(s, k, "timer")) {
+			f->classes |= MYPOLL_FILTER_TIMER;
+		} else if (eq(s, k, "trigger")) {
+			f->classes |= MYPOLL_FILTER_TRIGGER;
+		} else if (k > 6 && !memcmp(s, "timer:", 6)) {
+			/* A timer id is decimal (A.5: 0..7 only). */
+			for (size_t j = 6; j < k; j++)
+				if (s[j] < '0' || s[j] > '9')
+					goto bad;
+			if (number(s + 6, k - 6, &v) || v >= MYPOLL_MAX_TIMERS)
+				goto bad;
+			f->timers |= 1u << v;
+		} else if (k > 8 && !memcmp(s, "trigger:", 8)) {
+			if (number(s + 8, k - 8, &v))
+				goto bad;
+			f->payloads[f->n_payloads++] = v;
+		} else {
+			goto bad;
+		}
+		i += k + 1;
+	}
+	return 0;
+bad:
+	memset(f, 0, sizeof(*f));
+	return -EINVAL;
+}
+
+int mypoll_filter_parse(struct mypoll_filter *f, const char *set)
+{
+	if (!f)
+		return -EINVAL;
+	if (!set) {
+		memset(f, 0, sizeof(*f));
+		return -EINVAL;
+	}
+	return mypoll__filter_parse(set, strlen(set), f);
+}
+
+/* put appends s to buf[*len..size), keeping room for the NUL. */
+static int put(char *buf, size_t size, size_t *len, const char *s, size_t n)
+{
+	if (*len + n >= size)
+		return -1;
+	memcpy(buf + *len, s, n);
+	*len += n;
+	return 0;
+}
+
+/* put_item appends ",<name><decimal v>" (no comma first). */
+static int put_item(char *buf, size_t size, size_t *len, const char *name, int with_v, uint64_t v)
+{
+	char d[21];
+	size_t k = sizeof(d);
+
+	if (*len && put(buf, size, len, ",", 1))
+		return -1;
+	if (put(buf, size, len, name, strlen(name)))
+		return -1;
+	if (!with_v)
+		return 0;
+	do
+		d[--k] = (char)('0' + v % 10);
+	while ((v /= 10) != 0);
+	return put(buf, size, len, d + k, sizeof(d) - k);
+}
+
+int mypoll_filter_format(const struct mypoll_filter *f, char *buf, size_t size)
+{
+	const uint32_t both = MYPOLL_FILTER_TIMER | MYPOLL_FILTER_TRIGGER;
+	uint64_t pl[MYPOLL_FILTER_MAX_ITEMS];
+	size_t np = 0, items = 0, len = 0;
+
+	if (!f || (f->classes & ~both) || (f->timers >> MYPOLL_MAX_TIMERS) || f->reserved ||
+	    f->n_payloads > MYPOLL_FILTER_MAX_ITEMS || (!buf && size))
+		return -EINVAL;
+	/* The canonical form (A.5): classes, timer: ids ascending, trigger:
+	 * payloads ascending, without duplicates or what a class covers. */
+	if (!(f->classes & MYPOLL_FILTER_TRIGGER)) {
+		for (uint32_t i = 0; i < f->n_payloads; i++) {
+			size_t j = np;
+
+			while (j > 0 && pl[j - 1] > f->payloads[i])
+				j--;
+			if (j > 0 && pl[j - 1] == f->payloads[i])
+				continue;
+			memmove(pl + j + 1, pl + j, (np - j) * sizeof(pl[0]));
+			pl[j] = f->payloads[i];
+			np++;
+		}
+	}
+	uint32_t timers = (f->classes & MYPOLL_FILTER_TIMER) ? 0 : f->timers;
+	items = (size_t)__builtin_popcount(f->classes) + (size_t)__builtin_popcount(timers) + np;
+	if (items > MYPOLL_FILTER_MAX_ITEMS)
+		return -EINVAL;
+	int rc = 0;
+	if (f->classes == both)
+		rc = put(buf, size, &len, "all", 3);
+	else if (items == 0)
+		rc = put(buf, size, &len, "none", 4);
+	if (f->classes & MYPOLL_FILTER_TIMER && f->classes != both)
+		rc |= put_item(buf, size, &len, "timer", 0, 0);
+	if (f->classes & MYPOLL_FILTER_TRIGGER && f->classes != both)
+		rc |= put_item(buf, size, &len, "trigger", 0, 0);
+	for (unsigned i = 0; f->classes != both && i < MYPOLL_MAX_TIMERS; i++)
+		if (timers & 1u << i)
+			rc |= put_item(buf, size, &len, "timer:", 1, i);
+	for (size_t i = 0; f->classes != both && i < np; i++)
+		rc |= put_item(buf, size, &len, "trigger:", 1, pl[i]);
+	if (rc)
+		return -ENOSPC;
+	buf[len] = '\0';
+	return (int)len;
+}
+
 static int at_end(struct tok *t)
 {
 	const char *s;
@@ -371,11 +540,22 @@ int mypoll__parse_reply(int verb, const char *d, size_t n, struct mypoll_reply *
 			r->u.timers.n++;
 		}
 		break;
-	case MYPOLL_V_SUBSCRIBE:
+	case MYPOLL_V_SUBSCRIBE: {
+		/* The set in canonical form (A.5): a valid set, written as
+		 * mypoll_filter_format() writes it. */
+		struct mypoll_filter f;
+		char canon[MYPOLL_SET_MAX];
+		int c;
+
 		k = next(&t, &s);
 		if (k == 0)
 			return bad(why, "OK subscribe: no set");
+		if (!at_end(&t) || mypoll__filter_parse(s, k, &f) ||
+		    (c = mypoll_filter_format(&f, canon, sizeof(canon))) < 0 ||
+		    (size_t)c != k || memcmp(canon, s, k) != 0)
+			return bad(why, "OK subscribe: set not valid and canonical (A.5)");
 		break;
+	}
 	case MYPOLL_V_STATS:
 		if (stats(&t, &r->u.stats))
 			return bad(why, "OK stats: missing or bad key");

@@ -36,6 +36,7 @@ struct pending {
 	int park; /* index in park[] + 1, or 0 */
 	int64_t deadline_us; /* request timeout, -1: none */
 	int expired;         /* completed with -ETIMEDOUT: its reply is dropped */
+	int internal;        /* sent by the library (resume), not the application */
 };
 
 struct parked {
@@ -75,7 +76,12 @@ struct mypoll {
 	uint64_t instance_id, next_seq; /* from HELLO */
 	uint64_t last_seq;              /* highest seq in an EVT or LOST */
 	uint64_t sub_from;              /* resume point when nothing was received */
-	char sub_set[64];               /* last subscribe set; "" or "none": none */
+	/* The subscription, canonical (A.5), what a resume sends again: the
+	 * server's last OK subscribe, or the last subscribe sent while
+	 * sub_out are outstanding. "" or "none": none. */
+	char sub_set[MYPOLL_SET_MAX];
+	char sub_ok[MYPOLL_SET_MAX]; /* this connection's server set, "": none */
+	unsigned sub_out;            /* subscribe requests outstanding */
 
 	mypoll_event_fn on_event;
 	mypoll_lost_fn on_lost;
@@ -284,6 +290,8 @@ static void fail_pending(mypoll *m, int err, const char *errname)
 
 		m->pend_head = (m->pend_head + 1) % m->pend_cap;
 		m->pend_n--;
+		if (p.verb == MYPOLL_V_SUBSCRIBE)
+			m->sub_out--; /* carried out or not: sub_set stays the intent */
 		reset_reply(r, p.verb);
 		r->error = err;
 		snprintf(r->text, sizeof(r->text), "%s", m->err);
@@ -321,6 +329,7 @@ static void drop_connection(mypoll *m, int err)
 	m->conn_seq = 0;
 	m->conn_any = 0;
 	m->werr = 0;
+	m->sub_ok[0] = '\0'; /* a new connection starts with none (A.5) */
 	close_fds(m);
 	char name[sizeof(m->drop_name)];
 	memcpy(name, m->drop_name, sizeof(name));
@@ -672,8 +681,14 @@ static int on_reply(mypoll *m, const struct line *l)
 			    (int)l->verb_len, l->verb, name);
 	m->pend_head = (m->pend_head + 1) % m->pend_cap;
 	m->pend_n--;
+	if (p.verb == MYPOLL_V_SUBSCRIBE)
+		m->sub_out--;
 	reset_reply(r, p.verb);
 	if (l->kind == LINE_ERR) {
+		/* A.5: the subscription stays as it was. A resume's own
+		 * subscribe keeps the set it resumes (ERANGE retries it). */
+		if (p.verb == MYPOLL_V_SUBSCRIBE && !p.internal && m->sub_out == 0)
+			strcpy(m->sub_set, m->sub_ok);
 		r->error = server_err(m, l->err);
 		snprintf(r->text, sizeof(r->text), "%.*s", (int)l->rest_len, l->rest);
 		r->text_len = strlen(r->text);
@@ -682,6 +697,11 @@ static int on_reply(mypoll *m, const struct line *l)
 		/* The request is answered, but the answer is garbage: fatal. */
 		complete(m, &p, (r->error = -EPROTO, r), "");
 		return fail(m, -EPROTO, "malformed reply: %s", why);
+	} else if (p.verb == MYPOLL_V_SUBSCRIBE) {
+		/* parse_reply checked the set is canonical, so it fits. */
+		memcpy(m->sub_ok, r->text, r->text_len + 1);
+		if (m->sub_out == 0)
+			memcpy(m->sub_set, r->text, r->text_len + 1);
 	} else if (p.verb == MYPOLL_V_OPEN_DEVICE) {
 		int fd = take_fd(m);
 
@@ -1128,6 +1148,9 @@ static int enqueue(mypoll *m, int verb, const char *line, size_t n, mypoll_reply
 	p->user = user;
 	p->park = park;
 	p->expired = 0;
+	p->internal = m->internal;
+	if (verb == MYPOLL_V_SUBSCRIBE)
+		m->sub_out++;
 	p->deadline_us = m->req_timeout_ms < 0 ? -1 : now_us() + (int64_t)m->req_timeout_ms * 1000;
 	m->pend_n++;
 	memcpy(m->wbuf + m->wlen, line, n);
@@ -1205,43 +1228,45 @@ int mypoll_timers_async(mypoll *m, mypoll_reply_fn cb, void *user)
 	return request(m, MYPOLL_V_TIMERS, cb, user, "timers\n");
 }
 
-/* valid_set accepts all, none, or a comma list of timer and trigger. */
-static int valid_set(const char *set)
-{
-	if (!strcmp(set, "all") || !strcmp(set, "none"))
-		return 1;
-	for (const char *p = set;;) {
-		size_t n = strcspn(p, ",");
-
-		if (!((n == 5 && !strncmp(p, "timer", 5)) || (n == 7 && !strncmp(p, "trigger", 7))))
-			return 0;
-		if (p[n] == '\0')
-			return 1;
-		p += n + 1;
-	}
-}
-
 int mypoll_subscribe_async(mypoll *m, const char *set, uint64_t from, mypoll_reply_fn cb,
 			   void *user)
 {
+	struct mypoll_filter f;
+	char canon[MYPOLL_SET_MAX];
 	int id;
 
-	if (!set || strlen(set) >= sizeof(m->sub_set) || !valid_set(set))
-		return fail(m, -EINVAL, "subscribe set must be all, none or a list of timer,trigger");
+	/* Checked here, as the server would (A.5), and sent canonical: the
+	 * request always fits, whatever zeros or duplicates set has. */
+	if (!set || mypoll__filter_parse(set, strlen(set), &f) ||
+	    mypoll_filter_format(&f, canon, sizeof(canon)) < 0)
+		return fail(m, -EINVAL, "subscribe set must be all, none or a comma list of at "
+			    "most %d items timer, trigger, timer:<0..%d>, trigger:<u64>",
+			    MYPOLL_FILTER_MAX_ITEMS, MYPOLL_MAX_TIMERS - 1);
 	if (from)
 		id = request(m, MYPOLL_V_SUBSCRIBE, cb, user, "subscribe %s from=%" PRIu64 "\n",
-			     set, from);
+			     canon, from);
 	else
-		id = request(m, MYPOLL_V_SUBSCRIBE, cb, user, "subscribe %s\n", set);
+		id = request(m, MYPOLL_V_SUBSCRIBE, cb, user, "subscribe %s\n", canon);
 	if (id < 0)
 		return id;
-	strcpy(m->sub_set, set);
+	strcpy(m->sub_set, canon);
 	/* Resuming before any event arrives starts where this subscription did. */
 	if (from)
 		m->sub_from = from;
 	else if (m->state == ST_READY && !m->sub_from)
 		m->sub_from = m->next_seq;
 	return id;
+}
+
+int mypoll_subscription(const mypoll *m, char *buf, size_t size)
+{
+	const char *s = m->sub_set[0] ? m->sub_set : "none";
+	size_t n = strlen(s);
+
+	if (n >= size)
+		return -ENOSPC;
+	memcpy(buf, s, n + 1);
+	return (int)n;
 }
 
 /* resume_subscribe sends an automatic resume's subscribe. */
@@ -1457,6 +1482,18 @@ int mypoll_quit(mypoll *m)
 	return call(m, mypoll_quit_async(m, NULL, NULL), &r);
 }
 
+/* resume_call sends a blocking resume's subscribe, as the library's own
+ * (an ERR to it keeps the set it resumes), and waits for its reply. */
+static int resume_call(mypoll *m, const char *set, uint64_t from)
+{
+	struct mypoll_reply r;
+
+	m->internal = 1;
+	int id = mypoll_subscribe_async(m, set, from, NULL, NULL);
+	m->internal = 0;
+	return call(m, id, &r);
+}
+
 int mypoll_resume(mypoll *m)
 {
 	uint64_t old_instance = m->instance_id;
@@ -1473,7 +1510,7 @@ int mypoll_resume(mypoll *m)
 	uint64_t from = resume_point(m, had_hello, old_instance);
 	char set[sizeof(m->sub_set)];
 	strcpy(set, m->sub_set);
-	rc = mypoll_subscribe(m, set, from);
+	rc = resume_call(m, set, from);
 	if (rc == -EINTR) { /* woken: no half-resumed connection */
 		mypoll_disconnect(m);
 		return fail(m, -EINTR, "resume: woken by mypoll_wakeup()");
@@ -1481,5 +1518,5 @@ int mypoll_resume(mypoll *m)
 	if (MYPOLL_ERRNO(rc) != -ERANGE || m->state != ST_READY || from <= m->next_seq)
 		return rc;
 	uint64_t next = range_loss(m);
-	return mypoll_subscribe(m, set, next); /* -ENOTCONN if the callback disconnected */
+	return resume_call(m, set, next); /* -ENOTCONN if the callback disconnected */
 }

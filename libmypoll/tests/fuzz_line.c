@@ -2,7 +2,8 @@
 /*
  * fuzz_line: the server line parser and the whole receive path.
  *
- * Each input is (1) parsed as one line with every reply decoder, and (2) sent
+ * Each input is (1) parsed as one line with every reply decoder, and as a
+ * subscribe set, whose canonical form must parse back to itself, and (2) sent
  * after a HELLO, as a fake server's byte stream, to a handle with requests
  * outstanding, processed until the connection ends. Whatever the bytes, the
  * library must not crash, overflow or leak (ASan/UBSan), and must end with a
@@ -76,6 +77,7 @@ static void stream(const uint8_t *data, size_t size)
 	mypoll_timers_async(m, ignore_reply, NULL);
 	mypoll_stats_async(m, NULL, NULL);
 	mypoll_subscribe_async(m, "all", 0, ignore_reply, NULL);
+	mypoll_subscribe_async(m, "trigger:0x2a,timer:3", 0, NULL, NULL);
 	mypoll_open_device_async(m, ignore_reply, NULL);
 	mypoll_help_async(m, NULL, NULL);
 	mypoll_start_timer_async(m, 1, 1, 0, ignore_reply, NULL);
@@ -137,6 +139,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		}
 	}
 	free(r);
+	/* A set: its canonical form is stable (format(parse(x)) parses back to
+	 * itself), and always fits in MYPOLL_SET_MAX. */
+	struct mypoll_filter f, g;
+	char c1[MYPOLL_SET_MAX], c2[MYPOLL_SET_MAX];
+	if (mypoll__filter_parse((const char *)data, n, &f) == 0) {
+		int k = mypoll_filter_format(&f, c1, sizeof(c1));
+		if (k < 0 || mypoll__filter_parse(c1, (size_t)k, &g) ||
+		    mypoll_filter_format(&g, c2, sizeof(c2)) != k || memcmp(c1, c2, (size_t)k))
+			abort();
+	}
 	stream(data, size);
 	return 0;
 }
@@ -150,6 +162,7 @@ static const char *const toks[] = {
 	"restart", "echo", "stats", "timers", "subscribe", "open_device", "quit", "help",
 	"start_timer", "stop_timer", "EINVAL", "E2BIG", "-", "1:5:0:2", "clients=1",
 	"instance_id=00000000000000ab", " ", "\t", "\n", "\r", "\x80", "\x00", "=", ":",
+	"timer:3", "trigger:0x2a", "trigger:42,timer:3", "all", "none", ",",
 };
 
 int main(int argc, char **argv)

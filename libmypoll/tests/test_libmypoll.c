@@ -55,6 +55,7 @@ static pid_t daemon_pid = -1;
 	} while (0)
 
 static mypoll *current; /* for messages */
+static int subscription_is(const mypoll *m, const char *want);
 static const char *errmsg_of_current(void)
 {
 	return current ? mypoll_errmsg(current) : "";
@@ -317,7 +318,8 @@ static void test_trigger_events(void)
 	CHECK_RC(mypoll_subscribe(m, "timer", 0), 0);
 	CHECK_RC(mypoll_trigger(m, 7, 3, &first, &n), 0);
 	CHECK_RC(broadcast_past(m, first + 2), 0);
-	CHECK_RC(mypoll_subscribe(m, "timer,trigger", 0), 0);
+	CHECK_RC(mypoll_subscribe(m, "trigger,timer", 0), 0);
+	CHECK(subscription_is(m, "all")); /* the daemon's canonical set (A.5) */
 	CHECK_RC(mypoll_trigger(m, 8, 1, &first, &n), 0);
 	CHECK_RC(pump_until(m, &r->n, 7, 5000) >= 0, 1);
 	CHECK_RC(r->n, 7);
@@ -370,6 +372,8 @@ static void test_local_errors(void)
 	CHECK_RC(mypoll_subscribe(m, "bogus", 0), -EINVAL);
 	CHECK_RC(mypoll_subscribe(m, "timer,", 0), -EINVAL);
 	CHECK_RC(mypoll_subscribe(m, "all from=1", 0), -EINVAL);
+	CHECK_RC(mypoll_subscribe(m, "timer:8", 0), -EINVAL);
+	CHECK_RC(mypoll_subscribe(m, "all,trigger:1", 0), -EINVAL);
 	CHECK_RC(mypoll_start_timer(m, 8, 10, 0), -EINVAL);
 	CHECK_RC(mypoll_stop_timer(m, 99), -EINVAL);
 	CHECK_RC(mypoll_trigger(m, 0, 0, NULL, NULL), -EINVAL);
@@ -2297,6 +2301,272 @@ static void test_wakeup_many_threads(void)
 }
 
 
+/* ---- subscription filters (PROTOCOL A.5, since 1.2) ---- */
+
+/* fake_recv reads what the client sent within 2 s (NUL-terminated). */
+static ssize_t fake_recv(int c, char *buf, size_t size)
+{
+	struct pollfd pfd = {c, POLLIN, 0};
+	ssize_t n = 0;
+
+	buf[0] = '\0';
+	if (poll(&pfd, 1, 2000) == 1)
+		n = read(c, buf, size - 1);
+	buf[n > 0 ? n : 0] = '\0';
+	return n;
+}
+
+static int subscription_is(const mypoll *m, const char *want)
+{
+	char buf[MYPOLL_SET_MAX];
+	int n = mypoll_subscription(m, buf, sizeof(buf));
+
+	if (n < 0 || strcmp(buf, want) != 0 || (size_t)n != strlen(want)) {
+		fprintf(stderr, "    subscription %s (%d), want %s\n", buf, n, want);
+		return 0;
+	}
+	return 1;
+}
+
+/* The set parser and the canonical form, as A.5 writes them. */
+static void test_filter_parse_format(void)
+{
+	static const struct {
+		const char *in, *canon;
+	} ok[] = {
+		{"all", "all"},
+		{"none", "none"},
+		{"timer", "timer"},
+		{"trigger,timer", "all"},
+		{"timer,trigger:5,trigger", "all"},
+		{"timer:3", "timer:3"},
+		{"timer:07,timer:0,timer:3,timer:3", "timer:0,timer:3,timer:7"},
+		{"timer:3,timer", "timer"},
+		{"trigger:0x2a,trigger:7,trigger:42", "trigger:7,trigger:42"},
+		{"trigger:0XfF,trigger:0x000000000000000000001", "trigger:1,trigger:255"},
+		{"trigger:18446744073709551615", "trigger:18446744073709551615"},
+		{"trigger:0xffffffffffffffff", "trigger:18446744073709551615"},
+		{"trigger:5,trigger,timer:2", "trigger,timer:2"},
+		{"trigger:9,timer:1,timer,trigger:1", "timer,trigger:1,trigger:9"},
+		{("timer:1,timer:1,timer:1,timer:1,timer:1,timer:1,timer:1,timer:1,"
+		  "timer:1,timer:1,timer:1,timer:1,timer:1,timer:1,timer:1,timer:1"), "timer:1"},
+	};
+	static const char *const bad[] = {
+		"", "bogus", "timer,", ",timer", "timer,,trigger", "all,timer", "none,trigger",
+		"timer:8", "timer:", "timer:-1", "timer:+1", "timer:0x3", "timer:3 ", " timer",
+		"trigger:", "trigger:0x", "trigger:-1", "trigger:18446744073709551616",
+		"trigger:0x10000000000000000", "trigger:1x", "trigger:0xg", "Timer", "timers",
+		("trigger:1,trigger:2,trigger:3,trigger:4,trigger:5,trigger:6,trigger:7,trigger:8,"
+		 "trigger:9,trigger:10,trigger:11,trigger:12,trigger:13,trigger:14,trigger:15,"
+		 "trigger:16,trigger:17"),
+		("timer:1,timer:1,timer:1,timer:1,timer:1,timer:1,timer:1,timer:1,"
+		 "timer:1,timer:1,timer:1,timer:1,timer:1,timer:1,timer:1,timer:1,timer:1"),
+	};
+	struct mypoll_filter f;
+	char buf[MYPOLL_SET_MAX];
+
+	for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		int rc = mypoll_filter_parse(&f, ok[i].in);
+		int n = rc ? rc : mypoll_filter_format(&f, buf, sizeof(buf));
+		if (n < 0 || strcmp(buf, ok[i].canon) != 0) {
+			fprintf(stderr, "    %s: %d %s, want %s\n", ok[i].in, n, n < 0 ? "" : buf,
+				ok[i].canon);
+			failed = 1;
+		}
+	}
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		memset(&f, 0xff, sizeof(f));
+		if (mypoll_filter_parse(&f, bad[i]) != -EINVAL || f.classes || f.n_payloads) {
+			fprintf(stderr, "    %s: accepted\n", bad[i]);
+			failed = 1;
+		}
+	}
+	CHECK_RC(mypoll_filter_parse(&f, NULL), -EINVAL);
+	/* A filter built as values. */
+	memset(&f, 0, sizeof(f));
+	f.classes = MYPOLL_FILTER_TRIGGER;
+	f.timers = 1u << 6 | 1u << 2;
+	f.payloads[f.n_payloads++] = 9; /* the trigger class covers it */
+	CHECK_RC(mypoll_filter_format(&f, buf, sizeof(buf)), 23);
+	CHECK(strcmp(buf, "trigger,timer:2,timer:6") == 0);
+	CHECK_RC(mypoll_filter_format(&f, buf, 23), -ENOSPC); /* no room for the NUL */
+	CHECK_RC(mypoll_filter_format(&f, NULL, 0), -ENOSPC);
+	f.reserved = 1;
+	CHECK_RC(mypoll_filter_format(&f, buf, sizeof(buf)), -EINVAL);
+	f.reserved = 0;
+	f.timers = 1u << 8;
+	CHECK_RC(mypoll_filter_format(&f, buf, sizeof(buf)), -EINVAL);
+	f.timers = 0;
+	f.classes = 4;
+	CHECK_RC(mypoll_filter_format(&f, buf, sizeof(buf)), -EINVAL);
+	/* 8 timer ids and 9 payloads: 17 items, no set names it. */
+	memset(&f, 0, sizeof(f));
+	f.timers = 0xff;
+	for (f.n_payloads = 0; f.n_payloads < 9; f.n_payloads++)
+		f.payloads[f.n_payloads] = f.n_payloads;
+	CHECK_RC(mypoll_filter_format(&f, buf, sizeof(buf)), -EINVAL);
+	f.n_payloads = MYPOLL_FILTER_MAX_ITEMS + 1;
+	CHECK_RC(mypoll_filter_format(&f, buf, sizeof(buf)), -EINVAL);
+	/* The longest canonical set: 16 payloads of 20 digits. */
+	memset(&f, 0, sizeof(f));
+	for (f.n_payloads = 0; f.n_payloads < 16; f.n_payloads++)
+		f.payloads[f.n_payloads] = UINT64_MAX - f.n_payloads;
+	CHECK_RC(mypoll_filter_format(&f, buf, sizeof(buf)), MYPOLL_SET_MAX - 1);
+	CHECK(strncmp(buf, "trigger:18446744073709551600,", 29) == 0);
+}
+
+/*
+ * A filtered subscription on the wire: checked locally (nothing is sent for
+ * a bad set), sent canonical, the server's canonical reply kept, and the
+ * same set sent again by a resume (A.8), also when the set is the longest
+ * one (16 payloads of 20 digits). An ERR to a later subscribe leaves the set
+ * as it was (A.5); a reply set that is not canonical is a protocol error.
+ */
+static void test_fake_filter_subscribe(void)
+{
+	static const char *const bad[] = {"timer:8", "trigger:0x", "all,timer", "timer,,trigger"};
+	int lfd = fake_listen();
+	struct rec *r = rec_new();
+	mypoll *m = mypoll_new(0);
+	char buf[2048], want[2048], big[MYPOLL_SET_MAX], bigin[1024];
+	struct mypoll_reply rep;
+
+	CHECK(lfd >= 0 && m);
+	current = m;
+	mypoll_set_callbacks(m, rec_event, rec_lost, r);
+	int c = fake_pair(lfd, m, "HELLO mypoll 1 00000000000000ab 10\n");
+	CHECK(c >= 0);
+	CHECK(subscription_is(m, "none"));
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		CHECK_RC(mypoll_subscribe_async(m, bad[i], 0, NULL, NULL), -EINVAL);
+	int id = mypoll_subscribe_async(m, "trigger:0x2a,timer:3,trigger:7,timer:3", 0, NULL, NULL);
+	CHECK(id > 0);
+	fake_recv(c, buf, sizeof(buf));
+	CHECK(strcmp(buf, "subscribe timer:3,trigger:7,trigger:42\n") == 0);
+	CHECK(subscription_is(m, "timer:3,trigger:7,trigger:42"));
+	fake_send(c, "OK subscribe timer:3,trigger:7,trigger:42\nEVT 10 timer 3 5 0 99\n"
+		     "EVT 11 trigger 0 42 0 100\n");
+	CHECK_RC(mypoll_wait(m, id, &rep, 2000), 0);
+	CHECK(strcmp(rep.text, "timer:3,trigger:7,trigger:42") == 0);
+	CHECK(pump_until(m, &r->n, 2, 2000) >= 0);
+	/* A later subscribe the server refuses: the set stays as it was. */
+	id = mypoll_subscribe_async(m, "trigger:5", 0, NULL, NULL);
+	CHECK(id > 0);
+	fake_recv(c, buf, sizeof(buf));
+	CHECK(strcmp(buf, "subscribe trigger:5\n") == 0);
+	CHECK(subscription_is(m, "trigger:5")); /* sent, not answered yet */
+	fake_send(c, "ERR subscribe EINVAL unknown item\n");
+	CHECK_RC(mypoll_wait(m, id, &rep, 2000), 0);
+	CHECK_RC(rep.error, -EINVAL);
+	CHECK(subscription_is(m, "timer:3,trigger:7,trigger:42"));
+	/* The handle keeps the set the server names, not the one it sent. */
+	id = mypoll_subscribe_async(m, "trigger:7,timer:3,trigger:42", 0, NULL, NULL);
+	CHECK(id > 0);
+	fake_recv(c, buf, sizeof(buf));
+	CHECK(strcmp(buf, "subscribe timer:3,trigger:7,trigger:42\n") == 0);
+	fake_send(c, "OK subscribe trigger,timer:3\n");
+	CHECK_RC(mypoll_wait(m, id, &rep, 2000), 0);
+	CHECK(subscription_is(m, "trigger,timer:3"));
+	close(c);
+	CHECK_RC(process_until_error(m), -ECONNRESET);
+	CHECK(subscription_is(m, "trigger,timer:3"));
+
+	/* The resume sends the same filter; the longest set next. */
+	pid_t pid = fork();
+	if (pid == 0) {
+		alarm(10); /* never outlive a failed test */
+		int s = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		fake_send(s, "HELLO mypoll 1 00000000000000ab 16\n");
+		if (fake_recv(s, buf, sizeof(buf)) <= 0 ||
+		    strcmp(buf, "subscribe trigger,timer:3 from=12\n") != 0)
+			_exit(1);
+		fake_send(s, "OK subscribe trigger,timer:3\nEVT 12 timer 3 6 0 101\n");
+		msleep(500);
+		_exit(0);
+	}
+	CHECK_RC(mypoll_resume(m), 0);
+	CHECK(pump_until(m, &r->n, 3, 2000) >= 0);
+	int status = -1;
+	waitpid(pid, &status, 0);
+	CHECK_RC(status, 0);
+	CHECK_RC(r->n, 3);
+	CHECK(subscription_is(m, "trigger,timer:3"));
+	mypoll_disconnect(m);
+
+	/* 16 payloads in hex with leading zeros (longer than the canonical
+	 * set), in descending order: sent canonical, 463 bytes. */
+	size_t k = 0;
+	for (int i = 0; i < 16; i++)
+		k += (size_t)snprintf(bigin + k, sizeof(bigin) - k, "%strigger:0x0000%016" PRIx64,
+				      i ? "," : "", UINT64_MAX - (uint64_t)i);
+	k = 0;
+	for (int i = 15; i >= 0; i--)
+		k += (size_t)snprintf(big + k, sizeof(big) - k, "%strigger:%" PRIu64,
+				      i < 15 ? "," : "", UINT64_MAX - (uint64_t)i);
+	CHECK_RC(k, MYPOLL_SET_MAX - 1);
+	c = fake_pair(lfd, m, "HELLO mypoll 1 00000000000000ab 20\n");
+	id = mypoll_subscribe_async(m, bigin, 0, NULL, NULL);
+	CHECK(c >= 0 && id > 0);
+	fake_recv(c, buf, sizeof(buf));
+	snprintf(want, sizeof(want), "subscribe %s\n", big);
+	CHECK(strcmp(buf, want) == 0);
+	snprintf(want, sizeof(want), "OK subscribe %s\n", big);
+	fake_send(c, want);
+	CHECK_RC(mypoll_wait(m, id, &rep, 2000), 0);
+	CHECK(subscription_is(m, big));
+	close(c);
+	CHECK_RC(process_until_error(m), -ECONNRESET);
+	pid = fork();
+	if (pid == 0) {
+		alarm(10);
+		int s = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		fake_send(s, "HELLO mypoll 1 00000000000000ab 20\n");
+		snprintf(want, sizeof(want), "subscribe %s from=13\n", big);
+		if (fake_recv(s, buf, sizeof(buf)) <= 0 || strcmp(buf, want) != 0)
+			_exit(1);
+		snprintf(want, sizeof(want), "OK subscribe %s\n", big);
+		fake_send(s, want);
+		msleep(500);
+		_exit(0);
+	}
+	CHECK_RC(mypoll_resume(m), 0);
+	waitpid(pid, &status, 0);
+	CHECK_RC(status, 0);
+	CHECK(subscription_is(m, big));
+	mypoll_disconnect(m);
+
+	/* A reply set that is not canonical: the library does not guess. */
+	static const char *const noncanon[] = {
+		"OK subscribe trigger:42,timer:3\n", "OK subscribe timer,trigger\n",
+		"OK subscribe trigger:0x2a\n", "OK subscribe timer:3,timer:3\n",
+		"OK subscribe timer:9\n", "OK subscribe all none\n",
+	};
+	/* Also a set longer than any set the server can name: 17 payloads of 20
+	 * digits, ascending (528 bytes, more than MYPOLL_SET_MAX). */
+	k = (size_t)snprintf(want, sizeof(want), "OK subscribe ");
+	for (int i = 16; i >= 0; i--)
+		k += (size_t)snprintf(want + k, sizeof(want) - k, "%strigger:%" PRIu64,
+				      i < 16 ? "," : "", UINT64_MAX - (uint64_t)i);
+	snprintf(want + k, sizeof(want) - k, "\n");
+	for (size_t i = 0; i <= sizeof(noncanon) / sizeof(noncanon[0]); i++) {
+		const char *line = i < sizeof(noncanon) / sizeof(noncanon[0]) ? noncanon[i] : want;
+
+		c = fake_pair(lfd, m, HELLO);
+		CHECK(c >= 0 && mypoll_subscribe_async(m, "timer:3", 0, NULL, NULL) > 0);
+		fake_send(c, line);
+		if (process_until_error(m) != -EPROTO) {
+			fprintf(stderr, "    %s accepted\n", line);
+			failed = 1;
+		}
+		CHECK(subscription_is(m, "timer:3")); /* as sent: unknown */
+		close(c);
+	}
+	mypoll_free(m);
+	free(r);
+	close(lfd);
+	current = NULL;
+}
+
 static const struct {
 	const char *name;
 	void (*fn)(void);
@@ -2337,6 +2607,8 @@ static const struct {
 	{"fake_server_errors_tagged", test_fake_server_errors_tagged, 0},
 	{"fake_wakeup_thread", test_fake_wakeup_thread, 0},
 	{"wakeup_many_threads", test_wakeup_many_threads, 1},
+	{"filter_parse_format", test_filter_parse_format, 0},
+	{"fake_filter_subscribe", test_fake_filter_subscribe, 0},
 };
 
 int main(int argc, char **argv)

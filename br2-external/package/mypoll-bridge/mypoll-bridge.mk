@@ -4,13 +4,9 @@
 #
 ################################################################################
 
-MYPOLL_BRIDGE_VERSION = 0.1
-MYPOLL_BRIDGE_SITE = $(BR2_EXTERNAL_MYPOLL_PATH)/..
-MYPOLL_BRIDGE_SITE_METHOD = local
-# The site is the whole checkout: copy only what the Go build needs.
-MYPOLL_BRIDGE_OVERRIDE_SRCDIR_RSYNC_EXCLUSIONS = \
-	--exclude /br2-external --exclude /meta-mypoll --exclude /qemu \
-	--exclude /tests --exclude /kmod --exclude /out --exclude /output
+# Common Go settings (version, site, module, static build and its check):
+# ../mypoll-go.mk.
+MYPOLL_BRIDGE_OVERRIDE_SRCDIR_RSYNC_EXCLUSIONS = --exclude /qemu
 MYPOLL_BRIDGE_LICENSE = MIT, BSD-3-Clause, BSD-2-Clause, EPL-2.0 or BSD-3-Clause
 MYPOLL_BRIDGE_LICENSE_FILES = LICENSE \
 	vendor/github.com/eclipse/paho.mqtt.golang/LICENSE \
@@ -22,14 +18,7 @@ MYPOLL_BRIDGE_LICENSE_FILES = LICENSE \
 	vendor/golang.org/x/net/LICENSE \
 	vendor/golang.org/x/sync/LICENSE \
 	vendor/golang.org/x/sys/LICENSE
-# Must be the module line of go.mod (the default is guessed from the site).
-MYPOLL_BRIDGE_GOMOD = github.com/mypoll/mypoll
 MYPOLL_BRIDGE_BUILD_TARGETS = daemon/cmd/mypoll-bridge
-MYPOLL_BRIDGE_LDFLAGS = \
-	-X github.com/mypoll/mypoll/daemon/internal/version.Version=$(MYPOLL_BRIDGE_VERSION)
-MYPOLL_BRIDGE_TAGS = osusergo netgo
-# Static: without this, cgo is on whenever the toolchain can link it.
-MYPOLL_BRIDGE_GO_ENV = CGO_ENABLED=0
 
 # The bridge runs as user mypoll-bridge, in group mypoll (connect and
 # subscribe). For remote control commands (--allow-commands trigger,...)
@@ -54,12 +43,5 @@ define MYPOLL_BRIDGE_INSTALL_DEFAULTS
 endef
 MYPOLL_BRIDGE_POST_INSTALL_TARGET_HOOKS += MYPOLL_BRIDGE_INSTALL_DEFAULTS
 
-# Fail the build, rather than the board, if the binary is not static.
-define MYPOLL_BRIDGE_CHECK_STATIC
-	if $(TARGET_READELF) -l $(TARGET_DIR)/usr/bin/mypoll-bridge | grep -q INTERP; then \
-		echo "mypoll-bridge: mypoll-bridge is dynamically linked"; exit 1; \
-	fi
-endef
-MYPOLL_BRIDGE_POST_INSTALL_TARGET_HOOKS += MYPOLL_BRIDGE_CHECK_STATIC
-
+$(eval $(call mypoll-go-package,MYPOLL_BRIDGE))
 $(eval $(golang-package))

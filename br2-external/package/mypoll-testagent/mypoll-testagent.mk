@@ -4,21 +4,12 @@
 #
 ################################################################################
 
-MYPOLL_TESTAGENT_VERSION = 0.1
-MYPOLL_TESTAGENT_SITE = $(BR2_EXTERNAL_MYPOLL_PATH)/..
-MYPOLL_TESTAGENT_SITE_METHOD = local
-MYPOLL_TESTAGENT_OVERRIDE_SRCDIR_RSYNC_EXCLUSIONS = \
-	--exclude /br2-external --exclude /meta-mypoll --exclude /tests \
-	--exclude /kmod --exclude /out --exclude /output
+# Common Go settings (version, site, module, static build and its check):
+# ../mypoll-go.mk. The agent is built from qemu/agent.
 MYPOLL_TESTAGENT_LICENSE = MIT
 MYPOLL_TESTAGENT_LICENSE_FILES = LICENSE
-MYPOLL_TESTAGENT_GOMOD = github.com/mypoll/mypoll
 MYPOLL_TESTAGENT_BUILD_TARGETS = qemu/agent
 MYPOLL_TESTAGENT_BIN_NAME = mypoll-testagent
-MYPOLL_TESTAGENT_LDFLAGS = \
-	-X github.com/mypoll/mypoll/daemon/internal/version.Version=$(MYPOLL_TESTAGENT_VERSION)
-MYPOLL_TESTAGENT_TAGS = osusergo netgo
-MYPOLL_TESTAGENT_GO_ENV = CGO_ENABLED=0
 
 define MYPOLL_TESTAGENT_INSTALL_INIT_SYSV
 	$(INSTALL) -D -m 0755 $(@D)/init/sysv/S99mypoll-testagent \
@@ -32,4 +23,5 @@ define MYPOLL_TESTAGENT_INSTALL_INIT_SYSTEMD
 		$(TARGET_DIR)/usr/lib/udev/rules.d/90-mypoll-testagent.rules
 endef
 
+$(eval $(call mypoll-go-package,MYPOLL_TESTAGENT))
 $(eval $(golang-package))

@@ -4,23 +4,12 @@
 #
 ################################################################################
 
-MYPOLLD_VERSION = 0.1
-MYPOLLD_SITE = $(BR2_EXTERNAL_MYPOLL_PATH)/..
-MYPOLLD_SITE_METHOD = local
-# The site is the whole checkout: copy only what the Go build needs.
-MYPOLLD_OVERRIDE_SRCDIR_RSYNC_EXCLUSIONS = \
-	--exclude /br2-external --exclude /meta-mypoll --exclude /qemu \
-	--exclude /tests --exclude /kmod --exclude /out --exclude /output
+# Common Go settings (version, site, module, static build and its check):
+# ../mypoll-go.mk. mypollctl is built and installed with the daemon.
+MYPOLLD_OVERRIDE_SRCDIR_RSYNC_EXCLUSIONS = --exclude /qemu
 MYPOLLD_LICENSE = MIT
 MYPOLLD_LICENSE_FILES = LICENSE
-# Must be the module line of go.mod (the default is guessed from the site).
-MYPOLLD_GOMOD = github.com/mypoll/mypoll
 MYPOLLD_BUILD_TARGETS = daemon/cmd/mypolld daemon/cmd/mypollctl
-MYPOLLD_LDFLAGS = \
-	-X github.com/mypoll/mypoll/daemon/internal/version.Version=$(MYPOLLD_VERSION)
-MYPOLLD_TAGS = osusergo netgo
-# Static: without this, cgo is on whenever the toolchain can link it.
-MYPOLLD_GO_ENV = CGO_ENABLED=0
 
 # mypolld runs as user mypoll (group mypoll, which may connect to the
 # socket and subscribe); members of mypoll-ctl may also control the daemon
@@ -57,14 +46,5 @@ define MYPOLLD_INSTALL_DEFAULTS
 endef
 MYPOLLD_POST_INSTALL_TARGET_HOOKS += MYPOLLD_INSTALL_DEFAULTS
 
-# Fail the build, rather than the board, if a binary is not static.
-define MYPOLLD_CHECK_STATIC
-	for b in mypolld mypollctl; do \
-		if $(TARGET_READELF) -l $(TARGET_DIR)/usr/bin/$$b | grep -q INTERP; then \
-			echo "mypolld: $$b is dynamically linked"; exit 1; \
-		fi; \
-	done
-endef
-MYPOLLD_POST_INSTALL_TARGET_HOOKS += MYPOLLD_CHECK_STATIC
-
+$(eval $(call mypoll-go-package,MYPOLLD))
 $(eval $(golang-package))
