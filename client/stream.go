@@ -80,9 +80,11 @@ type StreamConfig struct {
 	// hand over a first connection already made). It must return a Conn on
 	// which no request was sent yet.
 	Dial func(ctx context.Context) (*Conn, error)
-	// Set is the subscription: "all" (the default when empty), or a comma
-	// list of "timer" and "trigger".
-	Set string
+	// Set is the subscription: "all" (the default when empty), "none", or
+	// a comma list of items (PROTOCOL.md A.5). Filter, when not nil,
+	// overrides it.
+	Set    string
+	Filter *Filter
 	// From is the first seq wanted, of device instance InstanceID. From = 0
 	// starts at the first greeting's next_seq. InstanceID = 0 accepts the
 	// daemon's instance as it is; another value that differs from the
@@ -148,6 +150,9 @@ var ErrStreamClosed = errors.New("mypoll stream closed")
 
 // NewStream returns a Stream for cfg. It does not connect: Next does.
 func NewStream(cfg StreamConfig) *Stream {
+	if cfg.Filter != nil {
+		cfg.Set = cfg.Filter.String()
+	}
 	if cfg.Set == "" {
 		cfg.Set = "all"
 	}
