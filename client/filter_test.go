@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/mypoll/mypoll/client"
@@ -152,18 +151,14 @@ func TestTimerSource_panics(t *testing.T) {
 // canonical reply comes back as a Filter; a reply that is not canonical
 // is a protocol violation; more than 16 items never reach the daemon.
 func TestConn_SubscribeFilter(t *testing.T) {
-	var mu sync.Mutex
-	var reqs []string
-	fd := startFake(t, hello, func(req string) []string {
-		mu.Lock()
-		reqs = append(reqs, req)
-		mu.Unlock()
+	var rec recorder
+	fd := startFake(t, hello, rec.handle(func(req string) []string {
 		set, _, _ := strings.Cut(strings.TrimPrefix(req, "subscribe "), " ")
 		if set == "timer:3" {
 			return []string{"OK subscribe timer:03"} // not canonical
 		}
 		return []string{"OK subscribe " + set}
-	})
+	}))
 	c := dial(t, fd.path)
 	f := client.TriggerPayload(42).Or(client.TimerSource(5))
 	got, err := c.SubscribeFilter(t.Context(), f, 7)
@@ -183,11 +178,7 @@ func TestConn_SubscribeFilter(t *testing.T) {
 	if _, err := c.SubscribeFilter(t.Context(), big, 0); !errors.Is(err, client.ErrBadFilter) {
 		t.Errorf("SubscribeFilter(17 items) = %v, want ErrBadFilter", err)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if want := "subscribe timer:5,trigger:42 from=7|subscribe all|subscribe timer:3"; strings.Join(reqs, "|") != want {
-		t.Errorf("requests = %q, want %q", reqs, want)
-	}
+	rec.expect(t, "subscribe timer:5,trigger:42 from=7|subscribe all|subscribe timer:3")
 }
 
 // TestStream_filter: a Stream with a Filter resumes with its canonical

@@ -15,17 +15,13 @@ import (
 // TestResume: Resume subscribes from the given seq, or from the greeting's
 // next_seq for 0, as the connection's first request.
 func TestResume(t *testing.T) {
-	var mu sync.Mutex
-	var reqs []string
-	fd := startFake(t, hello, func(req string) []string {
-		mu.Lock()
-		reqs = append(reqs, req)
-		mu.Unlock()
+	var rec recorder
+	fd := startFake(t, hello, rec.handle(func(req string) []string {
 		if strings.HasPrefix(req, "subscribe bogus") {
 			return []string{"ERR subscribe EINVAL bad set"}
 		}
 		return []string{"OK subscribe all", "EVT 5 trigger 0 1 0 100"}
-	})
+	}))
 	for _, from := range []uint64{0, 3} {
 		c, err := client.Resume(t.Context(), fd.path, "all", from)
 		if err != nil {
@@ -40,11 +36,7 @@ func TestResume(t *testing.T) {
 	if _, err := client.Resume(t.Context(), fd.path, "bogus", 1); !errors.As(err, &perr) || perr.Errno != "EINVAL" {
 		t.Errorf("Resume(bogus set) = %v, want EINVAL", err)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if want := "subscribe all from=5|subscribe all from=3|subscribe bogus from=1"; strings.Join(reqs, "|") != want {
-		t.Errorf("requests = %q, want %q", reqs, want)
-	}
+	rec.expect(t, "subscribe all from=5|subscribe all from=3|subscribe bogus from=1")
 }
 
 // TestStream_backoff: with no daemon, Next keeps retrying with bounded
