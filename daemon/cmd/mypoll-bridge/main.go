@@ -20,6 +20,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/mypoll/mypoll/client"
+	"github.com/mypoll/mypoll/daemon/internal/bridge"
 	"github.com/mypoll/mypoll/daemon/internal/cli"
 	"github.com/mypoll/mypoll/daemon/internal/logx"
 	"github.com/mypoll/mypoll/daemon/internal/version"
@@ -205,19 +206,6 @@ func parseFlags(cmd *cli.Command, args []string) (*options, int) {
 	return o, -1
 }
 
-// validTopicPrefix rejects wildcards, empty levels and what MQTT forbids.
-func validTopicPrefix(p string) bool {
-	if p == "" || len(p) > 256 || !printable(p, false) || strings.ContainsAny(p, "+#") {
-		return false
-	}
-	for l := range strings.SplitSeq(p, "/") {
-		if l == "" {
-			return false
-		}
-	}
-	return true
-}
-
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cmd := cli.New("mypoll-bridge", usage, stdout, stderr)
 	o, code := parseFlags(cmd, args)
@@ -235,14 +223,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if !deviceIDRE.MatchString(o.deviceID) {
 		return usageErr("--device-id %q: want 1-64 of A-Z a-z 0-9 . _ -", o.deviceID)
 	}
-	if !validTopicPrefix(o.prefix) {
+	if !bridge.ValidTopicPrefix(o.prefix) {
 		return usageErr("--topic-prefix %q: want printable levels without + or # and no empty level", o.prefix)
 	}
 	if o.qos != 0 && o.qos != 1 {
 		return usageErr("--qos %d: want 0 or 1", o.qos)
 	}
-	if o.spoolBytes < MinSpoolBytes {
-		return usageErr("--spool-bytes %d: the minimum is %d", o.spoolBytes, MinSpoolBytes)
+	if o.spoolBytes < bridge.MinSpoolBytes {
+		return usageErr("--spool-bytes %d: the minimum is %d", o.spoolBytes, bridge.MinSpoolBytes)
 	}
 	if o.stateDir == "" {
 		return usageErr("--state-dir must not be empty: the spool and the cursor live there")
@@ -250,7 +238,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if o.flushTimeout < 0 || o.keepAlive < time.Second {
 		return usageErr("--flush-timeout must be >= 0 and --keepalive >= 1s")
 	}
-	allowed, err := parseAllowed(o.allow)
+	allowed, err := bridge.ParseAllowed(o.allow)
 	if err != nil {
 		return usageErr("%v", err)
 	}
@@ -293,7 +281,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	warnPasswords(log, o.brokers, password)
-	spool, err := OpenSpool(o.stateDir, o.spoolBytes)
+	spool, err := bridge.OpenSpool(o.stateDir, o.spoolBytes)
 	if err != nil {
 		log.Error("open spool", "state_dir", o.stateDir, "error", err)
 		return 1
@@ -305,7 +293,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	inst, acked := spool.Cursor()
 	log.Info("starting", "version", version.Version, "device_id", o.deviceID, "brokers", o.brokers.String(),
 		"instance_id", fmt.Sprintf("%016x", inst), "acked", acked, "spooled", spool.Pending())
-	b := New(Config{
+	b := bridge.New(bridge.Config{
 		Socket: o.socket, Brokers: o.brokers, DeviceID: o.deviceID, Prefix: o.prefix, QoS: byte(o.qos),
 		Spool: spool, Allowed: allowed, TLS: tlsCfg, Username: o.username, Password: password,
 		Version: version.Version, Log: log, FlushTimeout: o.flushTimeout, KeepAlive: o.keepAlive,

@@ -1,4 +1,4 @@
-package main
+package bridge
 
 import (
 	"context"
@@ -105,7 +105,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 			case <-t.C:
 				// A disk failure is logged by the spool, which goes on
 				// (C.4: the bridge never exits for its disk).
-				_ = b.cfg.Spool.Sync()
+				_ = b.cfg.Spool.syncDisk()
 			case <-stopSync:
 				return
 			}
@@ -135,7 +135,7 @@ func (b *Bridge) Run(ctx context.Context) error {
 	<-pubDone
 	close(stopSync)
 	<-syncDone
-	if cerr := b.cfg.Spool.Close(); err == nil {
+	if cerr := b.cfg.Spool.close(); err == nil {
 		err = cerr
 	}
 	if err == nil {
@@ -203,7 +203,7 @@ func (b *Bridge) readLoop(ctx context.Context) error {
 
 func (b *Bridge) pump(ctx context.Context, c *client.Conn) error {
 	h := c.Hello()
-	from := b.cfg.Spool.Resume(h.InstanceID, h.NextSeq)
+	from := b.cfg.Spool.resume(h.InstanceID, h.NextSeq)
 	ackInst, _ := b.cfg.Spool.Cursor()
 	if ackInst != 0 && ackInst != h.InstanceID {
 		b.log.Info("new device instance, cursor reset", "instance_id", fmt.Sprintf("%016x", h.InstanceID), "previous", fmt.Sprintf("%016x", ackInst))
@@ -219,7 +219,7 @@ func (b *Bridge) pump(ctx context.Context, c *client.Conn) error {
 		// and reports the rest as lost.
 		b.log.Warn("cursor beyond mypolld's next_seq: damaged, not trusted", "instance_id", fmt.Sprintf("%016x", h.InstanceID),
 			"from", from, "next_seq", h.NextSeq)
-		from = b.cfg.Spool.BeyondNextSeq(h.InstanceID)
+		from = b.cfg.Spool.beyondNextSeq(h.InstanceID)
 		b.helloNext.Store(from)
 		err = c.Subscribe(sctx, "all", from)
 		if p := b.mqtt.Load(); p != nil && err == nil { // the status said the damaged cursor
@@ -242,7 +242,7 @@ func (b *Bridge) pump(ctx context.Context, c *client.Conn) error {
 			return err
 		}
 		r := record{Instance: h.InstanceID, Event: m.Event, Lost: m.Lost}
-		if _, err := b.cfg.Spool.Append(r); err != nil {
+		if _, err := b.cfg.Spool.add(r); err != nil {
 			b.log.Error("spool append", "error", err) // not reached: the spool keeps what the disk refuses
 		}
 	}
@@ -299,7 +299,7 @@ func (b *Bridge) publishLoop(stopping <-chan struct{}) {
 		b.log.Info("broker connected", "broker", url, "spooled", b.cfg.Spool.Pending())
 		done := b.session(cli, stopping, stop)
 		b.mqtt.Store(nil)
-		b.cfg.Spool.Rewind()
+		b.cfg.Spool.rewind()
 		if done {
 			if tok := cli.Publish(b.topics.status, 1, true, offlineStatus); !tok.WaitTimeout(2*time.Second) || tok.Error() != nil {
 				b.log.Warn("offline status not acknowledged", "error", tok.Error())
@@ -443,7 +443,7 @@ func (b *Bridge) session(cli mqtt.Client, stopping, stop <-chan struct{}) bool {
 				end(false)
 				continue
 			}
-			b.cfg.Spool.Ack(p.it)
+			b.cfg.Spool.ack(p.it)
 			if drained() {
 				end(true)
 			}
@@ -455,7 +455,7 @@ func (b *Bridge) session(cli mqtt.Client, stopping, stop <-chan struct{}) bool {
 	curInst := inst
 	var buf []byte
 	for {
-		items, err := b.cfg.Spool.Take(window/4, quit)
+		items, err := b.cfg.Spool.take(window/4, quit)
 		if err != nil {
 			b.log.Error("read spool", "error", err)
 			end(false)
