@@ -173,3 +173,75 @@ func TestStream_beyondNextSeq(t *testing.T) {
 		t.Errorf("requests = %q, want %q", reqs, want)
 	}
 }
+
+// TestStream_rangeFromStart: with RangeFromStart, a position beyond the
+// daemon's next_seq resumes from seq 1 (the daemon replays what it retains)
+// with no loss of the stream's own, and Connected says so.
+func TestStream_rangeFromStart(t *testing.T) {
+	var mu sync.Mutex
+	var reqs []string
+	fd := startFake(t, hello, rangeHandler(&reqs, &mu))
+	var got []client.Reconnect
+	st := client.NewStream(client.StreamConfig{Path: fd.path, InstanceID: 0xaa, From: 500, RangeFromStart: true,
+		Connected: func(r client.Reconnect) { got = append(got, r) }})
+	defer st.Close()
+	if m, err := st.Next(t.Context()); err != nil || m.Event == nil || m.Event.Seq != 5 {
+		t.Fatalf("first message = %+v, %v; want event 5 (no range loss)", m, err)
+	}
+	if len(got) != 1 || !got[0].Range || got[0].From != 1 || got[0].InstanceID != 0xaa || got[0].NextSeq != 5 {
+		t.Errorf("Connected got %+v, want one call with Range, From 1", got)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := "subscribe all from=500|subscribe all from=1"; strings.Join(reqs, "|") != want {
+		t.Errorf("requests = %q, want %q", reqs, want)
+	}
+}
+
+// TestStream_connectedAndDo: Connected is called for the first connection
+// and each reconnect, before their messages; Do goes over the current
+// connection, and returns ErrNotConnected before the first.
+func TestStream_connectedAndDo(t *testing.T) {
+	var mu sync.Mutex
+	conns := 0
+	fd := startFake(t, hello, func(req string) []string {
+		if strings.HasPrefix(req, "echo") {
+			return []string{"OK " + req}
+		}
+		mu.Lock()
+		conns++
+		n := conns
+		mu.Unlock()
+		if n == 1 {
+			return []string{"OK subscribe all", "EVT 5 trigger 0 1 0 100", "CLOSE"}
+		}
+		return []string{"OK subscribe all", "EVT 6 trigger 0 1 0 100"}
+	})
+	var log []string
+	st := client.NewStream(client.StreamConfig{Path: fd.path, MinBackoff: time.Millisecond,
+		Connected: func(r client.Reconnect) {
+			log = append(log, "connected from="+strconv.FormatUint(r.From, 10)+" cause="+strconv.FormatBool(r.Cause != nil))
+		}})
+	defer st.Close()
+	if _, err := st.Do(t.Context(), "echo x"); !errors.Is(err, client.ErrNotConnected) {
+		t.Errorf("Do before Next = %v, want ErrNotConnected", err)
+	}
+	for range 3 {
+		m, err := st.Next(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case m.Event != nil:
+			log = append(log, "event "+strconv.FormatUint(m.Event.Seq, 10))
+		case m.Reconnect != nil:
+			log = append(log, "reconnect")
+		}
+	}
+	if r, err := st.Do(t.Context(), "echo hi"); err != nil || r.Detail != "hi" {
+		t.Errorf("Do(echo hi) = %+v, %v", r, err)
+	}
+	if want := "connected from=5 cause=false|event 5|connected from=6 cause=true|reconnect|event 6"; strings.Join(log, "|") != want {
+		t.Errorf("sequence = %q, want %q", strings.Join(log, "|"), want)
+	}
+}

@@ -1,5 +1,5 @@
 // Package bridge is mypoll-bridge's engine (PROTOCOL.md section C): it
-// reads one mypolld (reconnect, resume from its
+// reads one mypolld through client.Stream (reconnect, resume from its
 // cursor, backoff) into a crash-safe spool on disk (the session), and
 // publishes the spool in seq order to an MQTT broker or broker cluster,
 // advancing the acknowledged cursor (the publisher); it also serves the

@@ -51,7 +51,7 @@ import (
 // seq missing between two records of one instance (a cut, removed or
 // deleted segment) is covered by a bridge loss written into the free
 // positions between them. Seqs missing after the last record are fetched
-// again from mypolld (Resume asks from the last record's seq + 1; mypolld
+// again from mypolld (the position starts at the last record's seq + 1; mypolld
 // replays what it retains and reports the rest as LOST restart). When the
 // disk refuses records the spool keeps them in memory (not crash-safe, but
 // published, and bounded by the same limit) and tries the disk again.
@@ -535,28 +535,29 @@ func (s *Spool) readAt(seg *segment, pos uint64) (record, error) {
 	return decodeFrameVersion(b, seg.inst, seg.ver)
 }
 
-// resume returns the seq to ask mypolld for (from= of C.3) given its
-// greeting: R+1 for the instance the spool knows, 1 for another instance,
-// or, when the spool knows none, next (the greeting's next_seq) on a fresh
-// spool and 1 when the cursor was unusable (what was acknowledged is
-// unknown: mypolld replays what it retains and reports the rest as lost).
-func (s *Spool) resume(inst, next uint64) uint64 {
+// position returns where reading mypolld starts, for client.Stream:
+// instance inst at seq from (R+1 of C.3). inst 0 means any instance: from 0
+// is the greeting's next_seq (a fresh spool), 1 after an unusable cursor
+// (what was acknowledged is unknown: mypolld replays what it retains and
+// reports the rest as lost). For a known instance the stream starts at 1
+// of another one itself.
+func (s *Spool) position() (inst, from uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
-	case s.lastInst == inst:
-		return s.lastKey + 1
-	case s.lastInst == 0 && !s.noCursor:
-		return next
+	case s.lastInst != 0:
+		return s.lastInst, s.lastKey + 1
+	case !s.noCursor:
+		return 0, 0
 	default:
-		return 1
+		return 0, 1
 	}
 }
 
 // beyondNextSeq is called when mypolld answered ERANGE to the from= that
-// resume gave for instance inst (PROTOCOL.md A.8): the spool's knowledge
+// position gave for instance inst (PROTOCOL.md A.8): the spool's knowledge
 // of that instance is implausible, so it is forgotten (the cursor is
-// damaged, C.4) and Resume gives 1 from now on.
+// damaged, C.4) and position gives 1 from now on.
 func (s *Spool) beyondNextSeq(inst uint64) uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()

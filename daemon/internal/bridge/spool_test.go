@@ -58,7 +58,7 @@ func takeAll(t *testing.T, s *Spool) []item {
 func TestSpool_AckResumeReopen(t *testing.T) {
 	dir := t.TempDir()
 	s := openSpool(t, dir, 1<<20)
-	if got := s.resume(9, 50); got != 50 {
+	if got := resumeFrom(s, 9, 50); got != 50 {
 		t.Errorf("empty spool: Resume = %d, want the greeting's next_seq 50", got)
 	}
 	for seq := uint64(50); seq < 80; seq++ {
@@ -88,10 +88,10 @@ func TestSpool_AckResumeReopen(t *testing.T) {
 	if inst, acked := s2.Cursor(); inst != 9 || acked != 59 {
 		t.Errorf("reopened: Cursor = %x, %d; want 9, 59", inst, acked)
 	}
-	if got := s2.resume(9, 1000); got != 80 {
+	if got := resumeFrom(s2, 9, 1000); got != 80 {
 		t.Errorf("reopened: Resume(same instance) = %d, want R+1 = 80", got)
 	}
-	if got := s2.resume(10, 1000); got != 1 {
+	if got := resumeFrom(s2, 10, 1000); got != 1 {
 		t.Errorf("reopened: Resume(new instance) = %d, want 1", got)
 	}
 	if items := takeAll(t, s2); len(items) != 20 || items[0].Rec.key() != 60 {
@@ -117,7 +117,7 @@ func TestSpool_TornTail(t *testing.T) {
 		t.Fatal(err)
 	}
 	s2 := openSpool(t, dir, 1<<20)
-	if got := s2.resume(3, 100); got != 5 {
+	if got := resumeFrom(s2, 3, 100); got != 5 {
 		t.Errorf("Resume after torn frame = %d, want 5 (4 intact records)", got)
 	}
 	appendAll(t, s2, ev(3, 5), ev(3, 6))
@@ -176,7 +176,7 @@ func TestSpool_Overflow(t *testing.T) {
 	s2 := openSpool(t, dir, MinSpoolBytes)
 	items := takeAll(t, s2)
 	check(items)
-	if got := s2.resume(4, 1); got != 10+n {
+	if got := resumeFrom(s2, 4, 1); got != 10+n {
 		t.Errorf("Resume = %d, want %d", got, 10+n)
 	}
 	// Acknowledging the loss removes it for good.
@@ -195,7 +195,7 @@ func TestSpool_NewInstance(t *testing.T) {
 	if len(items) != 4 || items[1].Rec.Instance != 1 || items[2].Rec.Instance != 2 || items[2].Rec.key() != 1 {
 		t.Fatalf("items across an instance change: %+v", items)
 	}
-	if got := s.resume(2, 77); got != 3 {
+	if got := resumeFrom(s, 2, 77); got != 3 {
 		t.Errorf("Resume(new instance, spooled) = %d, want 3", got)
 	}
 }
@@ -319,7 +319,7 @@ func TestSpool_SegmentDamage(t *testing.T) {
 				if err != nil {
 					t.Fatalf("round %d: OpenSpool: %v", round, err)
 				}
-				if got := s.resume(7, 501); got != 501 {
+				if got := resumeFrom(s, 7, 501); got != 501 {
 					t.Errorf("round %d: Resume = %d, want 501", round, got)
 				}
 				if lost := checkCoverage(t, takeAll(t, s), 7, 101, 500); lost != tc.want {
@@ -374,7 +374,7 @@ func TestSpool_CursorDamage(t *testing.T) {
 			if lost := checkCoverage(t, items, 7, items[0].Rec.first(), 500); lost != 0 {
 				t.Errorf("%d seqs in losses, want none", lost)
 			}
-			if got := s.resume(7, 501); got != 501 {
+			if got := resumeFrom(s, 7, 501); got != 501 {
 				t.Errorf("Resume = %d, want 501", got)
 			}
 		})
@@ -421,7 +421,7 @@ func TestSpool_OldFormat(t *testing.T) {
 		if lost := checkCoverage(t, items, inst, 1, 171); lost != 85 {
 			t.Errorf("round %d: %d seqs in losses, want 85", round, lost)
 		}
-		if got := s.resume(inst, 500); got != 172 {
+		if got := resumeFrom(s, inst, 500); got != 172 {
 			t.Errorf("round %d: Resume = %d, want 172", round, got)
 		}
 		_ = s.close()
@@ -456,7 +456,7 @@ func TestSpool_RandomDamage(t *testing.T) {
 				t.Fatalf("seed %d: OpenSpool: %v", seed, err)
 			}
 			// The daemon replays from Resume's seq (it retains everything).
-			for seq := s.resume(inst, produced+1); seq <= produced; seq++ {
+			for seq := resumeFrom(s, inst, produced+1); seq <= produced; seq++ {
 				s.add(ev(inst, seq))
 			}
 		}
@@ -553,7 +553,7 @@ func TestSpool_RandomDamage(t *testing.T) {
 func TestSpool_DamagedWhileRunning(t *testing.T) {
 	dir := t.TempDir()
 	s := openSpool(t, dir, 1<<20)
-	s.resume(7, 1)
+	resumeFrom(s, 7, 1)
 	for seq := uint64(1); seq <= 40; seq++ {
 		appendAll(t, s, ev(7, seq))
 	}
@@ -598,7 +598,22 @@ func TestSpool_DamagedWhileRunning(t *testing.T) {
 	}
 	s2 := openSpool(t, dir, 1<<20)
 	checkCoverage(t, takeAll(t, s2), 7, 11, 14)
-	if from := s2.resume(7, 41); from != 15 {
+	if from := resumeFrom(s2, 7, 41); from != 15 {
 		t.Errorf("after reopen Resume = from=%d, want 15", from)
 	}
+}
+
+// resumeFrom is the from= that a client.Stream started at s.position()
+// sends for the greeting (inst, next) (PROTOCOL.md C.3): R+1 for the
+// instance the spool knows, 1 for another instance, next on a fresh spool
+// and 1 after an unusable cursor.
+func resumeFrom(s *Spool, inst, next uint64) uint64 {
+	known, from := s.position()
+	switch {
+	case known != 0 && known != inst:
+		return 1 // the stream's NewInstance
+	case from == 0:
+		return next
+	}
+	return from
 }
