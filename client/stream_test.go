@@ -99,11 +99,8 @@ func TestStream_backoff(t *testing.T) {
 // rangeHandler answers subscribe as mypolld does with next_seq 5 (the
 // greeting's): a from= beyond it gets ERANGE (PROTOCOL.md A.8), another
 // the reply and then event 5.
-func rangeHandler(reqs *[]string, mu *sync.Mutex) func(string) []string {
-	return func(req string) []string {
-		mu.Lock()
-		*reqs = append(*reqs, req)
-		mu.Unlock()
+func rangeHandler(rec *recorder) func(string) []string {
+	return rec.handle(func(req string) []string {
 		var from uint64
 		if _, f, ok := strings.Cut(req, " from="); ok {
 			from, _ = strconv.ParseUint(f, 10, 64)
@@ -112,7 +109,7 @@ func rangeHandler(reqs *[]string, mu *sync.Mutex) func(string) []string {
 			return []string{"ERR subscribe ERANGE from=" + strconv.FormatUint(from, 10) + " is beyond next_seq 5"}
 		}
 		return []string{"OK subscribe all", "EVT 5 trigger 0 1 0 100"}
-	}
+	})
 }
 
 // TestResume_beyondNextSeq: a from= beyond the daemon's next_seq (a
@@ -122,9 +119,8 @@ func rangeHandler(reqs *[]string, mu *sync.Mutex) func(string) []string {
 // count = the seqs in the range, an upper bound as for "restart"), before
 // the events.
 func TestResume_beyondNextSeq(t *testing.T) {
-	var mu sync.Mutex
-	var reqs []string
-	fd := startFake(t, hello, rangeHandler(&reqs, &mu))
+	var rec recorder
+	fd := startFake(t, hello, rangeHandler(&rec))
 	c, err := client.Resume(t.Context(), fd.path, "all", 1000000000001)
 	if err != nil {
 		t.Fatalf("Resume(from 10^12+1, next_seq 5) = %v, want a connection from next_seq", err)
@@ -137,11 +133,7 @@ func TestResume_beyondNextSeq(t *testing.T) {
 	if m, err := c.Next(t.Context()); err != nil || m.Event == nil || m.Event.Seq != 5 {
 		t.Fatalf("second message = %+v, %v; want event 5", m, err)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if want := "subscribe all from=1000000000001|subscribe all from=5"; strings.Join(reqs, "|") != want {
-		t.Errorf("requests = %q, want %q", reqs, want)
-	}
+	rec.expect(t, "subscribe all from=1000000000001|subscribe all from=5")
 }
 
 // TestStream_beyondNextSeq: a Stream whose configured position is beyond
@@ -149,9 +141,8 @@ func TestResume_beyondNextSeq(t *testing.T) {
 // the seqs below it as one loss (reason "range") before the events, and
 // its position follows the daemon from there.
 func TestStream_beyondNextSeq(t *testing.T) {
-	var mu sync.Mutex
-	var reqs []string
-	fd := startFake(t, hello, rangeHandler(&reqs, &mu))
+	var rec recorder
+	fd := startFake(t, hello, rangeHandler(&rec))
 	st := client.NewStream(client.StreamConfig{Path: fd.path, InstanceID: 0xaa, From: 500})
 	defer st.Close()
 	m, err := st.Next(t.Context())
@@ -167,20 +158,15 @@ func TestStream_beyondNextSeq(t *testing.T) {
 	if inst, next := st.Position(); inst != 0xaa || next != 6 {
 		t.Errorf("Position after event 5 = %x, %d; want aa, 6", inst, next)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if want := "subscribe all from=500|subscribe all from=5"; strings.Join(reqs, "|") != want {
-		t.Errorf("requests = %q, want %q", reqs, want)
-	}
+	rec.expect(t, "subscribe all from=500|subscribe all from=5")
 }
 
 // TestStream_rangeFromStart: with RangeFromStart, a position beyond the
 // daemon's next_seq resumes from seq 1 (the daemon replays what it retains)
 // with no loss of the stream's own, and Connected says so.
 func TestStream_rangeFromStart(t *testing.T) {
-	var mu sync.Mutex
-	var reqs []string
-	fd := startFake(t, hello, rangeHandler(&reqs, &mu))
+	var rec recorder
+	fd := startFake(t, hello, rangeHandler(&rec))
 	var got []client.Reconnect
 	st := client.NewStream(client.StreamConfig{Path: fd.path, InstanceID: 0xaa, From: 500, RangeFromStart: true,
 		Connected: func(r client.Reconnect) { got = append(got, r) }})
@@ -191,11 +177,7 @@ func TestStream_rangeFromStart(t *testing.T) {
 	if len(got) != 1 || !got[0].Range || got[0].From != 1 || got[0].InstanceID != 0xaa || got[0].NextSeq != 5 {
 		t.Errorf("Connected got %+v, want one call with Range, From 1", got)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if want := "subscribe all from=500|subscribe all from=1"; strings.Join(reqs, "|") != want {
-		t.Errorf("requests = %q, want %q", reqs, want)
-	}
+	rec.expect(t, "subscribe all from=500|subscribe all from=1")
 }
 
 // TestStream_connectedAndDo: Connected is called for the first connection
