@@ -28,6 +28,10 @@ type publisher struct {
 	onCommand func(payload []byte)
 
 	mqtt atomic.Pointer[mqtt.Client] // the current broker connection, nil between them
+	// statusMu orders the status publications of a connection: each is
+	// computed and handed to the client under it, so one computed after
+	// the cursor changed is never overtaken by one computed before.
+	statusMu sync.Mutex
 }
 
 func newPublisher(cfg *Config, hello func() (inst, next uint64)) *publisher {
@@ -56,6 +60,8 @@ func (p *publisher) status() []byte {
 // republishStatus publishes the status again, without waiting, when a
 // broker is connected (the cursor changed outside the publisher).
 func (p *publisher) republishStatus() {
+	p.statusMu.Lock()
+	defer p.statusMu.Unlock()
 	if c := p.mqtt.Load(); c != nil {
 		(*c).Publish(p.topics.status, 1, true, p.status())
 	}
@@ -225,12 +231,19 @@ func (p *publisher) publishConn(cli mqtt.Client, stopping, stop <-chan struct{})
 		}
 		end(false)
 	}()
-	// The status first: online, with the cursor (C.2).
+	// The status first: online, with the cursor (C.2). The connection is
+	// made current under statusMu, so a cursor change from now on publishes
+	// its status after this one.
+	p.statusMu.Lock()
+	p.mqtt.Store(&cli)
 	inst, _ := p.spool.Cursor()
 	if inst == 0 {
 		inst, _ = p.hello()
 	}
-	if !p.publishWait(cli, p.topics.status, p.status(), true) {
+	tok := cli.Publish(p.topics.status, 1, true, p.status())
+	p.statusMu.Unlock()
+	if !tok.WaitTimeout(p.cfg.AckTimeout) || tok.Error() != nil {
+		p.log.Warn("publish failed", "topic", p.topics.status, "error", tok.Error())
 		end(false)
 		return false
 	}
@@ -242,7 +255,6 @@ func (p *publisher) publishConn(cli mqtt.Client, stopping, stop <-chan struct{})
 			return false
 		}
 	}
-	p.mqtt.Store(&cli)
 	pending := make(chan inflight, window)
 	ackDone := make(chan struct{})
 	go func() {
@@ -304,13 +316,4 @@ func (p *publisher) publishConn(cli mqtt.Client, stopping, stop <-chan struct{})
 	close(pending)
 	<-ackDone
 	return finished.Load()
-}
-
-func (p *publisher) publishWait(cli mqtt.Client, topic string, payload []byte, retained bool) bool {
-	tok := cli.Publish(topic, 1, retained, payload)
-	if !tok.WaitTimeout(p.cfg.AckTimeout) || tok.Error() != nil {
-		p.log.Warn("publish failed", "topic", topic, "error", tok.Error())
-		return false
-	}
-	return true
 }
