@@ -263,3 +263,69 @@ func TestMypollctl_ListenResume(t *testing.T) {
 		}
 	}
 }
+
+// TestMypollctl_ListenFilter: listen --filter timer against the daemon
+// replays and prints only the timer's events (timer_stopped included), none
+// of the triggers around them.
+func TestMypollctl_ListenFilter(t *testing.T) {
+	sock := realDaemon(t)
+	w, err := client.Dial(t.Context(), sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	if err := w.Subscribe(t.Context(), "all", 0); err != nil {
+		t.Fatal(err)
+	}
+	first, _, err := w.Trigger(t.Context(), 7, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.StartTimer(t.Context(), 1, 20*time.Millisecond, 3); err != nil {
+		t.Fatal(err)
+	}
+	for { // the witness waits for the timer's end
+		m, err := w.Next(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if m.Event != nil && m.Event.Type == "timer_stopped" {
+			break
+		}
+	}
+	last, _, err := w.Trigger(t.Context(), 8, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	pr, pw := io.Pipe()
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan int, 1)
+	args := []string{"--socket", sock, "listen", "--filter", "timer", "--from", fmt.Sprint(first)}
+	go func() { done <- run(ctx, args, strings.NewReader(""), pw, io.Discard); pw.Close() }()
+	r := bufio.NewReader(pr)
+	var lines []string
+	for {
+		l, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatalf("listen output ended after %q: %v", lines, err)
+		}
+		lines = append(lines, strings.TrimSpace(l))
+		if strings.Contains(l, " timer_stopped ") {
+			break
+		}
+	}
+	cancel()
+	go io.Copy(io.Discard, r)
+	if code := <-done; code != 0 {
+		t.Errorf("listen exit code after cancel = %d, want 0", code)
+	}
+	for _, l := range lines {
+		var seq uint64
+		var typ string
+		if _, err := fmt.Sscanf(l, "EVT %d %s source=1 ", &seq, &typ); err != nil || typ != "timer" && typ != "timer_stopped" ||
+			seq < first+2 || seq >= last {
+			t.Errorf("listen --filter timer printed %q, want only timer 1's events between the triggers", l)
+		}
+	}
+}
