@@ -264,11 +264,23 @@ func TestMypollctl_ListenResume(t *testing.T) {
 	}
 }
 
-// TestMypollctl_ListenFilter: listen --filter timer against the daemon
-// replays and prints only the timer's events (timer_stopped included), none
-// of the triggers around them.
+// TestMypollctl_ListenFilter: listen --filter against the daemon replays
+// exactly the events the filter matches (client.Filter.Match on what a
+// witness subscribed to all received), in order, and nothing else.
 func TestMypollctl_ListenFilter(t *testing.T) {
 	sock := realDaemon(t)
+	events := filterWorkload(t, sock)
+	for _, f := range []string{"timer", "trigger"} {
+		checkListenFilter(t, sock, f, events)
+	}
+}
+
+// filterWorkload makes the daemon emit two triggers with payload 7, timer
+// 1's three ticks and stop, a trigger with payload 8, timer 2's two ticks
+// and stop and a trigger with payload 9, and returns them as a witness
+// subscribed to all received them.
+func filterWorkload(t *testing.T, sock string) []client.Event {
+	t.Helper()
 	w, err := client.Dial(t.Context(), sock)
 	if err != nil {
 		t.Fatal(err)
@@ -277,55 +289,79 @@ func TestMypollctl_ListenFilter(t *testing.T) {
 	if err := w.Subscribe(t.Context(), "all", 0); err != nil {
 		t.Fatal(err)
 	}
-	first, _, err := w.Trigger(t.Context(), 7, 2)
-	if err != nil {
-		t.Fatal(err)
+	var events []client.Event
+	next := func(until func(client.Event) bool) {
+		for {
+			m, err := w.Next(t.Context())
+			if err != nil || m.Event == nil {
+				t.Fatalf("witness: %+v, %v", m, err)
+			}
+			events = append(events, *m.Event)
+			if until(*m.Event) {
+				return
+			}
+		}
 	}
-	if err := w.StartTimer(t.Context(), 1, 20*time.Millisecond, 3); err != nil {
-		t.Fatal(err)
-	}
-	for { // the witness waits for the timer's end
-		m, err := w.Next(t.Context())
-		if err != nil {
+	for _, step := range []struct {
+		payload uint64
+		count   uint32
+		timer   uint32
+		ticks   uint64
+	}{{payload: 7, count: 2}, {timer: 1, ticks: 3}, {payload: 8, count: 1}, {timer: 2, ticks: 2}, {payload: 9, count: 1}} {
+		if step.count > 0 {
+			first, n, err := w.Trigger(t.Context(), step.payload, step.count)
+			if err != nil {
+				t.Fatal(err)
+			}
+			next(func(e client.Event) bool { return e.Seq == first+uint64(n)-1 })
+			continue
+		}
+		if err := w.StartTimer(t.Context(), step.timer, 10*time.Millisecond, step.ticks); err != nil {
 			t.Fatal(err)
 		}
-		if m.Event != nil && m.Event.Type == "timer_stopped" {
-			break
-		}
+		next(func(e client.Event) bool { return e.Type == "timer_stopped" })
 	}
-	last, _, err := w.Trigger(t.Context(), 8, 1)
+	return events
+}
+
+// checkListenFilter runs listen --filter filter from the workload's first
+// seq and checks it prints the matching events, and only them.
+func checkListenFilter(t *testing.T, sock, filter string, events []client.Event) {
+	t.Helper()
+	f, err := client.ParseFilter(filter)
 	if err != nil {
 		t.Fatal(err)
 	}
-
+	var want []string
+	for _, e := range events {
+		if f.Match(e) {
+			want = append(want, fmt.Sprintf("EVT %d %s source=%d arg=%d", e.Seq, e.Type, e.SourceID, e.Arg))
+		}
+	}
 	pr, pw := io.Pipe()
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan int, 1)
-	args := []string{"--socket", sock, "listen", "--filter", "timer", "--from", fmt.Sprint(first)}
+	args := []string{"--socket", sock, "listen", "--filter", filter, "--from", fmt.Sprint(events[0].Seq)}
 	go func() { done <- run(ctx, args, strings.NewReader(""), pw, io.Discard); pw.Close() }()
+	// Line by line: an event the filter must skip shows up in place of the
+	// next wanted one (each filter here wants a later event than the ones
+	// it skips, but for the last trigger, which trigger takes).
 	r := bufio.NewReader(pr)
-	var lines []string
-	for {
+	var got []string
+	for len(got) < len(want) {
 		l, err := r.ReadString('\n')
 		if err != nil {
-			t.Fatalf("listen output ended after %q: %v", lines, err)
+			t.Fatalf("listen --filter %s output ended after %q: %v", filter, got, err)
 		}
-		lines = append(lines, strings.TrimSpace(l))
-		if strings.Contains(l, " timer_stopped ") {
-			break
-		}
+		fields := strings.Fields(l)
+		got = append(got, strings.Join(fields[:min(len(fields), 5)], " "))
 	}
 	cancel()
 	go io.Copy(io.Discard, r)
 	if code := <-done; code != 0 {
-		t.Errorf("listen exit code after cancel = %d, want 0", code)
+		t.Errorf("listen --filter %s exit code after cancel = %d, want 0", filter, code)
 	}
-	for _, l := range lines {
-		var seq uint64
-		var typ string
-		if _, err := fmt.Sscanf(l, "EVT %d %s source=1 ", &seq, &typ); err != nil || typ != "timer" && typ != "timer_stopped" ||
-			seq < first+2 || seq >= last {
-			t.Errorf("listen --filter timer printed %q, want only timer 1's events between the triggers", l)
-		}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("listen --filter %s printed\n%s\nwant\n%s", filter, strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
