@@ -16,6 +16,11 @@ import (
 // and no loss message covers the seqs it did not subscribe to.
 func TestBridge_SubscribeTrigger(t *testing.T) { checkBridgeFilter(t, "trigger") }
 
+// A bridge started with --subscribe timer:1,trigger:1000 publishes timer
+// 1's ticks and stop and the burst of triggers with payload 1000, nothing
+// else.
+func TestBridge_SubscribeSources(t *testing.T) { checkBridgeFilter(t, "timer:1,trigger:1000") }
+
 // checkBridgeFilter runs a bridge with --subscribe set over a workload of
 // two timers and bursts of triggers (payload = the events still to come:
 // 2000, 1950, ..., 50, then 1) and checks that the broker gets exactly the

@@ -275,6 +275,16 @@ func TestMypollctl_ListenFilter(t *testing.T) {
 	}
 }
 
+// TestMypollctl_ListenFilterSources: the same for source items (PROTOCOL.md
+// A.5): timer:<id> and trigger:<payload>, alone and with a class.
+func TestMypollctl_ListenFilterSources(t *testing.T) {
+	sock := realDaemon(t)
+	events := filterWorkload(t, sock)
+	for _, f := range []string{"timer:1", "trigger:8", "timer:2,trigger:7", "trigger,timer:1", "timer,trigger:0x8"} {
+		checkListenFilter(t, sock, f, events)
+	}
+}
+
 // filterWorkload makes the daemon emit two triggers with payload 7, timer
 // 1's three ticks and stop, a trigger with payload 8, timer 2's two ticks
 // and stop and a trigger with payload 9, and returns them as a witness
