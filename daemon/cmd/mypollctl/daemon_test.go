@@ -375,3 +375,33 @@ func checkListenFilter(t *testing.T, sock, filter string, events []client.Event)
 		t.Errorf("listen --filter %s printed\n%s\nwant\n%s", filter, strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+// TestMypollctl_SubscribeCanonical: the daemon's canonical set (PROTOCOL.md
+// A.5), which subscribe prints, is client.Filter's String of the same
+// input, and the sets the client refuses the daemon refuses (EINVAL).
+func TestMypollctl_SubscribeCanonical(t *testing.T) {
+	sock := realDaemon(t)
+	for _, set := range []string{
+		"all", "none", "timer", "trigger", "trigger,timer", "timer:3", "timer:07,timer:0,timer:7",
+		"trigger:0x2a,trigger:42,timer:5", "trigger:9,timer:2,timer", "trigger:1,trigger,timer:4",
+		"trigger:18446744073709551615,trigger:0", "timer,trigger,timer:3,trigger:5",
+		"timer:0,timer:1,timer:2,timer:3,timer:4,timer:5,timer:6,timer:7,trigger:1,trigger:2,trigger:3,trigger:4,trigger:5,trigger:6,trigger:7,trigger:8",
+	} {
+		f, err := client.ParseFilter(set)
+		if err != nil {
+			t.Fatalf("ParseFilter(%q): %v", set, err)
+		}
+		if code, out, errs := ctl(t, sock, "subscribe", set); code != 0 || out != "OK subscribe "+f.String()+"\n" {
+			t.Errorf("subscribe %s = %d, %q, %q; want OK subscribe %s", set, code, out, errs, f)
+		}
+	}
+	for _, set := range []string{"timer:8", "trigger:", "timer,", "all,timer", "trigger:0x", "timer:1:2",
+		"timer,timer,timer,timer,timer,timer,timer,timer,timer,timer,timer,timer,timer,timer,timer,timer,timer"} {
+		if _, err := client.ParseFilter(set); err == nil {
+			t.Errorf("ParseFilter(%q) accepted it", set)
+		}
+		if code, _, errs := ctl(t, sock, "subscribe", set); code != 1 || !strings.Contains(errs, "(EINVAL)") {
+			t.Errorf("subscribe %s = %d, %q; want the daemon's EINVAL", set, code, errs)
+		}
+	}
+}
