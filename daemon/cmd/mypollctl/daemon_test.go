@@ -353,9 +353,9 @@ func checkListenFilter(t *testing.T, sock, filter string, events []client.Event)
 	done := make(chan int, 1)
 	args := []string{"--socket", sock, "listen", "--filter", filter, "--from", fmt.Sprint(events[0].Seq)}
 	go func() { done <- run(ctx, args, strings.NewReader(""), pw, io.Discard); pw.Close() }()
-	// Line by line: an event the filter must skip shows up in place of the
-	// next wanted one (each filter here wants a later event than the ones
-	// it skips, but for the last trigger, which trigger takes).
+	// Line by line: an event the filter should have skipped shows up in
+	// place of the next wanted one. (One after the last wanted one would go
+	// unseen.)
 	r := bufio.NewReader(pr)
 	var got []string
 	for len(got) < len(want) {
