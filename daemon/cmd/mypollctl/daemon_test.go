@@ -94,14 +94,7 @@ func TestMypollctl_Listen(t *testing.T) {
 	// A witness sees all 20 events, so they are in the daemon's history
 	// (which keeps 13..20): a listener from seq 3 gets LOST 3..12 restart,
 	// then 13..20.
-	w, err := client.Dial(t.Context(), sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	if err := w.Subscribe(t.Context(), "all", 0); err != nil {
-		t.Fatal(err)
-	}
+	w := witness(t, sock)
 	if _, _, err := w.Trigger(t.Context(), 5, 20); err != nil {
 		t.Fatal(err)
 	}
@@ -285,20 +278,27 @@ func TestMypollctl_ListenFilterSources(t *testing.T) {
 	}
 }
 
+// witness is a client subscribed to all, closed at the end of the test.
+func witness(t *testing.T, sock string) *client.Conn {
+	t.Helper()
+	w, err := client.Dial(t.Context(), sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	if err := w.Subscribe(t.Context(), "all", 0); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
 // filterWorkload makes the daemon emit two triggers with payload 7, timer
 // 1's three ticks and stop, a trigger with payload 8, timer 2's two ticks
 // and stop and a trigger with payload 9, and returns them as a witness
 // subscribed to all received them.
 func filterWorkload(t *testing.T, sock string) []client.Event {
 	t.Helper()
-	w, err := client.Dial(t.Context(), sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	if err := w.Subscribe(t.Context(), "all", 0); err != nil {
-		t.Fatal(err)
-	}
+	w := witness(t, sock)
 	var events []client.Event
 	next := func(until func(client.Event) bool) {
 		for {
