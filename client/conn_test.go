@@ -12,6 +12,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -28,6 +29,32 @@ type fakeDaemon struct {
 	// conns delivers the server side of each accepted connection, for
 	// tests that write to it directly.
 	conns chan net.Conn
+}
+
+// recorder keeps the request lines a fake daemon received, in order.
+type recorder struct {
+	mu   sync.Mutex
+	reqs []string
+}
+
+// handle wraps a fake daemon's handler to record each request first.
+func (r *recorder) handle(reply func(req string) []string) func(string) []string {
+	return func(req string) []string {
+		r.mu.Lock()
+		r.reqs = append(r.reqs, req)
+		r.mu.Unlock()
+		return reply(req)
+	}
+}
+
+// expect fails t unless the requests, joined by "|", are want.
+func (r *recorder) expect(t *testing.T, want string) {
+	t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if got := strings.Join(r.reqs, "|"); got != want {
+		t.Errorf("requests = %q, want %q", got, want)
+	}
 }
 
 func startFake(t *testing.T, hello string, handle func(req string) []string) *fakeDaemon {

@@ -11,7 +11,8 @@
 // (subscribe to "none" to stop that).
 //
 // A new connection is subscribed to nothing: it gets no events until it
-// calls Subscribe. Resume connects and subscribes from a given seq in one
+// calls Subscribe (or SubscribeFilter with a typed Filter: whole classes,
+// one timer's events, the triggers of one payload; PROTOCOL.md A.5). Resume connects and subscribes from a given seq in one
 // step, so the replay of what was missed comes first, then live events,
 // strictly increasing. Stream goes further: it reconnects after a daemon
 // restart (with backoff), resumes where it stopped, and reports each

@@ -117,7 +117,7 @@ func parseTimers(detail string) ([]Timer, error) {
 }
 
 // Subscribe sets which events this connection receives: "all", "none", or
-// a comma list of "timer" and "trigger". With from > 0 the daemon first
+// a comma list of items (PROTOCOL.md A.5; see ParseFilter). With from > 0 the daemon first
 // replays the retained events with seq >= from (PROTOCOL.md A.8); 0 means
 // live events only.
 func (c *Conn) Subscribe(ctx context.Context, set string, from uint64) error {
@@ -131,7 +131,8 @@ func (c *Conn) Subscribe(ctx context.Context, set string, from uint64) error {
 
 // Subscription is one subscribe request (PROTOCOL.md A.5, A.8).
 type Subscription struct {
-	// Set is "all", "none", or a comma list of "timer" and "trigger".
+	// Set is "all", "none", or a comma list of items (PROTOCOL.md A.5):
+	// Filter.String gives one, ParseFilter reads one.
 	Set string
 	// From, when not nil, is sent as from=<seq>, 0 included: the daemon
 	// replays the retained events with seq >= *From before live ones.
@@ -151,6 +152,36 @@ func (c *Conn) SubscribeTo(ctx context.Context, s Subscription) (string, error) 
 	}
 	r, err := c.doVerb(ctx, "subscribe", line)
 	return r.Detail, err
+}
+
+// SubscribeFilter sets which events this connection receives to f (with
+// from > 0, after replaying the retained ones with seq >= from, as in
+// Subscribe) and returns the filter the daemon's reply names, in canonical
+// form. A filter of more than MaxFilterItems items is refused here, with an
+// error wrapping ErrBadFilter, as the daemon would refuse it.
+func (c *Conn) SubscribeFilter(ctx context.Context, f Filter, from uint64) (Filter, error) {
+	if n := f.Len(); n > MaxFilterItems {
+		return None, fmt.Errorf("%w: %d items, at most %d", ErrBadFilter, n, MaxFilterItems)
+	}
+	s := Subscription{Set: f.String()}
+	if from > 0 {
+		s.From = &from
+	}
+	got, err := c.SubscribeTo(ctx, s)
+	if err != nil {
+		return None, err
+	}
+	return parseSubscribed(got)
+}
+
+// parseSubscribed parses the set of an "OK subscribe" reply, which must be
+// canonical (PROTOCOL.md A.5).
+func parseSubscribed(detail string) (Filter, error) {
+	f, err := ParseFilter(detail)
+	if err != nil || f.String() != detail {
+		return None, fmt.Errorf("%w: subscribe reply %q is not a canonical set", ErrProtocol, detail)
+	}
+	return f, nil
 }
 
 // Stats returns the daemon's counters as key=value pairs (at least

@@ -36,7 +36,7 @@ func Resume(ctx context.Context, path, set string, from uint64) (*Conn, error) {
 	if from == 0 {
 		from = c.Hello().NextSeq
 	}
-	if _, err := c.subscribeFrom(ctx, set, max(from, 1)); err != nil {
+	if _, _, err := c.subscribeFrom(ctx, set, max(from, 1), false); err != nil {
 		_ = c.Close()
 		return nil, err
 	}
@@ -44,18 +44,26 @@ func Resume(ctx context.Context, path, set string, from uint64) (*Conn, error) {
 }
 
 // subscribeFrom sends "subscribe set from=from". On ERANGE (from beyond
-// next_seq, A.8) it subscribes again from the greeting's next_seq N, which
-// it returns, and puts a Lost 1..N-1 (ReasonRange) before the events of
-// the new subscription; otherwise it returns from.
-func (c *Conn) subscribeFrom(ctx context.Context, set string, from uint64) (uint64, error) {
+// next_seq, A.8) it subscribes again, and returns the seq it subscribed
+// from and ranged = true: with fromStart, from seq 1 (the daemon replays
+// what it retains and reports the rest as LOST restart); otherwise from the
+// greeting's next_seq N, with a Lost 1..N-1 (ReasonRange) put before the
+// events of the new subscription. Without ERANGE it returns from.
+func (c *Conn) subscribeFrom(ctx context.Context, set string, from uint64, fromStart bool) (uint64, bool, error) {
 	err := c.Subscribe(ctx, set, from)
 	var perr *Error
 	if !errors.As(err, &perr) || perr.Errno != "ERANGE" {
-		return from, err
+		return from, false, err
+	}
+	if fromStart {
+		if err := c.Subscribe(ctx, set, 1); err != nil {
+			return from, false, err
+		}
+		return 1, true, nil
 	}
 	next := max(c.Hello().NextSeq, 1)
 	if next >= from {
-		return from, err // the daemon's next_seq is not the greeting's: no answer to trust
+		return from, false, err // the daemon's next_seq is not the greeting's: no answer to trust
 	}
 	// The subscription is as it was (none: this is the first request), so
 	// nothing is queued yet from it; the events of this one come after the
@@ -66,10 +74,10 @@ func (c *Conn) subscribeFrom(ctx context.Context, set string, from uint64) (uint
 	}
 	c.mu.Unlock()
 	if err := c.Subscribe(ctx, set, next); err != nil {
-		return from, err
+		return from, false, err
 	}
 	c.signal()
-	return next, nil
+	return next, true, nil
 }
 
 // StreamConfig configures a Stream.
@@ -80,9 +88,11 @@ type StreamConfig struct {
 	// hand over a first connection already made). It must return a Conn on
 	// which no request was sent yet.
 	Dial func(ctx context.Context) (*Conn, error)
-	// Set is the subscription: "all" (the default when empty), or a comma
-	// list of "timer" and "trigger".
-	Set string
+	// Set is the subscription: "all" (the default when empty), "none", or
+	// a comma list of items (PROTOCOL.md A.5). Filter, when not nil,
+	// overrides it.
+	Set    string
+	Filter *Filter
 	// From is the first seq wanted, of device instance InstanceID. From = 0
 	// starts at the first greeting's next_seq. InstanceID = 0 accepts the
 	// daemon's instance as it is; another value that differs from the
@@ -98,6 +108,18 @@ type StreamConfig struct {
 	// to MaxBackoff (default 5s), and each wait is drawn at random from its
 	// upper half (jitter, so that many clients do not reconnect in step).
 	MinBackoff, MaxBackoff time.Duration
+	// RangeFromStart changes what a From beyond the daemon's next_seq N
+	// (ERANGE) does: the stream resumes from seq 1 of the instance, so the
+	// daemon replays what it still retains and reports the rest as LOST
+	// restart, instead of resuming from N after a ReasonRange Lost. For a
+	// program that would rather fetch again what it can than skip it.
+	RangeFromStart bool
+	// Connected, when set, is called with the details of each new
+	// connection, the first one included, once it is subscribed and before
+	// Next returns any of its messages, on the goroutine calling Next. It
+	// must not call Next. (Next itself returns a Reconnect only after a
+	// connection ended or for a new instance.)
+	Connected func(Reconnect)
 }
 
 // Reconnect describes a new connection of a Stream after the previous one
@@ -115,6 +137,10 @@ type Reconnect struct {
 	NewInstance   bool
 	OldInstanceID uint64
 	OldNext       uint64
+	// Range reports that the daemon answered ERANGE: the position was
+	// beyond its next_seq for this instance (damaged), and the stream
+	// resumed from From instead (StreamConfig.RangeFromStart says which).
+	Range bool
 }
 
 // StreamMessage is what Stream.Next returns: exactly one field is set.
@@ -148,6 +174,9 @@ var ErrStreamClosed = errors.New("mypoll stream closed")
 
 // NewStream returns a Stream for cfg. It does not connect: Next does.
 func NewStream(cfg StreamConfig) *Stream {
+	if cfg.Filter != nil {
+		cfg.Set = cfg.Filter.String()
+	}
 	if cfg.Set == "" {
 		cfg.Set = "all"
 	}
@@ -257,6 +286,9 @@ func (s *Stream) connect(ctx context.Context) (*Reconnect, error) {
 			s.conn = c
 			r.Cause, s.cause = s.cause, nil
 			s.mu.Unlock()
+			if s.cfg.Connected != nil {
+				s.cfg.Connected(*r)
+			}
 			if r.Cause == nil && !r.NewInstance {
 				return nil, nil // the first connection, where it was asked to start
 			}
@@ -307,16 +339,33 @@ func (s *Stream) resume(ctx context.Context) (*Conn, *Reconnect, error) {
 		r.From = s.next
 	}
 	s.mu.Unlock()
-	from, err := c.subscribeFrom(ctx, s.cfg.Set, max(r.From, 1))
+	from, ranged, err := c.subscribeFrom(ctx, s.cfg.Set, max(r.From, 1), s.cfg.RangeFromStart)
 	if err != nil {
 		_ = c.Close()
 		return nil, nil, fmt.Errorf("resume from seq %s: %w", strconv.FormatUint(r.From, 10), err)
 	}
-	r.From = from // lower than asked after ERANGE
+	r.From, r.Range = from, ranged // lower than asked after ERANGE
 	s.mu.Lock()
 	s.instance, s.next = h.InstanceID, max(r.From, 1)
 	s.mu.Unlock()
 	return c, r, nil
+}
+
+// ErrNotConnected is returned by Stream.Do between connections.
+var ErrNotConnected = errors.New("mypoll stream not connected")
+
+// Do sends a request line on the stream's current connection and waits for
+// its reply, as Conn.Do does; it may be called from any goroutine, while
+// Next waits. Between connections it returns ErrNotConnected. A subscribe
+// or quit sent this way changes the stream's own connection: do not.
+func (s *Stream) Do(ctx context.Context, line string) (Reply, error) {
+	s.mu.Lock()
+	c := s.conn
+	s.mu.Unlock()
+	if c == nil {
+		return Reply{}, ErrNotConnected
+	}
+	return c.Do(ctx, line)
 }
 
 // Close ends the stream and its connection. A Next waiting on the

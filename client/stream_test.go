@@ -15,17 +15,13 @@ import (
 // TestResume: Resume subscribes from the given seq, or from the greeting's
 // next_seq for 0, as the connection's first request.
 func TestResume(t *testing.T) {
-	var mu sync.Mutex
-	var reqs []string
-	fd := startFake(t, hello, func(req string) []string {
-		mu.Lock()
-		reqs = append(reqs, req)
-		mu.Unlock()
+	var rec recorder
+	fd := startFake(t, hello, rec.handle(func(req string) []string {
 		if strings.HasPrefix(req, "subscribe bogus") {
 			return []string{"ERR subscribe EINVAL bad set"}
 		}
 		return []string{"OK subscribe all", "EVT 5 trigger 0 1 0 100"}
-	})
+	}))
 	for _, from := range []uint64{0, 3} {
 		c, err := client.Resume(t.Context(), fd.path, "all", from)
 		if err != nil {
@@ -40,11 +36,7 @@ func TestResume(t *testing.T) {
 	if _, err := client.Resume(t.Context(), fd.path, "bogus", 1); !errors.As(err, &perr) || perr.Errno != "EINVAL" {
 		t.Errorf("Resume(bogus set) = %v, want EINVAL", err)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if want := "subscribe all from=5|subscribe all from=3|subscribe bogus from=1"; strings.Join(reqs, "|") != want {
-		t.Errorf("requests = %q, want %q", reqs, want)
-	}
+	rec.expect(t, "subscribe all from=5|subscribe all from=3|subscribe bogus from=1")
 }
 
 // TestStream_backoff: with no daemon, Next keeps retrying with bounded
@@ -107,11 +99,8 @@ func TestStream_backoff(t *testing.T) {
 // rangeHandler answers subscribe as mypolld does with next_seq 5 (the
 // greeting's): a from= beyond it gets ERANGE (PROTOCOL.md A.8), another
 // the reply and then event 5.
-func rangeHandler(reqs *[]string, mu *sync.Mutex) func(string) []string {
-	return func(req string) []string {
-		mu.Lock()
-		*reqs = append(*reqs, req)
-		mu.Unlock()
+func rangeHandler(rec *recorder) func(string) []string {
+	return rec.handle(func(req string) []string {
 		var from uint64
 		if _, f, ok := strings.Cut(req, " from="); ok {
 			from, _ = strconv.ParseUint(f, 10, 64)
@@ -120,7 +109,7 @@ func rangeHandler(reqs *[]string, mu *sync.Mutex) func(string) []string {
 			return []string{"ERR subscribe ERANGE from=" + strconv.FormatUint(from, 10) + " is beyond next_seq 5"}
 		}
 		return []string{"OK subscribe all", "EVT 5 trigger 0 1 0 100"}
-	}
+	})
 }
 
 // TestResume_beyondNextSeq: a from= beyond the daemon's next_seq (a
@@ -130,9 +119,8 @@ func rangeHandler(reqs *[]string, mu *sync.Mutex) func(string) []string {
 // count = the seqs in the range, an upper bound as for "restart"), before
 // the events.
 func TestResume_beyondNextSeq(t *testing.T) {
-	var mu sync.Mutex
-	var reqs []string
-	fd := startFake(t, hello, rangeHandler(&reqs, &mu))
+	var rec recorder
+	fd := startFake(t, hello, rangeHandler(&rec))
 	c, err := client.Resume(t.Context(), fd.path, "all", 1000000000001)
 	if err != nil {
 		t.Fatalf("Resume(from 10^12+1, next_seq 5) = %v, want a connection from next_seq", err)
@@ -145,11 +133,7 @@ func TestResume_beyondNextSeq(t *testing.T) {
 	if m, err := c.Next(t.Context()); err != nil || m.Event == nil || m.Event.Seq != 5 {
 		t.Fatalf("second message = %+v, %v; want event 5", m, err)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if want := "subscribe all from=1000000000001|subscribe all from=5"; strings.Join(reqs, "|") != want {
-		t.Errorf("requests = %q, want %q", reqs, want)
-	}
+	rec.expect(t, "subscribe all from=1000000000001|subscribe all from=5")
 }
 
 // TestStream_beyondNextSeq: a Stream whose configured position is beyond
@@ -157,9 +141,8 @@ func TestResume_beyondNextSeq(t *testing.T) {
 // the seqs below it as one loss (reason "range") before the events, and
 // its position follows the daemon from there.
 func TestStream_beyondNextSeq(t *testing.T) {
-	var mu sync.Mutex
-	var reqs []string
-	fd := startFake(t, hello, rangeHandler(&reqs, &mu))
+	var rec recorder
+	fd := startFake(t, hello, rangeHandler(&rec))
 	st := client.NewStream(client.StreamConfig{Path: fd.path, InstanceID: 0xaa, From: 500})
 	defer st.Close()
 	m, err := st.Next(t.Context())
@@ -175,9 +158,72 @@ func TestStream_beyondNextSeq(t *testing.T) {
 	if inst, next := st.Position(); inst != 0xaa || next != 6 {
 		t.Errorf("Position after event 5 = %x, %d; want aa, 6", inst, next)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if want := "subscribe all from=500|subscribe all from=5"; strings.Join(reqs, "|") != want {
-		t.Errorf("requests = %q, want %q", reqs, want)
+	rec.expect(t, "subscribe all from=500|subscribe all from=5")
+}
+
+// TestStream_rangeFromStart: with RangeFromStart, a position beyond the
+// daemon's next_seq resumes from seq 1 (the daemon replays what it retains)
+// with no loss of the stream's own, and Connected says so.
+func TestStream_rangeFromStart(t *testing.T) {
+	var rec recorder
+	fd := startFake(t, hello, rangeHandler(&rec))
+	var got []client.Reconnect
+	st := client.NewStream(client.StreamConfig{Path: fd.path, InstanceID: 0xaa, From: 500, RangeFromStart: true,
+		Connected: func(r client.Reconnect) { got = append(got, r) }})
+	defer st.Close()
+	if m, err := st.Next(t.Context()); err != nil || m.Event == nil || m.Event.Seq != 5 {
+		t.Fatalf("first message = %+v, %v; want event 5 (no range loss)", m, err)
+	}
+	if len(got) != 1 || !got[0].Range || got[0].From != 1 || got[0].InstanceID != 0xaa || got[0].NextSeq != 5 {
+		t.Errorf("Connected got %+v, want one call with Range, From 1", got)
+	}
+	rec.expect(t, "subscribe all from=500|subscribe all from=1")
+}
+
+// TestStream_connectedAndDo: Connected is called for the first connection
+// and each reconnect, before their messages; Do goes over the current
+// connection, and returns ErrNotConnected before the first.
+func TestStream_connectedAndDo(t *testing.T) {
+	var mu sync.Mutex
+	conns := 0
+	fd := startFake(t, hello, func(req string) []string {
+		if strings.HasPrefix(req, "echo") {
+			return []string{"OK " + req}
+		}
+		mu.Lock()
+		conns++
+		n := conns
+		mu.Unlock()
+		if n == 1 {
+			return []string{"OK subscribe all", "EVT 5 trigger 0 1 0 100", "CLOSE"}
+		}
+		return []string{"OK subscribe all", "EVT 6 trigger 0 1 0 100"}
+	})
+	var log []string
+	st := client.NewStream(client.StreamConfig{Path: fd.path, MinBackoff: time.Millisecond,
+		Connected: func(r client.Reconnect) {
+			log = append(log, "connected from="+strconv.FormatUint(r.From, 10)+" cause="+strconv.FormatBool(r.Cause != nil))
+		}})
+	defer st.Close()
+	if _, err := st.Do(t.Context(), "echo x"); !errors.Is(err, client.ErrNotConnected) {
+		t.Errorf("Do before Next = %v, want ErrNotConnected", err)
+	}
+	for range 3 {
+		m, err := st.Next(t.Context())
+		if err != nil {
+			t.Fatal(err)
+		}
+		switch {
+		case m.Event != nil:
+			log = append(log, "event "+strconv.FormatUint(m.Event.Seq, 10))
+		case m.Reconnect != nil:
+			log = append(log, "reconnect")
+		}
+	}
+	if r, err := st.Do(t.Context(), "echo hi"); err != nil || r.Detail != "hi" {
+		t.Errorf("Do(echo hi) = %+v, %v", r, err)
+	}
+	if want := "connected from=5 cause=false|event 5|connected from=6 cause=true|reconnect|event 6"; strings.Join(log, "|") != want {
+		t.Errorf("sequence = %q, want %q", strings.Join(log, "|"), want)
 	}
 }

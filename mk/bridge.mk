@@ -9,8 +9,8 @@ TEST_TARGETS += test-bridge
 
 ## test-bridge: mypoll-bridge against real mosquitto and nats-server on 127.0.0.1
 test-bridge:
-	$(GO) vet -tags brokers ./daemon/cmd/mypoll-bridge ./internal/brokertest
-	$(GO) test -race -count=1 -tags brokers -timeout 10m ./daemon/cmd/mypoll-bridge
+	$(GO) vet -tags brokers ./daemon/cmd/mypoll-bridge ./daemon/internal/bridge ./internal/brokertest
+	$(GO) test -race -count=1 -tags brokers -timeout 10m ./daemon/cmd/mypoll-bridge ./daemon/internal/bridge
 
 # The end-to-end test boots one VM (default kernel): mypolld on the real
 # module in the guest, its socket forwarded to the host, the bridge on the

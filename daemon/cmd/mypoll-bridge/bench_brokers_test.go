@@ -96,8 +96,9 @@ func (c *counter) wait(t *testing.T, n uint64) {
 	}
 }
 
+// payloadOf is the bridge's event payload (PROTOCOL.md C.2) for seq.
 func payloadOf(seq uint64) []byte {
-	return appendPayload(nil, record{Instance: 0x2d085b32e2656ff1, Event: &client.Event{Seq: seq, Type: "trigger", Arg: seq, TimestampNS: 812736450112}})
+	return fmt.Appendf(nil, `{"seq":%d,"type":"trigger","source_id":0,"arg":%d,"aux":0,"ts_ns":812736450112,"instance_id":"2d085b32e2656ff1"}`, seq, seq)
 }
 
 // rawRate publishes n payloads with a raw paho client (256 in flight, as
@@ -110,7 +111,7 @@ func rawRate(t *testing.T, url string, qos byte, n int, topic string) float64 {
 	}
 	defer pub.Disconnect(0)
 	start := time.Now()
-	inflight := make(chan mqtt.Token, window)
+	inflight := make(chan mqtt.Token, 256) // the bridge's window
 	done := make(chan struct{})
 	go func() {
 		for tok := range inflight {

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,6 +20,12 @@ import (
 
 	"github.com/mypoll/mypoll/internal/brokertest"
 )
+
+// What the damage tests forge on disk, as mypoll-bridge --help (FILES)
+// describes it: the cursor file, its CRC-32C line.
+const stateFile = "cursor.json"
+
+func crc32c(b []byte) uint32 { return crc32.Checksum(b, crc32.MakeTable(crc32.Castagnoli)) }
 
 // The spool and cursor damaged on disk (PROTOCOL.md C.4): every file kind
 // corrupted in every way while the bridge is down (SIGKILLed with events
@@ -159,7 +166,7 @@ func TestBridge_SpoolDamage(t *testing.T) {
 			c := brokertest.NewConsumer(t, m.URL())
 			d := startDaemon(t)
 			dev := "dev-dmg"
-			b := &bridge{t: t, state: filepath.Join(t.TempDir(), "state")}
+			b := &bridgeProc{t: t, state: filepath.Join(t.TempDir(), "state")}
 			if tc.tmpfs != "" {
 				if err := os.MkdirAll(b.state, 0o750); err != nil {
 					t.Fatal(err)

@@ -112,17 +112,17 @@ func (d *daemon) triggerPaced(n, burst int, pause time.Duration) uint64 {
 	return last
 }
 
-// bridge is a mypoll-bridge process with its own state dir.
-type bridge struct {
+// bridgeProc is a mypoll-bridge process with its own state dir.
+type bridgeProc struct {
 	t     *testing.T
 	args  []string
 	state string
 	p     *brokertest.Proc
 }
 
-func startBridge(t *testing.T, d *daemon, device string, brokers []string, extra ...string) *bridge {
+func startBridge(t *testing.T, d *daemon, device string, brokers []string, extra ...string) *bridgeProc {
 	t.Helper()
-	b := &bridge{t: t, state: filepath.Join(t.TempDir(), "state")}
+	b := &bridgeProc{t: t, state: filepath.Join(t.TempDir(), "state")}
 	b.args = []string{"--socket", d.sock, "--device-id", device, "--state-dir", b.state,
 		"--keepalive", "2s", "--log-level", "debug"}
 	for _, u := range brokers {
@@ -133,12 +133,12 @@ func startBridge(t *testing.T, d *daemon, device string, brokers []string, extra
 	return b
 }
 
-func (b *bridge) start() {
+func (b *bridgeProc) start() {
 	b.p = brokertest.Start(b.t, filepath.Join(binDir, "mypoll-bridge"), b.args...)
 }
 
 // stop sends SIGTERM and checks the exit status 0 (C.2).
-func (b *bridge) stop() {
+func (b *bridgeProc) stop() {
 	b.t.Helper()
 	b.p.Kill(syscall.SIGTERM)
 	if b.p.Err() != nil {

@@ -20,6 +20,7 @@ import (
 	"github.com/hashicorp/go-hclog"
 
 	"github.com/mypoll/mypoll/client"
+	"github.com/mypoll/mypoll/daemon/internal/bridge"
 	"github.com/mypoll/mypoll/daemon/internal/cli"
 	"github.com/mypoll/mypoll/daemon/internal/logx"
 	"github.com/mypoll/mypoll/daemon/internal/version"
@@ -35,9 +36,10 @@ DESCRIPTION
     mypoll-bridge is a client of mypolld (the mypoll event daemon) and of an
     MQTT 3.1.1 broker: mosquitto, a NATS cluster with MQTT enabled, EMQX,
     RabbitMQ or a cloud IoT hub. It subscribes to every event of the daemon
-    and publishes each one, in seq order, with QoS 1, so that a fleet of
-    boards lands in one broker. Nothing is lost silently: every seq reaches
-    the broker as an event or inside a loss report.
+    (or to those --subscribe names) and publishes each one, in seq order,
+    with QoS 1, so that a fleet of boards lands in one broker. Nothing is
+    lost silently: every seq it subscribed to reaches the broker as an event
+    or inside a loss report.
 
     The bridge never slows mypolld. It reads the daemon continuously into a
     crash-safe spool on disk under --state-dir (each event is durable within
@@ -53,8 +55,8 @@ DESCRIPTION
     broker or either connection it republishes only what follows S, so a
     consumer sees each message at least once and deduplicates by (device,
     instance_id, seq). When it reconnects to mypolld it resumes with
-    "subscribe all from=R+1", R being the highest seq it has acknowledged,
-    spooled or reported lost; after a module reload (a new instance_id) it
+    "subscribe SET from=R+1" (SET: --subscribe), R being the highest seq it
+    has acknowledged, spooled or reported lost; after a module reload (a new instance_id) it
     starts again at seq 1 of the new instance.
 
 TOPICS (PREFIX/DEVICE = --topic-prefix/--device-id)
@@ -75,6 +77,18 @@ TOPICS (PREFIX/DEVICE = --topic-prefix/--device-id)
 
 OPTIONS
     --socket PATH          mypolld's socket (default /run/mypoll/mypoll.sock)
+    --subscribe SET        the events to carry (default all): all, or a
+                           comma list of at most 16 items, each timer,
+                           trigger, timer:ID (the events of timer ID, 0..7)
+                           or trigger:PAYLOAD (the triggers whose payload is
+                           PAYLOAD, decimal or 0x hex); see mypollctl --help,
+                           SUBSCRIPTION SETS. Checked at start (a bad set is a
+                           usage error; none is refused: nothing to carry).
+                           Seqs outside SET are neither events nor losses on
+                           the broker, so consumers check coverage over the
+                           matching events only. Loss counts are mypolld's:
+                           exact for queue, every seq of the range for device
+                           and restart. The topics and payloads do not change
     --broker URL           an MQTT broker: tcp://HOST:PORT, ssl://HOST:PORT
                            (also tls://, mqtts://) or unix:///PATH. Repeat it
                            for a cluster: the brokers are tried in turn, with
@@ -149,6 +163,7 @@ EXIT STATUS
 
 EXAMPLES
     mypoll-bridge --broker tcp://broker.example:1883 --device-id board-17
+    mypoll-bridge --broker tcp://broker.example:1883 --subscribe trigger,timer:0
     mypoll-bridge --broker ssl://a:8883 --broker ssl://b:8883 \
         --ca-file ca.pem --cert-file board.pem --key-file board.key
     mosquitto_sub -h broker.example -t 'mypoll/+/evt/#' -t 'mypoll/+/lost' -v
@@ -166,6 +181,7 @@ func (l *brokerList) Set(s string) error { *l = append(*l, s); return nil }
 type options struct {
 	socket, deviceID, prefix, stateDir, allow string
 	brokers                                   brokerList
+	subscribe                                 client.Filter
 	qos                                       int
 	spoolBytes                                int64
 	caFile, certFile, keyFile                 string
@@ -186,6 +202,7 @@ func parseFlags(cmd *cli.Command, args []string) (*options, int) {
 	fs := cmd.Flags
 	fs.StringVar(&o.socket, "socket", client.DefaultSocket, "")
 	fs.Var(&o.brokers, "broker", "")
+	fs.TextVar(&o.subscribe, "subscribe", client.All, "")
 	fs.StringVar(&o.deviceID, "device-id", "", "")
 	fs.StringVar(&o.prefix, "topic-prefix", "mypoll", "")
 	fs.IntVar(&o.qos, "qos", 1, "")
@@ -205,19 +222,6 @@ func parseFlags(cmd *cli.Command, args []string) (*options, int) {
 	return o, -1
 }
 
-// validTopicPrefix rejects wildcards, empty levels and what MQTT forbids.
-func validTopicPrefix(p string) bool {
-	if p == "" || len(p) > 256 || !printable(p, false) || strings.ContainsAny(p, "+#") {
-		return false
-	}
-	for l := range strings.SplitSeq(p, "/") {
-		if l == "" {
-			return false
-		}
-	}
-	return true
-}
-
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	cmd := cli.New("mypoll-bridge", usage, stdout, stderr)
 	o, code := parseFlags(cmd, args)
@@ -235,14 +239,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if !deviceIDRE.MatchString(o.deviceID) {
 		return usageErr("--device-id %q: want 1-64 of A-Z a-z 0-9 . _ -", o.deviceID)
 	}
-	if !validTopicPrefix(o.prefix) {
+	if !bridge.ValidTopicPrefix(o.prefix) {
 		return usageErr("--topic-prefix %q: want printable levels without + or # and no empty level", o.prefix)
+	}
+	if o.subscribe.IsNone() {
+		return usageErr("--subscribe none: the bridge would carry nothing")
 	}
 	if o.qos != 0 && o.qos != 1 {
 		return usageErr("--qos %d: want 0 or 1", o.qos)
 	}
-	if o.spoolBytes < MinSpoolBytes {
-		return usageErr("--spool-bytes %d: the minimum is %d", o.spoolBytes, MinSpoolBytes)
+	if o.spoolBytes < bridge.MinSpoolBytes {
+		return usageErr("--spool-bytes %d: the minimum is %d", o.spoolBytes, bridge.MinSpoolBytes)
 	}
 	if o.stateDir == "" {
 		return usageErr("--state-dir must not be empty: the spool and the cursor live there")
@@ -250,7 +257,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if o.flushTimeout < 0 || o.keepAlive < time.Second {
 		return usageErr("--flush-timeout must be >= 0 and --keepalive >= 1s")
 	}
-	allowed, err := parseAllowed(o.allow)
+	allowed, err := bridge.ParseAllowed(o.allow)
 	if err != nil {
 		return usageErr("%v", err)
 	}
@@ -293,7 +300,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	warnPasswords(log, o.brokers, password)
-	spool, err := OpenSpool(o.stateDir, o.spoolBytes)
+	spool, err := bridge.OpenSpool(o.stateDir, o.spoolBytes)
 	if err != nil {
 		log.Error("open spool", "state_dir", o.stateDir, "error", err)
 		return 1
@@ -303,10 +310,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		log.Warn("spool damaged", "state_dir", o.stateDir, "found", n)
 	}
 	inst, acked := spool.Cursor()
-	log.Info("starting", "version", version.Version, "device_id", o.deviceID, "brokers", o.brokers.String(),
+	log.Info("starting", "version", version.Version, "device_id", o.deviceID, "brokers", o.brokers.String(), "subscribe", o.subscribe.String(),
 		"instance_id", fmt.Sprintf("%016x", inst), "acked", acked, "spooled", spool.Pending())
-	b := New(Config{
-		Socket: o.socket, Brokers: o.brokers, DeviceID: o.deviceID, Prefix: o.prefix, QoS: byte(o.qos),
+	b := bridge.New(bridge.Config{
+		Socket: o.socket, Subscribe: o.subscribe, Brokers: o.brokers, DeviceID: o.deviceID, Prefix: o.prefix, QoS: byte(o.qos),
 		Spool: spool, Allowed: allowed, TLS: tlsCfg, Username: o.username, Password: password,
 		Version: version.Version, Log: log, FlushTimeout: o.flushTimeout, KeepAlive: o.keepAlive,
 	})

@@ -86,3 +86,24 @@ func TestRun_usageErrorRedacted(t *testing.T) {
 		t.Errorf("run = %d, %q; want 2 and the URL redacted", code, stderr.String())
 	}
 }
+
+// TestRun_subscribeUsage: a bad --subscribe set, or none, is a usage error
+// at start; the manual documents the flag.
+func TestRun_subscribeUsage(t *testing.T) {
+	for set, want := range map[string]string{
+		"timer:8": `invalid value "timer:8" for flag -subscribe: bad subscription filter`,
+		"bogus":   `invalid value "bogus" for flag -subscribe`,
+		"none":    "--subscribe none: the bridge would carry nothing",
+	} {
+		var stderr bytes.Buffer
+		code := run(context.Background(), []string{"--subscribe", set, "--device-id", "d", "--state-dir", t.TempDir()}, &stderr, &stderr)
+		if code != 2 || !strings.Contains(stderr.String(), want) {
+			t.Errorf("run(--subscribe %s) = %d, %q; want 2 and %q", set, code, stderr.String(), want)
+		}
+	}
+	var stdout bytes.Buffer
+	if code := run(context.Background(), []string{"--help"}, &stdout, &stdout); code != 0 ||
+		!strings.Contains(stdout.String(), "--subscribe SET") || !strings.Contains(stdout.String(), "timer:ID") {
+		t.Errorf("--help = %d, does not document --subscribe:\n%s", code, stdout.String())
+	}
+}

@@ -94,14 +94,7 @@ func TestMypollctl_Listen(t *testing.T) {
 	// A witness sees all 20 events, so they are in the daemon's history
 	// (which keeps 13..20): a listener from seq 3 gets LOST 3..12 restart,
 	// then 13..20.
-	w, err := client.Dial(t.Context(), sock)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	if err := w.Subscribe(t.Context(), "all", 0); err != nil {
-		t.Fatal(err)
-	}
+	w := witness(t, sock)
 	if _, _, err := w.Trigger(t.Context(), 5, 20); err != nil {
 		t.Fatal(err)
 	}
@@ -260,6 +253,155 @@ func TestMypollctl_ListenResume(t *testing.T) {
 		want := []string{"EVT 2", "EVT 3", "EVT 4", "RECONNECT from 5 new false", "EVT 5", "EVT 6", "EVT 7", "EVT 8"}
 		if strings.Join(got, "\n") != strings.Join(want, "\n") {
 			t.Errorf("listen --resume (json %v) printed\n%s\nwant\n%s\n(raw %q)", jsonOut, strings.Join(got, "\n"), strings.Join(want, "\n"), lines)
+		}
+	}
+}
+
+// TestMypollctl_ListenFilter: listen --filter against the daemon replays
+// exactly the events the filter matches (client.Filter.Match on what a
+// witness subscribed to all received), in order, and nothing else.
+func TestMypollctl_ListenFilter(t *testing.T) {
+	sock := realDaemon(t)
+	events := filterWorkload(t, sock)
+	for _, f := range []string{"timer", "trigger"} {
+		checkListenFilter(t, sock, f, events)
+	}
+}
+
+// TestMypollctl_ListenFilterSources: the same for source items (PROTOCOL.md
+// A.5): timer:<id> and trigger:<payload>, alone and with a class.
+func TestMypollctl_ListenFilterSources(t *testing.T) {
+	sock := realDaemon(t)
+	events := filterWorkload(t, sock)
+	for _, f := range []string{"timer:1", "trigger:8", "timer:2,trigger:7", "trigger,timer:1", "timer,trigger:0x8"} {
+		checkListenFilter(t, sock, f, events)
+	}
+}
+
+// witness is a client subscribed to all, closed at the end of the test.
+func witness(t *testing.T, sock string) *client.Conn {
+	t.Helper()
+	w, err := client.Dial(t.Context(), sock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { w.Close() })
+	if err := w.Subscribe(t.Context(), "all", 0); err != nil {
+		t.Fatal(err)
+	}
+	return w
+}
+
+// filterWorkload makes the daemon emit two triggers with payload 7, timer
+// 1's three ticks and stop, a trigger with payload 8, timer 2's two ticks
+// and stop and a trigger with payload 9, and returns them as a witness
+// subscribed to all received them.
+func filterWorkload(t *testing.T, sock string) []client.Event {
+	t.Helper()
+	w := witness(t, sock)
+	var events []client.Event
+	next := func(until func(client.Event) bool) {
+		for {
+			m, err := w.Next(t.Context())
+			if err != nil || m.Event == nil {
+				t.Fatalf("witness: %+v, %v", m, err)
+			}
+			events = append(events, *m.Event)
+			if until(*m.Event) {
+				return
+			}
+		}
+	}
+	for _, step := range []struct {
+		payload uint64
+		count   uint32
+		timer   uint32
+		ticks   uint64
+	}{{payload: 7, count: 2}, {timer: 1, ticks: 3}, {payload: 8, count: 1}, {timer: 2, ticks: 2}, {payload: 9, count: 1}} {
+		if step.count > 0 {
+			first, n, err := w.Trigger(t.Context(), step.payload, step.count)
+			if err != nil {
+				t.Fatal(err)
+			}
+			next(func(e client.Event) bool { return e.Seq == first+uint64(n)-1 })
+			continue
+		}
+		if err := w.StartTimer(t.Context(), step.timer, 10*time.Millisecond, step.ticks); err != nil {
+			t.Fatal(err)
+		}
+		next(func(e client.Event) bool { return e.Type == "timer_stopped" })
+	}
+	return events
+}
+
+// checkListenFilter runs listen --filter filter from the workload's first
+// seq and checks it prints the matching events, and only them.
+func checkListenFilter(t *testing.T, sock, filter string, events []client.Event) {
+	t.Helper()
+	f, err := client.ParseFilter(filter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []string
+	for _, e := range events {
+		if f.Match(e) {
+			want = append(want, fmt.Sprintf("EVT %d %s source=%d arg=%d", e.Seq, e.Type, e.SourceID, e.Arg))
+		}
+	}
+	pr, pw := io.Pipe()
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan int, 1)
+	args := []string{"--socket", sock, "listen", "--filter", filter, "--from", fmt.Sprint(events[0].Seq)}
+	go func() { done <- run(ctx, args, strings.NewReader(""), pw, io.Discard); pw.Close() }()
+	// Line by line: an event the filter should have skipped shows up in
+	// place of the next wanted one. (One after the last wanted one would go
+	// unseen.)
+	r := bufio.NewReader(pr)
+	var got []string
+	for len(got) < len(want) {
+		l, err := r.ReadString('\n')
+		if err != nil {
+			t.Fatalf("listen --filter %s output ended after %q: %v", filter, got, err)
+		}
+		fields := strings.Fields(l)
+		got = append(got, strings.Join(fields[:min(len(fields), 5)], " "))
+	}
+	cancel()
+	go io.Copy(io.Discard, r)
+	if code := <-done; code != 0 {
+		t.Errorf("listen --filter %s exit code after cancel = %d, want 0", filter, code)
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("listen --filter %s printed\n%s\nwant\n%s", filter, strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+}
+
+// TestMypollctl_SubscribeCanonical: the daemon's canonical set (PROTOCOL.md
+// A.5), which subscribe prints, is client.Filter's String of the same
+// input, and the sets the client refuses the daemon refuses (EINVAL).
+func TestMypollctl_SubscribeCanonical(t *testing.T) {
+	sock := realDaemon(t)
+	for _, set := range []string{
+		"all", "none", "timer", "trigger", "trigger,timer", "timer:3", "timer:07,timer:0,timer:7",
+		"trigger:0x2a,trigger:42,timer:5", "trigger:9,timer:2,timer", "trigger:1,trigger,timer:4",
+		"trigger:18446744073709551615,trigger:0", "timer,trigger,timer:3,trigger:5",
+		"timer:0,timer:1,timer:2,timer:3,timer:4,timer:5,timer:6,timer:7,trigger:1,trigger:2,trigger:3,trigger:4,trigger:5,trigger:6,trigger:7,trigger:8",
+	} {
+		f, err := client.ParseFilter(set)
+		if err != nil {
+			t.Fatalf("ParseFilter(%q): %v", set, err)
+		}
+		if code, out, errs := ctl(t, sock, "subscribe", set); code != 0 || out != "OK subscribe "+f.String()+"\n" {
+			t.Errorf("subscribe %s = %d, %q, %q; want OK subscribe %s", set, code, out, errs, f)
+		}
+	}
+	for _, set := range []string{"timer:8", "trigger:", "timer,", "all,timer", "trigger:0x", "timer:1:2",
+		"timer,timer,timer,timer,timer,timer,timer,timer,timer,timer,timer,timer,timer,timer,timer,timer,timer"} {
+		if _, err := client.ParseFilter(set); err == nil {
+			t.Errorf("ParseFilter(%q) accepted it", set)
+		}
+		if code, _, errs := ctl(t, sock, "subscribe", set); code != 1 || !strings.Contains(errs, "(EINVAL)") {
+			t.Errorf("subscribe %s = %d, %q; want the daemon's EINVAL", set, code, errs)
 		}
 	}
 }

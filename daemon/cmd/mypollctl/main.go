@@ -85,7 +85,9 @@ type args struct {
 	hasFrom bool
 	set     string
 
-	resume bool // listen --resume
+	filter    client.Filter // listen --filter and --set, united
+	hasFilter bool
+	resume    bool // listen --resume
 
 	oldest bool   // open-device --oldest
 	limit  uint64 // open-device --count
@@ -111,7 +113,7 @@ var cmds = []cmd{
 	{name: "timers", run: runTimers},
 	{name: "stats", run: runStats},
 	{name: "subscribe", min: 1, max: 1, flags: fromFlag, run: runSubscribe},
-	{name: "listen", flags: listenFlags, long: true, run: runListen},
+	{name: "listen", flags: listenFlags, parse: parseListen, long: true, run: runListen},
 	{name: "open-device", flags: openDeviceFlags, long: true, run: runOpenDevice},
 	{name: "help", run: runHelp},
 	{name: "version", offline: true, run: runVersion},
@@ -130,8 +132,32 @@ func fromFlag(fs *flag.FlagSet, a *args) {
 
 func listenFlags(fs *flag.FlagSet, a *args) {
 	fromFlag(fs, a)
-	fs.StringVar(&a.set, "set", "all", "")
+	// --filter and --set are one flag (--set is its older name): each
+	// names a set, as subscribe takes it, and listen takes their union.
+	addFilter := func(s string) error {
+		f, err := client.ParseFilter(s)
+		if err != nil {
+			return err
+		}
+		a.filter, a.hasFilter = a.filter.Or(f), true
+		return nil
+	}
+	fs.Func("filter", "", addFilter)
+	fs.Func("set", "", addFilter)
 	fs.BoolVar(&a.resume, "resume", false, "")
+}
+
+// parseListen settles the subscription: the union of the --filter flags,
+// all without one.
+func parseListen(a *args) error {
+	if !a.hasFilter {
+		a.filter = client.All
+	}
+	if n := a.filter.Len(); n > client.MaxFilterItems {
+		return usagef("listen: --filter names %d items, at most %d", n, client.MaxFilterItems)
+	}
+	a.set = a.filter.String()
+	return nil
 }
 
 // run is main without the process: it parses args, runs one command and

@@ -228,7 +228,7 @@ func TestRun_help(t *testing.T) {
 		if got.code != 0 || got.stderr != "" {
 			t.Fatalf("run(%q) = %d, stderr %q; want 0 and nothing", args, got.code, got.stderr)
 		}
-		for _, section := range []string{"SYNOPSIS", "COMMANDS", "GLOBAL FLAGS", "EXIT STATUS", "ENVIRONMENT", "EXAMPLES", "MYPOLL_SOCKET"} {
+		for _, section := range []string{"SYNOPSIS", "COMMANDS", "GLOBAL FLAGS", "EXIT STATUS", "ENVIRONMENT", "EXAMPLES", "MYPOLL_SOCKET", "SUBSCRIPTION SETS", "--filter timer:3", "trigger:PAYLOAD"} {
 			if !strings.Contains(got.stdout, section) {
 				t.Errorf("run(%q) manual has no %s", args, section)
 			}
@@ -414,5 +414,68 @@ func TestRun_defaultSocket(t *testing.T) {
 	}
 	if !strings.Contains(manual, client.DefaultSocket) {
 		t.Errorf("the manual does not name the default socket %s", client.DefaultSocket)
+	}
+}
+
+// TestRun_listenFilter: listen --filter (repeatable, --set its older name)
+// sends the union in canonical form; a bad item or more than 16 items is a
+// usage error found before connecting.
+func TestRun_listenFilter(t *testing.T) {
+	f := startFake(t, hello, func(req string) []string {
+		set, _, _ := strings.Cut(strings.TrimPrefix(req, "subscribe "), " ")
+		return []string{"OK subscribe " + set, "CLOSE"}
+	})
+	many := make([]string, 17)
+	for i := range many {
+		many[i] = fmt.Sprintf("trigger:%d", i)
+	}
+	for _, tc := range []struct {
+		args   []string
+		req    string // the subscribe line, when the run gets to send it
+		stderr string // for a usage error
+	}{
+		{args: []string{"--filter", "timer:3"}, req: "subscribe timer:3"},
+		{args: []string{"--filter", "trigger:0x2a,timer:5", "--from", "9"}, req: "subscribe timer:5,trigger:42 from=9"},
+		{args: []string{"--filter", "timer:3", "--filter", "trigger:42", "--set", "timer:1"}, req: "subscribe timer:1,timer:3,trigger:42"},
+		{args: []string{"--filter", "timer:3", "--filter", "timer"}, req: "subscribe timer"},
+		{args: []string{"--set", "timer,trigger"}, req: "subscribe all"},
+		{args: []string{"--filter", "none"}, req: "subscribe none"},
+		{args: nil, req: "subscribe all"},
+		{args: []string{"--filter", "timer:8"}, stderr: `listen: invalid value "timer:8" for flag -filter: bad subscription filter: "timer:8": timer id must be 0..7`},
+		{args: []string{"--set", "bogus"}, stderr: `invalid value "bogus" for flag -set`},
+		{args: []string{"--filter", ""}, stderr: "bad subscription filter: empty"},
+		{args: []string{"--filter", strings.Join(many[:9], ","), "--filter", strings.Join(many[9:], ",")}, stderr: "listen: --filter names 17 items, at most 16"},
+	} {
+		before := len(f.requests())
+		got := runCtl(t, t.Context(), append([]string{"--socket", f.path, "listen"}, tc.args...)...)
+		reqs := f.requests()[before:]
+		if tc.stderr != "" {
+			if got.code != 2 || !strings.Contains(got.stderr, tc.stderr) || len(reqs) != 0 {
+				t.Errorf("listen %q = %d, %q, sent %q; want 2, %q, nothing sent", tc.args, got.code, got.stderr, reqs, tc.stderr)
+			}
+			continue
+		}
+		if len(reqs) != 1 || reqs[0] != tc.req {
+			t.Errorf("listen %q sent %q, want %q", tc.args, reqs, tc.req)
+		}
+	}
+}
+
+// TestRun_listenResumeFilter: listen --resume subscribes with the filter
+// on every connection.
+func TestRun_listenResumeFilter(t *testing.T) {
+	f := startFake(t, hello, func(req string) []string {
+		return []string{"OK subscribe timer:3", "EVT 5 timer 3 1 0 100"}
+	})
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	out := &cancelOn{marker: "EVT 5", cancel: cancel}
+	var stderr bytes.Buffer
+	code := run(ctx, []string{"--socket", f.path, "listen", "--resume", "--filter", "timer:3"}, strings.NewReader(""), out, &stderr)
+	if code != 0 || out.String() != "EVT 5 timer source=3 arg=1 aux=0 ts=100ns\n" {
+		t.Errorf("listen --resume --filter timer:3 = %d, %q, %q", code, out.String(), stderr.String())
+	}
+	if got := f.requests(); len(got) != 1 || got[0] != "subscribe timer:3 from=5" {
+		t.Errorf("requests = %q, want subscribe timer:3 from=5", got)
 	}
 }

@@ -41,15 +41,19 @@ COMMANDS
         instance_id, ...).
 
     subscribe SET [--from SEQ]
-        Check that the daemon accepts subscription SET and print its reply.
-        The subscription ends with this command's connection; use listen to
-        receive events. SET is all, none, or a comma list of timer and
-        trigger (timer includes timer_stopped events). Clients must
-        subscribe: a new connection gets no events until it does.
+        Check that the daemon accepts subscription SET and print its reply,
+        which names the set in canonical form. The subscription ends with
+        this command's connection; use listen to receive events. SET is
+        sent as given: see SUBSCRIPTION SETS. Clients must subscribe: a new
+        connection gets no events until it does.
 
-    listen [--set SET] [--from SEQ] [--resume]
-        Subscribe to SET (default all) and print every event until SIGINT or
-        SIGTERM. With --from, first replay the retained events with seq >=
+    listen [--filter ITEMS]... [--from SEQ] [--resume]
+        Subscribe to ITEMS (default all; see SUBSCRIPTION SETS) and print
+        every event until SIGINT or SIGTERM. --filter may be repeated: listen
+        takes the union (--filter timer:3 --filter trigger:42 is
+        --filter timer:3,trigger:42). A bad item is a usage error, found
+        before connecting. --set SET is the older name of --filter and
+        still works. With --from, first replay the retained events with seq >=
         SEQ (after a reconnect, pass the last seq you saw plus one): the
         daemon answers, replays, then sends live events, strictly increasing,
         never a seq twice. A timer_stopped event names why the timer
@@ -86,6 +90,22 @@ COMMANDS
     version
         Print mypollctl's version and protocol version (no connection).
 
+SUBSCRIPTION SETS
+    A set is all, none, or a comma list of at most 16 items:
+        timer               every timer's timer and timer_stopped events
+        trigger             every trigger event
+        timer:ID            the timer and timer_stopped events of timer ID
+                            (0..7) only
+        trigger:PAYLOAD     the trigger events whose payload is PAYLOAD
+                            (decimal or 0x hex) only
+    Duplicates and items their class already covers are dropped; the
+    daemon names the set in canonical form: classes first, then timer ids
+    ascending, then payloads ascending in decimal (trigger:0x2a,timer:5 is
+    timer:5,trigger:42; timer,trigger is all). With a partial set, a LOST
+    line counts only the matching events for reason queue; for device and
+    restart the daemon cannot know what the lost events were, so it counts
+    every seq in the range.
+
 GLOBAL FLAGS
     --socket PATH
         The daemon's socket (default $MYPOLL_SOCKET, else
@@ -116,7 +136,10 @@ EXAMPLES
     mypollctl trigger 0x2a 3
     mypollctl start-timer 0 100 50 && mypollctl timers
     mypollctl --json stats | jq .clients
-    mypollctl listen --set trigger
+    mypollctl listen --filter trigger
+    mypollctl listen --filter timer:3          # only timer 3's ticks and its stop
+    mypollctl listen --filter timer:0,trigger:0x2a --json
+    mypollctl subscribe trigger:42,trigger:0x2a  # prints OK subscribe trigger:42
     mypollctl listen --from 1234 --json > events.jsonl
     mypollctl listen --resume --from 1234    # follow across daemon restarts
 

@@ -1,4 +1,4 @@
-package main
+package bridge
 
 import (
 	"bytes"
@@ -51,7 +51,7 @@ import (
 // seq missing between two records of one instance (a cut, removed or
 // deleted segment) is covered by a bridge loss written into the free
 // positions between them. Seqs missing after the last record are fetched
-// again from mypolld (Resume asks from the last record's seq + 1; mypolld
+// again from mypolld (the position starts at the last record's seq + 1; mypolld
 // replays what it retains and reports the rest as LOST restart). When the
 // disk refuses records the spool keeps them in memory (not crash-safe, but
 // published, and bounded by the same limit) and tries the disk again.
@@ -535,29 +535,30 @@ func (s *Spool) readAt(seg *segment, pos uint64) (record, error) {
 	return decodeFrameVersion(b, seg.inst, seg.ver)
 }
 
-// Resume returns the seq to ask mypolld for (from= of C.3) given its
-// greeting: R+1 for the instance the spool knows, 1 for another instance,
-// or, when the spool knows none, next (the greeting's next_seq) on a fresh
-// spool and 1 when the cursor was unusable (what was acknowledged is
-// unknown: mypolld replays what it retains and reports the rest as lost).
-func (s *Spool) Resume(inst, next uint64) uint64 {
+// position returns where reading mypolld starts, for client.Stream:
+// instance inst at seq from (R+1 of C.3). inst 0 means any instance: from 0
+// is the greeting's next_seq (a fresh spool), 1 after an unusable cursor
+// (what was acknowledged is unknown: mypolld replays what it retains and
+// reports the rest as lost). For a known instance the stream starts at 1
+// of another one itself.
+func (s *Spool) position() (inst, from uint64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
-	case s.lastInst == inst:
-		return s.lastKey + 1
-	case s.lastInst == 0 && !s.noCursor:
-		return next
+	case s.lastInst != 0:
+		return s.lastInst, s.lastKey + 1
+	case !s.noCursor:
+		return 0, 0
 	default:
-		return 1
+		return 0, 1
 	}
 }
 
-// BeyondNextSeq is called when mypolld answered ERANGE to the from= that
-// Resume gave for instance inst (PROTOCOL.md A.8): the spool's knowledge
+// beyondNextSeq is called when mypolld answered ERANGE to the from= that
+// position gave for instance inst (PROTOCOL.md A.8): the spool's knowledge
 // of that instance is implausible, so it is forgotten (the cursor is
-// damaged, C.4) and Resume gives 1 from now on.
-func (s *Spool) BeyondNextSeq(inst uint64) uint64 {
+// damaged, C.4) and position gives 1 from now on.
+func (s *Spool) beyondNextSeq(inst uint64) uint64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.noCursor = true
@@ -578,11 +579,11 @@ func (s *Spool) Cursor() (inst, acked uint64) {
 	return s.ackInst, s.acked
 }
 
-// Append adds r at the end. Records of one instance must come in
+// add adds r at the end. Records of one instance must come in
 // increasing key order; a record at or below the last key of its instance
 // is ignored (it was already spooled or dropped) and Append returns false.
 // The error is always nil: what the disk refuses is kept in memory.
-func (s *Spool) Append(r record) (bool, error) {
+func (s *Spool) add(r record) (bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if r.Instance == s.lastInst && r.first() <= s.lastKey {
@@ -867,9 +868,9 @@ func (s *Spool) setRecord(seg *segment, pos uint64, r record) error {
 	return seg.f.Sync()
 }
 
-// Take returns up to n items from the read position on, in publishing
+// take returns up to n items from the read position on, in publishing
 // order, waiting until there is one or done is closed (then it returns nil).
-func (s *Spool) Take(n int, done <-chan struct{}) ([]item, error) {
+func (s *Spool) take(n int, done <-chan struct{}) ([]item, error) {
 	for {
 		s.mu.Lock()
 		items, err := s.takeLocked(n)
@@ -972,10 +973,10 @@ func (s *Spool) segmentAt(pos uint64) *segment {
 	return nil
 }
 
-// Ack records that the broker acknowledged it (the publisher calls it in
+// ack records that the broker acknowledged it (the publisher calls it in
 // publishing order, for a contiguous prefix only). Segments wholly
 // acknowledged are deleted once the state file says so.
-func (s *Spool) Ack(it item) {
+func (s *Spool) ack(it item) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if it.Pos >= s.head {
@@ -985,9 +986,9 @@ func (s *Spool) Ack(it item) {
 	s.dirtyState = true
 }
 
-// Rewind makes the publisher start again at the first unacknowledged
+// rewind makes the publisher start again at the first unacknowledged
 // record (after a broken connection: what was in flight is sent again).
-func (s *Spool) Rewind() {
+func (s *Spool) rewind() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.read = s.head
@@ -1009,11 +1010,11 @@ func (s *Spool) Pending() uint64 {
 	return n
 }
 
-// Sync makes appended records durable (fsync of the segments) and writes
+// syncDisk makes appended records durable (fsync of the segments) and writes
 // the state file if the cursor moved, then deletes the acknowledged
 // segments. The bridge calls it several times a second (C.4: durable
 // within 1 s). A disk failure is logged and returned; the spool goes on.
-func (s *Spool) Sync() error {
+func (s *Spool) syncDisk() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var first error
@@ -1069,9 +1070,9 @@ func (s *Spool) writeState() error {
 	return nil
 }
 
-// Close writes the state and closes the files; it may be called twice.
-func (s *Spool) Close() error {
-	err := s.Sync()
+// close writes the state and closes the files; it may be called twice.
+func (s *Spool) close() error {
+	err := s.syncDisk()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, seg := range s.segs {

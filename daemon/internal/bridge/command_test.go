@@ -1,4 +1,4 @@
-package main
+package bridge
 
 import (
 	"encoding/json"
@@ -8,7 +8,7 @@ import (
 )
 
 func TestParseCommand(t *testing.T) {
-	allowed, err := parseAllowed("trigger,echo")
+	allowed, err := ParseAllowed("trigger,echo")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -57,12 +57,12 @@ func TestParseCommand(t *testing.T) {
 
 func TestParseAllowed(t *testing.T) {
 	for _, bad := range []string{"trigger,", "Trigger", "quit", "subscribe", "open_device", "a b"} {
-		if _, err := parseAllowed(bad); err == nil {
-			t.Errorf("parseAllowed(%q): no error", bad)
+		if _, err := ParseAllowed(bad); err == nil {
+			t.Errorf("ParseAllowed(%q): no error", bad)
 		}
 	}
-	if m, err := parseAllowed(""); err != nil || m != nil {
-		t.Errorf("parseAllowed(\"\") = %v, %v; want nil (no cmd subscription)", m, err)
+	if m, err := ParseAllowed(""); err != nil || m != nil {
+		t.Errorf("ParseAllowed(\"\") = %v, %v; want nil (no cmd subscription)", m, err)
 	}
 }
 

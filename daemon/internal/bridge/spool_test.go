@@ -1,4 +1,4 @@
-package main
+package bridge
 
 import (
 	"bytes"
@@ -25,14 +25,14 @@ func openSpool(t *testing.T, dir string, limit int64) *Spool {
 	if err != nil {
 		t.Fatalf("OpenSpool: %v", err)
 	}
-	t.Cleanup(func() { _ = s.Close() })
+	t.Cleanup(func() { _ = s.close() })
 	return s
 }
 
 func appendAll(t *testing.T, s *Spool, recs ...record) {
 	t.Helper()
 	for _, r := range recs {
-		if ok, err := s.Append(r); err != nil || !ok {
+		if ok, err := s.add(r); err != nil || !ok {
 			t.Fatalf("Append(%s) = %v, %v", appendPayload(nil, r), ok, err)
 		}
 	}
@@ -44,7 +44,7 @@ func takeAll(t *testing.T, s *Spool) []item {
 	close(done)
 	var all []item
 	for {
-		items, err := s.Take(7, done)
+		items, err := s.take(7, done)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -58,13 +58,13 @@ func takeAll(t *testing.T, s *Spool) []item {
 func TestSpool_AckResumeReopen(t *testing.T) {
 	dir := t.TempDir()
 	s := openSpool(t, dir, 1<<20)
-	if got := s.Resume(9, 50); got != 50 {
+	if got := resumeFrom(s, 9, 50); got != 50 {
 		t.Errorf("empty spool: Resume = %d, want the greeting's next_seq 50", got)
 	}
 	for seq := uint64(50); seq < 80; seq++ {
 		appendAll(t, s, ev(9, seq))
 	}
-	if ok, _ := s.Append(ev(9, 60)); ok {
+	if ok, _ := s.add(ev(9, 60)); ok {
 		t.Error("Append of an already spooled seq: accepted")
 	}
 	items := takeAll(t, s)
@@ -72,26 +72,26 @@ func TestSpool_AckResumeReopen(t *testing.T) {
 		t.Fatalf("Take: %d items", len(items))
 	}
 	for _, it := range items[:10] {
-		s.Ack(it)
+		s.ack(it)
 	}
 	if inst, acked := s.Cursor(); inst != 9 || acked != 59 {
 		t.Errorf("Cursor = %x, %d; want 9, 59", inst, acked)
 	}
-	s.Rewind()
+	s.rewind()
 	if again := takeAll(t, s); len(again) != 20 || again[0].Rec.key() != 60 {
 		t.Errorf("after Rewind: %d items from %d, want 20 from 60", len(again), again[0].Rec.key())
 	}
-	if err := s.Close(); err != nil {
+	if err := s.close(); err != nil {
 		t.Fatal(err)
 	}
 	s2 := openSpool(t, dir, 1<<20)
 	if inst, acked := s2.Cursor(); inst != 9 || acked != 59 {
 		t.Errorf("reopened: Cursor = %x, %d; want 9, 59", inst, acked)
 	}
-	if got := s2.Resume(9, 1000); got != 80 {
+	if got := resumeFrom(s2, 9, 1000); got != 80 {
 		t.Errorf("reopened: Resume(same instance) = %d, want R+1 = 80", got)
 	}
-	if got := s2.Resume(10, 1000); got != 1 {
+	if got := resumeFrom(s2, 10, 1000); got != 1 {
 		t.Errorf("reopened: Resume(new instance) = %d, want 1", got)
 	}
 	if items := takeAll(t, s2); len(items) != 20 || items[0].Rec.key() != 60 {
@@ -110,14 +110,14 @@ func TestSpool_TornTail(t *testing.T) {
 	for seq := uint64(1); seq <= 5; seq++ {
 		appendAll(t, s, ev(3, seq))
 	}
-	_ = s.Sync()
+	_ = s.syncDisk()
 	seg := filepath.Join(dir, segName(0))
-	_ = s.Close() // state file: nothing acked
+	_ = s.close() // state file: nothing acked
 	if err := os.Truncate(seg, segHeader+4*frameSize+20); err != nil {
 		t.Fatal(err)
 	}
 	s2 := openSpool(t, dir, 1<<20)
-	if got := s2.Resume(3, 100); got != 5 {
+	if got := resumeFrom(s2, 3, 100); got != 5 {
 		t.Errorf("Resume after torn frame = %d, want 5 (4 intact records)", got)
 	}
 	appendAll(t, s2, ev(3, 5), ev(3, 6))
@@ -170,18 +170,18 @@ func TestSpool_Overflow(t *testing.T) {
 		}
 	}
 	check(takeAll(t, s))
-	if err := s.Close(); err != nil {
+	if err := s.close(); err != nil {
 		t.Fatal(err)
 	}
 	s2 := openSpool(t, dir, MinSpoolBytes)
 	items := takeAll(t, s2)
 	check(items)
-	if got := s2.Resume(4, 1); got != 10+n {
+	if got := resumeFrom(s2, 4, 1); got != 10+n {
 		t.Errorf("Resume = %d, want %d", got, 10+n)
 	}
 	// Acknowledging the loss removes it for good.
-	s2.Ack(items[0])
-	s2.Rewind()
+	s2.ack(items[0])
+	s2.rewind()
 	if again := takeAll(t, s2); len(again) != len(items)-1 || again[0].Drop {
 		t.Errorf("after acking the loss: %d items (first drop=%v), want %d records", len(again), again[0].Drop, len(items)-1)
 	}
@@ -195,7 +195,7 @@ func TestSpool_NewInstance(t *testing.T) {
 	if len(items) != 4 || items[1].Rec.Instance != 1 || items[2].Rec.Instance != 2 || items[2].Rec.key() != 1 {
 		t.Fatalf("items across an instance change: %+v", items)
 	}
-	if got := s.Resume(2, 77); got != 3 {
+	if got := resumeFrom(s, 2, 77); got != 3 {
 		t.Errorf("Resume(new instance, spooled) = %d, want 3", got)
 	}
 }
@@ -220,10 +220,10 @@ func spoolOf(t *testing.T, dir string, inst uint64, n, acked int) []string {
 	}
 	for i, it := range takeAll(t, s) {
 		if i < acked {
-			s.Ack(it)
+			s.ack(it)
 		}
 	}
-	if err := s.Close(); err != nil {
+	if err := s.close(); err != nil {
 		t.Fatal(err)
 	}
 	segs, _ := filepath.Glob(filepath.Join(dir, "*.seg"))
@@ -319,13 +319,13 @@ func TestSpool_SegmentDamage(t *testing.T) {
 				if err != nil {
 					t.Fatalf("round %d: OpenSpool: %v", round, err)
 				}
-				if got := s.Resume(7, 501); got != 501 {
+				if got := resumeFrom(s, 7, 501); got != 501 {
 					t.Errorf("round %d: Resume = %d, want 501", round, got)
 				}
 				if lost := checkCoverage(t, takeAll(t, s), 7, 101, 500); lost != tc.want {
 					t.Errorf("round %d: %d seqs in losses, want %d", round, lost, tc.want)
 				}
-				_ = s.Close()
+				_ = s.close()
 			}
 		})
 	}
@@ -366,7 +366,7 @@ func TestSpool_CursorDamage(t *testing.T) {
 			if err != nil {
 				t.Fatalf("OpenSpool: %v", err)
 			}
-			defer s.Close()
+			defer s.close()
 			items := takeAll(t, s)
 			if len(items) == 0 || items[0].Rec.key() > 101 {
 				t.Fatalf("first item %v, want the spool published again from its first record", items[:min(len(items), 1)])
@@ -374,7 +374,7 @@ func TestSpool_CursorDamage(t *testing.T) {
 			if lost := checkCoverage(t, items, 7, items[0].Rec.first(), 500); lost != 0 {
 				t.Errorf("%d seqs in losses, want none", lost)
 			}
-			if got := s.Resume(7, 501); got != 501 {
+			if got := resumeFrom(s, 7, 501); got != 501 {
 				t.Errorf("Resume = %d, want 501", got)
 			}
 		})
@@ -421,10 +421,10 @@ func TestSpool_OldFormat(t *testing.T) {
 		if lost := checkCoverage(t, items, inst, 1, 171); lost != 85 {
 			t.Errorf("round %d: %d seqs in losses, want 85", round, lost)
 		}
-		if got := s.Resume(inst, 500); got != 172 {
+		if got := resumeFrom(s, inst, 500); got != 172 {
 			t.Errorf("round %d: Resume = %d, want 172", round, got)
 		}
-		_ = s.Close()
+		_ = s.close()
 	}
 }
 
@@ -456,15 +456,15 @@ func TestSpool_RandomDamage(t *testing.T) {
 				t.Fatalf("seed %d: OpenSpool: %v", seed, err)
 			}
 			// The daemon replays from Resume's seq (it retains everything).
-			for seq := s.Resume(inst, produced+1); seq <= produced; seq++ {
-				s.Append(ev(inst, seq))
+			for seq := resumeFrom(s, inst, produced+1); seq <= produced; seq++ {
+				s.add(ev(inst, seq))
 			}
 		}
 		publish := func(all bool) {
 			done := make(chan struct{})
 			close(done)
 			for {
-				items, err := s.Take(1+rng.IntN(20), done)
+				items, err := s.take(1+rng.IntN(20), done)
 				if err != nil {
 					t.Fatalf("seed %d: Take: %v", seed, err)
 				}
@@ -479,10 +479,10 @@ func TestSpool_RandomDamage(t *testing.T) {
 					for q := it.Rec.first(); q <= it.Rec.key(); q++ {
 						covered[q] = true
 					}
-					s.Ack(it)
+					s.ack(it)
 				}
 				if n < len(items) {
-					s.Rewind()
+					s.rewind()
 					return
 				}
 			}
@@ -492,21 +492,21 @@ func TestSpool_RandomDamage(t *testing.T) {
 			for range rng.IntN(300) {
 				if rng.IntN(20) == 0 {
 					k := 1 + uint64(rng.IntN(5))
-					s.Append(record{Instance: inst, Lost: &client.Lost{First: produced + 1, Last: produced + k, Count: k, Reason: "queue"}})
+					s.add(record{Instance: inst, Lost: &client.Lost{First: produced + 1, Last: produced + k, Count: k, Reason: "queue"}})
 					produced += k
 				} else {
 					produced++
-					s.Append(ev(inst, produced))
+					s.add(ev(inst, produced))
 				}
 				if rng.IntN(50) == 0 {
 					publish(false)
 				}
 			}
 			if rng.IntN(2) == 0 {
-				_ = s.Sync()
+				_ = s.syncDisk()
 			}
 			if rng.IntN(3) == 0 {
-				_ = s.Close()
+				_ = s.close()
 			} else { // a crash: the files stay as they are
 				s.mu.Lock()
 				for _, seg := range s.segs {
@@ -542,7 +542,7 @@ func TestSpool_RandomDamage(t *testing.T) {
 				t.Fatalf("seed %d: seq %d of 1..%d neither delivered nor in a loss", seed, seq, produced)
 			}
 		}
-		_ = s.Close()
+		_ = s.close()
 	}
 }
 
@@ -553,18 +553,18 @@ func TestSpool_RandomDamage(t *testing.T) {
 func TestSpool_DamagedWhileRunning(t *testing.T) {
 	dir := t.TempDir()
 	s := openSpool(t, dir, 1<<20)
-	s.Resume(7, 1)
+	resumeFrom(s, 7, 1)
 	for seq := uint64(1); seq <= 40; seq++ {
 		appendAll(t, s, ev(7, seq))
 	}
-	if err := s.Sync(); err != nil {
+	if err := s.syncDisk(); err != nil {
 		t.Fatal(err)
 	}
 	first := takeAll(t, s)
 	for _, it := range first[:10] { // seqs 1..10 published and acknowledged
-		s.Ack(it)
+		s.ack(it)
 	}
-	s.Rewind() // the connection broke: 11.. are sent again
+	s.rewind() // the connection broke: 11.. are sent again
 	segs, _ := filepath.Glob(filepath.Join(dir, "*.seg"))
 	if len(segs) != 1 {
 		t.Fatalf("segments %v, want 1", segs)
@@ -593,12 +593,27 @@ func TestSpool_DamagedWhileRunning(t *testing.T) {
 	// The bridge stops before anything more is acknowledged: the next
 	// open cuts the segment at the first damaged frame, and the seqs from
 	// there on are asked of mypolld again (it replays what it retains).
-	if err := s.Close(); err != nil {
+	if err := s.close(); err != nil {
 		t.Fatal(err)
 	}
 	s2 := openSpool(t, dir, 1<<20)
 	checkCoverage(t, takeAll(t, s2), 7, 11, 14)
-	if from := s2.Resume(7, 41); from != 15 {
+	if from := resumeFrom(s2, 7, 41); from != 15 {
 		t.Errorf("after reopen Resume = from=%d, want 15", from)
 	}
+}
+
+// resumeFrom is the from= that a client.Stream started at s.position()
+// sends for the greeting (inst, next) (PROTOCOL.md C.3): R+1 for the
+// instance the spool knows, 1 for another instance, next on a fresh spool
+// and 1 after an unusable cursor.
+func resumeFrom(s *Spool, inst, next uint64) uint64 {
+	known, from := s.position()
+	switch {
+	case known != 0 && known != inst:
+		return 1 // the stream's NewInstance
+	case from == 0:
+		return next
+	}
+	return from
 }

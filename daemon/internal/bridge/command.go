@@ -1,4 +1,4 @@
-package main
+package bridge
 
 import (
 	"bytes"
@@ -35,8 +35,8 @@ type command struct {
 // forward.
 var forbiddenVerbs = map[string]bool{"subscribe": true, "quit": true, "open_device": true}
 
-// parseAllowed parses --allow-commands: a comma list of verbs.
-func parseAllowed(s string) (map[string]bool, error) {
+// ParseAllowed parses --allow-commands: a comma list of verbs.
+func ParseAllowed(s string) (map[string]bool, error) {
 	if s == "" {
 		return nil, nil
 	}
@@ -124,4 +124,17 @@ func appendReply(b []byte, id, reply string) []byte {
 	b = append(b, `,"reply":`...)
 	b = appendJSONString(b, reply)
 	return append(b, '}')
+}
+
+// ValidTopicPrefix reports whether p may start the bridge's topics: it rejects wildcards, empty levels and what MQTT forbids.
+func ValidTopicPrefix(p string) bool {
+	if p == "" || len(p) > 256 || !printable(p, false) || strings.ContainsAny(p, "+#") {
+		return false
+	}
+	for l := range strings.SplitSeq(p, "/") {
+		if l == "" {
+			return false
+		}
+	}
+	return true
 }
