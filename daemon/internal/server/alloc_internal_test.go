@@ -9,7 +9,6 @@ import (
 
 	"github.com/mypoll/mypoll/daemon/internal/devabi"
 	"github.com/mypoll/mypoll/daemon/internal/device/emu"
-	"github.com/mypoll/mypoll/daemon/internal/proto"
 	"github.com/mypoll/mypoll/daemon/internal/txq"
 )
 
@@ -38,7 +37,8 @@ func newEmuServer(t *testing.T) *Server {
 // device does not). ERR replies are not counted here.
 func TestHandleRequest_allocs(t *testing.T) {
 	s := newEmuServer(t)
-	c := &client{srv: s, tx: txq.New(1 << 16), log: hclog.NewNullLogger(), canControl: true, sub: proto.SetNone}
+	c := &client{srv: s, tx: txq.New(1 << 16), log: hclog.NewNullLogger(), canControl: true}
+	c.feed = newFeed(c.tx, c.eventLimit(), 1)
 	timerCalls := func() {
 		_ = s.dev.TimerStart(devabi.Timer{ID: 3, PeriodNS: 1e9})
 		for id := range uint32(devabi.MaxTimers) {

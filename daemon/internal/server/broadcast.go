@@ -193,13 +193,10 @@ func (s *Server) deliverBatch() {
 	// Backwards: closeClient swaps the last client into the closed slot.
 	for i := len(s.clients) - 1; i >= 0; i-- {
 		c := s.clients[i]
-		if c.replaying || c.sub == proto.SetNone {
+		if !c.feed.live() {
 			continue
 		}
-		if c.sub == proto.SetAll && c.gaps.empty() && c.minSeq <= b.seq[0] &&
-			c.tx.Len()+len(b.buf) <= c.eventLimit() {
-			c.tx.Append(b.buf)
-			c.sent = b.seq[len(b.seq)-1]
+		if c.feed.offerBatch(b) {
 			s.markDirty(c)
 			continue
 		}
@@ -213,22 +210,15 @@ func (s *Server) deliverBatch() {
 	b.reset()
 }
 
-// deliver queues one event line for c, or accounts it as lost.
+// deliver offers one event line to c and accounts for a drop.
 func (s *Server) deliver(c *client, line []byte, seq uint64, cat proto.Set) {
-	if c.sub&cat == 0 || seq < c.minSeq {
-		return
+	queued, lost := c.feed.offer(line, seq, cat, s.scratch)
+	if queued {
+		s.markDirty(c)
 	}
-	if !c.gaps.empty() && (!c.flushGaps() || !c.gaps.empty()) {
-		c.noteLost(seq)
-		return
+	if lost {
+		c.lostToQueue()
 	}
-	if c.tx.Len()+len(line) > c.eventLimit() {
-		c.noteLost(seq)
-		return
-	}
-	c.tx.Append(line)
-	c.sent = seq
-	s.markDirty(c)
 }
 
 // overflow handles an OVERFLOW record: the daemon did not read seqs
@@ -249,17 +239,9 @@ func (s *Server) overflow(ev devabi.Event) {
 		"count", ev.Aux, "reason", reason.String())
 	for i := len(s.clients) - 1; i >= 0; i-- {
 		c := s.clients[i]
-		if c.replaying || c.sub == proto.SetNone || last < c.minSeq {
-			continue
+		if c.feed.lostUnseen(first, last, reason, s.scratch) {
+			s.markDirty(c)
 		}
-		f := max(first, c.minSeq, c.sent+1)
-		if f > last {
-			continue
-		}
-		c.gaps.add(f, last, last-f+1, reason)
-		c.sent = last
-		c.flushGaps()
-		s.markDirty(c)
 	}
 }
 
@@ -267,55 +249,11 @@ func (s *Server) overflow(ev devabi.Event) {
 // they fit; it reports whether it queued anything. Once the client has
 // caught up with the history it switches to the live broadcast.
 func (s *Server) pumpReplay(c *client) bool {
-	progress := false
-	for c.replaying && !c.closed() {
-		if c.replayIdx < s.hist.first {
-			// The history moved on while this client was too slow.
-			oldest := s.hist.oldestSeq()
-			if oldest > c.minSeq {
-				n := oldest - c.minSeq
-				c.gaps.add(c.minSeq, oldest-1, n, proto.LostQueue)
-				s.counter.lostQueue += n
-				c.sent = oldest - 1
-				c.minSeq = oldest
-			}
-			c.replayIdx = s.hist.first
-		}
-		if !c.gaps.empty() && (!c.flushGaps() || !c.gaps.empty()) {
-			break
-		}
-		if c.replayIdx >= s.hist.end {
-			c.replaying = false
-			c.minSeq = max(c.minSeq, s.hist.nextSeq)
-			break
-		}
-		e := s.hist.at(c.replayIdx)
-		if e.lastSeq() < c.minSeq {
-			c.replayIdx++
-			continue
-		}
-		if e.isGap() {
-			f := max(e.ev.Seq, c.minSeq)
-			c.gaps.add(f, e.lastSeq(), e.lastSeq()-f+1, e.reason)
-			c.sent = e.lastSeq()
-			c.minSeq = e.lastSeq() + 1
-			c.replayIdx++
-			continue
-		}
-		if !c.sub.Matches(e.ev.Type) {
-			c.minSeq = e.ev.Seq + 1
-			c.replayIdx++
-			continue
-		}
-		line := proto.AppendEvent(s.scratch[:0], e.ev)
-		if c.tx.Len()+len(line) > c.eventLimit() || !c.tx.Append(line) {
-			break
-		}
-		c.sent = e.ev.Seq
-		c.minSeq = e.ev.Seq + 1
-		c.replayIdx++
-		progress = true
+	if c.closed() {
+		return false
 	}
+	progress, lost := c.feed.replay(&s.hist, s.scratch)
+	s.counter.lostQueue += lost
 	if progress {
 		s.markDirty(c)
 	}

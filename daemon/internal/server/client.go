@@ -75,20 +75,8 @@ type client struct {
 	dirty      bool   // in srv.dirty
 	canControl bool
 
-	sub    proto.Set
-	minSeq uint64 // events below this seq are not sent (subscribe from=)
-	// sent is the highest seq this connection was sent, as an EVT line
-	// or inside a LOST line (queued or owed); 0 before any. A later
-	// subscribe from= replays only above it, so no seq goes out twice
-	// (PROTOCOL.md A.6, A.8).
-	sent uint64
+	feed feed // subscription, cursor, replay and owed LOST lines
 
-	// Resume: while replaying, the client takes events from the history
-	// (from entry replayIdx on), not from the live broadcast.
-	replaying bool
-	replayIdx uint64
-
-	gaps       gapList  // LOST lines owed to this client, oldest first
 	txOff      uint64   // bytes of the TX stream sent so far
 	fds        []passFD // open_device fds waiting for their OK line to be sent
 	stallStart int64    // unix nanos when the queue began dropping; 0 if healthy
@@ -143,7 +131,7 @@ func (c *client) readRequests() {
 		}
 		if n == 0 {
 			c.processInput() // answer what came before EOF
-			if c.tx.Len() == 0 && c.gaps.empty() {
+			if c.tx.Len() == 0 && !c.feed.pending() {
 				s.closeClient(c, "peer closed")
 				return
 			}
@@ -279,10 +267,11 @@ func (c *client) flush() bool {
 		if c.tx.Len() > 0 {
 			break // socket full: EPOLLOUT will call us back
 		}
-		if !c.gaps.empty() && c.flushGaps() {
+		if !c.feed.gaps.empty() && c.feed.flushGaps(s.scratch) {
+			s.markDirty(c)
 			progressed = true
 		}
-		if c.replaying && s.pumpReplay(c) {
+		if c.feed.replaying && s.pumpReplay(c) {
 			progressed = true
 		}
 		if c.phase == phaseThrottled && c.tx.Len() <= c.lowWater() {
@@ -293,14 +282,14 @@ func (c *client) flush() bool {
 		if c.closed() {
 			return false
 		}
-		if !progressed || c.tx.Len() == 0 && !c.replaying && c.gaps.empty() {
+		if !progressed || c.tx.Len() == 0 && !c.feed.pending() {
 			break
 		}
 	}
 	if c.tx.Len() < c.lowWater() {
 		c.stallStart = 0
 	}
-	if c.phase == phaseQuitting && c.tx.Len() == 0 && c.gaps.empty() && !c.replaying {
+	if c.phase == phaseQuitting && c.tx.Len() == 0 && !c.feed.pending() {
 		s.closeClient(c, "quit")
 		return false
 	}
@@ -403,7 +392,6 @@ func (s *Server) addClient(fd int, peer sys.Peer) {
 		tx:    txq.New(s.cfg.TXQBytes),
 		phase: phaseServing,
 		mask:  sys.EventIn,
-		sub:   proto.SetNone, // no EVT or LOST before the first subscribe (A.5)
 	}
 	c.log = s.log.With("client_id", c.id, "peer_pid", peer.PID, "peer_uid", peer.UID)
 	c.canControl = s.policy.allows(peer)
@@ -420,7 +408,7 @@ func (s *Server) addClient(fd int, peer sys.Peer) {
 	s.clients = append(s.clients, c)
 	s.perUID[peer.UID]++
 	next := s.helloNextSeq()
-	c.minSeq = next // a plain subscribe gets live events from HELLO's next_seq on
+	c.feed = newFeed(c.tx, c.eventLimit(), next)
 	c.reply(proto.AppendHello(s.scratch[:0], s.info.InstanceID, next))
 	c.log.Debug("client connected", "clients", len(s.clients))
 }

@@ -190,26 +190,13 @@ func (s *Server) subscribe(c *client, req proto.Request) {
 		s.replyErr(c, req.Verb, proto.ERANGE, fmt.Sprintf("from=%d is beyond next_seq %d", req.From, next))
 		return
 	}
-	c.sub = req.Set
+	c.feed.subscribe(req.Set)
 	c.reply(proto.AppendOKSubscribe(s.scratch[:0], req.Set))
 	if !req.HasFrom || c.closed() {
 		return
 	}
-	from := max(req.From, 1, c.sent+1)
-	oldest := s.hist.oldestSeq()
-	c.replaying = false
-	c.minSeq = from
-	if from < oldest {
-		c.gaps.add(from, oldest-1, oldest-from, proto.LostRestart)
-		c.sent = oldest - 1
-		c.minSeq = oldest
-		c.flushGaps()
-	}
-	if c.minSeq < s.hist.nextSeq {
-		c.replaying = true
-		c.replayIdx = s.hist.search(c.minSeq)
-		s.pumpReplay(c)
-	}
+	c.feed.resume(req.From, &s.hist, s.scratch)
+	s.pumpReplay(c)
 	s.markDirty(c)
 }
 
