@@ -28,8 +28,9 @@ type Request struct {
 	PeriodMS uint32
 	// TimerCount is start_timer's count; 0 (the default) runs forever.
 	TimerCount uint64
-	// Set is subscribe's set; From is its from=<seq> argument when HasFrom.
-	Set     Set
+	// Filter is subscribe's set; From is its from=<seq> argument when
+	// HasFrom.
+	Filter  Filter
 	From    uint64
 	HasFrom bool
 }
@@ -152,11 +153,11 @@ func ParseRequest(line []byte) (Request, *Error) {
 		}
 
 	case VerbSubscribe:
-		set, ok := parseSet(toks.next())
+		f, ok := ParseFilter(toks.next())
 		if !ok {
-			return einval("set must be all, none, or a comma list of timer,trigger")
+			return einval("set must be all, none, or a comma list of at most 16 items: timer, trigger, timer:<id 0..7>, trigger:<payload>")
 		}
-		req.Set = set
+		req.Filter = f
 		if tok := toks.next(); tok != nil {
 			const from = "from="
 			if len(tok) <= len(from) || string(tok[:len(from)]) != from {

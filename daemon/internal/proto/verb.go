@@ -1,7 +1,5 @@
 package proto
 
-import "github.com/mypoll/mypoll/daemon/internal/devabi"
-
 // Verb is a request's command (PROTOCOL.md A.5). The zero Verb is not valid.
 type Verb uint8
 
@@ -74,80 +72,4 @@ func lookupVerb(tok []byte) Verb {
 		return VerbQuit
 	}
 	return 0
-}
-
-// Set is a subscription: a bitmask of event classes (PROTOCOL.md A.5,
-// subscribe).
-type Set uint8
-
-// Subscription sets. SetTimer matches both timer and timer_stopped events.
-const (
-	SetNone    Set = 0
-	SetTimer   Set = 1 << 0
-	SetTrigger Set = 1 << 1
-	SetAll         = SetTimer | SetTrigger
-)
-
-// String returns the canonical wire form of s: "all", "none", "timer" or
-// "trigger".
-func (s Set) String() string {
-	switch s & SetAll {
-	case SetAll:
-		return "all"
-	case SetTimer:
-		return "timer"
-	case SetTrigger:
-		return "trigger"
-	}
-	return "none"
-}
-
-// SetOf returns the set class of an event type: SetTimer for timer and
-// timer_stopped, SetTrigger for trigger, SetNone for anything else.
-func SetOf(t devabi.EventType) Set {
-	switch t {
-	case devabi.EvTimer, devabi.EvTimerStopped:
-		return SetTimer
-	case devabi.EvTrigger:
-		return SetTrigger
-	}
-	return SetNone
-}
-
-// Matches reports whether events of type t are in s.
-func (s Set) Matches(t devabi.EventType) bool {
-	return s&SetOf(t) != 0
-}
-
-// parseSet parses "all", "none" or a comma list of "timer" and "trigger".
-func parseSet(tok []byte) (Set, bool) {
-	switch string(tok) {
-	case "all":
-		return SetAll, true
-	case "none":
-		return SetNone, true
-	}
-	var s Set
-	for len(tok) > 0 {
-		i := 0
-		for i < len(tok) && tok[i] != ',' {
-			i++
-		}
-		switch string(tok[:i]) {
-		case "timer":
-			s |= SetTimer
-		case "trigger":
-			s |= SetTrigger
-		default:
-			return 0, false
-		}
-		if i == len(tok) {
-			return s, true
-		}
-		tok = tok[i+1:]
-		if len(tok) == 0 {
-			return 0, false // trailing comma
-		}
-	}
-	return 0, false
 }

@@ -54,6 +54,7 @@ func TestHandleRequest_allocs(t *testing.T) {
 		{[]string{"help"}, nil},
 		{[]string{"stats"}, nil},
 		{[]string{"subscribe all"}, nil},
+		{[]string{"subscribe timer:3,trigger:0x10,trigger:7,timer"}, nil},
 		{[]string{"trigger 7"}, func() { _, _ = s.dev.Trigger(7, 1) }},
 		{[]string{"start_timer 3 1000 0", "timers", "stop_timer 3"}, timerCalls},
 	} {

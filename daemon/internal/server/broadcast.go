@@ -30,13 +30,12 @@ type deviceReader struct {
 // eventBatch is a run of consecutive events encoded once for all clients.
 type eventBatch struct {
 	buf []byte
-	off []int // line i is buf[off[i]:off[i+1]]
-	seq []uint64
-	cat []proto.Set
+	off []int          // line i is buf[off[i]:off[i+1]]
+	ev  []devabi.Event // decoded, for the filters
 }
 
 func (b *eventBatch) reset() {
-	b.buf, b.off, b.seq, b.cat = b.buf[:0], b.off[:0], b.seq[:0], b.cat[:0]
+	b.buf, b.off, b.ev = b.buf[:0], b.off[:0], b.ev[:0]
 }
 
 func (b *eventBatch) line(i int) []byte { return b.buf[b.off[i]:b.off[i+1]] }
@@ -163,20 +162,18 @@ func (s *Server) broadcast(buf []byte) {
 			s.overflow(ev)
 			continue
 		}
-		cat := proto.SetOf(ev.Type)
-		if cat == 0 {
+		if !proto.FilterAll.Match(ev) {
 			s.log.Warn("skipping device record of unknown type", "seq", ev.Seq, "type", uint16(ev.Type))
 			continue
 		}
-		s.hist.add(histEntry{ev: ev})
+		s.addHistory(histEntry{ev: ev})
 		s.counter.events++
 		if len(b.off) == 0 {
 			b.off = append(b.off, 0)
 		}
 		b.buf = proto.AppendEvent(b.buf, ev)
 		b.off = append(b.off, len(b.buf))
-		b.seq = append(b.seq, ev.Seq)
-		b.cat = append(b.cat, cat)
+		b.ev = append(b.ev, ev)
 	}
 	s.deliverBatch()
 	s.state.lastSeq = s.hist.nextSeq - 1
@@ -187,7 +184,7 @@ func (s *Server) broadcast(buf []byte) {
 // one copy for a healthy client subscribed to everything, else event by event.
 func (s *Server) deliverBatch() {
 	b := &s.batch
-	if len(b.seq) == 0 {
+	if len(b.ev) == 0 {
 		return
 	}
 	// Backwards: closeClient swaps the last client into the closed slot.
@@ -200,19 +197,19 @@ func (s *Server) deliverBatch() {
 			s.markDirty(c)
 			continue
 		}
-		for j := range b.seq {
+		for j := range b.ev {
 			if c.closed() {
 				break
 			}
-			s.deliver(c, b.line(j), b.seq[j], b.cat[j])
+			s.deliver(c, b.line(j), &b.ev[j])
 		}
 	}
 	b.reset()
 }
 
 // deliver offers one event line to c and accounts for a drop.
-func (s *Server) deliver(c *client, line []byte, seq uint64, cat proto.Set) {
-	queued, lost := c.feed.offer(line, seq, cat, s.scratch)
+func (s *Server) deliver(c *client, line []byte, ev *devabi.Event) {
+	queued, lost := c.feed.offer(line, ev, s.scratch)
 	if queued {
 		s.markDirty(c)
 	}
@@ -232,7 +229,7 @@ func (s *Server) overflow(ev devabi.Event) {
 		reason = proto.LostRestart
 	}
 	e := histEntry{ev: ev, reason: reason}
-	s.hist.add(e)
+	s.addHistory(e)
 	first, last := ev.Seq, e.lastSeq()
 	s.counter.lostDevice += ev.Aux
 	s.log.Warn("events lost before the daemon read them", "first_seq", first, "last_seq", last,
@@ -252,10 +249,38 @@ func (s *Server) pumpReplay(c *client) bool {
 	if c.closed() {
 		return false
 	}
+	was := c.feed.replaying
 	progress, lost := c.feed.replay(&s.hist, s.scratch)
 	s.counter.lostQueue += lost
+	s.replayChanged(was, c)
 	if progress {
 		s.markDirty(c)
 	}
 	return progress
+}
+
+// replayChanged keeps s.replayers, the number of replaying feeds, after c's
+// feed may have started or ended a replay (was: it replayed before).
+func (s *Server) replayChanged(was bool, c *client) {
+	switch now := c.feed.replaying && !c.closed(); {
+	case now && !was:
+		s.replayers++
+	case was && !now:
+		s.replayers--
+	}
+}
+
+// addHistory retains e. When that drops the oldest entry, the feeds still
+// replaying from it account for it first: a matching event they will not
+// get is owed as LOST ... queue, counted exactly for their filter (A.6).
+func (s *Server) addHistory(e histEntry) {
+	idx, old, dropped := s.hist.add(e)
+	if !dropped || s.replayers == 0 {
+		return
+	}
+	for _, c := range s.clients {
+		if c.feed.replaying && !c.closed() {
+			s.counter.lostQueue += c.feed.dropHistory(idx, old)
+		}
+	}
 }

@@ -419,6 +419,7 @@ func (s *Server) closeClient(c *client, reason string) {
 		return
 	}
 	c.phase = phaseClosed
+	s.replayChanged(c.feed.replaying, c)
 	if err := s.lp.Remove(c.lid); err != nil {
 		s.log.Debug("unregister client", "client_id", c.id, "error", err)
 	}

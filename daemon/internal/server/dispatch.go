@@ -190,12 +190,14 @@ func (s *Server) subscribe(c *client, req proto.Request) {
 		s.replyErr(c, req.Verb, proto.ERANGE, fmt.Sprintf("from=%d is beyond next_seq %d", req.From, next))
 		return
 	}
-	c.feed.subscribe(req.Set)
-	c.reply(proto.AppendOKSubscribe(s.scratch[:0], req.Set))
+	c.feed.subscribe(req.Filter)
+	c.reply(proto.AppendOKSubscribe(s.scratch[:0], req.Filter))
 	if !req.HasFrom || c.closed() {
 		return
 	}
+	was := c.feed.replaying
 	c.feed.resume(req.From, &s.hist, s.scratch)
+	s.replayChanged(was, c)
 	s.pumpReplay(c)
 	s.markDirty(c)
 }

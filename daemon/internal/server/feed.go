@@ -1,6 +1,7 @@
 package server
 
 import (
+	"github.com/mypoll/mypoll/daemon/internal/devabi"
 	"github.com/mypoll/mypoll/daemon/internal/proto"
 	"github.com/mypoll/mypoll/daemon/internal/txq"
 )
@@ -15,7 +16,7 @@ type feed struct {
 	tx    *txq.Queue
 	limit int // how full events may make tx (the rest is kept for replies)
 
-	sub    proto.Set
+	sub    proto.Filter
 	minSeq uint64 // events below this seq are not sent (subscribe from=)
 	// sent is the highest seq this connection was sent, as an EVT line
 	// or inside a LOST line (queued or owed); 0 before any. A later
@@ -35,11 +36,11 @@ type feed struct {
 // or LOST line before the first subscribe, A.5), and, for a plain
 // subscribe, live from next (HELLO's next_seq) on.
 func newFeed(tx *txq.Queue, limit int, next uint64) feed {
-	return feed{tx: tx, limit: limit, sub: proto.SetNone, minSeq: next}
+	return feed{tx: tx, limit: limit, minSeq: next}
 }
 
 // live reports whether the feed takes events from the live broadcast.
-func (f *feed) live() bool { return !f.replaying && f.sub != proto.SetNone }
+func (f *feed) live() bool { return !f.replaying && !f.sub.None() }
 
 // pending reports whether the feed still owes the client lines (LOST
 // lines or a replay) that are not in the TX queue yet.
@@ -51,20 +52,21 @@ func (f *feed) fits(n int) bool { return f.tx.Len()+n <= f.limit }
 // every event of it and has room; it reports whether it did. Otherwise the
 // caller offers the events one by one.
 func (f *feed) offerBatch(b *eventBatch) bool {
-	if f.sub != proto.SetAll || !f.gaps.empty() || f.minSeq > b.seq[0] || !f.fits(len(b.buf)) {
+	if !f.sub.All() || !f.gaps.empty() || f.minSeq > b.ev[0].Seq || !f.fits(len(b.buf)) {
 		return false
 	}
 	f.tx.Append(b.buf)
-	f.sent = b.seq[len(b.seq)-1]
+	f.sent = b.ev[len(b.ev)-1].Seq
 	return true
 }
 
-// offer queues one live event line (seq, class cat) if the feed wants it.
+// offer queues one live event line (of ev) if the feed wants it.
 // queued reports that lines went into the TX queue (the event, or owed
 // LOST lines); lost that the event matched but did not fit: it is owed
 // as LOST ... queue.
-func (f *feed) offer(line []byte, seq uint64, cat proto.Set, scratch []byte) (queued, lost bool) {
-	if f.sub&cat == 0 || seq < f.minSeq {
+func (f *feed) offer(line []byte, ev *devabi.Event, scratch []byte) (queued, lost bool) {
+	seq := ev.Seq
+	if seq < f.minSeq || !f.sub.Match(*ev) {
 		return false, false
 	}
 	if !f.gaps.empty() {
@@ -91,8 +93,9 @@ func (f *feed) dropped(seq uint64) {
 
 // lostUnseen reports seqs first..last that the daemon never saw (an
 // OVERFLOW record) with reason r; it reports whether the feed owes a LOST
-// line for them. The count is every seq of the range the feed had not
-// passed yet (A.6).
+// line for them. The daemon cannot know the records' types: whatever the
+// filter, the count is every seq of the range the feed had not passed yet
+// (A.6).
 func (f *feed) lostUnseen(first, last uint64, r proto.LostReason, scratch []byte) bool {
 	if !f.live() || last < f.minSeq {
 		return false
@@ -108,7 +111,7 @@ func (f *feed) lostUnseen(first, last uint64, r proto.LostReason, scratch []byte
 }
 
 // subscribe sets the subscription.
-func (f *feed) subscribe(set proto.Set) { f.sub = set }
+func (f *feed) subscribe(flt proto.Filter) { f.sub = flt }
 
 // resume starts a replay from seq from (subscribe from=, A.8): never below
 // what this connection was already sent; seqs the history no longer holds
@@ -137,7 +140,9 @@ func (f *feed) resume(from uint64, h *history, scratch []byte) {
 func (f *feed) replay(h *history, scratch []byte) (progress bool, lostQueue uint64) {
 	for f.replaying {
 		if f.replayIdx < h.first {
-			// The history moved on while this client was too slow.
+			// The history moved on while this client was too slow. The
+			// server reports each dropped entry (dropHistory), so this
+			// only happens to a feed it did not tell: count every seq.
 			oldest := h.oldestSeq()
 			if oldest > f.minSeq {
 				n := oldest - f.minSeq
@@ -169,7 +174,7 @@ func (f *feed) replay(h *history, scratch []byte) (progress bool, lostQueue uint
 			f.replayIdx++
 			continue
 		}
-		if !f.sub.Matches(e.ev.Type) {
+		if !f.sub.Match(e.ev) {
 			f.minSeq = e.ev.Seq + 1
 			f.replayIdx++
 			continue
@@ -184,6 +189,32 @@ func (f *feed) replay(h *history, scratch []byte) (progress bool, lostQueue uint
 		progress = true
 	}
 	return progress, lostQueue
+}
+
+// dropHistory is told that the history dropped entry idx (old) to make
+// room. A replaying feed that had not reached it yet accounts for it: a
+// matching event is owed as LOST ... queue (returned as lostQueue, so the
+// count is exact for any filter), a gap keeps its reason.
+func (f *feed) dropHistory(idx uint64, old histEntry) (lostQueue uint64) {
+	if !f.replaying || f.replayIdx != idx {
+		return 0
+	}
+	f.replayIdx++
+	last := old.lastSeq()
+	if last < f.minSeq {
+		return 0
+	}
+	switch {
+	case old.isGap():
+		first := max(old.ev.Seq, f.minSeq)
+		f.gaps.add(first, last, last-first+1, old.reason)
+		f.sent = last
+	case f.sub.Match(old.ev):
+		f.dropped(last)
+		lostQueue = 1
+	}
+	f.minSeq = last + 1
+	return lostQueue
 }
 
 // flushGaps queues owed LOST lines while they fit under the event limit;

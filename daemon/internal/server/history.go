@@ -39,16 +39,21 @@ func (h *history) init(n int) {
 	h.nextSeq = 1
 }
 
-func (h *history) add(e histEntry) {
+// add retains e. When the history was full, it reports the entry it
+// dropped to make room (the oldest, at index idx).
+func (h *history) add(e histEntry) (idx uint64, old histEntry, dropped bool) {
 	h.nextSeq = e.lastSeq() + 1
 	if len(h.buf) == 0 {
-		return
+		return 0, histEntry{}, false
 	}
-	h.buf[h.end%uint64(len(h.buf))] = e
-	h.end++
-	if h.end-h.first > uint64(len(h.buf)) {
+	slot := h.at(h.end)
+	if h.end-h.first == uint64(len(h.buf)) {
+		idx, old, dropped = h.first, *slot, true
 		h.first++
 	}
+	*slot = e
+	h.end++
+	return idx, old, dropped
 }
 
 func (h *history) at(i uint64) *histEntry { return &h.buf[i%uint64(len(h.buf))] }

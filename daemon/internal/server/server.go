@@ -31,6 +31,7 @@ type Server struct {
 	perUID    map[uint32]int // live clients per peer uid (absent: none)
 	dirty     []*client      // clients with unflushed TX or pending work this turn
 	triggered bool           // a trigger ran this turn: read the device before flushing
+	replayers int            // clients whose feed is replaying
 	nextID    uint64
 
 	hist    history
