@@ -45,13 +45,17 @@ func TestServer_SubscribeFilter(t *testing.T) {
 			t.Fatalf("%s -> %q", req, r)
 		}
 	}
-	// all gets 5+1 timer 1 events, 4+1 timer 3 events, 5 triggers.
+	// all gets timer 1 and 3's ticks (late ticks fold into one event:
+	// up to 5 and 4), their timer_stopped, and 5 triggers.
 	var want3, wantTrg, wantMixed []uint64
-	stopped := 0
-	for n := 0; n < 16; n++ {
+	stopped, triggers := 0, 0
+	for stopped < 2 || triggers < 5 {
 		e := all.Next()
 		if e.Lost {
 			t.Fatalf("all: %+v", e)
+		}
+		if e.Type == "trigger" {
+			triggers++
 		}
 		switch {
 		case e.Type == "trigger" && (e.Arg == 7 || e.Arg == 9):
@@ -68,8 +72,8 @@ func TestServer_SubscribeFilter(t *testing.T) {
 			}
 		}
 	}
-	if stopped != 2 || len(want3) != 5 || len(wantTrg) != 4 {
-		t.Fatalf("all: %d timer_stopped, %d timer 3 events, %d triggers 7/9; want 2, 5, 4", stopped, len(want3), len(wantTrg))
+	if len(want3) < 2 || len(wantTrg) != 4 {
+		t.Fatalf("all: %d timer 3 events, %d triggers 7/9; want at least 2 (a tick and timer_stopped), 4", len(want3), len(wantTrg))
 	}
 	slices.Sort(wantMixed)
 	for _, tc := range []struct {
