@@ -88,7 +88,7 @@ func (c *client) HandleEvent(_ int, events uint32) error {
 		return nil
 	}
 	if events&sys.EventErr != 0 {
-		c.srv.closeClient(c, "socket error")
+		c.srv.closeClient(c, closeSocketError, nil)
 		return nil
 	}
 	if events&sys.EventIn != 0 {
@@ -98,7 +98,7 @@ func (c *client) HandleEvent(_ int, events uint32) error {
 		}
 	}
 	if events&sys.EventHup != 0 && !c.closed() {
-		c.srv.closeClient(c, "peer hung up")
+		c.srv.closeClient(c, closeHangup, nil)
 		return nil
 	}
 	if events&sys.EventOut != 0 {
@@ -126,13 +126,13 @@ func (c *client) readRequests() {
 			return
 		}
 		if err != nil {
-			s.closeClient(c, "read error: "+err.Error())
+			s.closeClient(c, closeReadError, err)
 			return
 		}
 		if n == 0 {
 			c.processInput() // answer what came before EOF
 			if c.tx.Len() == 0 && !c.feed.pending() {
-				s.closeClient(c, "peer closed")
+				s.closeClient(c, closeEOF, nil)
 				return
 			}
 			c.setPhase(phaseQuitting) // flush what is owed, then close
@@ -164,7 +164,7 @@ func (c *client) processInput() {
 			c.compact()
 			return
 		case proto.TooLong:
-			c.reply(proto.AppendErr(s.scratch[:0], &proto.Error{Errno: proto.E2BIG, Msg: "request longer than 1024 bytes"}))
+			c.reply(proto.AppendErr(s.scratch[:0], proto.ErrTooLong()))
 		case proto.Line:
 			s.handleRequest(c, line)
 		}
@@ -188,7 +188,7 @@ func (c *client) compact() {
 func (c *client) reply(line []byte) {
 	if !c.tx.Append(line) {
 		c.srv.log.Error("reply does not fit in TX queue: dropping client", "client_id", c.id, "len", len(line), "free", c.tx.Free())
-		c.srv.closeClient(c, "reply overflow")
+		c.srv.closeClient(c, closeReplyOverflow, nil)
 		return
 	}
 	c.srv.markDirty(c)
@@ -252,7 +252,7 @@ func (c *client) flush() bool {
 		for c.tx.Len() > 0 {
 			n, full, err := c.send()
 			if err != nil {
-				s.closeClient(c, "write error: "+err.Error())
+				s.closeClient(c, closeWriteError, err)
 				return false
 			}
 			if n > 0 {
@@ -290,7 +290,7 @@ func (c *client) flush() bool {
 		c.stallStart = 0
 	}
 	if c.phase == phaseQuitting && c.tx.Len() == 0 && !c.feed.pending() {
-		s.closeClient(c, "quit")
+		s.closeClient(c, closeQuit, nil)
 		return false
 	}
 	c.syncInterest()
@@ -413,12 +413,14 @@ func (s *Server) addClient(fd int, peer sys.Peer) {
 	c.log.Debug("client connected", "clients", len(s.clients))
 }
 
-// closeClient unregisters and closes c; reason goes to the debug log.
-func (s *Server) closeClient(c *client, reason string) {
+// closeClient unregisters and closes c; reason is counted for stats and,
+// with err when there is one, goes to the debug log.
+func (s *Server) closeClient(c *client, reason closeReason, err error) {
 	if c.closed() {
 		return
 	}
 	c.phase = phaseClosed
+	s.counter.closed[reason]++
 	s.replayChanged(c.feed.replaying, c)
 	if err := s.lp.Remove(c.lid); err != nil {
 		s.log.Debug("unregister client", "client_id", c.id, "error", err)
@@ -440,5 +442,9 @@ func (s *Server) closeClient(c *client, reason string) {
 	last.idx = c.idx
 	s.clients[len(s.clients)-1] = nil
 	s.clients = s.clients[:len(s.clients)-1]
-	c.log.Debug("client disconnected", "reason", reason, "clients", len(s.clients))
+	if err != nil {
+		c.log.Debug("client disconnected", "reason", reason.String(), "error", err, "clients", len(s.clients))
+		return
+	}
+	c.log.Debug("client disconnected", "reason", reason.String(), "clients", len(s.clients))
 }

@@ -175,7 +175,8 @@ func (s *Server) timers(c *client, _ proto.Request) {
 }
 
 func (s *Server) stats(c *client, _ proto.Request) {
-	stats := [...]proto.Stat{
+	var stats [13 + numCloseReasons]proto.Stat
+	n := copy(stats[:], []proto.Stat{
 		{Key: "clients", Value: uint64(len(s.clients))},
 		{Key: "max_clients", Value: uint64(s.cfg.MaxClients)},
 		{Key: "events", Value: s.counter.events},
@@ -189,6 +190,9 @@ func (s *Server) stats(c *client, _ proto.Request) {
 		{Key: "client_id", Value: c.id},
 		{Key: "peer_pid", Value: uint64(c.peer.PID)},
 		{Key: "peer_uid", Value: uint64(c.peer.UID)},
+	})
+	for r, v := range s.counter.closed {
+		stats[n+r] = proto.Stat{Key: closeStatKeys[r], Value: v}
 	}
 	c.reply(proto.AppendOKStats(s.scratch[:0], stats[:]))
 }

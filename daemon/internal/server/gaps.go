@@ -60,6 +60,6 @@ func (c *client) lostToQueue() {
 	}
 	if s.cfg.EvictAfter > 0 && s.cfg.Now().UnixNano()-c.stallStart >= int64(s.cfg.EvictAfter) {
 		c.log.Warn("evicting slow client", "evict_after", s.cfg.EvictAfter)
-		s.closeClient(c, "evicted")
+		s.closeClient(c, closeEvicted, nil)
 	}
 }
