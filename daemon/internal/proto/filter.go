@@ -87,7 +87,9 @@ func (f Filter) withClass(c uint8) Filter {
 
 // Match reports whether f takes ev. Timer items match both timer and
 // timer_stopped events of their id; trigger items match on the payload.
-func (f Filter) Match(ev devabi.Event) bool {
+// Pointers: the broadcast calls it per event and client, and a Filter is
+// 152 bytes.
+func (f *Filter) Match(ev *devabi.Event) bool {
 	switch ev.Type {
 	case devabi.EvTimer, devabi.EvTimerStopped:
 		return f.classes&classTimer != 0 || ev.SourceID <= MaxTimerID && f.timers&(1<<ev.SourceID) != 0

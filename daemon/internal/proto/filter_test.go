@@ -92,7 +92,7 @@ func TestFilter_Match(t *testing.T) {
 		if !ok {
 			t.Fatalf("ParseFilter(%q) rejected", tc.set)
 		}
-		if got := f.Match(tc.ev); got != tc.want {
+		if got := f.Match(&tc.ev); got != tc.want {
 			t.Errorf("%q.Match(%v %d arg %d) = %v, want %v", tc.set, tc.ev.Type, tc.ev.SourceID, tc.ev.Arg, got, tc.want)
 		}
 	}

@@ -162,7 +162,9 @@ func (s *Server) broadcast(buf []byte) {
 			s.overflow(ev)
 			continue
 		}
-		if !proto.FilterAll.Match(ev) {
+		switch ev.Type {
+		case devabi.EvTimer, devabi.EvTimerStopped, devabi.EvTrigger:
+		default:
 			s.log.Warn("skipping device record of unknown type", "seq", ev.Seq, "type", uint16(ev.Type))
 			continue
 		}
@@ -274,13 +276,14 @@ func (s *Server) replayChanged(was bool, c *client) {
 // replaying from it account for it first: a matching event they will not
 // get is owed as LOST ... queue, counted exactly for their filter (A.6).
 func (s *Server) addHistory(e histEntry) {
-	idx, old, dropped := s.hist.add(e)
-	if !dropped || s.replayers == 0 {
-		return
-	}
-	for _, c := range s.clients {
-		if c.feed.replaying && !c.closed() {
-			s.counter.lostQueue += c.feed.dropHistory(idx, old)
+	if s.replayers > 0 && s.hist.full() {
+		idx := s.hist.first
+		old := s.hist.at(idx)
+		for _, c := range s.clients {
+			if c.feed.replaying && !c.closed() {
+				s.counter.lostQueue += c.feed.dropHistory(idx, old)
+			}
 		}
 	}
+	s.hist.add(e)
 }

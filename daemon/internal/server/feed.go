@@ -66,7 +66,7 @@ func (f *feed) offerBatch(b *eventBatch) bool {
 // as LOST ... queue.
 func (f *feed) offer(line []byte, ev *devabi.Event, scratch []byte) (queued, lost bool) {
 	seq := ev.Seq
-	if seq < f.minSeq || !f.sub.Match(*ev) {
+	if seq < f.minSeq || !f.sub.All() && !f.sub.Match(ev) {
 		return false, false
 	}
 	if !f.gaps.empty() {
@@ -174,7 +174,7 @@ func (f *feed) replay(h *history, scratch []byte) (progress bool, lostQueue uint
 			f.replayIdx++
 			continue
 		}
-		if !f.sub.Match(e.ev) {
+		if !f.sub.Match(&e.ev) {
 			f.minSeq = e.ev.Seq + 1
 			f.replayIdx++
 			continue
@@ -195,7 +195,7 @@ func (f *feed) replay(h *history, scratch []byte) (progress bool, lostQueue uint
 // room. A replaying feed that had not reached it yet accounts for it: a
 // matching event is owed as LOST ... queue (returned as lostQueue, so the
 // count is exact for any filter), a gap keeps its reason.
-func (f *feed) dropHistory(idx uint64, old histEntry) (lostQueue uint64) {
+func (f *feed) dropHistory(idx uint64, old *histEntry) (lostQueue uint64) {
 	if !f.replaying || f.replayIdx != idx {
 		return 0
 	}
@@ -209,7 +209,7 @@ func (f *feed) dropHistory(idx uint64, old histEntry) (lostQueue uint64) {
 		first := max(old.ev.Seq, f.minSeq)
 		f.gaps.add(first, last, last-first+1, old.reason)
 		f.sent = last
-	case f.sub.Match(old.ev):
+	case f.sub.Match(&old.ev):
 		f.dropped(last)
 		lostQueue = 1
 	}

@@ -16,9 +16,10 @@ func TestFeed_dropHistoryExact(t *testing.T) {
 	var h history
 	h.init(8)
 	add := func(e histEntry) {
-		if idx, old, dropped := h.add(e); dropped {
-			t.Fatalf("history dropped entry %d (seq %d) before the test asked", idx, old.ev.Seq)
+		if h.full() {
+			t.Fatalf("history full before the test asked")
 		}
+		h.add(e)
 	}
 	// seqs 1..6: triggers with payloads 7, 8, 7, 8, 7, then a gap of 3
 	// (seqs 6..8, device), then seq 9 payload 7.
@@ -39,14 +40,13 @@ func TestFeed_dropHistoryExact(t *testing.T) {
 	// Fill the history: entries 0..6 are dropped one by one.
 	var lost uint64
 	for seq := uint64(10); seq < 18; seq++ {
-		idx, old, dropped := h.add(histEntry{ev: devabi.Event{Seq: seq, Type: devabi.EvTrigger, Arg: 8}})
-		if seq == 10 {
-			continue // 8 entries: none dropped yet
+		if full := h.full(); full != (seq > 10) {
+			t.Fatalf("before adding seq %d: full() = %v", seq, full) // 8 entries after seq 10
 		}
-		if !dropped {
-			t.Fatalf("adding seq %d dropped nothing", seq)
+		if h.full() {
+			lost += f.dropHistory(h.first, h.at(h.first))
 		}
-		lost += f.dropHistory(idx, old)
+		h.add(histEntry{ev: devabi.Event{Seq: seq, Type: devabi.EvTrigger, Arg: 8}})
 	}
 	// Entry 0 (seq 1) was below from=2; seqs 3, 5 and 9 match: 3 queue
 	// losses; the gap 6..8 is owed as device.

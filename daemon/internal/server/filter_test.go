@@ -13,6 +13,14 @@ import (
 	"github.com/mypoll/mypoll/internal/linetest"
 )
 
+// mustDo sends req on c and fails unless the reply is want.
+func mustDo(t *testing.T, c *conn, req, want string) {
+	t.Helper()
+	if r := c.Do(req); r != want {
+		t.Fatalf("%s -> %q, want %q", req, r, want)
+	}
+}
+
 // seqsOf returns the seqs of the EVT lines among lines.
 func seqsOf(t *testing.T, lines []string) []uint64 {
 	t.Helper()
@@ -35,9 +43,7 @@ func TestServer_SubscribeFilter(t *testing.T) {
 	all := d.dialSub(t, "all")
 	t3 := d.dialSub(t, "timer:3")
 	trg := d.dial(t)
-	if r := trg.Do("subscribe trigger:0x9,trigger:7,trigger:9"); r != "OK subscribe trigger:7,trigger:9" {
-		t.Fatalf("subscribe -> %q", r)
-	}
+	mustDo(t, trg, "subscribe trigger:0x9,trigger:7,trigger:9", "OK subscribe trigger:7,trigger:9")
 	mixed := d.dialSub(t, "timer,trigger:8")
 	ctl := d.dial(t)
 	for _, req := range []string{"start_timer 1 1 5", "start_timer 3 1 4", "trigger 7 2", "trigger 8", "trigger 9", "trigger 0x9"} {
@@ -105,9 +111,7 @@ func TestServer_SubscribeFilterChange(t *testing.T) {
 	ctl.Do("trigger 2") // 1
 	ctl.Do("trigger 1") // 2
 	c.Expect("2")
-	if r := c.Do("subscribe trigger:2,timer:0"); r != "OK subscribe timer:0,trigger:2" {
-		t.Fatalf("subscribe -> %q", r)
-	}
+	mustDo(t, c, "subscribe trigger:2,timer:0", "OK subscribe timer:0,trigger:2")
 	ctl.Do("trigger 1") // 3
 	ctl.Do("trigger 2") // 4
 	c.Expect("4")
@@ -128,9 +132,7 @@ func TestServer_SubscribeFilterFrom(t *testing.T) {
 	}
 	ctl.Do("echo barrier")
 	c := d.dial(t)
-	if r := c.Do("subscribe trigger:2 from=1"); r != "OK subscribe trigger:2" {
-		t.Fatalf("subscribe -> %q", r)
-	}
+	mustDo(t, c, "subscribe trigger:2 from=1", "OK subscribe trigger:2")
 	c.Expect("3", "6", "9")
 	if r := c.Do("subscribe trigger:0 from=99"); !strings.HasPrefix(r, "ERR subscribe ERANGE ") {
 		t.Fatalf("subscribe from=99 -> %q", r)
@@ -139,9 +141,7 @@ func TestServer_SubscribeFilterFrom(t *testing.T) {
 	ctl.Do("trigger 2") // 12
 	c.Expect("12")
 	// Later from=: only above the last seq sent, by the new filter.
-	if r := c.Do("subscribe trigger:0 from=1"); r != "OK subscribe trigger:0" {
-		t.Fatalf("subscribe -> %q", r)
-	}
+	mustDo(t, c, "subscribe trigger:0 from=1", "OK subscribe trigger:0")
 	ctl.Do("trigger 0") // 13
 	c.Expect("13")
 }

@@ -39,21 +39,23 @@ func (h *history) init(n int) {
 	h.nextSeq = 1
 }
 
-// add retains e. When the history was full, it reports the entry it
-// dropped to make room (the oldest, at index idx).
-func (h *history) add(e histEntry) (idx uint64, old histEntry, dropped bool) {
+// add retains e; when the history is full (see full), that drops the
+// oldest entry.
+func (h *history) add(e histEntry) {
 	h.nextSeq = e.lastSeq() + 1
 	if len(h.buf) == 0 {
-		return 0, histEntry{}, false
+		return
 	}
-	slot := h.at(h.end)
-	if h.end-h.first == uint64(len(h.buf)) {
-		idx, old, dropped = h.first, *slot, true
+	h.buf[h.end%uint64(len(h.buf))] = e
+	h.end++
+	if h.end-h.first > uint64(len(h.buf)) {
 		h.first++
 	}
-	*slot = e
-	h.end++
-	return idx, old, dropped
+}
+
+// full reports whether the next add drops the oldest entry (h.first).
+func (h *history) full() bool {
+	return len(h.buf) > 0 && h.end-h.first == uint64(len(h.buf))
 }
 
 func (h *history) at(i uint64) *histEntry { return &h.buf[i%uint64(len(h.buf))] }
