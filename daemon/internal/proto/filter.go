@@ -45,36 +45,46 @@ func (f Filter) None() bool { return f.classes == 0 && f.timers == 0 && f.n == 0
 
 // WithTimer returns f plus timer id (0..MaxTimerID; others are ignored).
 func (f Filter) WithTimer(id uint32) Filter {
-	if id <= MaxTimerID && f.classes&classTimer == 0 {
-		f.timers |= 1 << id
-	}
+	f.addTimer(id)
 	return f
 }
 
 // WithTrigger returns f plus triggers with payload p, and false when f
 // already holds MaxFilterItems payloads.
 func (f Filter) WithTrigger(p uint64) (Filter, bool) {
+	ok := f.addTrigger(p)
+	return f, ok
+}
+
+func (f *Filter) addTimer(id uint32) {
+	if id <= MaxTimerID && f.classes&classTimer == 0 {
+		f.timers |= 1 << id
+	}
+}
+
+// addTrigger inserts p in order; false when f is full.
+func (f *Filter) addTrigger(p uint64) bool {
 	if f.classes&classTrigger != 0 {
-		return f, true
+		return true
 	}
 	i := 0
 	for i < int(f.n) && f.pay[i] < p {
 		i++
 	}
 	if i < int(f.n) && f.pay[i] == p {
-		return f, true
+		return true
 	}
 	if int(f.n) == MaxFilterItems {
-		return f, false
+		return false
 	}
 	copy(f.pay[i+1:f.n+1], f.pay[i:f.n])
 	f.pay[i] = p
 	f.n++
-	return f, true
+	return true
 }
 
-// withClass returns f plus class c, dropping the items c covers.
-func (f Filter) withClass(c uint8) Filter {
+// addClass adds class c and drops the items it covers.
+func (f *Filter) addClass(c uint8) {
 	f.classes |= c
 	if c&classTimer != 0 {
 		f.timers = 0
@@ -82,7 +92,6 @@ func (f Filter) withClass(c uint8) Filter {
 	if c&classTrigger != 0 {
 		f.n, f.pay = 0, [MaxFilterItems]uint64{}
 	}
-	return f
 }
 
 // Match reports whether f takes ev. Timer items match both timer and
@@ -174,21 +183,21 @@ func ParseFilter(tok []byte) (Filter, bool) {
 		item := tok[:i]
 		switch {
 		case string(item) == "timer":
-			f = f.withClass(classTimer)
+			f.addClass(classTimer)
 		case string(item) == "trigger":
-			f = f.withClass(classTrigger)
+			f.addClass(classTrigger)
 		case len(item) > len("timer:") && string(item[:len("timer:")]) == "timer:":
 			id, ok := parseDec(item[len("timer:"):])
 			if !ok || id > MaxTimerID {
 				return Filter{}, false
 			}
-			f = f.WithTimer(uint32(id))
+			f.addTimer(uint32(id))
 		case len(item) > len("trigger:") && string(item[:len("trigger:")]) == "trigger:":
 			p, ok := parsePayload(item[len("trigger:"):])
 			if !ok {
 				return Filter{}, false
 			}
-			f, _ = f.WithTrigger(p) // at most MaxFilterItems items: it fits
+			f.addTrigger(p) // at most MaxFilterItems items: it fits
 		default:
 			return Filter{}, false
 		}

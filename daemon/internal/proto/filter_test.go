@@ -154,3 +154,17 @@ func FuzzParseFilter(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkParseRequest(b *testing.B) {
+	for _, line := range []string{"echo hello", "trigger 0x10 4", "start_timer 3 250 10", "subscribe all", "subscribe timer:3,trigger:7,trigger:0x10 from=5"} {
+		b.Run(strings.Fields(line)[0]+"/"+strings.Fields(line + " x")[1], func(b *testing.B) {
+			l := []byte(line)
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, perr := proto.ParseRequest(l); perr != nil {
+					b.Fatal(perr)
+				}
+			}
+		})
+	}
+}

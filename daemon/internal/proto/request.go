@@ -94,16 +94,17 @@ func ParseRequest(line []byte) (Request, *Error) {
 	if verbTok == nil {
 		return Request{}, errEmpty
 	}
-	req := Request{Verb: lookupVerb(verbTok)}
-	if req.Verb == 0 {
+	v := lookupVerb(verbTok)
+	if v == 0 {
 		return Request{}, newError(verbTok, ENOSYS, "unknown command (help lists the commands)")
 	}
-	spec := &verbs[req.Verb]
+	spec := &verbs[v]
 	if spec.text {
+		var text []byte
 		if toks.pos < len(line) {
-			req.Text = line[toks.pos+1:]
+			text = line[toks.pos+1:]
 		}
-		return req, nil
+		return Request{Verb: v, Text: text}, nil
 	}
 	var a argList
 	for tok := toks.next(); tok != nil; tok = toks.next() {
@@ -112,22 +113,27 @@ func ParseRequest(line []byte) (Request, *Error) {
 		}
 		a.n++
 	}
-	if spec.parse != nil {
-		var msg string
-		if req, msg = spec.parse(a, req); msg != "" {
-			return Request{}, newError(verbTok, EINVAL, msg)
+	if spec.parse == nil {
+		if a.n > 0 {
+			return Request{}, newError(verbTok, EINVAL, spec.tooMany)
 		}
+		return Request{Verb: v}, nil
 	}
-	if a.n > spec.maxArgs {
-		return Request{}, newError(verbTok, EINVAL, spec.tooMany)
+	req, msg := spec.parse(a)
+	if msg == "" && a.n > spec.maxArgs {
+		msg = spec.tooMany
 	}
+	if msg != "" {
+		return Request{}, newError(verbTok, EINVAL, msg)
+	}
+	req.Verb = v
 	return req, nil
 }
 
 // The argument parsers of the verb table: each reads its verb's arguments
 // into req and returns an EINVAL message, or "".
 
-func parseTrigger(a argList, req Request) (Request, string) {
+func parseTrigger(a argList) (req Request, msg string) {
 	req.Count = 1
 	tok := a.arg(0)
 	if tok == nil {
@@ -156,14 +162,12 @@ func parseTimerID(tok []byte) (uint32, string) {
 	return uint32(id), ""
 }
 
-func parseStopTimer(a argList, req Request) (Request, string) {
-	var msg string
+func parseStopTimer(a argList) (req Request, msg string) {
 	req.ID, msg = parseTimerID(a.arg(0))
 	return req, msg
 }
 
-func parseStartTimer(a argList, req Request) (Request, string) {
-	var msg string
+func parseStartTimer(a argList) (req Request, msg string) {
 	if req.ID, msg = parseTimerID(a.arg(0)); msg != "" {
 		return req, msg
 	}
@@ -186,7 +190,7 @@ func parseStartTimer(a argList, req Request) (Request, string) {
 	return req, ""
 }
 
-func parseSubscribe(a argList, req Request) (Request, string) {
+func parseSubscribe(a argList) (req Request, msg string) {
 	f, ok := ParseFilter(a.arg(0))
 	if !ok {
 		return req, "set must be all, none, or a comma list of at most 16 items: timer, trigger, timer:<id 0..7>, trigger:<payload>"

@@ -35,10 +35,10 @@ type verbSpec struct {
 	// maxArgs is how many argument tokens parse reads; more is EINVAL
 	// (tooMany).
 	maxArgs int
-	// parse reads the arguments into req; it returns an EINVAL message,
-	// or "". nil: no arguments. Values in and out, so that calling it
-	// through the table does not allocate.
-	parse func(a argList, req Request) (Request, string)
+	// parse returns the request its arguments make (Verb is set by the
+	// caller), or an EINVAL message. nil: no arguments. Values in and
+	// out, so that calling it through the table does not allocate.
+	parse func(a argList) (Request, string)
 	// tooMany is the message for extra arguments (set by init).
 	tooMany string
 }

@@ -14,7 +14,7 @@ import (
 
 // newEmuServer returns a server, not running, on an emulated device with a
 // state dir, for tests that drive its methods directly.
-func newEmuServer(t *testing.T) *Server {
+func newEmuServer(t testing.TB) *Server {
 	t.Helper()
 	dir := t.TempDir()
 	s, err := New(Config{
@@ -81,5 +81,25 @@ func TestHandleRequest_allocs(t *testing.T) {
 		if n != want {
 			t.Errorf("handleRequest(%q) allocs = %v, want %v (the device calls alone)", lines, n, want)
 		}
+	}
+}
+
+// BenchmarkHandleRequest: parse, execute and queue the reply of one request
+// (no device calls).
+func BenchmarkHandleRequest(b *testing.B) {
+	s := newEmuServer(b)
+	c := &client{srv: s, tx: txq.New(1 << 16), log: hclog.NewNullLogger(), canControl: true}
+	c.feed = newFeed(c.tx, c.eventLimit(), 1)
+	for _, line := range []string{"echo hello", "help", "stats", "subscribe all", "subscribe timer:3,trigger:7,trigger:0x10"} {
+		b.Run(line, func(b *testing.B) {
+			l := []byte(line)
+			b.ReportAllocs()
+			for b.Loop() {
+				s.handleRequest(c, l)
+				c.tx.Clear()
+				c.dirty = false
+				s.dirty = s.dirty[:0]
+			}
+		})
 	}
 }
