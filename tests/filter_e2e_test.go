@@ -16,14 +16,7 @@ import (
 // queue counts are exact under a flood.
 func TestSubscribeFilter(t *testing.T) {
 	g := boot(t, 1)
-	sub := func(name string, f func(t *testing.T)) {
-		t.Run(name, func(t *testing.T) {
-			f(t)
-			g.checkKernel(t)
-		})
-	}
-
-	sub("timer:3 sees exactly timer 3", func(t *testing.T) {
+	g.subtest(t, "timer:3 sees exactly timer 3", func(t *testing.T) {
 		t3 := g.dialSub(t, "timer:3")
 		all := g.dialSub(t, "all")
 		ctl := g.dial(t)
@@ -68,7 +61,7 @@ func TestSubscribeFilter(t *testing.T) {
 		}
 	})
 
-	sub("exact LOST queue counts for a stalled filtered client", func(t *testing.T) {
+	g.subtest(t, "exact LOST queue counts for a stalled filtered client", func(t *testing.T) {
 		stalled := g.dialSub(t, "timer:3,trigger:7")
 		healthy := g.dialSub(t, "all")
 		ctl := g.dial(t)
@@ -146,5 +139,14 @@ func TestSubscribeFilter(t *testing.T) {
 			t.Errorf("stats lost_queue grew by %d, the client was told %d", d, lost)
 		}
 		t.Logf("stalled timer:3,trigger:7 client: %d matching events, %d delivered, %d reported lost", nMatch, delivered, lost)
+	})
+}
+
+// subtest runs f as t's subtest name on g, then checks the kernel log.
+func (g *guest) subtest(t *testing.T, name string, f func(t *testing.T)) {
+	t.Helper()
+	t.Run(name, func(t *testing.T) {
+		f(t)
+		g.checkKernel(t)
 	})
 }
