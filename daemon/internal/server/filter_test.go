@@ -212,3 +212,18 @@ func TestServer_FilterQueueLostExact(t *testing.T) {
 		t.Errorf("stats = %q, want lost_queue=%d", r, lost)
 	}
 }
+
+// TestServer_FilterRestartNotRetained: seqs from= asks for that the
+// history no longer holds are LOST ... restart counting every seq, whatever
+// the filter; the retained ones replay by the filter (A.6, A.8).
+func TestServer_FilterRestartNotRetained(t *testing.T) {
+	d := startDaemon(t, func(c *server.Config) { c.History = 4 })
+	ctl := d.dial(t)
+	for i := range 10 {
+		ctl.Do(fmt.Sprintf("trigger %d", 5+i%2)) // seqs 1..10, payloads 5,6,5,6,...
+	}
+	ctl.Do("echo barrier")
+	c := d.dial(t)
+	mustDo(t, c, "subscribe trigger:5 from=2", "OK subscribe trigger:5")
+	c.Expect("LOST 2 6 5 restart", "7", "9") // 7..10 retained: 7 and 9 are payload 5
+}
