@@ -38,7 +38,7 @@ func newEmuServer(t testing.TB) *Server {
 func TestHandleRequest_allocs(t *testing.T) {
 	s := newEmuServer(t)
 	c := &client{srv: s, tx: txq.New(1 << 16), log: hclog.NewNullLogger(), canControl: true}
-	c.feed = newFeed(c.tx, c.eventLimit(), 1)
+	c.feed = newFeed(c.tx, c.eventLimit(), 1, nil)
 	timerCalls := func() {
 		_ = s.dev.TimerStart(devabi.Timer{ID: 3, PeriodNS: 1e9})
 		for id := range uint32(devabi.MaxTimers) {
@@ -89,7 +89,7 @@ func TestHandleRequest_allocs(t *testing.T) {
 func BenchmarkHandleRequest(b *testing.B) {
 	s := newEmuServer(b)
 	c := &client{srv: s, tx: txq.New(1 << 16), log: hclog.NewNullLogger(), canControl: true}
-	c.feed = newFeed(c.tx, c.eventLimit(), 1)
+	c.feed = newFeed(c.tx, c.eventLimit(), 1, nil)
 	for _, line := range []string{"echo hello", "help", "stats", "subscribe all", "subscribe timer:3,trigger:7,trigger:0x10"} {
 		b.Run(line, func(b *testing.B) {
 			l := []byte(line)

@@ -251,25 +251,12 @@ func (s *Server) pumpReplay(c *client) bool {
 	if c.closed() {
 		return false
 	}
-	was := c.feed.replaying
 	progress, lost := c.feed.replay(&s.hist, s.scratch)
 	s.counter.lostQueue += lost
-	s.replayChanged(was, c)
 	if progress {
 		s.markDirty(c)
 	}
 	return progress
-}
-
-// replayChanged keeps s.replayers, the number of replaying feeds, after c's
-// feed may have started or ended a replay (was: it replayed before).
-func (s *Server) replayChanged(was bool, c *client) {
-	switch now := c.feed.replaying && !c.closed(); {
-	case now && !was:
-		s.replayers++
-	case was && !now:
-		s.replayers--
-	}
 }
 
 // addHistory retains e. When that drops the oldest entry, the feeds still

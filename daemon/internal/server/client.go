@@ -408,7 +408,7 @@ func (s *Server) addClient(fd int, peer sys.Peer) {
 	s.clients = append(s.clients, c)
 	s.perUID[peer.UID]++
 	next := s.helloNextSeq()
-	c.feed = newFeed(c.tx, c.eventLimit(), next)
+	c.feed = newFeed(c.tx, c.eventLimit(), next, &s.replayers)
 	c.reply(proto.AppendHello(s.scratch[:0], s.info.InstanceID, next))
 	c.log.Debug("client connected", "clients", len(s.clients))
 }
@@ -421,7 +421,7 @@ func (s *Server) closeClient(c *client, reason closeReason, err error) {
 	}
 	c.phase = phaseClosed
 	s.counter.closed[reason]++
-	s.replayChanged(c.feed.replaying, c)
+	c.feed.stop()
 	if err := s.lp.Remove(c.lid); err != nil {
 		s.log.Debug("unregister client", "client_id", c.id, "error", err)
 	}

@@ -214,9 +214,7 @@ func (s *Server) subscribe(c *client, req proto.Request) {
 	if !req.HasFrom || c.closed() {
 		return
 	}
-	was := c.feed.replaying
 	c.feed.resume(req.From, &s.hist, s.scratch)
-	s.replayChanged(was, c)
 	s.pumpReplay(c)
 	s.markDirty(c)
 }

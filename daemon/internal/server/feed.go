@@ -26,8 +26,11 @@ type feed struct {
 
 	// Resume: while replaying, the feed takes events from the history
 	// (from entry replayIdx on), not from the live broadcast.
-	replaying bool
+	replaying bool // change it with setReplaying
 	replayIdx uint64
+	// replayers, when not nil, counts the replaying feeds of a server
+	// (it tells the history's drops only to them).
+	replayers *int
 
 	gaps gapList // LOST lines owed, oldest first
 }
@@ -35,9 +38,28 @@ type feed struct {
 // newFeed returns the feed of a new client: subscribed to nothing (no EVT
 // or LOST line before the first subscribe, A.5), and, for a plain
 // subscribe, live from next (HELLO's next_seq) on.
-func newFeed(tx *txq.Queue, limit int, next uint64) feed {
-	return feed{tx: tx, limit: limit, minSeq: next}
+func newFeed(tx *txq.Queue, limit int, next uint64, replayers *int) feed {
+	return feed{tx: tx, limit: limit, minSeq: next, replayers: replayers}
 }
+
+// setReplaying starts or ends the replay, counted in *f.replayers.
+func (f *feed) setReplaying(on bool) {
+	if f.replaying == on {
+		return
+	}
+	f.replaying = on
+	if f.replayers == nil {
+		return
+	}
+	if on {
+		*f.replayers++
+	} else {
+		*f.replayers--
+	}
+}
+
+// stop ends the feed: its client is closed.
+func (f *feed) stop() { f.setReplaying(false) }
 
 // live reports whether the feed takes events from the live broadcast.
 func (f *feed) live() bool { return !f.replaying && !f.sub.None() }
@@ -119,7 +141,7 @@ func (f *feed) subscribe(flt proto.Filter) { f.sub = flt }
 func (f *feed) resume(from uint64, h *history, scratch []byte) {
 	from = max(from, 1, f.sent+1)
 	oldest := h.oldestSeq()
-	f.replaying = false
+	f.setReplaying(false)
 	f.minSeq = from
 	if from < oldest {
 		f.gaps.add(from, oldest-1, oldest-from, proto.LostRestart)
@@ -128,7 +150,7 @@ func (f *feed) resume(from uint64, h *history, scratch []byte) {
 		f.flushGaps(scratch)
 	}
 	if f.minSeq < h.nextSeq {
-		f.replaying = true
+		f.setReplaying(true)
 		f.replayIdx = h.search(f.minSeq)
 	}
 }
@@ -157,7 +179,7 @@ func (f *feed) replay(h *history, scratch []byte) (progress bool, lostQueue uint
 			break
 		}
 		if f.replayIdx >= h.end {
-			f.replaying = false
+			f.setReplaying(false)
 			f.minSeq = max(f.minSeq, h.nextSeq)
 			break
 		}

@@ -31,11 +31,12 @@ func TestFeed_dropHistoryExact(t *testing.T) {
 
 	flt, _ := proto.ParseFilter([]byte("trigger:7"))
 	tx := txq.New(MinTXQBytes)
-	f := newFeed(tx, 0, h.nextSeq) // limit 0: nothing fits, the replay stalls
+	var replayers int
+	f := newFeed(tx, 0, h.nextSeq, &replayers) // limit 0: nothing fits, the replay stalls
 	f.subscribe(flt)
 	f.resume(2, &h, nil)
-	if !f.replaying || f.replayIdx != 1 {
-		t.Fatalf("resume(2): replaying %v at %d, want entry 1", f.replaying, f.replayIdx)
+	if !f.replaying || f.replayIdx != 1 || replayers != 1 {
+		t.Fatalf("resume(2): replaying %v at %d, %d replayers; want entry 1, 1", f.replaying, f.replayIdx, replayers)
 	}
 	// Fill the history: entries 0..6 are dropped one by one.
 	var lost uint64
@@ -66,6 +67,10 @@ func TestFeed_dropHistoryExact(t *testing.T) {
 		if got[i] != want[i] {
 			t.Errorf("owed gap %d = %+v, want %+v", i, got[i], want[i])
 		}
+	}
+	f.stop()
+	if replayers != 0 {
+		t.Errorf("%d replayers after stop, want 0", replayers)
 	}
 	if f.replayIdx != h.first || f.minSeq != 10 || f.sent != 9 {
 		t.Errorf("after the drops: replayIdx %d minSeq %d sent %d, want %d, 10, 9", f.replayIdx, f.minSeq, f.sent, h.first)
