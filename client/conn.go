@@ -12,6 +12,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/mypoll/mypoll/internal/defaults"
 )
 
 // ErrClosed is returned by every method of a Conn after Close.
@@ -42,7 +44,7 @@ type Conn struct {
 
 // DefaultSocket is where mypolld listens unless told otherwise and where
 // its clients connect by default (PROTOCOL.md A.1).
-const DefaultSocket = "/run/mypoll/mypoll.sock"
+const DefaultSocket = defaults.Socket
 
 // Dial connects to the daemon's socket at path and reads its greeting. If
 // the daemon refuses the client ("ERR - EMFILE too many clients"), Dial

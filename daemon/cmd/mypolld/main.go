@@ -38,11 +38,22 @@ DESCRIPTION
     (/dev/mypoll, created by the mypoll kernel module) and broadcasts each one,
     in the device's total order, to every subscribed client. Clients send
     requests (echo, trigger, start_timer, stop_timer, timers, subscribe,
-    stats, help, quit); mypollctl(1) is the command-line client.
+    stats, open_device, help, quit); mypollctl(1) is the command-line client.
 
     Clients must subscribe: a new client is subscribed to nothing and gets
-    no EVT or LOST line until it sends "subscribe SET" (SET is all, none, or
-    a comma list of timer and trigger).
+    no EVT or LOST line until it sends "subscribe SET". SET is all, none, or
+    a comma list of at most 16 items:
+        timer            every timer's timer and timer_stopped events
+        trigger          every trigger
+        timer:ID         timer ID's events only (ID 0..7)
+        trigger:PAYLOAD  triggers with that payload (decimal or 0x hex)
+    e.g. "subscribe timer:3,trigger:0x10". The reply names the set in
+    canonical form ("OK subscribe timer:3,trigger:16"); a bad item gets
+    "ERR subscribe EINVAL" and the subscription stays as it was. LOST ...
+    queue counts exactly the subscribed events a slow client missed; LOST
+    ... device (and restart, for seqs no longer retained) reach every
+    subscriber and count every seq of the range, since the daemon never
+    saw those records.
 
     Every client has a fixed-size TX queue. Events that do not fit are dropped
     for that client only and reported to it in a LOST line: nothing is lost

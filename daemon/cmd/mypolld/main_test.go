@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mypoll/mypoll/daemon/internal/cli"
+	"github.com/mypoll/mypoll/daemon/internal/proto"
 	"github.com/mypoll/mypoll/internal/linetest"
 )
 
@@ -394,5 +395,20 @@ func TestMypolld_StateDirFloodBounded(t *testing.T) {
 	}
 	if n := strings.Count(p.stderr.String(), "persist resume state"); n < 1 || n > 2 {
 		t.Errorf("%d lines about the failing state save in 3 s, want 1 or 2:\n%s", n, p.stderr)
+	}
+}
+
+// TestUsage_verbsAndFilters: the manual names every verb of the protocol
+// table and every kind of subscribe item.
+func TestUsage_verbsAndFilters(t *testing.T) {
+	for _, v := range proto.Verbs() {
+		if !strings.Contains(usage, v.String()) {
+			t.Errorf("the manual does not name the %s request", v)
+		}
+	}
+	for _, item := range []string{"timer:ID", "trigger:PAYLOAD", "ERR subscribe EINVAL"} {
+		if !strings.Contains(usage, item) {
+			t.Errorf("the manual does not describe %q", item)
+		}
 	}
 }

@@ -67,9 +67,9 @@ func AppendOKTrigger(dst []byte, firstSeq uint64, count uint32) []byte {
 }
 
 // AppendOKSubscribe appends "OK subscribe <set>" with the canonical set.
-func AppendOKSubscribe(dst []byte, s Set) []byte {
+func AppendOKSubscribe(dst []byte, f Filter) []byte {
 	dst = append(dst, "OK subscribe "...)
-	dst = append(dst, s.String()...)
+	dst = f.Append(dst)
 	return append(dst, '\n')
 }
 

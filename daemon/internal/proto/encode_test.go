@@ -22,7 +22,7 @@ func TestAppend(t *testing.T) {
 		{"ok detail sanitized", proto.AppendOKDetail(nil, proto.VerbEcho, []byte("a\nb\x00\xff")), "OK echo a?b??\n"},
 		{"ok uint", proto.AppendOKUint(nil, proto.VerbStartTimer, 3), "OK start_timer 3\n"},
 		{"ok trigger", proto.AppendOKTrigger(nil, 100, 4096), "OK trigger 100 4096\n"},
-		{"ok subscribe", proto.AppendOKSubscribe(nil, proto.SetTimer|proto.SetTrigger), "OK subscribe all\n"},
+		{"ok subscribe", proto.AppendOKSubscribe(nil, proto.FilterAll), "OK subscribe all\n"},
 		{"ok timers none", proto.AppendOKTimers(nil, nil), "OK timers\n"},
 		{"ok timers", proto.AppendOKTimers(nil, []proto.TimerInfo{{ID: 1, PeriodMS: 100, Ticks: 5}, {ID: 7, PeriodMS: 3600000, Ticks: 0, Count: 9}}), "OK timers 1:100:5:0 7:3600000:0:9\n"},
 		{"ok stats", proto.AppendOKStats(nil, []proto.Stat{
@@ -53,25 +53,6 @@ func TestAppendEvent_allocs(t *testing.T) {
 	ev := devabi.Event{Seq: 123456, TimestampNS: 987654321012, Type: devabi.EvTimer, SourceID: 3, Arg: 77}
 	if n := testing.AllocsPerRun(100, func() { buf = proto.AppendEvent(buf[:0], ev) }); n != 0 {
 		t.Errorf("AppendEvent allocs = %v, want 0", n)
-	}
-}
-
-func TestSet_Matches(t *testing.T) {
-	for _, tc := range []struct {
-		set  proto.Set
-		typ  devabi.EventType
-		want bool
-	}{
-		{proto.SetAll, devabi.EvTimer, true},
-		{proto.SetAll, devabi.EvOverflow, false},
-		{proto.SetTimer, devabi.EvTimerStopped, true},
-		{proto.SetTimer, devabi.EvTrigger, false},
-		{proto.SetTrigger, devabi.EvTrigger, true},
-		{proto.SetNone, devabi.EvTrigger, false},
-	} {
-		if got := tc.set.Matches(tc.typ); got != tc.want {
-			t.Errorf("Set(%v).Matches(%v) = %v, want %v", tc.set, tc.typ, got, tc.want)
-		}
 	}
 }
 

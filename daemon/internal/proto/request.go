@@ -28,8 +28,9 @@ type Request struct {
 	PeriodMS uint32
 	// TimerCount is start_timer's count; 0 (the default) runs forever.
 	TimerCount uint64
-	// Set is subscribe's set; From is its from=<seq> argument when HasFrom.
-	Set     Set
+	// Filter is subscribe's set; From is its from=<seq> argument when
+	// HasFrom.
+	Filter  Filter
 	From    uint64
 	HasFrom bool
 }
@@ -93,100 +94,120 @@ func ParseRequest(line []byte) (Request, *Error) {
 	if verbTok == nil {
 		return Request{}, errEmpty
 	}
-	req := Request{Verb: lookupVerb(verbTok)}
-	einval := func(msg string) (Request, *Error) {
+	v := lookupVerb(verbTok)
+	if v == 0 {
+		return Request{}, newError(verbTok, ENOSYS, "unknown command (help lists the commands)")
+	}
+	spec := &verbs[v]
+	if spec.text {
+		var text []byte
+		if toks.pos < len(line) {
+			text = line[toks.pos+1:]
+		}
+		return Request{Verb: v, Text: text}, nil
+	}
+	var a argList
+	for tok := toks.next(); tok != nil; tok = toks.next() {
+		if a.n < maxArgs {
+			a.tok[a.n] = tok
+		}
+		a.n++
+	}
+	if spec.parse == nil {
+		if a.n > 0 {
+			return Request{}, newError(verbTok, EINVAL, spec.tooMany)
+		}
+		return Request{Verb: v}, nil
+	}
+	req, msg := spec.parse(a)
+	if msg == "" && a.n > spec.maxArgs {
+		msg = spec.tooMany
+	}
+	if msg != "" {
 		return Request{}, newError(verbTok, EINVAL, msg)
 	}
-	switch req.Verb {
-	case 0:
-		return Request{}, newError(verbTok, ENOSYS, "unknown command (help lists the commands)")
-
-	case VerbEcho:
-		// Exactly one separator after the verb; the rest is the text.
-		if toks.pos < len(line) {
-			req.Text = line[toks.pos+1:]
-		}
-		return req, nil
-
-	case VerbTrigger:
-		req.Count = 1
-		if tok := toks.next(); tok != nil {
-			p, ok := parsePayload(tok)
-			if !ok {
-				return einval("payload must be a u64, decimal or 0x hex")
-			}
-			req.Payload = p
-			if tok := toks.next(); tok != nil {
-				n, ok := parseDec(tok)
-				if !ok || n < 1 || n > 1<<32-1 {
-					return einval("count must be 1..4294967295 (and at most max_burst)")
-				}
-				req.Count = uint32(n)
-			}
-		}
-
-	case VerbStartTimer, VerbStopTimer:
-		id, ok := parseDec(toks.next())
-		if !ok || id > MaxTimerID {
-			return einval("id must be 0..7")
-		}
-		req.ID = uint32(id)
-		if req.Verb == VerbStopTimer {
-			break
-		}
-		tok := toks.next()
-		if tok == nil {
-			return einval("usage: start_timer <id> <period_ms> [<count>]")
-		}
-		p, ok := parseDec(tok)
-		if !ok || p < 1 || p > MaxPeriodMS {
-			return einval("period_ms must be 1..3600000")
-		}
-		req.PeriodMS = uint32(p)
-		if tok := toks.next(); tok != nil {
-			n, ok := parseDec(tok)
-			if !ok {
-				return einval("count must be a u64 (0 = forever)")
-			}
-			req.TimerCount = n
-		}
-
-	case VerbSubscribe:
-		set, ok := parseSet(toks.next())
-		if !ok {
-			return einval("set must be all, none, or a comma list of timer,trigger")
-		}
-		req.Set = set
-		if tok := toks.next(); tok != nil {
-			const from = "from="
-			if len(tok) <= len(from) || string(tok[:len(from)]) != from {
-				return einval("usage: subscribe <set> [from=<seq>]")
-			}
-			seq, ok := parseDec(tok[len(from):])
-			if !ok {
-				return einval("from=<seq> must be a u64")
-			}
-			req.From, req.HasFrom = seq, true
-		}
-	}
-	// Every verb but echo: no extra tokens.
-	if toks.next() != nil {
-		return einval(tooMany[req.Verb])
-	}
+	req.Verb = v
 	return req, nil
 }
 
-var tooMany = [...]string{
-	VerbTrigger:    "too many arguments: trigger [<payload> [<count>]]",
-	VerbStartTimer: "too many arguments: start_timer <id> <period_ms> [<count>]",
-	VerbStopTimer:  "too many arguments: stop_timer <id>",
-	VerbTimers:     "timers takes no arguments",
-	VerbSubscribe:  "too many arguments: subscribe <set> [from=<seq>]",
-	VerbStats:      "stats takes no arguments",
-	VerbOpenDevice: "open_device takes no arguments",
-	VerbHelp:       "help takes no arguments",
-	VerbQuit:       "quit takes no arguments",
-	verbEnd:        "",
+// The argument parsers of the verb table: each reads its verb's arguments
+// into req and returns an EINVAL message, or "".
+
+func parseTrigger(a argList) (req Request, msg string) {
+	req.Count = 1
+	tok := a.arg(0)
+	if tok == nil {
+		return req, ""
+	}
+	p, ok := parsePayload(tok)
+	if !ok {
+		return req, "payload must be a u64, decimal or 0x hex"
+	}
+	req.Payload = p
+	if tok := a.arg(1); tok != nil {
+		n, ok := parseDec(tok)
+		if !ok || n < 1 || n > 1<<32-1 {
+			return req, "count must be 1..4294967295 (and at most max_burst)"
+		}
+		req.Count = uint32(n)
+	}
+	return req, ""
+}
+
+func parseTimerID(tok []byte) (uint32, string) {
+	id, ok := parseDec(tok)
+	if !ok || id > MaxTimerID {
+		return 0, "id must be 0..7"
+	}
+	return uint32(id), ""
+}
+
+func parseStopTimer(a argList) (req Request, msg string) {
+	req.ID, msg = parseTimerID(a.arg(0))
+	return req, msg
+}
+
+func parseStartTimer(a argList) (req Request, msg string) {
+	if req.ID, msg = parseTimerID(a.arg(0)); msg != "" {
+		return req, msg
+	}
+	tok := a.arg(1)
+	if tok == nil {
+		return req, "usage: start_timer <id> <period_ms> [<count>]"
+	}
+	p, ok := parseDec(tok)
+	if !ok || p < 1 || p > MaxPeriodMS {
+		return req, "period_ms must be 1..3600000"
+	}
+	req.PeriodMS = uint32(p)
+	if tok := a.arg(2); tok != nil {
+		n, ok := parseDec(tok)
+		if !ok {
+			return req, "count must be a u64 (0 = forever)"
+		}
+		req.TimerCount = n
+	}
+	return req, ""
+}
+
+func parseSubscribe(a argList) (req Request, msg string) {
+	f, ok := ParseFilter(a.arg(0))
+	if !ok {
+		return req, "set must be all, none, or a comma list of at most 16 items: timer, trigger, timer:<id 0..7>, trigger:<payload>"
+	}
+	req.Filter = f
+	if tok := a.arg(1); tok != nil {
+		const from = "from="
+		if len(tok) <= len(from) || string(tok[:len(from)]) != from {
+			return req, "usage: subscribe <set> [from=<seq>]"
+		}
+		seq, ok := parseDec(tok[len(from):])
+		if !ok {
+			return req, "from=<seq> must be a u64"
+		}
+		req.From, req.HasFrom = seq, true
+	}
+	return req, ""
 }
 
 // parseDec parses an unsigned decimal u64 (leading zeros allowed, no sign).

@@ -62,17 +62,19 @@ var parseCases = []struct {
 	{line: "stop_timer 1 2", err: "ERR stop_timer EINVAL too many arguments: stop_timer <id>"},
 
 	// subscribe
-	{line: "subscribe all", want: proto.Request{Verb: proto.VerbSubscribe, Set: proto.SetAll}},
-	{line: "subscribe none", want: proto.Request{Verb: proto.VerbSubscribe, Set: proto.SetNone}},
-	{line: "subscribe timer", want: proto.Request{Verb: proto.VerbSubscribe, Set: proto.SetTimer}},
-	{line: "subscribe trigger,timer", want: proto.Request{Verb: proto.VerbSubscribe, Set: proto.SetAll}},
-	{line: "subscribe trigger from=17", want: proto.Request{Verb: proto.VerbSubscribe, Set: proto.SetTrigger, From: 17, HasFrom: true}},
-	{line: "subscribe all from=0", want: proto.Request{Verb: proto.VerbSubscribe, Set: proto.SetAll, HasFrom: true}},
-	{line: "subscribe", err: "ERR subscribe EINVAL set must be all, none, or a comma list of timer,trigger"},
-	{line: "subscribe timer,", err: "ERR subscribe EINVAL set must be all, none, or a comma list of timer,trigger"},
-	{line: "subscribe ,timer", err: "ERR subscribe EINVAL set must be all, none, or a comma list of timer,trigger"},
-	{line: "subscribe all,timer", err: "ERR subscribe EINVAL set must be all, none, or a comma list of timer,trigger"},
-	{line: "subscribe timer_stopped", err: "ERR subscribe EINVAL set must be all, none, or a comma list of timer,trigger"},
+	{line: "subscribe all", want: proto.Request{Verb: proto.VerbSubscribe, Filter: proto.FilterAll}},
+	{line: "subscribe none", want: proto.Request{Verb: proto.VerbSubscribe, Filter: proto.FilterNone}},
+	{line: "subscribe timer", want: proto.Request{Verb: proto.VerbSubscribe, Filter: proto.FilterTimer}},
+	{line: "subscribe trigger,timer", want: proto.Request{Verb: proto.VerbSubscribe, Filter: proto.FilterAll}},
+	{line: "subscribe trigger from=17", want: proto.Request{Verb: proto.VerbSubscribe, Filter: proto.FilterTrigger, From: 17, HasFrom: true}},
+	{line: "subscribe all from=0", want: proto.Request{Verb: proto.VerbSubscribe, Filter: proto.FilterAll, HasFrom: true}},
+	{line: "subscribe", err: errBadSet},
+	{line: "subscribe timer,", err: errBadSet},
+	{line: "subscribe ,timer", err: errBadSet},
+	{line: "subscribe all,timer", err: errBadSet},
+	{line: "subscribe timer_stopped", err: errBadSet},
+	{line: "subscribe timer:3,trigger:0x10 from=5", want: proto.Request{Verb: proto.VerbSubscribe, Filter: mustFilter("trigger:16,timer:3"), From: 5, HasFrom: true}},
+	{line: "subscribe timer:8", err: errBadSet},
 	{line: "subscribe all from=", err: "ERR subscribe EINVAL usage: subscribe <set> [from=<seq>]"},
 	{line: "subscribe all since=3", err: "ERR subscribe EINVAL usage: subscribe <set> [from=<seq>]"},
 	{line: "subscribe all from=x", err: "ERR subscribe EINVAL from=<seq> must be a u64"},
@@ -195,16 +197,12 @@ func TestVerb(t *testing.T) {
 	}
 }
 
-func TestSet(t *testing.T) {
-	for _, tc := range []struct {
-		set  proto.Set
-		want string
-	}{
-		{proto.SetAll, "all"}, {proto.SetNone, "none"}, {proto.SetTimer, "timer"},
-		{proto.SetTrigger, "trigger"}, {proto.SetTimer | proto.SetTrigger, "all"},
-	} {
-		if got := tc.set.String(); got != tc.want {
-			t.Errorf("Set(%d).String() = %q, want %q", tc.set, got, tc.want)
-		}
+const errBadSet = "ERR subscribe EINVAL set must be all, none, or a comma list of at most 16 items: timer, trigger, timer:<id 0..7>, trigger:<payload>"
+
+func mustFilter(s string) proto.Filter {
+	f, ok := proto.ParseFilter([]byte(s))
+	if !ok {
+		panic("bad filter " + s)
 	}
+	return f
 }

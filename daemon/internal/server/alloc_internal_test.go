@@ -9,13 +9,12 @@ import (
 
 	"github.com/mypoll/mypoll/daemon/internal/devabi"
 	"github.com/mypoll/mypoll/daemon/internal/device/emu"
-	"github.com/mypoll/mypoll/daemon/internal/proto"
 	"github.com/mypoll/mypoll/daemon/internal/txq"
 )
 
 // newEmuServer returns a server, not running, on an emulated device with a
 // state dir, for tests that drive its methods directly.
-func newEmuServer(t *testing.T) *Server {
+func newEmuServer(t testing.TB) *Server {
 	t.Helper()
 	dir := t.TempDir()
 	s, err := New(Config{
@@ -38,7 +37,8 @@ func newEmuServer(t *testing.T) *Server {
 // device does not). ERR replies are not counted here.
 func TestHandleRequest_allocs(t *testing.T) {
 	s := newEmuServer(t)
-	c := &client{srv: s, tx: txq.New(1 << 16), log: hclog.NewNullLogger(), canControl: true, sub: proto.SetNone}
+	c := &client{srv: s, tx: txq.New(1 << 16), log: hclog.NewNullLogger(), canControl: true}
+	c.feed = newFeed(c.tx, c.eventLimit(), 1, nil)
 	timerCalls := func() {
 		_ = s.dev.TimerStart(devabi.Timer{ID: 3, PeriodNS: 1e9})
 		for id := range uint32(devabi.MaxTimers) {
@@ -54,6 +54,7 @@ func TestHandleRequest_allocs(t *testing.T) {
 		{[]string{"help"}, nil},
 		{[]string{"stats"}, nil},
 		{[]string{"subscribe all"}, nil},
+		{[]string{"subscribe timer:3,trigger:0x10,trigger:7,timer"}, nil},
 		{[]string{"trigger 7"}, func() { _, _ = s.dev.Trigger(7, 1) }},
 		{[]string{"start_timer 3 1000 0", "timers", "stop_timer 3"}, timerCalls},
 	} {
@@ -80,5 +81,25 @@ func TestHandleRequest_allocs(t *testing.T) {
 		if n != want {
 			t.Errorf("handleRequest(%q) allocs = %v, want %v (the device calls alone)", lines, n, want)
 		}
+	}
+}
+
+// BenchmarkHandleRequest: parse, execute and queue the reply of one request
+// (no device calls).
+func BenchmarkHandleRequest(b *testing.B) {
+	s := newEmuServer(b)
+	c := &client{srv: s, tx: txq.New(1 << 16), log: hclog.NewNullLogger(), canControl: true}
+	c.feed = newFeed(c.tx, c.eventLimit(), 1, nil)
+	for _, line := range []string{"echo hello", "help", "stats", "subscribe all", "subscribe timer:3,trigger:7,trigger:0x10"} {
+		b.Run(line, func(b *testing.B) {
+			l := []byte(line)
+			b.ReportAllocs()
+			for b.Loop() {
+				s.handleRequest(c, l)
+				c.tx.Clear()
+				c.dirty = false
+				s.dirty = s.dirty[:0]
+			}
+		})
 	}
 }

@@ -30,13 +30,12 @@ type deviceReader struct {
 // eventBatch is a run of consecutive events encoded once for all clients.
 type eventBatch struct {
 	buf []byte
-	off []int // line i is buf[off[i]:off[i+1]]
-	seq []uint64
-	cat []proto.Set
+	off []int          // line i is buf[off[i]:off[i+1]]
+	ev  []devabi.Event // decoded, for the filters
 }
 
 func (b *eventBatch) reset() {
-	b.buf, b.off, b.seq, b.cat = b.buf[:0], b.off[:0], b.seq[:0], b.cat[:0]
+	b.buf, b.off, b.ev = b.buf[:0], b.off[:0], b.ev[:0]
 }
 
 func (b *eventBatch) line(i int) []byte { return b.buf[b.off[i]:b.off[i+1]] }
@@ -163,20 +162,20 @@ func (s *Server) broadcast(buf []byte) {
 			s.overflow(ev)
 			continue
 		}
-		cat := proto.SetOf(ev.Type)
-		if cat == 0 {
+		switch ev.Type {
+		case devabi.EvTimer, devabi.EvTimerStopped, devabi.EvTrigger:
+		default:
 			s.log.Warn("skipping device record of unknown type", "seq", ev.Seq, "type", uint16(ev.Type))
 			continue
 		}
-		s.hist.add(histEntry{ev: ev})
+		s.addHistory(histEntry{ev: ev})
 		s.counter.events++
 		if len(b.off) == 0 {
 			b.off = append(b.off, 0)
 		}
 		b.buf = proto.AppendEvent(b.buf, ev)
 		b.off = append(b.off, len(b.buf))
-		b.seq = append(b.seq, ev.Seq)
-		b.cat = append(b.cat, cat)
+		b.ev = append(b.ev, ev)
 	}
 	s.deliverBatch()
 	s.state.lastSeq = s.hist.nextSeq - 1
@@ -187,48 +186,38 @@ func (s *Server) broadcast(buf []byte) {
 // one copy for a healthy client subscribed to everything, else event by event.
 func (s *Server) deliverBatch() {
 	b := &s.batch
-	if len(b.seq) == 0 {
+	if len(b.ev) == 0 {
 		return
 	}
 	// Backwards: closeClient swaps the last client into the closed slot.
 	for i := len(s.clients) - 1; i >= 0; i-- {
 		c := s.clients[i]
-		if c.replaying || c.sub == proto.SetNone {
+		if !c.feed.live() {
 			continue
 		}
-		if c.sub == proto.SetAll && c.gaps.empty() && c.minSeq <= b.seq[0] &&
-			c.tx.Len()+len(b.buf) <= c.eventLimit() {
-			c.tx.Append(b.buf)
-			c.sent = b.seq[len(b.seq)-1]
+		if c.feed.offerBatch(b) {
 			s.markDirty(c)
 			continue
 		}
-		for j := range b.seq {
+		for j := range b.ev {
 			if c.closed() {
 				break
 			}
-			s.deliver(c, b.line(j), b.seq[j], b.cat[j])
+			s.deliver(c, b.line(j), &b.ev[j])
 		}
 	}
 	b.reset()
 }
 
-// deliver queues one event line for c, or accounts it as lost.
-func (s *Server) deliver(c *client, line []byte, seq uint64, cat proto.Set) {
-	if c.sub&cat == 0 || seq < c.minSeq {
-		return
+// deliver offers one event line to c and accounts for a drop.
+func (s *Server) deliver(c *client, line []byte, ev *devabi.Event) {
+	queued, lost := c.feed.offer(line, ev, s.scratch)
+	if queued {
+		s.markDirty(c)
 	}
-	if !c.gaps.empty() && (!c.flushGaps() || !c.gaps.empty()) {
-		c.noteLost(seq)
-		return
+	if lost {
+		c.lostToQueue()
 	}
-	if c.tx.Len()+len(line) > c.eventLimit() {
-		c.noteLost(seq)
-		return
-	}
-	c.tx.Append(line)
-	c.sent = seq
-	s.markDirty(c)
 }
 
 // overflow handles an OVERFLOW record: the daemon did not read seqs
@@ -242,24 +231,16 @@ func (s *Server) overflow(ev devabi.Event) {
 		reason = proto.LostRestart
 	}
 	e := histEntry{ev: ev, reason: reason}
-	s.hist.add(e)
+	s.addHistory(e)
 	first, last := ev.Seq, e.lastSeq()
 	s.counter.lostDevice += ev.Aux
 	s.log.Warn("events lost before the daemon read them", "first_seq", first, "last_seq", last,
 		"count", ev.Aux, "reason", reason.String())
 	for i := len(s.clients) - 1; i >= 0; i-- {
 		c := s.clients[i]
-		if c.replaying || c.sub == proto.SetNone || last < c.minSeq {
-			continue
+		if c.feed.lostUnseen(first, last, reason, s.scratch) {
+			s.markDirty(c)
 		}
-		f := max(first, c.minSeq, c.sent+1)
-		if f > last {
-			continue
-		}
-		c.gaps.add(f, last, last-f+1, reason)
-		c.sent = last
-		c.flushGaps()
-		s.markDirty(c)
 	}
 }
 
@@ -267,57 +248,29 @@ func (s *Server) overflow(ev devabi.Event) {
 // they fit; it reports whether it queued anything. Once the client has
 // caught up with the history it switches to the live broadcast.
 func (s *Server) pumpReplay(c *client) bool {
-	progress := false
-	for c.replaying && !c.closed() {
-		if c.replayIdx < s.hist.first {
-			// The history moved on while this client was too slow.
-			oldest := s.hist.oldestSeq()
-			if oldest > c.minSeq {
-				n := oldest - c.minSeq
-				c.gaps.add(c.minSeq, oldest-1, n, proto.LostQueue)
-				s.counter.lostQueue += n
-				c.sent = oldest - 1
-				c.minSeq = oldest
-			}
-			c.replayIdx = s.hist.first
-		}
-		if !c.gaps.empty() && (!c.flushGaps() || !c.gaps.empty()) {
-			break
-		}
-		if c.replayIdx >= s.hist.end {
-			c.replaying = false
-			c.minSeq = max(c.minSeq, s.hist.nextSeq)
-			break
-		}
-		e := s.hist.at(c.replayIdx)
-		if e.lastSeq() < c.minSeq {
-			c.replayIdx++
-			continue
-		}
-		if e.isGap() {
-			f := max(e.ev.Seq, c.minSeq)
-			c.gaps.add(f, e.lastSeq(), e.lastSeq()-f+1, e.reason)
-			c.sent = e.lastSeq()
-			c.minSeq = e.lastSeq() + 1
-			c.replayIdx++
-			continue
-		}
-		if !c.sub.Matches(e.ev.Type) {
-			c.minSeq = e.ev.Seq + 1
-			c.replayIdx++
-			continue
-		}
-		line := proto.AppendEvent(s.scratch[:0], e.ev)
-		if c.tx.Len()+len(line) > c.eventLimit() || !c.tx.Append(line) {
-			break
-		}
-		c.sent = e.ev.Seq
-		c.minSeq = e.ev.Seq + 1
-		c.replayIdx++
-		progress = true
+	if c.closed() {
+		return false
 	}
+	progress, lost := c.feed.replay(&s.hist, s.scratch)
+	s.counter.lostQueue += lost
 	if progress {
 		s.markDirty(c)
 	}
 	return progress
+}
+
+// addHistory retains e. When that drops the oldest entry, the feeds still
+// replaying from it account for it first: a matching event they will not
+// get is owed as LOST ... queue, counted exactly for their filter (A.6).
+func (s *Server) addHistory(e histEntry) {
+	if s.replayers > 0 && s.hist.full() {
+		idx := s.hist.first
+		old := s.hist.at(idx)
+		for _, c := range s.clients {
+			if c.feed.replaying && !c.closed() {
+				s.counter.lostQueue += c.feed.dropHistory(idx, old)
+			}
+		}
+	}
+	s.hist.add(e)
 }

@@ -75,20 +75,8 @@ type client struct {
 	dirty      bool   // in srv.dirty
 	canControl bool
 
-	sub    proto.Set
-	minSeq uint64 // events below this seq are not sent (subscribe from=)
-	// sent is the highest seq this connection was sent, as an EVT line
-	// or inside a LOST line (queued or owed); 0 before any. A later
-	// subscribe from= replays only above it, so no seq goes out twice
-	// (PROTOCOL.md A.6, A.8).
-	sent uint64
+	feed feed // subscription, cursor, replay and owed LOST lines
 
-	// Resume: while replaying, the client takes events from the history
-	// (from entry replayIdx on), not from the live broadcast.
-	replaying bool
-	replayIdx uint64
-
-	gaps       gapList  // LOST lines owed to this client, oldest first
 	txOff      uint64   // bytes of the TX stream sent so far
 	fds        []passFD // open_device fds waiting for their OK line to be sent
 	stallStart int64    // unix nanos when the queue began dropping; 0 if healthy
@@ -100,7 +88,7 @@ func (c *client) HandleEvent(_ int, events uint32) error {
 		return nil
 	}
 	if events&sys.EventErr != 0 {
-		c.srv.closeClient(c, "socket error")
+		c.srv.closeClient(c, closeSocketError, nil)
 		return nil
 	}
 	if events&sys.EventIn != 0 {
@@ -110,7 +98,7 @@ func (c *client) HandleEvent(_ int, events uint32) error {
 		}
 	}
 	if events&sys.EventHup != 0 && !c.closed() {
-		c.srv.closeClient(c, "peer hung up")
+		c.srv.closeClient(c, closeHangup, nil)
 		return nil
 	}
 	if events&sys.EventOut != 0 {
@@ -138,13 +126,13 @@ func (c *client) readRequests() {
 			return
 		}
 		if err != nil {
-			s.closeClient(c, "read error: "+err.Error())
+			s.closeClient(c, closeReadError, err)
 			return
 		}
 		if n == 0 {
 			c.processInput() // answer what came before EOF
-			if c.tx.Len() == 0 && c.gaps.empty() {
-				s.closeClient(c, "peer closed")
+			if c.tx.Len() == 0 && !c.feed.pending() {
+				s.closeClient(c, closeEOF, nil)
 				return
 			}
 			c.setPhase(phaseQuitting) // flush what is owed, then close
@@ -176,7 +164,7 @@ func (c *client) processInput() {
 			c.compact()
 			return
 		case proto.TooLong:
-			c.reply(proto.AppendErr(s.scratch[:0], &proto.Error{Errno: proto.E2BIG, Msg: "request longer than 1024 bytes"}))
+			c.reply(proto.AppendErr(s.scratch[:0], proto.ErrTooLong()))
 		case proto.Line:
 			s.handleRequest(c, line)
 		}
@@ -200,7 +188,7 @@ func (c *client) compact() {
 func (c *client) reply(line []byte) {
 	if !c.tx.Append(line) {
 		c.srv.log.Error("reply does not fit in TX queue: dropping client", "client_id", c.id, "len", len(line), "free", c.tx.Free())
-		c.srv.closeClient(c, "reply overflow")
+		c.srv.closeClient(c, closeReplyOverflow, nil)
 		return
 	}
 	c.srv.markDirty(c)
@@ -264,7 +252,7 @@ func (c *client) flush() bool {
 		for c.tx.Len() > 0 {
 			n, full, err := c.send()
 			if err != nil {
-				s.closeClient(c, "write error: "+err.Error())
+				s.closeClient(c, closeWriteError, err)
 				return false
 			}
 			if n > 0 {
@@ -279,10 +267,11 @@ func (c *client) flush() bool {
 		if c.tx.Len() > 0 {
 			break // socket full: EPOLLOUT will call us back
 		}
-		if !c.gaps.empty() && c.flushGaps() {
+		if !c.feed.gaps.empty() && c.feed.flushGaps(s.scratch) {
+			s.markDirty(c)
 			progressed = true
 		}
-		if c.replaying && s.pumpReplay(c) {
+		if c.feed.replaying && s.pumpReplay(c) {
 			progressed = true
 		}
 		if c.phase == phaseThrottled && c.tx.Len() <= c.lowWater() {
@@ -293,15 +282,15 @@ func (c *client) flush() bool {
 		if c.closed() {
 			return false
 		}
-		if !progressed || c.tx.Len() == 0 && !c.replaying && c.gaps.empty() {
+		if !progressed || c.tx.Len() == 0 && !c.feed.pending() {
 			break
 		}
 	}
 	if c.tx.Len() < c.lowWater() {
 		c.stallStart = 0
 	}
-	if c.phase == phaseQuitting && c.tx.Len() == 0 && c.gaps.empty() && !c.replaying {
-		s.closeClient(c, "quit")
+	if c.phase == phaseQuitting && c.tx.Len() == 0 && !c.feed.pending() {
+		s.closeClient(c, closeQuit, nil)
 		return false
 	}
 	c.syncInterest()
@@ -403,7 +392,6 @@ func (s *Server) addClient(fd int, peer sys.Peer) {
 		tx:    txq.New(s.cfg.TXQBytes),
 		phase: phaseServing,
 		mask:  sys.EventIn,
-		sub:   proto.SetNone, // no EVT or LOST before the first subscribe (A.5)
 	}
 	c.log = s.log.With("client_id", c.id, "peer_pid", peer.PID, "peer_uid", peer.UID)
 	c.canControl = s.policy.allows(peer)
@@ -420,17 +408,20 @@ func (s *Server) addClient(fd int, peer sys.Peer) {
 	s.clients = append(s.clients, c)
 	s.perUID[peer.UID]++
 	next := s.helloNextSeq()
-	c.minSeq = next // a plain subscribe gets live events from HELLO's next_seq on
+	c.feed = newFeed(c.tx, c.eventLimit(), next, &s.replayers)
 	c.reply(proto.AppendHello(s.scratch[:0], s.info.InstanceID, next))
 	c.log.Debug("client connected", "clients", len(s.clients))
 }
 
-// closeClient unregisters and closes c; reason goes to the debug log.
-func (s *Server) closeClient(c *client, reason string) {
+// closeClient unregisters and closes c; reason is counted for stats and,
+// with err when there is one, goes to the debug log.
+func (s *Server) closeClient(c *client, reason closeReason, err error) {
 	if c.closed() {
 		return
 	}
 	c.phase = phaseClosed
+	s.counter.closed[reason]++
+	c.feed.stop()
 	if err := s.lp.Remove(c.lid); err != nil {
 		s.log.Debug("unregister client", "client_id", c.id, "error", err)
 	}
@@ -451,5 +442,9 @@ func (s *Server) closeClient(c *client, reason string) {
 	last.idx = c.idx
 	s.clients[len(s.clients)-1] = nil
 	s.clients = s.clients[:len(s.clients)-1]
-	c.log.Debug("client disconnected", "reason", reason, "clients", len(s.clients))
+	if err != nil {
+		c.log.Debug("client disconnected", "reason", reason.String(), "error", err, "clients", len(s.clients))
+		return
+	}
+	c.log.Debug("client disconnected", "reason", reason.String(), "clients", len(s.clients))
 }

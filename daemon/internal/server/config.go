@@ -7,8 +7,8 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	mypollclient "github.com/mypoll/mypoll/client"
 	"github.com/mypoll/mypoll/daemon/internal/device"
+	"github.com/mypoll/mypoll/internal/defaults"
 )
 
 // NoLimit, as Config.MaxClientsPerUID, sets no limit.
@@ -16,7 +16,7 @@ const NoLimit = -1
 
 // Defaults of PROTOCOL.md A.
 const (
-	DefaultSocket     = mypollclient.DefaultSocket // one default path for daemon and clients
+	DefaultSocket     = defaults.Socket // one default path for daemon and clients
 	DefaultSocketMode = 0o660
 	DefaultMaxClients = 1024
 	// DefaultMaxClientsPerUID is the D-Bus system bus's

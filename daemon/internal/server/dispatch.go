@@ -10,6 +10,29 @@ import (
 	"github.com/mypoll/mypoll/daemon/internal/sys"
 )
 
+// handlers executes each verb of proto's table; a test checks that every
+// verb has one. A handler queues exactly one reply.
+var handlers = [...]func(s *Server, c *client, req proto.Request){
+	proto.VerbEcho:       (*Server).echo,
+	proto.VerbTrigger:    (*Server).trigger,
+	proto.VerbStartTimer: (*Server).startTimer,
+	proto.VerbStopTimer:  (*Server).stopTimer,
+	proto.VerbTimers:     (*Server).timers,
+	proto.VerbSubscribe:  (*Server).subscribe,
+	proto.VerbStats:      (*Server).stats,
+	proto.VerbOpenDevice: (*Server).openDeviceFor,
+	proto.VerbHelp:       (*Server).help,
+	proto.VerbQuit:       (*Server).quit,
+}
+
+// handlerOf returns the handler of v, or nil.
+func handlerOf(v proto.Verb) func(s *Server, c *client, req proto.Request) {
+	if int(v) < len(handlers) {
+		return handlers[v]
+	}
+	return nil
+}
+
 // handleRequest executes one request line and queues exactly one reply.
 func (s *Server) handleRequest(c *client, line []byte) {
 	req, perr := proto.ParseRequest(line)
@@ -17,40 +40,32 @@ func (s *Server) handleRequest(c *client, line []byte) {
 		c.reply(proto.AppendErr(s.scratch[:0], perr))
 		return
 	}
-	if req.Verb.Control() && !c.canControl {
-		c.log.Debug("control request refused", "verb", req.Verb.String())
-		s.replyErr(c, req.Verb, proto.EPERM, "control requests need uid 0, the daemon's uid or group "+s.cfg.ControlGroup)
+	if !s.permit(c, req.Verb) {
 		return
 	}
-	switch req.Verb {
-	case proto.VerbEcho:
-		if req.Text == nil {
-			c.reply(proto.AppendOK(s.scratch[:0], req.Verb))
-		} else {
-			c.reply(proto.AppendOKDetail(s.scratch[:0], req.Verb, req.Text))
-		}
-	case proto.VerbTrigger:
-		s.trigger(c, req)
-	case proto.VerbStartTimer:
-		s.startTimer(c, req)
-	case proto.VerbStopTimer:
-		s.stopTimer(c, req)
-	case proto.VerbTimers:
-		s.timers(c)
-	case proto.VerbSubscribe:
-		s.subscribe(c, req)
-	case proto.VerbStats:
-		s.stats(c)
-	case proto.VerbOpenDevice:
-		s.openDeviceFor(c)
-	case proto.VerbHelp:
-		c.reply(proto.AppendOKHelp(s.scratch[:0]))
-	case proto.VerbQuit:
-		c.reply(proto.AppendOK(s.scratch[:0], req.Verb))
-		c.setPhase(phaseQuitting)
-	default:
+	h := handlerOf(req.Verb)
+	if h == nil {
 		s.replyErr(c, req.Verb, proto.ENOSYS, "unknown command")
+		return
 	}
+	h(s, c, req)
+}
+
+func (s *Server) echo(c *client, req proto.Request) {
+	if req.Text == nil {
+		c.reply(proto.AppendOK(s.scratch[:0], req.Verb))
+	} else {
+		c.reply(proto.AppendOKDetail(s.scratch[:0], req.Verb, req.Text))
+	}
+}
+
+func (s *Server) help(c *client, _ proto.Request) {
+	c.reply(proto.AppendOKHelp(s.scratch[:0]))
+}
+
+func (s *Server) quit(c *client, req proto.Request) {
+	c.reply(proto.AppendOK(s.scratch[:0], req.Verb))
+	c.setPhase(phaseQuitting)
 }
 
 func (s *Server) replyErr(c *client, v proto.Verb, errno proto.Errno, msg string) {
@@ -140,7 +155,7 @@ func (s *Server) stopTimer(c *client, req proto.Request) {
 	c.reply(proto.AppendOKUint(s.scratch[:0], req.Verb, uint64(req.ID)))
 }
 
-func (s *Server) timers(c *client) {
+func (s *Server) timers(c *client, _ proto.Request) {
 	var buf [devabi.MaxTimers]proto.TimerInfo
 	running := buf[:0]
 	if s.dev != nil && !s.devR.gone {
@@ -159,8 +174,9 @@ func (s *Server) timers(c *client) {
 	c.reply(proto.AppendOKTimers(s.scratch[:0], running))
 }
 
-func (s *Server) stats(c *client) {
-	stats := [...]proto.Stat{
+func (s *Server) stats(c *client, _ proto.Request) {
+	var stats [13 + numCloseReasons]proto.Stat
+	n := copy(stats[:], []proto.Stat{
 		{Key: "clients", Value: uint64(len(s.clients))},
 		{Key: "max_clients", Value: uint64(s.cfg.MaxClients)},
 		{Key: "events", Value: s.counter.events},
@@ -174,6 +190,9 @@ func (s *Server) stats(c *client) {
 		{Key: "client_id", Value: c.id},
 		{Key: "peer_pid", Value: uint64(c.peer.PID)},
 		{Key: "peer_uid", Value: uint64(c.peer.UID)},
+	})
+	for r, v := range s.counter.closed {
+		stats[n+r] = proto.Stat{Key: closeStatKeys[r], Value: v}
 	}
 	c.reply(proto.AppendOKStats(s.scratch[:0], stats[:]))
 }
@@ -190,37 +209,21 @@ func (s *Server) subscribe(c *client, req proto.Request) {
 		s.replyErr(c, req.Verb, proto.ERANGE, fmt.Sprintf("from=%d is beyond next_seq %d", req.From, next))
 		return
 	}
-	c.sub = req.Set
-	c.reply(proto.AppendOKSubscribe(s.scratch[:0], req.Set))
+	c.feed.subscribe(req.Filter)
+	c.reply(proto.AppendOKSubscribe(s.scratch[:0], req.Filter))
 	if !req.HasFrom || c.closed() {
 		return
 	}
-	from := max(req.From, 1, c.sent+1)
-	oldest := s.hist.oldestSeq()
-	c.replaying = false
-	c.minSeq = from
-	if from < oldest {
-		c.gaps.add(from, oldest-1, oldest-from, proto.LostRestart)
-		c.sent = oldest - 1
-		c.minSeq = oldest
-		c.flushGaps()
-	}
-	if c.minSeq < s.hist.nextSeq {
-		c.replaying = true
-		c.replayIdx = s.hist.search(c.minSeq)
-		s.pumpReplay(c)
-	}
+	c.feed.resume(req.From, &s.hist, s.scratch)
+	s.pumpReplay(c)
 	s.markDirty(c)
 }
 
 // openDeviceFor answers open_device (A.9): a read-only fd of the device
-// node travels with the OK line (SCM_RIGHTS), for a peer allowed to control.
-func (s *Server) openDeviceFor(c *client) {
+// node travels with the OK line (SCM_RIGHTS), for a peer allowed to control
+// (checked by permit).
+func (s *Server) openDeviceFor(c *client, _ proto.Request) {
 	v := proto.VerbOpenDevice
-	if !c.canControl {
-		s.replyErr(c, v, proto.EPERM, "open_device needs uid 0, the daemon's uid or group "+s.cfg.ControlGroup)
-		return
-	}
 	if !s.haveDevice(c, v) {
 		return
 	}

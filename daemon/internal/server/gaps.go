@@ -48,12 +48,10 @@ func (l *gapList) pop() {
 	l.n--
 }
 
-// noteLost records that the event with seq was not delivered to c because
-// its TX queue was full, and starts the eviction clock.
-func (c *client) noteLost(seq uint64) {
+// lostToQueue accounts for an event the feed dropped because c's TX queue
+// was full, and starts the eviction clock.
+func (c *client) lostToQueue() {
 	s := c.srv
-	c.gaps.add(seq, seq, 1, proto.LostQueue)
-	c.sent = seq
 	s.counter.lostQueue++
 	if c.stallStart == 0 {
 		c.stallStart = s.cfg.Now().UnixNano()
@@ -62,26 +60,6 @@ func (c *client) noteLost(seq uint64) {
 	}
 	if s.cfg.EvictAfter > 0 && s.cfg.Now().UnixNano()-c.stallStart >= int64(s.cfg.EvictAfter) {
 		c.log.Warn("evicting slow client", "evict_after", s.cfg.EvictAfter)
-		s.closeClient(c, "evicted")
+		s.closeClient(c, closeEvicted, nil)
 	}
-}
-
-// flushGaps queues owed LOST lines while they fit under the event limit;
-// it reports whether it queued any.
-func (c *client) flushGaps() bool {
-	s := c.srv
-	queued := false
-	for !c.gaps.empty() {
-		g := c.gaps.front()
-		line := proto.AppendLost(s.scratch[:0], g.first, g.last, g.count, g.reason)
-		if c.tx.Len()+len(line) > c.eventLimit() || !c.tx.Append(line) {
-			break
-		}
-		c.gaps.pop()
-		queued = true
-	}
-	if queued {
-		s.markDirty(c)
-	}
-	return queued
 }

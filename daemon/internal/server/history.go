@@ -39,6 +39,8 @@ func (h *history) init(n int) {
 	h.nextSeq = 1
 }
 
+// add retains e; when the history is full (see full), that drops the
+// oldest entry.
 func (h *history) add(e histEntry) {
 	h.nextSeq = e.lastSeq() + 1
 	if len(h.buf) == 0 {
@@ -49,6 +51,11 @@ func (h *history) add(e histEntry) {
 	if h.end-h.first > uint64(len(h.buf)) {
 		h.first++
 	}
+}
+
+// full reports whether the next add drops the oldest entry (h.first).
+func (h *history) full() bool {
+	return len(h.buf) > 0 && h.end-h.first == uint64(len(h.buf))
 }
 
 func (h *history) at(i uint64) *histEntry { return &h.buf[i%uint64(len(h.buf))] }

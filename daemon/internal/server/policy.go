@@ -7,8 +7,32 @@ import (
 	"slices"
 	"strconv"
 
+	"github.com/mypoll/mypoll/daemon/internal/proto"
 	"github.com/mypoll/mypoll/daemon/internal/sys"
 )
+
+// Every permission decision of the server is in this file: who may control
+// (policy, A.7) and which verbs need it (needsControl).
+
+// needsControl reports whether v needs a peer allowed to control: the
+// control requests (A.7) and open_device (A.9), which hands out the device.
+func needsControl(v proto.Verb) bool {
+	return v.Control() || v == proto.VerbOpenDevice
+}
+
+// permit reports whether c may send v; if not, it queues the EPERM reply.
+func (s *Server) permit(c *client, v proto.Verb) bool {
+	if !needsControl(v) || c.canControl {
+		return true
+	}
+	c.log.Debug("request refused by the control policy", "verb", v.String())
+	what := "control requests need"
+	if !v.Control() {
+		what = v.String() + " needs"
+	}
+	s.replyErr(c, v, proto.EPERM, what+" uid 0, the daemon's uid or group "+s.cfg.ControlGroup)
+	return false
+}
 
 // policy decides who may send control requests (A.7).
 type policy struct {

@@ -31,6 +31,7 @@ type Server struct {
 	perUID    map[uint32]int // live clients per peer uid (absent: none)
 	dirty     []*client      // clients with unflushed TX or pending work this turn
 	triggered bool           // a trigger ran this turn: read the device before flushing
+	replayers int            // clients whose feed is replaying
 	nextID    uint64
 
 	hist    history
@@ -41,7 +42,6 @@ type Server struct {
 
 	scratch []byte     // one encoded reply or event
 	iov     [][]byte   // Sendv argument, reused
-	rbuf    []byte     // shared socket read buffer
 	devBuf  []byte     // device read buffer
 	batch   eventBatch // encoded run of events being broadcast
 
@@ -55,6 +55,7 @@ type counters struct {
 	lostDevice uint64 // events the daemon lost to the device ring
 	lostQueue  uint64 // deliveries dropped because a TX queue was full
 	accepted   uint64
+	closed     [numCloseReasons]uint64 // clients closed, by reason
 }
 
 // New validates cfg, opens the device, restores the resume state and starts
@@ -70,7 +71,6 @@ func New(cfg Config) (*Server, error) {
 		start:   cfg.Now(),
 		scratch: make([]byte, 0, 2*replyReserve),
 		iov:     make([][]byte, 2),
-		rbuf:    make([]byte, 16384),
 		devBuf:  make([]byte, devReadRecords*devabi.EventSize),
 		perUID:  make(map[uint32]int),
 	}
@@ -136,7 +136,7 @@ func (s *Server) Close() error {
 	}
 	s.stopped = true
 	for len(s.clients) > 0 {
-		s.closeClient(s.clients[len(s.clients)-1], "daemon stopping")
+		s.closeClient(s.clients[len(s.clients)-1], closeStopping, nil)
 	}
 	if s.lst != nil {
 		_ = s.lst.Close()

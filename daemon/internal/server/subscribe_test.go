@@ -231,7 +231,7 @@ func TestServer_SubscribeFromStress(t *testing.T) {
 			rng := rand.New(rand.NewPCG(uint64(g), 1))
 			c := d.dial(t)
 			sc := &streamCheck{t: t, name: fmt.Sprintf("client %d", g)}
-			sets := []string{"all", "trigger", "none", "timer"}
+			sets := []string{"all", "trigger", "none", "timer", "trigger:1", "timer:0,trigger:1"}
 			for range 150 {
 				set := sets[rng.IntN(len(sets))]
 				req := "subscribe " + set
@@ -290,7 +290,7 @@ func FuzzSubscribeFrom(f *testing.F) {
 		ctl := d.dial(t)
 		c := d.dial(t)
 		sc := &streamCheck{t: t, name: "fuzzed client"}
-		sets := []string{"all", "trigger", "none", "timer"}
+		sets := []string{"all", "trigger", "none", "timer", "trigger:1", "trigger:2,trigger:3", "timer:1,trigger:3", "trigger:0"}
 		// drain reads c's lines up to the reply to an echo.
 		drain := func() {
 			c.Send("echo sync")
@@ -313,7 +313,7 @@ func FuzzSubscribeFrom(f *testing.F) {
 					t.Fatalf("trigger -> %q", r)
 				}
 			case 1: // subscribe, from= near the last seq sent
-				req := "subscribe " + sets[arg%4]
+				req := "subscribe " + sets[(arg^arg>>3)%8]
 				if arg&4 != 0 {
 					from := int64(sc.last) + int64(arg>>3) - 10
 					req += fmt.Sprintf(" from=%d", max(from, 0))
