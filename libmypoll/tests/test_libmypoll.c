@@ -324,6 +324,22 @@ static void test_trigger_events(void)
 	CHECK_RC(pump_until(m, &r->n, 7, 5000) >= 0, 1);
 	CHECK_RC(r->n, 7);
 	CHECK(r->seq[6] == first && r->arg[6] == 8);
+	/* Source filters (A.5): only the trigger whose payload is 0x10 arrives,
+	 * and the daemon names the set canonically (payloads in decimal). */
+	CHECK_RC(mypoll_subscribe(m, "trigger:0x10,timer:3", 0), 0);
+	CHECK(subscription_is(m, "timer:3,trigger:16"));
+	CHECK_RC(mypoll_trigger(m, 15, 2, NULL, NULL), 0);
+	CHECK_RC(mypoll_trigger(m, 16, 1, &first, &n), 0);
+	CHECK_RC(mypoll_trigger(m, 17, 1, NULL, NULL), 0);
+	uint64_t first16 = first;
+	/* One total order: once a later matching event arrives, the daemon
+	 * has passed over 17 (and 15) for this client. */
+	CHECK_RC(mypoll_subscribe(m, "timer:3,trigger:16,trigger:18", 0), 0);
+	CHECK_RC(mypoll_trigger(m, 18, 1, &first, &n), 0);
+	CHECK_RC(pump_until(m, &r->n, 9, 5000) >= 0, 1);
+	CHECK_RC(r->n, 9);
+	CHECK(r->seq[7] == first16 && r->arg[7] == 16 && r->type[7] == MYPOLL_TRIGGER);
+	CHECK(r->seq[8] == first && r->arg[8] == 18);
 	CHECK(r->bad_order == 0);
 	mypoll_free(m);
 	free(r);
