@@ -34,8 +34,12 @@ func TestBridge_KillBridgeMidFlood(t *testing.T) {
 	c := brokertest.NewConsumer(t, m.URL())
 	// mypolld retains the whole flood, so however long the restart takes
 	// (seconds on a loaded machine), every seq the dead bridge had not made
-	// durable is fetched again: nothing may end in a loss message.
-	d := startDaemon(t, "--history", "32768")
+	// durable is fetched again; and the bridge's TX queue holds the whole
+	// flood (20,000 lines of about 60 bytes), so a bridge starved by a
+	// loaded machine after the restart cannot lose live events to a full
+	// queue either (seen: 70 at load 6 with the default 64 KiB). Nothing
+	// may end in a loss message.
+	d := startDaemon(t, "--history", "32768", "--txq-bytes", "2097152")
 	b := startBridge(t, d, "dev-kill", []string{m.URL()})
 	c.WaitStatus("dev-kill", `"online":true`)
 	done := make(chan uint64)
