@@ -120,6 +120,21 @@ static int tok_u64(struct tok *t, uint64_t *v)
 	return u64(s, n, v);
 }
 
+/*
+ * digit returns the value of c as a digit (hex: 0-9 and a-f, upper: A-F
+ * too), or -1.
+ */
+static int digit(char c, int hex, int upper)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (hex && c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (hex && upper && c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
 static int hex16(const char *s, size_t n, uint64_t *v)
 {
 	uint64_t x = 0;
@@ -127,16 +142,11 @@ static int hex16(const char *s, size_t n, uint64_t *v)
 	if (n != 16)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		unsigned d;
+		int d = digit(s[i], 1, 0);
 
-		if (c >= '0' && c <= '9')
-			d = (unsigned)(c - '0');
-		else if (c >= 'a' && c <= 'f')
-			d = (unsigned)(c - 'a' + 10);
-		else
+		if (d < 0)
 			return -1;
-		x = x << 4 | d;
+		x = x << 4 | (unsigned)d;
 	}
 	*v = x;
 	return 0;
@@ -158,16 +168,10 @@ static int number(const char *s, size_t n, uint64_t *v)
 	if (n == 0)
 		return -1;
 	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		unsigned d;
+		int dv = digit(s[i], hex, 1);
+		unsigned d = (unsigned)dv;
 
-		if (c >= '0' && c <= '9')
-			d = (unsigned)(c - '0');
-		else if (hex && c >= 'a' && c <= 'f')
-			d = (unsigned)(c - 'a' + 10);
-		else if (hex && c >= 'A' && c <= 'F')
-			d = (unsigned)(c - 'A' + 10);
-		else
+		if (dv < 0)
 			return -1;
 		if (hex ? x >> 60 != 0 : x > (UINT64_MAX - d) / 10)
 			return -1;
