@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/mypoll/mypoll/internal/subset"
 )
 
 // MaxFilterItems is the most items a subscribe request may name (PROTOCOL.md
@@ -31,9 +33,9 @@ type Filter struct {
 }
 
 const (
-	classTimer = 1 << iota
-	classTrigger
-	classAll = classTimer | classTrigger
+	classTimer   = subset.ClassTimer
+	classTrigger = subset.ClassTrigger
+	classAll     = subset.ClassAll
 )
 
 // The filters of A.5's two words and two classes.
@@ -146,38 +148,7 @@ func (f Filter) String() string {
 
 // AppendText appends String's form to b (encoding.TextAppender).
 func (f Filter) AppendText(b []byte) ([]byte, error) {
-	switch {
-	case f.IsAll():
-		return append(b, "all"...), nil
-	case f.IsNone():
-		return append(b, "none"...), nil
-	}
-	start := len(b)
-	sep := func() {
-		if len(b) > start {
-			b = append(b, ',')
-		}
-	}
-	if f.classes&classTimer != 0 {
-		b = append(b, "timer"...)
-	}
-	if f.classes&classTrigger != 0 {
-		sep()
-		b = append(b, "trigger"...)
-	}
-	for id := range MaxTimerID + 1 {
-		if f.timers&(1<<id) != 0 {
-			sep()
-			b = append(b, "timer:"...)
-			b = strconv.AppendUint(b, uint64(id), 10)
-		}
-	}
-	for _, p := range f.payloads {
-		sep()
-		b = append(b, "trigger:"...)
-		b = strconv.AppendUint(b, p, 10)
-	}
-	return b, nil
+	return subset.Append(b, f.classes, f.timers, f.payloads), nil
 }
 
 // MarshalText returns String's form (encoding.TextMarshaler).

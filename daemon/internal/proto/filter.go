@@ -1,9 +1,8 @@
 package proto
 
 import (
-	"strconv"
-
 	"github.com/mypoll/mypoll/daemon/internal/devabi"
+	"github.com/mypoll/mypoll/internal/subset"
 )
 
 // MaxFilterItems is the most items a subscribe set may list (PROTOCOL.md A.5).
@@ -11,9 +10,9 @@ const MaxFilterItems = 16
 
 // Event classes a Filter may take whole.
 const (
-	classTimer   uint8 = 1 << 0 // timer and timer_stopped events
-	classTrigger uint8 = 1 << 1
-	classAll           = classTimer | classTrigger
+	classTimer   = subset.ClassTimer // timer and timer_stopped events
+	classTrigger = subset.ClassTrigger
+	classAll     = subset.ClassAll
 )
 
 // Filter is a subscription (PROTOCOL.md A.5, subscribe): whole classes
@@ -119,38 +118,7 @@ func (f *Filter) Match(ev *devabi.Event) bool {
 // classes, then timer:<id> ascending, then trigger:<payload> ascending in
 // decimal, comma-separated.
 func (f Filter) Append(dst []byte) []byte {
-	switch {
-	case f.All():
-		return append(dst, "all"...)
-	case f.None():
-		return append(dst, "none"...)
-	}
-	start := len(dst)
-	sep := func() {
-		if len(dst) > start {
-			dst = append(dst, ',')
-		}
-	}
-	if f.classes&classTimer != 0 {
-		dst = append(dst, "timer"...)
-	}
-	if f.classes&classTrigger != 0 {
-		sep()
-		dst = append(dst, "trigger"...)
-	}
-	for id := range uint32(MaxTimerID + 1) {
-		if f.timers&(1<<id) != 0 {
-			sep()
-			dst = append(dst, "timer:"...)
-			dst = strconv.AppendUint(dst, uint64(id), 10)
-		}
-	}
-	for _, p := range f.pay[:f.n] {
-		sep()
-		dst = append(dst, "trigger:"...)
-		dst = strconv.AppendUint(dst, p, 10)
-	}
-	return dst
+	return subset.Append(dst, f.classes, f.timers, f.pay[:f.n])
 }
 
 // String returns the canonical wire form of f (see Append).
