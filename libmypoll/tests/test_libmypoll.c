@@ -759,6 +759,53 @@ static void fake_send(int fd, const char *s)
 	}
 }
 
+/* fake_recv reads what the client sent within 2 s (NUL-terminated). */
+static ssize_t fake_recv(int c, char *buf, size_t size)
+{
+	struct pollfd pfd = {c, POLLIN, 0};
+	ssize_t n = 0;
+
+	buf[0] = '\0';
+	if (poll(&pfd, 1, 2000) == 1)
+		n = read(c, buf, size - 1);
+	buf[n > 0 ? n : 0] = '\0';
+	return n;
+}
+
+/*
+ * fake_resumer forks a fake daemon that accepts one connection on lfd,
+ * greets it (instance 0xab, next_seq next), expects the request line want,
+ * answers reply, and keeps the connection open for linger_ms. Its exit
+ * status is 0 when the request was want; fake_resumer_ok waits for it.
+ */
+static pid_t fake_resumer(int lfd, uint64_t next, const char *want, const char *reply, int linger_ms)
+{
+	pid_t pid = fork();
+
+	if (pid == 0) {
+		char buf[1024];
+
+		alarm(10); /* never outlive a failed test */
+		int s = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+		snprintf(buf, sizeof(buf), "HELLO mypoll 1 00000000000000ab %llu\n", (unsigned long long)next);
+		fake_send(s, buf);
+		if (fake_recv(s, buf, sizeof(buf)) <= 0 || strcmp(buf, want) != 0)
+			_exit(1);
+		fake_send(s, reply);
+		msleep(linger_ms);
+		_exit(0);
+	}
+	return pid;
+}
+
+static int fake_resumer_ok(pid_t pid)
+{
+	int status = -1;
+
+	waitpid(pid, &status, 0);
+	return status == 0;
+}
+
 /* fake_pair connects m to a new fake server connection and sends HELLO. */
 static int fake_pair(int lfd, mypoll *m, const char *hello)
 {
@@ -1070,24 +1117,10 @@ static void test_fake_resume_wire(void)
 	CHECK_RC(mypoll_last_seq(m), 14);
 	close(c);
 	CHECK_RC(process_until_error(m), -ECONNRESET);
-	pid_t pid = fork();
-	if (pid == 0) {
-		char buf[256] = {0};
-		alarm(10); /* never outlive a failed test */
-		int s = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-		fake_send(s, "HELLO mypoll 1 00000000000000ab 16\n");
-		ssize_t n = read(s, buf, sizeof(buf) - 1);
-		if (n <= 0 || strcmp(buf, "subscribe timer from=15\n") != 0)
-			_exit(1);
-		fake_send(s, "OK subscribe timer\nEVT 15 timer 1 7 0 101\n");
-		msleep(200);
-		_exit(0);
-	}
+	pid_t pid = fake_resumer(lfd, 16, "subscribe timer from=15\n", "OK subscribe timer\nEVT 15 timer 1 7 0 101\n", 200);
 	CHECK_RC(mypoll_resume(m), 0);
 	CHECK(pump_until(m, &r->n, 3, 2000) >= 0);
-	int status = -1;
-	waitpid(pid, &status, 0);
-	CHECK_RC(status, 0);
+	CHECK(fake_resumer_ok(pid));
 	CHECK_RC(r->n, 3);
 	CHECK_RC(r->seq[2], 15);
 	CHECK_RC(r->bad_order, 0);
@@ -2319,18 +2352,6 @@ static void test_wakeup_many_threads(void)
 
 /* ---- subscription filters (PROTOCOL A.5, since 1.2) ---- */
 
-/* fake_recv reads what the client sent within 2 s (NUL-terminated). */
-static ssize_t fake_recv(int c, char *buf, size_t size)
-{
-	struct pollfd pfd = {c, POLLIN, 0};
-	ssize_t n = 0;
-
-	buf[0] = '\0';
-	if (poll(&pfd, 1, 2000) == 1)
-		n = read(c, buf, size - 1);
-	buf[n > 0 ? n : 0] = '\0';
-	return n;
-}
 
 static int subscription_is(const mypoll *m, const char *want)
 {
@@ -2488,23 +2509,11 @@ static void test_fake_filter_subscribe(void)
 	CHECK(subscription_is(m, "trigger,timer:3"));
 
 	/* The resume sends the same filter; the longest set next. */
-	pid_t pid = fork();
-	if (pid == 0) {
-		alarm(10); /* never outlive a failed test */
-		int s = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-		fake_send(s, "HELLO mypoll 1 00000000000000ab 16\n");
-		if (fake_recv(s, buf, sizeof(buf)) <= 0 ||
-		    strcmp(buf, "subscribe trigger,timer:3 from=12\n") != 0)
-			_exit(1);
-		fake_send(s, "OK subscribe trigger,timer:3\nEVT 12 timer 3 6 0 101\n");
-		msleep(500);
-		_exit(0);
-	}
+	pid_t pid = fake_resumer(lfd, 16, "subscribe trigger,timer:3 from=12\n",
+				 "OK subscribe trigger,timer:3\nEVT 12 timer 3 6 0 101\n", 500);
 	CHECK_RC(mypoll_resume(m), 0);
 	CHECK(pump_until(m, &r->n, 3, 2000) >= 0);
-	int status = -1;
-	waitpid(pid, &status, 0);
-	CHECK_RC(status, 0);
+	CHECK(fake_resumer_ok(pid));
 	CHECK_RC(r->n, 3);
 	CHECK(subscription_is(m, "trigger,timer:3"));
 	mypoll_disconnect(m);
@@ -2532,22 +2541,11 @@ static void test_fake_filter_subscribe(void)
 	CHECK(subscription_is(m, big));
 	close(c);
 	CHECK_RC(process_until_error(m), -ECONNRESET);
-	pid = fork();
-	if (pid == 0) {
-		alarm(10);
-		int s = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-		fake_send(s, "HELLO mypoll 1 00000000000000ab 20\n");
-		snprintf(want, sizeof(want), "subscribe %s from=13\n", big);
-		if (fake_recv(s, buf, sizeof(buf)) <= 0 || strcmp(buf, want) != 0)
-			_exit(1);
-		snprintf(want, sizeof(want), "OK subscribe %s\n", big);
-		fake_send(s, want);
-		msleep(500);
-		_exit(0);
-	}
+	snprintf(want, sizeof(want), "subscribe %s from=13\n", big);
+	snprintf(buf, sizeof(buf), "OK subscribe %s\n", big);
+	pid = fake_resumer(lfd, 20, want, buf, 500);
 	CHECK_RC(mypoll_resume(m), 0);
-	waitpid(pid, &status, 0);
-	CHECK_RC(status, 0);
+	CHECK(fake_resumer_ok(pid));
 	CHECK(subscription_is(m, big));
 	mypoll_disconnect(m);
 
