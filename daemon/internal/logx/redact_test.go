@@ -48,12 +48,14 @@ func FuzzRedactURLs(f *testing.F) {
 		if logx.RedactURLs(r) != r {
 			t.Errorf("RedactURLs(%q) = %q, which redacts again to %q", s, r, logx.RedactURLs(r))
 		}
-		if len(pw) < 4 || strings.ContainsAny(pw, " \t\r\n\"'`") || strings.Contains(pw, "://") ||
-			strings.Contains(pw, logx.Redacted) || strings.Contains(logx.Redacted, pw) {
+		if len(pw) < 4 || strings.ContainsAny(pw, " \t\r\n\"'`\x00") || strings.Contains(pw, "://") || strings.Contains(pw, logx.Redacted) {
 			return
 		}
 		line := s + " tcp://user:" + pw + "@host:1883 " + s
-		if r := logx.RedactURLs(line); strings.Contains(r, pw) && !strings.Contains(s, pw) {
+		// The URL comes out with the mark in place of the password, and
+		// nothing of it (the mark, or the host after it, could spell a
+		// short password: "xxxx", "xxx@", "@hos").
+		if r := logx.RedactURLs(line); !strings.Contains(r, " tcp://user:"+logx.Redacted+"@host:1883 ") {
 			t.Errorf("RedactURLs(%q) = %q", line, r)
 		}
 	})
