@@ -66,6 +66,10 @@ func ping(t *testing.T, rw io.ReadWriteCloser, flush bool) int {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
 	defer cancel()
+	line, shared := rw.(noCloseRW)
+	if shared {
+		_ = line.SetReadDeadline(time.Time{}) // the last session's Close set one
+	}
 	c, ready, _, err := wire.HostHandshake(ctx, rw, flush)
 	if err != nil {
 		t.Fatalf("handshake: %v", err)
@@ -82,11 +86,18 @@ func ping(t *testing.T, rw io.ReadWriteCloser, flush bool) int {
 	if _, err := io.WriteString(st, wire.OpPing+"\n"); err != nil {
 		t.Fatal(err)
 	}
-	line, err := wire.ReadLine(bufio.NewReader(st))
-	if err != nil || !strings.HasPrefix(line, "OK {") {
-		t.Fatalf("PING reply %q, %v", line, err)
+	reply, err := wire.ReadLine(bufio.NewReader(st))
+	if err != nil || !strings.HasPrefix(reply, "OK {") {
+		t.Fatalf("PING reply %q, %v", reply, err)
 	}
 	st.Close()
+	if shared {
+		// The host goes away without a word, as a harness process that
+		// exits does: its session's reader stops (Close waits for it) and
+		// nothing is sent. A reader left blocked on the shared line would
+		// take the next session's READY (seen under load: a 10-minute hang).
+		_ = sess.Close()
+	}
 	return ready.Session
 }
 
@@ -157,7 +168,9 @@ func TestServeTCP(t *testing.T) {
 	}
 }
 
-// noCloseRW keeps the pty master open when a handshake gives up.
+// noCloseRW is the host's view of a pty master that stays open across
+// sessions (as the agent's noClose is of its tty): Close ends the blocked
+// reads with a past read deadline and keeps the line.
 type noCloseRW struct{ *os.File }
 
-func (noCloseRW) Close() error { return nil }
+func (n noCloseRW) Close() error { return n.SetReadDeadline(time.Unix(1, 0)) }
