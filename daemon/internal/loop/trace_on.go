@@ -8,7 +8,8 @@ import (
 	"os"
 	"sync"
 	"syscall"
-	_ "unsafe" // go:linkname
+
+	"github.com/mypoll/mypoll/daemon/internal/sys"
 )
 
 // With the build tag looptrace, every turn of every loop is recorded
@@ -17,10 +18,7 @@ import (
 // text when the loop closes. A profiling aid (docs/latency.md), never in
 // the default build.
 
-//go:linkname nanotime runtime.nanotime
-func nanotime() int64
-
-func traceNow() int64 { return nanotime() }
+func traceNow() int64 { return int64(sys.Monotonic()) }
 
 type turnRec struct {
 	start, woke, end int64
@@ -35,7 +33,7 @@ var (
 )
 
 func (l *Loop) traceTurn(start, woke int64, n int) {
-	r := turnRec{start: start, woke: woke, end: nanotime(), tid: int32(syscall.Gettid()),
+	r := turnRec{start: start, woke: woke, end: traceNow(), tid: int32(syscall.Gettid()),
 		n: int32(n), polls: int32(l.polls), parked: l.parked, hot: l.hotOK}
 	traceMu.Lock()
 	if len(traceRecs) < cap(traceRecs) {
