@@ -384,11 +384,11 @@ const noDeadline = time.Duration(-1 << 63)
 //     such wait lasts at most schedQuantum; after an empty one the loop
 //     yields to the scheduler and waits hot again. hotSpan (50 ms) is
 //     longer than the gap between events at 100 events/s: a loop that
-//     parked after 5 ms parked between every two such events, and each
-//     cold wake-up also woke the runtime's sysmon from its idle sleep,
-//     which then polls every 20 us for a millisecond, during the event's
-//     delivery (about 50 context switches per event, 5x the CPU of a hot
-//     wait; docs/latency.md).
+//     parked after 5 ms parked between every two such events, and after
+//     each cold wake-up its first hot wait woke the runtime's sysmon from
+//     its idle sleep (every P had been idle), which then polls every 20 us
+//     for a millisecond, during the event's delivery (about 45 wake-ups per
+//     event, 5x the daemon's CPU of a hot wait; docs/latency.md).
 //   - Cold, after that: epfd goes into parkfd, which the Go runtime's
 //     poller watches, and the goroutine parks there (RawConn.Read with a
 //     read deadline at the first timer), so that an idle loop holds no

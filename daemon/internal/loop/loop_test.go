@@ -487,9 +487,8 @@ func testHotWait(t *testing.T, wantHot bool, maxSwitches float64) {
 // TestLoop_HotWaitLowRate: at 100 events/s (10 ms apart, longer than one
 // scheduling quantum) the loop still waits hot between events: it does not
 // park and wake through the runtime poller for each one. A loop that parked
-// after 5 ms woke the runtime's sysmon from its idle sleep at every event,
-// which then polled every 20 us for about a millisecond, during the
-// event's delivery (docs/latency.md).
+// after 5 ms made the runtime's sysmon restart its 20 us polling at every
+// event, during the event's delivery (docs/latency.md).
 func TestLoop_HotWaitLowRate(t *testing.T) {
 	if runtime.GOMAXPROCS(0) < 2 {
 		t.Skip("needs GOMAXPROCS > 1: with one P the loop never waits hot")
