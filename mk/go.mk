@@ -15,7 +15,7 @@ TEST_TARGETS  += test-go
 LINT_TARGETS  += lint-go
 BENCH_TARGETS += bench-go
 
-.PHONY: build test-go lint-go bench-go fuzz vendor-check
+.PHONY: build test-go lint-go bench-go bench-paced fuzz vendor-check
 
 ## build: stripped static mypolld and mypollctl for amd64, arm64 and armv7 in $(OUT)/bin/<arch>/
 build: $(foreach a,$(GO_ARCHES),$(foreach c,$(GO_CMDS),$(OUT)/bin/$(a)/$(c)))
@@ -59,6 +59,10 @@ fuzz:
 	    echo "== $$p $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$p || exit 1; \
 	  done; done
 
-## bench-go: host benchmarks (fan-out, echo RTT, stalled client, idle RSS)
+## bench-go: host benchmarks (fan-out, echo RTT, paced latency, stalled client, idle RSS, idle CPU)
 bench-go:
 	$(GO) run ./daemon/cmd/mypollbench
+
+## bench-paced: only the echo round trip and the paced event latency (sections b and e; BENCH_BASE=<mypolld> adds a second build alternately)
+bench-paced:
+	$(GO) run ./daemon/cmd/mypollbench -only be $(if $(BENCH_BASE),-base $(BENCH_BASE))

@@ -117,69 +117,45 @@ func stopLatSubs(cmds []*exec.Cmd, outs []*bufio.Reader) []time.Duration {
 	return all
 }
 
-// Light-load event latency: eventRate events/s for eventSecs, one event
-// per trigger, each carrying its send time (CLOCK_MONOTONIC) as payload.
-const (
-	eventRate = 1000
-	eventSecs = 2
-)
+// pacedRun is one paced point of section (e): rate events/s for secs
+// seconds, one event per trigger, each carrying its send time
+// (CLOCK_MONOTONIC) as payload.
+type pacedRun struct{ rate, secs int }
+
+// pacedRuns are the rates of section (e). The run at 100 events/s is
+// longer, so that its p99.9 rests on more than one sample at N=1.
+var pacedRuns = []pacedRun{{100, 4}, {1000, 2}}
 
 // measureEventLat times events from a lat publisher through a daemon
-// (mypolld or crefd) on sock to n lat subscribers.
-func measureEventLat(t ctools, sock string, n int) (p50, p99 time.Duration, err error) {
+// (mypolld or crefd) on sock to n lat subscribers and returns every
+// subscriber's samples, pooled.
+func measureEventLat(t ctools, sock string, n int, pr pacedRun) ([]time.Duration, error) {
 	cmds, outs, err := latSubs(t, n, sock, nil)
 	if err != nil {
 		stopLatSubs(cmds, outs)
-		return 0, 0, err
+		return nil, err
 	}
-	pub := exec.Command(t.lat, "pub", sock, strconv.Itoa(eventRate), strconv.Itoa(eventSecs))
+	pub := exec.Command(t.lat, "pub", sock, strconv.Itoa(pr.rate), strconv.Itoa(pr.secs))
 	pub.Stderr = os.Stderr
 	perr := pub.Run()
 	time.Sleep(50 * time.Millisecond)
 	lat := stopLatSubs(cmds, outs)
 	if perr != nil {
-		return 0, 0, fmt.Errorf("lat pub: %w", perr)
+		return nil, fmt.Errorf("lat pub: %w", perr)
 	}
-	return latPercentiles(lat, n)
+	if want := n * pr.rate * pr.secs; len(lat) < want*9/10 {
+		return nil, fmt.Errorf("only %d of %d events timed", len(lat), want)
+	}
+	return lat, nil
 }
 
-// measureRawEventLat is the raw baseline of the same shape: one writer
-// stamps each line into n socketpairs, n lat subscribers time it (one hop
-// where a daemon has two).
-func measureRawEventLat(t ctools, n int) (p50, p99 time.Duration, err error) {
-	readers, writers, err := socketpairs(n)
-	if err != nil {
-		return 0, 0, err
-	}
-	cmds, outs, err := latSubs(t, n, "", readers)
-	for _, r := range readers {
-		r.Close()
-	}
-	if err != nil {
-		stopLatSubs(cmds, outs)
-		return 0, 0, err
-	}
-	pub := exec.Command(t.lat, "rawpub", strconv.Itoa(n), strconv.Itoa(eventRate), strconv.Itoa(eventSecs))
-	pub.ExtraFiles = writers
-	pub.Stderr = os.Stderr
-	perr := pub.Run()
-	for _, w := range writers {
-		w.Close()
-	}
-	time.Sleep(50 * time.Millisecond)
-	lat := stopLatSubs(cmds, outs)
-	if perr != nil {
-		return 0, 0, fmt.Errorf("lat rawpub: %w", perr)
-	}
-	return latPercentiles(lat, n)
-}
+// tail is the p50, p99 and p99.9 of one run's samples.
+type tail [3]time.Duration
 
-func latPercentiles(lat []time.Duration, n int) (p50, p99 time.Duration, err error) {
-	if want := n * eventRate * eventSecs; len(lat) < want*9/10 {
-		return 0, 0, fmt.Errorf("only %d of %d events timed", len(lat), want)
-	}
-	p50, p99 = percentiles(lat)
-	return p50, p99, nil
+func tailOf(d []time.Duration) tail {
+	slices.Sort(d)
+	at := func(permille int) time.Duration { return d[min(len(d)-1, len(d)*permille/1000)] }
+	return tail{at(500), at(990), at(999)}
 }
 
 // idleCPU returns the CPU time all of pid's threads used over d

@@ -11,9 +11,9 @@
 //	(c) one stalled client among 16: the healthy clients' rate and the
 //	    daemon's RSS over time;
 //	(d) the daemon's RSS with 1,000 idle clients;
-//	(e) event latency at light load (1,000 events/s to 1 and 16
-//	    subscribers), through mypolld and the C reference, beside a raw
-//	    writer into N socketpairs;
+//	(e) paced event latency at 100 and 1,000 events/s to N = 1, 16 and
+//	    64 subscriber processes: p50/p99/p99.9 through the C reference
+//	    daemon and each mypolld, alternating, with their ratios;
 //	(f) an idle daemon's CPU over 10 s.
 //
 // The C programs are compiled at run time with $CC (default cc). -base runs
@@ -688,11 +688,11 @@ func benchEcho(self string, parties []party, ct ctools, dir string, reps int, fa
 	for _, r := range rows {
 		fmt.Printf("    %-58s p50 %7.1f  p99 %7.1f\n", r.name, us(median(r.p50)), us(median(r.p99)))
 	}
-	raw50, raw99, c50 := median(rows[0].p50), median(rows[0].p99), median(rows[1].p50)
+	raw50, raw99, c50, c99 := median(rows[0].p50), median(rows[0].p99), median(rows[1].p50), median(rows[1].p99)
 	for i, p := range parties {
 		m50, m99 := median(rows[2+i].p50), median(rows[2+i].p99)
-		fmt.Printf("    %s: p50 %.2fx C reference (target <= 1.5), %.2fx raw (target <= 2); p99 %.2fx raw (target <= 3)\n",
-			p.name, float64(m50)/float64(c50), float64(m50)/float64(raw50), float64(m99)/float64(raw99))
+		fmt.Printf("    %s: p50 %.2fx C reference (target <= 1.5), %.2fx raw (target <= 2); p99 %.2fx C reference, %.2fx raw (target <= 3)\n",
+			p.name, float64(m50)/float64(c50), float64(m50)/float64(raw50), float64(m99)/float64(c99), float64(m99)/float64(raw99))
 	}
 	return 0
 }
@@ -710,62 +710,74 @@ func goEcho(sock string) (p50, p99 time.Duration, err error) {
 	return pingPong(nc, r, []byte("echo ping\n"))
 }
 
-// benchEventLat is section (e): light-load event latency, publisher send
-// to subscriber read, through each daemon and the C reference, beside a
-// raw writer into N socketpairs.
+// benchEventLat is section (e): paced event latency, publisher send to
+// subscriber read, through the C reference daemon and each mypolld, at
+// 100 and 1,000 events/s and N = 1, 16, 64. The order of the daemons
+// rotates with each repetition, so that no one always runs first (or
+// right after another's teardown).
 func benchEventLat(parties []party, ct ctools, dir string, reps int, fail func(string, error) int) int {
-	fmt.Printf("\n(e) event latency at light load: %d events/s for %d s, one trigger per event, C publisher and subscribers (lat),\n", eventRate, eventSecs)
-	fmt.Printf("    send-to-read us, p50/p99 pooled over subscribers, medians of %d runs; the C reference broadcasts in the trigger's loop turn\n", reps)
-	for _, n := range []int{1, 16} {
-		names := []string{"raw writer, one hop", "C reference daemon"}
-		for _, p := range parties {
-			names = append(names, p.name)
-		}
-		p50s := make([][]time.Duration, len(names))
-		p99s := make([][]time.Duration, len(names))
-		for range reps {
-			p50, p99, err := measureRawEventLat(ct, n)
-			if err != nil {
-				return fail("raw event latency", err)
-			}
-			p50s[0], p99s[0] = append(p50s[0], p50), append(p99s[0], p99)
-			cd, err := startCref(ct, dir)
-			if err != nil {
-				return fail("C reference", err)
-			}
-			p50, p99, err = measureEventLat(ct, cd.sock, n)
-			cd.stop()
-			if err != nil {
-				return fail("C reference event latency", err)
-			}
-			p50s[1], p99s[1] = append(p50s[1], p50), append(p99s[1], p99)
-			for i, p := range parties {
-				d, err := startDaemon(p.bin, dir)
-				if err != nil {
-					return fail("event latency", err)
+	t0 := time.Now()
+	fmt.Printf("\n(e) paced event latency: one trigger per event from a C publisher (lat pub), N C subscribers (lat sub),\n")
+	fmt.Printf("    send-to-read us pooled over subscribers, medians of %d runs of p50/p99/p99.9; daemons alternate within each repetition\n", reps)
+	fmt.Printf("    load average at start of (e): %s\n", loadAvg())
+	fmt.Printf("    %5s %3s  %-18s %8s %8s %8s   %s\n", "ev/s", "N", "daemon", "p50", "p99", "p99.9", "ratio to C reference p50/p99/p99.9")
+	type runner struct {
+		name  string
+		start func() (*daemon, error)
+	}
+	runners := []runner{{"C reference", func() (*daemon, error) { return startCref(ct, dir) }}}
+	for _, p := range parties {
+		runners = append(runners, runner{p.name, func() (*daemon, error) { return startDaemon(p.bin, dir) }})
+	}
+	for _, pr := range pacedRuns {
+		for _, n := range []int{1, 16, 64} {
+			tails := make([][3][]time.Duration, len(runners))
+			for r := range reps {
+				for k := range runners {
+					i := (k + r) % len(runners)
+					d, err := runners[i].start()
+					if err != nil {
+						return fail(runners[i].name, err)
+					}
+					lat, err := measureEventLat(ct, d.sock, n, pr)
+					d.stop()
+					if err != nil {
+						return fail(runners[i].name+" event latency", err)
+					}
+					t := tailOf(lat)
+					for j := range t {
+						tails[i][j] = append(tails[i][j], t[j])
+					}
 				}
-				p50, p99, err = measureEventLat(ct, d.sock, n)
-				d.stop()
-				if err != nil {
-					return fail("event latency", err)
+			}
+			var c tail
+			for i, rn := range runners {
+				var m tail
+				for j := range m {
+					m[j] = median(tails[i][j])
 				}
-				p50s[2+i], p99s[2+i] = append(p50s[2+i], p50), append(p99s[2+i], p99)
+				if i == 0 {
+					c = m
+				}
+				fmt.Printf("    %5d %3d  %-18s %8.1f %8.1f %8.1f", pr.rate, n, rn.name, us(m[0]), us(m[1]), us(m[2]))
+				if i > 0 {
+					fmt.Printf("   %.2fx %.2fx %.2fx", float64(m[0])/float64(c[0]), float64(m[1])/float64(c[1]), float64(m[2])/float64(c[2]))
+				}
+				fmt.Println()
 			}
-		}
-		fmt.Printf("    N=%-3d", n)
-		for i, name := range names {
-			if i > 0 {
-				fmt.Printf("         ")
-			}
-			fmt.Printf("%-22s p50 %7.1f  p99 %7.1f\n", name, us(median(p50s[i])), us(median(p99s[i])))
-		}
-		c50, c99 := median(p50s[1]), median(p99s[1])
-		for i, p := range parties {
-			fmt.Printf("         %s / C reference: p50 %.2fx, p99 %.2fx (target <= 1)\n", p.name,
-				float64(median(p50s[2+i]))/float64(c50), float64(median(p99s[2+i]))/float64(c99))
 		}
 	}
+	fmt.Printf("    target: mypolld p99 and p99.9 <= 1.2x the C reference in every row; runs: %s; section took %.0f s\n", pacedDesc(), time.Since(t0).Seconds())
+	fmt.Printf("    load average at end of (e): %s\n", loadAvg())
 	return 0
+}
+
+func pacedDesc() string {
+	var d []string
+	for _, pr := range pacedRuns {
+		d = append(d, fmt.Sprintf("%d ev/s for %d s", pr.rate, pr.secs))
+	}
+	return strings.Join(d, ", ")
 }
 
 // measureIdleCPU starts a daemon with one subscribed, idle client and

@@ -22,7 +22,7 @@ const batchSize = 256
 // hotSpan is how long after a turn with work the loop keeps waiting in
 // epoll_wait(2) on its own thread before it parks in the runtime poller;
 // see Loop.wait.
-const hotSpan = 5 * time.Millisecond
+const hotSpan = 50 * time.Millisecond
 
 // schedQuantum is the longest the loop goroutine goes without passing
 // through the Go scheduler while it has work, kept under sysmon's 10 ms
@@ -323,7 +323,9 @@ func (l *Loop) Run() error {
 // turn waits for and handles one batch of events, then the due timers and
 // the posted functions, then calls the turn-end hook.
 func (l *Loop) turn() error {
+	start := traceNow()
 	n, err := l.wait()
+	woke := traceNow()
 	if err != nil {
 		return fmt.Errorf("wait for events: %w", err)
 	}
@@ -364,6 +366,7 @@ func (l *Loop) turn() error {
 	if l.onTurnEnd != nil && !l.stopping.Load() {
 		l.onTurnEnd()
 	}
+	l.traceTurn(start, woke, n)
 	return nil
 }
 
@@ -377,7 +380,15 @@ const noDeadline = time.Duration(-1 << 63)
 //   - Hot, within hotSpan of a turn that had work: it blocks in
 //     epoll_wait(2) on epfd on its own thread, through the scheduler (a
 //     syscall whose P the runtime can take when another goroutine needs
-//     it), as a C daemon does. An event wakes that thread directly.
+//     it), as a C daemon does. An event wakes that thread directly. One
+//     such wait lasts at most schedQuantum; after an empty one the loop
+//     yields to the scheduler and waits hot again. hotSpan (50 ms) is
+//     longer than the gap between events at 100 events/s: a loop that
+//     parked after 5 ms parked between every two such events, and after
+//     each cold wake-up its first hot wait woke the runtime's sysmon from
+//     its idle sleep (every P had been idle), which then polls every 20 us
+//     for a millisecond, during the event's delivery (about 45 wake-ups per
+//     event, 5x the daemon's CPU of a hot wait; docs/latency.md).
 //   - Cold, after that: epfd goes into parkfd, which the Go runtime's
 //     poller watches, and the goroutine parks there (RawConn.Read with a
 //     read deadline at the first timer), so that an idle loop holds no
@@ -400,12 +411,19 @@ const noDeadline = time.Duration(-1 << 63)
 func (l *Loop) wait() (int, error) {
 	l.polls = 0
 	n, err := l.waitReady()
+	for err == errStillHot {
+		n, err = l.waitReady() // yields to the scheduler first when due
+	}
 	l.idle = l.polls > 1 || err == nil && n == 0
 	if n > 0 {
 		l.hotUntil = l.now() + hotSpan
 	}
 	return n, err
 }
+
+// errStillHot is waitReady's answer when a hot wait of one schedQuantum
+// ended with nothing ready before hotSpan is over: wait again.
+var errStillHot = errors.New("still hot")
 
 // waitReady is wait's body; l.polls counts its polls and waits.
 func (l *Loop) waitReady() (int, error) {
@@ -448,7 +466,7 @@ func (l *Loop) waitReady() (int, error) {
 		// Whole milliseconds only (epoll_wait's unit, rounded down so that
 		// no timer fires late): a wait under 1 ms goes to the poller,
 		// whose deadline is exact.
-		d := l.hotUntil - now
+		d := min(l.hotUntil-now, schedQuantum)
 		if want != noDeadline {
 			d = min(d, want-now)
 		}
@@ -458,8 +476,12 @@ func (l *Loop) waitReady() (int, error) {
 			if n > 0 || err != nil {
 				return n, err
 			}
-			if want != noDeadline && want <= l.now() {
+			now = l.now()
+			if want != noDeadline && want <= now {
 				return 0, nil
+			}
+			if now < l.hotUntil {
+				return 0, errStillHot
 			}
 		}
 	}
@@ -532,6 +554,7 @@ func (l *Loop) Close() error {
 		return nil
 	}
 	l.closed = true
+	traceDump()
 	err := l.park.Close()
 	if err2 := sys.Close(l.epfd); err == nil {
 		err = err2

@@ -395,7 +395,7 @@ func TestLoop_IdleParks(t *testing.T) {
 		epfds = append(epfds, l.EpollFD())
 		<-ran
 	}
-	// Every loop has run a turn and waits hot for 5 ms, then parks.
+	// Every loop has run a turn and waits hot for its hot span, then parks.
 	var blocked int
 	for range 100 {
 		if blocked = blockedIn(t, epfds...); blocked == 0 {
@@ -481,6 +481,58 @@ func testHotWait(t *testing.T, wantHot bool, maxSwitches float64) {
 	t.Logf("%d events 0.5 ms apart: %.1f voluntary context switches per event", events, perEvent)
 	if perEvent > maxSwitches {
 		t.Errorf("%.1f voluntary context switches per event, want at most %g (a P hand-off per wait?)", perEvent, maxSwitches)
+	}
+}
+
+// TestLoop_HotWaitLowRate: at 100 events/s (10 ms apart, longer than one
+// scheduling quantum) the loop still waits hot between events: it does not
+// park and wake through the runtime poller for each one. A loop that parked
+// after 5 ms made the runtime's sysmon restart its 20 us polling at every
+// event, during the event's delivery (docs/latency.md).
+func TestLoop_HotWaitLowRate(t *testing.T) {
+	if runtime.GOMAXPROCS(0) < 2 {
+		t.Skip("needs GOMAXPROCS > 1: with one P the loop never waits hot")
+	}
+	l := newLoop(t)
+	a, b := socketpair(t)
+	const events = 100
+	var got atomic.Int64
+	if _, err := l.Add(a, sys.EventIn, loop.HandlerFunc(func(fd int, _ uint32) error {
+		var buf [64]byte
+		n, err := sys.Read(fd, buf[:])
+		if err != nil {
+			return err
+		}
+		if got.Add(int64(n)) == events {
+			l.Stop()
+		}
+		return nil
+	})); err != nil {
+		t.Fatalf("Add() = %v", err)
+	}
+	wait := runAsync(t, l)
+	hot := 0
+	for range events {
+		// Three looks 6-8 ms after the event: on a loaded machine the
+		// loop may be between two hot waits (a yield) at any one of them.
+		time.Sleep(5 * time.Millisecond)
+		seen := false
+		for range 3 {
+			time.Sleep(time.Millisecond)
+			seen = seen || blockedIn(t, l.EpollFD()) == 1
+		}
+		if seen {
+			hot++
+		}
+		time.Sleep(2 * time.Millisecond)
+		write(t, b, "x")
+	}
+	if err := wait(); err != nil {
+		t.Fatalf("Run() = %v", err)
+	}
+	t.Logf("%d events 10 ms apart: seen blocked in epoll_wait 6-8 ms after an event in %d gaps", events, hot)
+	if hot < events/2 {
+		t.Errorf("the loop was seen waiting hot 6-8 ms after an event in %d of %d gaps, want at least half (it parks between events 10 ms apart?)", hot, events)
 	}
 }
 
