@@ -42,6 +42,11 @@ func run() error {
 		return err
 	}
 	defer vm.Poweroff(ctx)
+	// The agent answers before the boot's mypolld accepts (READY does not
+	// wait for it); status returns once that start has finished.
+	if st, err := vm.Daemon(ctx, "status"); err != nil || st.State != "running" {
+		return fmt.Errorf("mypolld in the guest: %+v, %v", st, err)
+	}
 	res, err := vm.Exec(ctx, []string{"/bin/mypollprobe", "bench", "--clients", "16", "--seconds", "3"}, nil)
 	if err != nil {
 		return err
