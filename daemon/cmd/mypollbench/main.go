@@ -718,9 +718,9 @@ func goEcho(sock string) (p50, p99 time.Duration, err error) {
 func benchEventLat(parties []party, ct ctools, dir string, reps int, fail func(string, error) int) int {
 	t0 := time.Now()
 	fmt.Printf("\n(e) paced event latency: one trigger per event from a C publisher (lat pub), N C subscribers (lat sub),\n")
-	fmt.Printf("    send-to-read us pooled over subscribers, medians of %d runs of p50/p99/p99.9; daemons alternate within each repetition\n", reps)
+	fmt.Printf("    send-to-read us, percentiles of all %d runs' samples pooled (every subscriber's); daemons alternate within each repetition\n", reps)
 	fmt.Printf("    load average at start of (e): %s\n", loadAvg())
-	fmt.Printf("    %5s %3s  %-18s %8s %8s %8s   %s\n", "ev/s", "N", "daemon", "p50", "p99", "p99.9", "ratio to C reference p50/p99/p99.9")
+	fmt.Printf("    %5s %3s  %-18s %7s %8s %8s %8s   %s\n", "ev/s", "N", "daemon", "samples", "p50", "p99", "p99.9", "ratio to C reference p50/p99/p99.9")
 	type runner struct {
 		name  string
 		start func() (*daemon, error)
@@ -731,7 +731,7 @@ func benchEventLat(parties []party, ct ctools, dir string, reps int, fail func(s
 	}
 	for _, pr := range pacedRuns {
 		for _, n := range []int{1, 16, 64} {
-			tails := make([][3][]time.Duration, len(runners))
+			pooled := make([][]time.Duration, len(runners))
 			for r := range reps {
 				for k := range runners {
 					i := (k + r) % len(runners)
@@ -744,22 +744,16 @@ func benchEventLat(parties []party, ct ctools, dir string, reps int, fail func(s
 					if err != nil {
 						return fail(runners[i].name+" event latency", err)
 					}
-					t := tailOf(lat)
-					for j := range t {
-						tails[i][j] = append(tails[i][j], t[j])
-					}
+					pooled[i] = append(pooled[i], lat...)
 				}
 			}
 			var c tail
 			for i, rn := range runners {
-				var m tail
-				for j := range m {
-					m[j] = median(tails[i][j])
-				}
+				m := tailOf(pooled[i])
 				if i == 0 {
 					c = m
 				}
-				fmt.Printf("    %5d %3d  %-18s %8.1f %8.1f %8.1f", pr.rate, n, rn.name, us(m[0]), us(m[1]), us(m[2]))
+				fmt.Printf("    %5d %3d  %-18s %7d %8.1f %8.1f %8.1f", pr.rate, n, rn.name, len(pooled[i]), us(m[0]), us(m[1]), us(m[2]))
 				if i > 0 {
 					fmt.Printf("   %.2fx %.2fx %.2fx", float64(m[0])/float64(c[0]), float64(m[1])/float64(c[1]), float64(m[2])/float64(c[2]))
 				}
