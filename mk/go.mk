@@ -59,9 +59,9 @@ fuzz:
 	    echo "== $$p $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$p || exit 1; \
 	  done; done
 
-## bench-go: host benchmarks (fan-out, echo RTT, paced latency, stalled client, idle RSS, idle CPU)
+## bench-go: host benchmarks (fan-out, echo RTT, paced latency, stalled client, idle RSS, idle CPU; BENCH_BASE=<mypolld> adds a second build alternately)
 bench-go:
-	$(GO) run ./daemon/cmd/mypollbench
+	$(GO) run ./daemon/cmd/mypollbench $(if $(BENCH_BASE),-base $(BENCH_BASE))
 
 ## bench-paced: only the echo round trip and the paced event latency (sections b and e; BENCH_BASE=<mypolld> adds a second build alternately)
 bench-paced:
