@@ -1,7 +1,10 @@
 package server
 
 import (
+	"errors"
 	"fmt"
+	"strings"
+	"syscall"
 	"testing"
 
 	"github.com/mypoll/mypoll/daemon/internal/sys"
@@ -56,5 +59,75 @@ func TestAddConn_sendBuffer(t *testing.T) {
 	}
 	if got, err := sys.SendBuffer(a); err != nil || got != DefaultSendBuffer {
 		t.Errorf("SO_SNDBUF of an accepted socket = %d, %v, want %d", got, err, DefaultSendBuffer)
+	}
+}
+
+// TestFlushDirty_triggerTurn: a trigger's records leave in the trigger's
+// own turn, ahead of its reply, unless the turn was busy and the triggers
+// made a device read's worth of records or more; such a burst is left to
+// the next turn, to be batched with what comes by then. A paced publisher
+// whose small trigger met a busy loop used to get its reply first and its
+// subscribers their event a turn later. (A loop that is not running
+// reports every turn busy.)
+func TestFlushDirty_triggerTurn(t *testing.T) {
+	s := newEmuServer(t)
+	if s.lp.StartedIdle() {
+		t.Fatal("StartedIdle() = true on a loop that never waited, want false")
+	}
+	conn := func() (*client, int) {
+		a, b, err := sys.Socketpair()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = sys.Close(b) })
+		s.addConn(a)
+		return s.clients[len(s.clients)-1], b
+	}
+	// lines returns the lines the server has sent to peer so far.
+	lines := func(peer int) []string {
+		var buf [1 << 16]byte
+		n, _, err := syscall.Recvfrom(peer, buf[:], syscall.MSG_DONTWAIT)
+		if errors.Is(err, syscall.EAGAIN) {
+			return nil
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		l := strings.SplitAfter(string(buf[:n]), "\n")
+		return l[:len(l)-1] // after the last newline: ""
+	}
+	request := func(c *client, line string) {
+		s.handleRequest(c, []byte(line))
+		s.flushDirty()
+	}
+	sub, subPeer := conn()
+	pub, pubPeer := conn()
+	s.flushDirty()
+	lines(subPeer) // HELLO
+	lines(pubPeer)
+	request(sub, "subscribe all")
+	if got := lines(subPeer); len(got) != 1 || got[0] != "OK subscribe all\n" {
+		t.Fatalf("subscribe all: %q", got)
+	}
+
+	request(pub, "trigger 7 1")
+	if got := lines(subPeer); len(got) != 1 || !strings.HasPrefix(got[0], "EVT ") {
+		t.Errorf("after a busy turn with a one-record trigger the subscriber has %q, want its EVT line", got)
+	}
+	if got := lines(pubPeer); len(got) != 1 || !strings.HasPrefix(got[0], "OK trigger ") {
+		t.Errorf("publisher got %q, want OK trigger", got)
+	}
+
+	request(pub, fmt.Sprintf("trigger 8 %d", devReadRecords))
+	if got := lines(subPeer); len(got) != 0 {
+		t.Errorf("after a busy turn with a %d-record burst the subscriber has %d lines, want none before the next turn", devReadRecords, len(got))
+	}
+	if got := lines(pubPeer); len(got) != 1 || !strings.HasPrefix(got[0], "OK trigger ") {
+		t.Errorf("publisher got %q, want OK trigger", got)
+	}
+	_ = s.handleDevice(0, sys.EventIn) // the next turn
+	s.flushDirty()
+	if got := lines(subPeer); len(got) != devReadRecords {
+		t.Errorf("the next turn sent the subscriber %d lines, want the burst's %d EVT lines", len(got), devReadRecords)
 	}
 }

@@ -122,7 +122,7 @@ func (s *Server) trigger(c *client, req proto.Request) {
 		return
 	}
 	c.reply(proto.AppendOKTrigger(s.scratch[:0], first, req.Count))
-	s.triggered = true
+	s.triggered += uint64(req.Count)
 }
 
 func (s *Server) startTimer(c *client, req proto.Request) {

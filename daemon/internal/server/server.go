@@ -30,7 +30,7 @@ type Server struct {
 	clients   []*client      // every live client; client.idx is its index
 	perUID    map[uint32]int // live clients per peer uid (absent: none)
 	dirty     []*client      // clients with unflushed TX or pending work this turn
-	triggered bool           // a trigger ran this turn: read the device before flushing
+	triggered uint64         // records this turn's triggers emitted: read the device before flushing
 	replayers int            // clients whose feed is replaying
 	nextID    uint64
 
