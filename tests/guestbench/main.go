@@ -8,10 +8,10 @@
 //   - the paced table of mypollbench section (e): publisher-to-subscriber
 //     p50/p99/p99.9 at 100 and 1,000 events/s for N = 1, 16 and 64, the C
 //     reference daemon beside mypolld, with their ratios. Under TCG the
-//     guest's 2 vCPUs cannot carry 64 subscriber processes even at 100
-//     events/s (both daemons' p50 exceeds the 10 ms gap between events):
-//     those rows measure the CPU cost of a delivery under a backlog, not a
-//     wake-up. The table takes about 8 minutes.
+//     guest's 2 vCPUs are busy at every turn with 64 subscriber processes
+//     even at 100 events/s (both daemons' p50 exceeds the 10 ms gap between
+//     events): those rows measure a loaded loop, not a wake-up from idle
+//     (docs/latency.md). The table takes about 9 minutes.
 //
 // Latency is not measured through the host proxy: yamux over one serial
 // port has head-of-line blocking.
