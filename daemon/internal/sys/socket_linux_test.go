@@ -54,7 +54,7 @@ func checkFDs(t *testing.T) {
 	})
 }
 
-func socketpair(t *testing.T) (int, int) {
+func socketpair(t testing.TB) (int, int) {
 	t.Helper()
 	a, b, err := sys.Socketpair()
 	if err != nil {
@@ -250,10 +250,54 @@ func TestSendv(t *testing.T) {
 		}
 	}
 
-	// Peer gone: EPIPE, not SIGPIPE.
+	// Peer gone: EPIPE, not SIGPIPE, with one buffer (sendto) or more
+	// (sendmsg).
 	sys.Close(b)
-	if _, err := sys.Sendv(a, bufs); !errors.Is(err, syscall.EPIPE) {
-		t.Errorf("Sendv(peer closed) = %v, want EPIPE", err)
+	for _, bufs := range [][][]byte{bufs, {nil, []byte("x")}} {
+		if _, err := sys.Sendv(a, bufs); !errors.Is(err, syscall.EPIPE) {
+			t.Errorf("Sendv(%q, peer closed) = %v, want EPIPE", bufs, err)
+		}
+	}
+}
+
+// TestSendv_one: a single non-empty buffer among empty ones (sent with
+// sendto) arrives whole. TestSendv fills the socket with one buffer.
+func TestSendv_one(t *testing.T) {
+	a, b := socketpair(t)
+	bufs := [][]byte{{}, []byte("one line\n"), nil}
+	if n, err := sys.Sendv(a, bufs); n != 9 || err != nil {
+		t.Fatalf("Sendv(%q) = %d, %v; want 9, nil", bufs, n, err)
+	}
+	if got := readAll(t, b, 9); string(got) != "one line\n" {
+		t.Errorf("read %q, want %q", got, "one line\n")
+	}
+}
+
+// BenchmarkSendv: one 64-byte line into a socketpair (drained every 256
+// lines), as one buffer (sendto) and split in two (sendmsg, as when the TX
+// ring wraps).
+func BenchmarkSendv(b *testing.B) {
+	line := make([]byte, 64)
+	buf := make([]byte, 64*256)
+	for _, tc := range []struct {
+		name string
+		bufs [][]byte
+	}{{"one", [][]byte{line}}, {"two", [][]byte{line[:32], line[32:]}}} {
+		b.Run(tc.name, func(b *testing.B) {
+			x, y := socketpair(b)
+			for i := 0; b.Loop(); i++ {
+				if _, err := sys.Sendv(x, tc.bufs); err != nil {
+					b.Fatal(err)
+				}
+				if i%256 == 255 {
+					for {
+						if n, err := sys.Read(y, buf); n <= 0 || err != nil {
+							break
+						}
+					}
+				}
+			}
+		})
 	}
 }
 
