@@ -48,18 +48,27 @@ func TestClient_interest(t *testing.T) {
 // Config.SendBuffer (SO_SNDBUF as getsockopt reads it back).
 func TestAddConn_sendBuffer(t *testing.T) {
 	s := newEmuServer(t)
+	c, _ := addTestConn(t, s)
+	if len(s.clients) != 1 {
+		t.Fatalf("%d clients after addConn, want 1", len(s.clients))
+	}
+	if got, err := sys.SendBuffer(c.fd); err != nil || got != DefaultSendBuffer {
+		t.Errorf("SO_SNDBUF of an accepted socket = %d, %v, want %d", got, err, DefaultSendBuffer)
+	}
+}
+
+// addTestConn adds one end of a socketpair to s as an accepted connection
+// (s owns it from then on) and returns its client and the other end, the
+// peer, closed when the test ends.
+func addTestConn(t *testing.T, s *Server) (*client, int) {
+	t.Helper()
 	a, b, err := sys.Socketpair()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer sys.Close(b)
-	s.addConn(a) // owns a from here on
-	if len(s.clients) != 1 {
-		t.Fatalf("%d clients after addConn, want 1", len(s.clients))
-	}
-	if got, err := sys.SendBuffer(a); err != nil || got != DefaultSendBuffer {
-		t.Errorf("SO_SNDBUF of an accepted socket = %d, %v, want %d", got, err, DefaultSendBuffer)
-	}
+	t.Cleanup(func() { _ = sys.Close(b) })
+	s.addConn(a)
+	return s.clients[len(s.clients)-1], b
 }
 
 // TestFlushDirty_triggerTurn: a trigger's records leave in the trigger's
@@ -73,15 +82,6 @@ func TestFlushDirty_triggerTurn(t *testing.T) {
 	s := newEmuServer(t)
 	if s.lp.StartedIdle() {
 		t.Fatal("StartedIdle() = true on a loop that never waited, want false")
-	}
-	conn := func() (*client, int) {
-		a, b, err := sys.Socketpair()
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = sys.Close(b) })
-		s.addConn(a)
-		return s.clients[len(s.clients)-1], b
 	}
 	// lines returns the lines the server has sent to peer so far.
 	lines := func(peer int) []string {
@@ -100,8 +100,8 @@ func TestFlushDirty_triggerTurn(t *testing.T) {
 		s.handleRequest(c, []byte(line))
 		s.flushDirty()
 	}
-	sub, subPeer := conn()
-	pub, pubPeer := conn()
+	sub, subPeer := addTestConn(t, s)
+	pub, pubPeer := addTestConn(t, s)
 	s.flushDirty()
 	lines(subPeer) // HELLO
 	lines(pubPeer)
